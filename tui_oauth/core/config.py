@@ -1,0 +1,35 @@
+"""Where things live: the default store, and the environment that overrides it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+from tui_oauth import APP_NAME
+
+ENV_DB = "TUI_OAUTH_DB"
+
+
+def default_data_dir() -> Path:
+    return Path(user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_db_path() -> Path:
+    return default_data_dir() / "tui-oauth.db"
+
+
+def resolve_db_url(explicit: str | None = None, env: dict[str, str] | None = None) -> str:
+    """The database URL: ``--db`` first, then ``TUI_OAUTH_DB``, then the default file.
+
+    A plain path (no ``://``) is taken as a SQLite file.
+    """
+    env = os.environ if env is None else env
+    value = explicit or env.get(ENV_DB) or ""
+    value = value.strip()
+    if not value:
+        return f"sqlite:///{default_db_path()}"
+    if "://" not in value:
+        return f"sqlite:///{Path(value).expanduser().resolve()}"
+    return value

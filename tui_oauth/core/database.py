@@ -1,0 +1,156 @@
+"""Engines for SQLite and PostgreSQL, and the schema upgrade on open.
+
+SQLite is shared by several processes (console, CLI, provider server), so it
+runs in WAL mode with a busy timeout, foreign keys on, and every transaction
+opened with ``BEGIN IMMEDIATE`` (measured: plain ``BEGIN`` loses updates or
+fails with "database is locked"; see shared/spec/secrets-and-storage.md).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from tui_oauth.core.errors import StoreError
+
+BUSY_TIMEOUT_MS = 10_000
+SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+
+
+def parse_url(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(
+            f"{redact_url(url)!s} is not a database URL.",
+            hint="Give a file path, sqlite:///PATH or postgresql+psycopg://USER@HOST/DB.",
+        ) from exc
+    if parsed.get_backend_name() not in SUPPORTED_DIALECTS:
+        raise StoreError(
+            f"Unsupported database {parsed.get_backend_name()!r}.",
+            hint="Use SQLite (a file path) or postgresql+psycopg://USER@HOST/DB.",
+        )
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "psycopg":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def redact_url(url: str | URL) -> str:
+    """The URL with any password hidden, for display and logs."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except ArgumentError:
+        return "<unparseable URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def sqlite_path(url: URL) -> Path | None:
+    if url.get_backend_name() != "sqlite":
+        return None
+    db = url.database
+    if not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return Path(db)
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """Create the directory (0700) and the file (0600) before SQLite does."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not path.exists():
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            os.close(fd)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(
+            f"Cannot create the database file {path}: {exc.strerror}.",
+            hint="Check that the directory is writable, or choose another with --db.",
+        ) from exc
+
+
+def _install_sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cur = dbapi_connection.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url`` with the settings this project relies on."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_path(parsed)
+        if path is not None:
+            _prepare_sqlite_file(path)
+        engine = create_engine(
+            parsed, poolclass=NullPool, connect_args={"check_same_thread": False}
+        )
+        _install_sqlite_pragmas(engine)
+        return engine
+    return create_engine(
+        parsed,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        connect_args={"connect_timeout": 10, "application_name": "tui-oauth"},
+    )
+
+
+def check_connection(engine: Engine) -> None:
+    """Connect once, turning failures into a StoreError a person can act on."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        raise StoreError(
+            f"Cannot open the database {redact_url(engine.url)}: {_first_line(exc)}",
+            hint="Check the path or the server address, user and password (--db or TUI_OAUTH_DB).",
+        ) from exc
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"Cannot open the database {redact_url(engine.url)}: {_first_line(exc)}"
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    line = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return line
+
+
+@contextmanager
+def translate_db_errors(action: str) -> Iterator[None]:
+    """Turn driver errors into StoreError with the action named."""
+    try:
+        yield
+    except OperationalError as exc:
+        raise StoreError(f"The database failed while {action}: {_first_line(exc)}") from exc
+
+
+def file_mode(path: Path) -> str | None:
+    try:
+        return stat.filemode(path.stat().st_mode)
+    except OSError:
+        return None

@@ -1,0 +1,185 @@
+"""The tables.  Secrets never live here: rows say *whether* a secret exists
+(``has_shared_secret``) and name its keyring item (``uid``), nothing more.
+
+Every change to this file needs an Alembic migration under
+``core/migrations/versions`` (tests/test_migrations.py compares the two).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from tui_oauth.core.timeutil import UTCDateTime, utcnow
+
+# Signature methods, as OAuth 1.0a spells them.
+RSA_SHA1 = "RSA-SHA1"
+HMAC_SHA1 = "HMAC-SHA1"
+PLAINTEXT = "PLAINTEXT"
+CONSUMER_SIGNATURE_METHODS = (RSA_SHA1, HMAC_SHA1)
+PROVIDER_SIGNATURE_METHODS = (HMAC_SHA1, RSA_SHA1, PLAINTEXT)
+
+# Named constraints, so that Alembic's batch mode on SQLite can find them again.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+TOKEN_REQUEST = "request"
+TOKEN_ACCESS = "access"
+
+
+class StoreMeta(SQLModel, table=True):
+    """Key-value facts about this store: its id (the keyring namespace), settings."""
+
+    __tablename__ = "store_meta"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=1024)
+
+
+class Consumer(SQLModel, table=True):
+    """An application allowed to consume our resources."""
+
+    __tablename__ = "consumers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(max_length=36, unique=True, description="names the keyring item")
+    key: str = Field(max_length=255, unique=True)
+    name: str = Field(max_length=255)
+    description: str | None = Field(default=None, sa_type=Text)
+    public_key: str | None = Field(default=None, sa_type=Text, description="base64 DER SPKI")
+    has_shared_secret: bool = Field(default=False)
+    callback_url: str | None = Field(default=None, max_length=2048)
+    signature_method: str = Field(default=RSA_SHA1, max_length=16)
+    allow_plaintext: bool = Field(default=False)
+    three_lo_allowed: bool = Field(default=True)
+    two_lo_allowed: bool = Field(default=False)
+    two_lo_execute_as: str | None = Field(default=None, max_length=255)
+    two_lo_impersonation: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ConsumerInfo(SQLModel, table=True):
+    """Who we are when we consume: one row, id 1."""
+
+    __tablename__ = "consumer_info"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=255)
+    name: str = Field(max_length=255)
+    description: str | None = Field(default=None, sa_type=Text)
+    callback_url: str | None = Field(default=None, max_length=2048)
+    public_key: str = Field(sa_type=Text, description="base64 DER SPKI")
+    key_uid: str = Field(max_length=36, description="names the private key's keyring item")
+    key_created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ServiceProvider(SQLModel, table=True):
+    """A third party whose resources we consume."""
+
+    __tablename__ = "service_providers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(max_length=36, unique=True)
+    name: str = Field(max_length=255, unique=True)
+    description: str | None = Field(default=None, sa_type=Text)
+    consumer_key: str = Field(max_length=255)
+    has_shared_secret: bool = Field(default=False)
+    signature_method: str = Field(default=HMAC_SHA1, max_length=16)
+    request_token_url: str = Field(max_length=2048)
+    authorization_url: str = Field(max_length=2048)
+    access_token_url: str = Field(max_length=2048)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Token(SQLModel, table=True):
+    """A request or access token that we, as provider, issued to a consumer.
+
+    The token secret is kept encrypted (``secret_enc``) under a data key held in
+    the keyring, never in plain text.
+    """
+
+    __tablename__ = "tokens"
+    __table_args__ = (Index("ix_tokens_consumer_type", "consumer_id", "type"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(max_length=255, unique=True)
+    secret_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
+    consumer_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("consumers.id", ondelete="CASCADE"), nullable=False)
+    )
+    type: str = Field(max_length=16)
+    state: str = Field(default="pending", max_length=16)
+    user: str | None = Field(default=None, max_length=255, index=True)
+    callback_url: str | None = Field(default=None, max_length=2048)
+    verifier: str | None = Field(default=None, max_length=255)
+    session_handle: str | None = Field(default=None, max_length=255, unique=True)
+    issued_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    authorization_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class HeldToken(SQLModel, table=True):
+    """A token we hold from a service provider (the consumer side of the dance)."""
+
+    __tablename__ = "held_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("service_providers.id", ondelete="CASCADE"), nullable=False,
+            index=True,
+        )
+    )
+    type: str = Field(max_length=16)
+    user: str | None = Field(default=None, max_length=255)
+    token: str = Field(max_length=1024)
+    secret_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
+    session_handle: str | None = Field(default=None, max_length=1024)
+    issued_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Nonce(SQLModel, table=True):
+    """A nonce seen once per (consumer, token, timestamp); pruned past the window."""
+
+    __tablename__ = "nonces"
+    __table_args__ = (
+        UniqueConstraint("consumer_key", "token", "timestamp", "nonce", name="uq_nonces"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    consumer_key: str = Field(max_length=255)
+    token: str = Field(default="", max_length=255)
+    timestamp: int = Field(index=True)
+    nonce: str = Field(max_length=255)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One change: when, who, what, before and after (secrets redacted). Append-only."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_target", "target_type", "target"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    actor: str = Field(max_length=255)
+    client_addr: str | None = Field(default=None, max_length=255)
+    action: str = Field(max_length=64, index=True)
+    target_type: str = Field(max_length=32)
+    target: str = Field(max_length=255)
+    before: str | None = Field(default=None, sa_type=Text, description="JSON")
+    after: str | None = Field(default=None, sa_type=Text, description="JSON")
+    detail: str | None = Field(default=None, sa_type=Text)

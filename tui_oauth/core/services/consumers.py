@@ -1,0 +1,367 @@
+"""Consumers: applications allowed to consume our resources."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from tui_oauth.core.audit import changed, snapshot
+from tui_oauth.core.consumer_info_doc import FetchResult, fetch_consumer_info
+from tui_oauth.core.errors import ConflictError, FieldError, NotFoundError, ValidationError
+from tui_oauth.core.keys import PublicKeyInfo, describe, parse_public_key
+from tui_oauth.core.models import (
+    CONSUMER_SIGNATURE_METHODS,
+    HMAC_SHA1,
+    RSA_SHA1,
+    TOKEN_ACCESS,
+    TOKEN_REQUEST,
+    Consumer,
+    Token,
+)
+from tui_oauth.core.services import UNSET, secret_item
+from tui_oauth.core.timeutil import utcnow
+from tui_oauth.core.validation import (
+    MAX_DESCRIPTION,
+    MAX_KEY,
+    MAX_NAME,
+    Checker,
+)
+
+if TYPE_CHECKING:
+    from tui_oauth.core.store import Store
+
+SORT_COLUMNS = {
+    "key": Consumer.key,
+    "name": Consumer.name,
+    "signature_method": Consumer.signature_method,
+    "created": Consumer.created_at,
+    "created_at": Consumer.created_at,
+    "two_lo": Consumer.two_lo_allowed,
+}
+EDITABLE = (
+    "name", "description", "public_key", "callback_url", "signature_method", "allow_plaintext",
+    "three_lo_allowed", "two_lo_allowed", "two_lo_execute_as", "two_lo_impersonation",
+)
+
+
+@dataclass(frozen=True)
+class ConsumerSummary:
+    """One line of the consumers list: no secret, no key parsing."""
+
+    key: str
+    name: str
+    signature_method: str
+    two_lo_allowed: bool
+    token_count: int
+    created_at: datetime
+    has_public_key: bool
+    has_shared_secret: bool
+
+
+@dataclass(frozen=True)
+class ConsumerDetail:
+    consumer: Consumer
+    public_key: PublicKeyInfo | None
+    request_tokens: int
+    access_tokens: int
+
+    @property
+    def token_count(self) -> int:
+        return self.request_tokens + self.access_tokens
+
+
+@dataclass(frozen=True)
+class ConsumerPreview:
+    """What adding by URL found, shown to the admin before saving."""
+
+    fetched: FetchResult
+    existing: Consumer | None  # a consumer with the same key is already stored
+
+    @property
+    def key(self) -> str:
+        return self.fetched.doc.key
+
+
+def consumer_secret_item(consumer: Consumer) -> str:
+    return secret_item("consumer", consumer.uid, "shared-secret")
+
+
+def like_pattern(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class ConsumerService:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # Reading ---------------------------------------------------------------
+
+    def list(self, filter: str | None = None, *, sort: str = "key",
+             descending: bool = False) -> list[ConsumerSummary]:
+        if sort not in SORT_COLUMNS:
+            raise ValidationError(
+                f"Cannot sort by {sort!r}; choose one of {', '.join(sorted(SORT_COLUMNS))}.",
+                field="sort",
+            )
+        counts = (
+            select(Token.consumer_id, func.count().label("n"))
+            .group_by(col(Token.consumer_id))
+            .subquery()
+        )
+        stmt = select(Consumer, func.coalesce(counts.c.n, 0)).outerjoin(
+            counts, counts.c.consumer_id == Consumer.id
+        )
+        if filter and filter.strip():
+            pattern = like_pattern(filter.strip())
+            stmt = stmt.where(
+                or_(
+                    func.lower(Consumer.key).like(pattern, escape="\\"),
+                    func.lower(Consumer.name).like(pattern, escape="\\"),
+                    func.lower(func.coalesce(Consumer.description, "")).like(
+                        pattern, escape="\\"
+                    ),
+                )
+            )
+        order = SORT_COLUMNS[sort]
+        stmt = stmt.order_by(order.desc() if descending else order.asc(), col(Consumer.key))
+        with self.store.session() as s:
+            rows = s.exec(stmt).all()
+        return [
+            ConsumerSummary(
+                key=c.key, name=c.name, signature_method=c.signature_method,
+                two_lo_allowed=c.two_lo_allowed, token_count=int(n), created_at=c.created_at,
+                has_public_key=bool(c.public_key), has_shared_secret=c.has_shared_secret,
+            )
+            for c, n in rows
+        ]
+
+    def get(self, key: str) -> Consumer:
+        with self.store.session() as s:
+            row = s.exec(select(Consumer).where(Consumer.key == key)).first()
+        if row is None:
+            raise NotFoundError(
+                f"No consumer with key {key!r}.", hint="`tui-oauth consumers list` shows them."
+            )
+        return row
+
+    def detail(self, key: str) -> ConsumerDetail:
+        consumer = self.get(key)
+        counts = self._token_counts(consumer)
+        info = describe(consumer.public_key) if consumer.public_key else None
+        return ConsumerDetail(consumer, info, counts.get(TOKEN_REQUEST, 0),
+                              counts.get(TOKEN_ACCESS, 0))
+
+    def _token_counts(self, consumer: Consumer) -> dict[str, int]:
+        with self.store.session() as s:
+            rows = s.exec(
+                select(Token.type, func.count())
+                .where(Token.consumer_id == consumer.id)
+                .group_by(col(Token.type))
+            ).all()
+        return {t: int(n) for t, n in rows}
+
+    def shared_secret(self, key: str) -> str | None:
+        """Read a consumer's shared secret from the keyring (on purpose only)."""
+        consumer = self.get(key)
+        if not consumer.has_shared_secret:
+            return None
+        return self.store.secrets.get(consumer_secret_item(consumer))
+
+    # Validation ------------------------------------------------------------
+
+    def _clean(self, c: Checker, data: dict[str, Any], *, has_secret: bool,
+               key_check: bool) -> dict[str, Any]:
+        """Check every field into ``c``; the caller raises once with all errors."""
+        out: dict[str, Any] = {}
+        if key_check:
+            out["key"] = c.identifier("key", data.get("key"), label="Consumer key", max_len=MAX_KEY)
+        out["name"] = c.text("name", data.get("name"), label="Name", max_len=MAX_NAME,
+                             required=True)
+        out["description"] = c.text("description", data.get("description"), label="Description",
+                                    max_len=MAX_DESCRIPTION, multiline=True)
+        out["callback_url"] = c.url("callback_url", data.get("callback_url"), label="Callback URL")
+        pk = data.get("public_key")
+        out["public_key"] = None
+        if pk is not None and str(pk).strip():
+            try:
+                out["public_key"] = parse_public_key(str(pk), "public_key").base64_der
+            except ValidationError as exc:
+                c.errors.extend(exc.errors)
+        method = (data.get("signature_method") or "").strip().upper()
+        if not method:
+            method = RSA_SHA1 if pk else HMAC_SHA1 if has_secret else RSA_SHA1
+        out["signature_method"] = method
+        if method not in CONSUMER_SIGNATURE_METHODS:
+            c.fail("signature_method",
+                   f"Signature method {method!r} is not one of {', '.join(CONSUMER_SIGNATURE_METHODS)}.")
+        elif method == RSA_SHA1 and not (pk and str(pk).strip()):
+            if not c.errors or all(e.field != "public_key" for e in c.errors):
+                c.fail("public_key", "RSA-SHA1 needs the consumer's RSA public key; paste it "
+                       "(PEM, certificate or base64), or choose HMAC-SHA1 with a shared secret.")
+        elif method == HMAC_SHA1 and not has_secret:
+            c.fail("shared_secret", "HMAC-SHA1 needs a shared secret; give one "
+                   "(--secret-stdin or --secret-file), or choose RSA-SHA1 with a public key.")
+        out["allow_plaintext"] = bool(data.get("allow_plaintext", False))
+        if out["allow_plaintext"] and not has_secret:
+            c.fail("allow_plaintext", "PLAINTEXT signs with the shared secret; give one first.")
+        out["three_lo_allowed"] = bool(data.get("three_lo_allowed", True))
+        out["two_lo_allowed"] = bool(data.get("two_lo_allowed", False))
+        out["two_lo_execute_as"] = c.text("two_lo_execute_as", data.get("two_lo_execute_as"),
+                                          label="Execute-as user", max_len=MAX_NAME)
+        out["two_lo_impersonation"] = bool(data.get("two_lo_impersonation", False))
+        if not out["two_lo_allowed"]:
+            if out["two_lo_execute_as"]:
+                c.fail("two_lo_execute_as",
+                       "An execute-as user only applies with 2-legged OAuth allowed; allow 2LO "
+                       "or leave the user blank.")
+            if out["two_lo_impersonation"]:
+                c.fail("two_lo_impersonation",
+                       "Impersonation is part of 2-legged OAuth; allow 2LO first.")
+        return out
+
+    # Writing ---------------------------------------------------------------
+
+    def add(self, *, key: str, name: str, description: str | None = None,
+            public_key: str | None = None, shared_secret: str | None = None,
+            callback_url: str | None = None, signature_method: str | None = None,
+            allow_plaintext: bool = False, three_lo_allowed: bool = True,
+            two_lo_allowed: bool = False, two_lo_execute_as: str | None = None,
+            two_lo_impersonation: bool = False) -> Consumer:
+        c = Checker()
+        secret = c.secret("shared_secret", shared_secret, label="Shared secret")
+        fields = self._clean(c, dict(
+            key=key, name=name, description=description, public_key=public_key,
+            callback_url=callback_url, signature_method=signature_method,
+            allow_plaintext=allow_plaintext, three_lo_allowed=three_lo_allowed,
+            two_lo_allowed=two_lo_allowed, two_lo_execute_as=two_lo_execute_as,
+            two_lo_impersonation=two_lo_impersonation,
+        ), has_secret=shared_secret is not None, key_check=True)
+        c.raise_if_any()
+        consumer = Consumer(uid=str(uuid.uuid4()), has_shared_secret=secret is not None, **fields)
+        try:
+            with self.store.transaction() as uow:
+                exists = uow.session.exec(
+                    select(Consumer.id).where(Consumer.key == consumer.key)
+                ).first()
+                if exists is not None:
+                    raise self._taken(consumer.key)
+                uow.session.add(consumer)
+                uow.session.flush()
+                uow.audit("consumer.add", "consumer", consumer.key, after=snapshot(consumer))
+                if secret is not None:
+                    uow.set_secret(consumer_secret_item(consumer), secret)
+        except IntegrityError:
+            raise self._taken(consumer.key) from None
+        return consumer
+
+    @staticmethod
+    def _taken(key: str) -> ConflictError:
+        return ConflictError(
+            [FieldError("key", f"A consumer with key {key!r} already exists; keys are unique. "
+                               "Edit that consumer, or remove it first.")]
+        )
+
+    def preview_from_url(self, base_url: str, *, timeout: float = 10.0) -> ConsumerPreview:
+        """Fetch ``{base}/plugins/servlet/oauth/consumer-info`` and say what was found."""
+        fetched = fetch_consumer_info(base_url, timeout=timeout)
+        with self.store.session() as s:
+            existing = s.exec(select(Consumer).where(Consumer.key == fetched.doc.key)).first()
+        return ConsumerPreview(fetched, existing)
+
+    def add_from_preview(self, preview: ConsumerPreview, **overrides: Any) -> Consumer:
+        """Save what :meth:`preview_from_url` fetched, with optional field overrides."""
+        doc = preview.fetched.doc
+        fields: dict[str, Any] = dict(
+            key=doc.key, name=doc.name, description=doc.description,
+            public_key=doc.public_key.base64_der, callback_url=doc.callback,
+            signature_method=RSA_SHA1,
+        )
+        fields.update({k: v for k, v in overrides.items() if v is not UNSET})
+        consumer = self.add(**fields)
+        return consumer
+
+    def edit(self, key: str, /, *, shared_secret: Any = UNSET, **changes: Any) -> Consumer:
+        """Change any field but the key.  ``shared_secret``: UNSET keeps it, None or
+        "" removes it, a string replaces it."""
+        unknown = sorted(set(changes) - set(EDITABLE))
+        if "key" in unknown:
+            raise ValidationError(
+                "The consumer key cannot change; add a new consumer with the new key and "
+                "remove this one.", field="key",
+            )
+        if unknown:
+            raise ValidationError(f"Unknown field(s): {', '.join(unknown)}.", field=unknown[0])
+        current = self.get(key)
+        c = Checker()
+        new_secret: str | None = None
+        removing_secret = False
+        if shared_secret is not UNSET:
+            if shared_secret in (None, ""):
+                removing_secret = True
+            else:
+                new_secret = c.secret("shared_secret", shared_secret, label="Shared secret")
+        has_secret = (current.has_shared_secret and not removing_secret) or new_secret is not None
+        merged = {f: getattr(current, f) for f in EDITABLE}
+        merged.update({k: v for k, v in changes.items() if v is not UNSET})
+        fields = self._clean(c, merged, has_secret=has_secret or bool(c.errors), key_check=False)
+        c.raise_if_any()
+        with self.store.transaction() as uow:
+            row = uow.session.exec(
+                select(Consumer).where(Consumer.key == key).with_for_update()
+            ).first()
+            if row is None:
+                raise NotFoundError(f"No consumer with key {key!r} (removed meanwhile?).")
+            before = snapshot(row)
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.has_shared_secret = has_secret
+            after = snapshot(row)
+            secret_changed = new_secret is not None or (removing_secret and current.has_shared_secret)
+            if not changed(before, after) and not secret_changed:
+                return row
+            row.updated_at = utcnow()
+            uow.session.add(row)
+            uow.session.flush()
+            detail = None
+            if new_secret is not None:
+                detail = "shared secret replaced"
+                uow.set_secret(consumer_secret_item(row), new_secret)
+            elif removing_secret and current.has_shared_secret:
+                detail = "shared secret removed"
+                uow.delete_secret(consumer_secret_item(row))
+            uow.audit("consumer.edit", "consumer", key, before=before, after=snapshot(row),
+                      detail=detail)
+        return row
+
+    def remove(self, key: str) -> int:
+        """Remove a consumer with its tokens; returns how many tokens went with it."""
+        with self.store.transaction() as uow:
+            row = uow.session.exec(
+                select(Consumer).where(Consumer.key == key).with_for_update()
+            ).first()
+            if row is None:
+                raise NotFoundError(
+                    f"No consumer with key {key!r}.", hint="`tui-oauth consumers list` shows them."
+                )
+            tokens = uow.session.exec(
+                select(func.count()).select_from(Token).where(Token.consumer_id == row.id)
+            ).one()
+            before = snapshot(row)
+            # Explicit, so the count is right whatever the database does with cascades.
+            uow.session.exec(  # type: ignore[call-overload]
+                Token.__table__.delete().where(Token.__table__.c.consumer_id == row.id)  # type: ignore[attr-defined]
+            )
+            uow.session.delete(row)
+            uow.session.flush()
+            if row.has_shared_secret:
+                uow.delete_secret(consumer_secret_item(row))
+            uow.audit("consumer.remove", "consumer", key, before=before,
+                      detail=f"{int(tokens)} token(s) removed with it")
+        return int(tokens)

@@ -1,0 +1,143 @@
+"""`tui-oauth doctor`: where everything is, and whether the database and the
+keyring agree (no row without its secret, no secret without its row)."""
+
+from __future__ import annotations
+
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import make_url
+from sqlmodel import select
+
+from tui_oauth.core.config import default_data_dir
+from tui_oauth.core.database import sqlite_path
+from tui_oauth.core.errors import SecretStoreError
+from tui_oauth.core.migrations import current_revision
+from tui_oauth.core.models import Consumer, ConsumerInfo, ServiceProvider
+from tui_oauth.core.services.consumer_info import private_key_item
+from tui_oauth.core.services.consumers import consumer_secret_item
+from tui_oauth.core.services.providers import provider_secret_item
+
+if TYPE_CHECKING:
+    from tui_oauth.core.store import Store
+
+OK, WARN, FAIL, INFO = "ok", "warn", "fail", "info"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok, warn, fail, info
+    message: str
+    fix: str | None = None
+
+
+@dataclass
+class DoctorReport:
+    checks: list[Check] = field(default_factory=list)
+    rows_without_secret: list[str] = field(default_factory=list)
+    secrets_without_row: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.status == FAIL for c in self.checks)
+
+    def add(self, name: str, status: str, message: str, fix: str | None = None) -> None:
+        self.checks.append(Check(name, status, message, fix))
+
+
+def _mode_check(report: DoctorReport, label: str, path: Path, want: int) -> None:
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        report.add(label, FAIL, f"{path}: cannot stat ({exc.strerror})")
+        return
+    if mode & ~want:
+        report.add(label, WARN, f"{path} is {stat.filemode(path.stat().st_mode)} "
+                   f"({oct(mode)}); others can read it.", fix=f"chmod {oct(want)[2:]} {path}")
+    else:
+        report.add(label, OK, f"{path} ({oct(mode)})")
+
+
+class DoctorService:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def expected_secrets(self) -> dict[str, str]:
+        """Keyring item name -> what owns it, for every row that says it has a secret."""
+        expected: dict[str, str] = {}
+        with self.store.session() as s:
+            for c in s.exec(select(Consumer).where(Consumer.has_shared_secret)).all():
+                expected[consumer_secret_item(c)] = f"consumer {c.key!r} shared secret"
+            for p in s.exec(select(ServiceProvider).where(ServiceProvider.has_shared_secret)).all():
+                expected[provider_secret_item(p)] = f"service provider {p.name!r} shared secret"
+            info = s.get(ConsumerInfo, 1)
+            if info is not None:
+                expected[private_key_item(info)] = "Consumer Info private key"
+        return expected
+
+    def run(self) -> DoctorReport:
+        store = self.store
+        report = DoctorReport()
+        report.add("store", INFO, f"{store.display_url} ({store.dialect})")
+        report.add("schema", INFO, f"revision {current_revision(store.engine)}")
+        report.add("store id", INFO, f"{store.store_id} (keyring service "
+                   f"{store.secrets.service_name!r})")
+        path = sqlite_path(make_url(store.url))
+        if path is not None:
+            if path.parent == default_data_dir():
+                _mode_check(report, "database directory", path.parent, 0o700)
+            for suffix in ("", "-wal", "-shm"):
+                _mode_check(report, f"database file{suffix}", Path(f"{path}{suffix}"), 0o600)
+        try:
+            store.secrets.check()
+        except SecretStoreError as exc:
+            report.add("keyring", FAIL, exc.message, fix=exc.hint)
+            return report
+        report.add("keyring", OK, store.secrets.backend_name)
+
+        expected = self.expected_secrets()
+        for item, owner in sorted(expected.items(), key=lambda kv: kv[1]):
+            if store.secrets.get(item) is None:
+                report.rows_without_secret.append(owner)
+        if report.rows_without_secret:
+            report.add("rows without secret", FAIL,
+                       f"{len(report.rows_without_secret)}: "
+                       + "; ".join(report.rows_without_secret),
+                       fix="Set the secret again with `edit` (or `info rotate-key` for the "
+                           "Consumer Info key).")
+        else:
+            report.add("rows without secret", OK, f"all {len(expected)} secret(s) present")
+
+        names = store.secrets.list_names()
+        if names is None:
+            report.add("secrets without row", INFO,
+                       f"{store.secrets.backend_name} cannot list its items; not checked")
+        else:
+            report.secrets_without_row = sorted(set(names) - set(expected))
+            if report.secrets_without_row:
+                report.add("secrets without row", WARN,
+                           f"{len(report.secrets_without_row)} keyring item(s) belong to no row: "
+                           + ", ".join(report.secrets_without_row),
+                           fix="`tui-oauth doctor --fix` deletes them.")
+            else:
+                report.add("secrets without row", OK, "none")
+        return report
+
+    def remove_orphan_secrets(self) -> list[str]:
+        """Delete keyring items that belong to no row; returns their names."""
+        names = self.store.secrets.list_names() or []
+        expected = self.expected_secrets()
+        orphans = sorted(set(names) - set(expected))
+        if not orphans:
+            return []
+        with self.store.transaction() as uow:
+            for name in orphans:
+                self.store.secrets.delete(name)
+            uow.audit("doctor.remove_orphans", "keyring", self.store.secrets.service_name,
+                      detail=f"removed {len(orphans)} orphan item(s): {', '.join(orphans)}")
+        return orphans

@@ -1,0 +1,260 @@
+"""Service providers: third parties whose resources we consume."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from tui_oauth.core.audit import changed, snapshot
+from tui_oauth.core.errors import ConflictError, FieldError, NotFoundError, ValidationError
+from tui_oauth.core.models import (
+    HMAC_SHA1,
+    PLAINTEXT,
+    PROVIDER_SIGNATURE_METHODS,
+    RSA_SHA1,
+    HeldToken,
+    ServiceProvider,
+)
+from tui_oauth.core.services import UNSET, secret_item
+from tui_oauth.core.services.consumers import like_pattern
+from tui_oauth.core.timeutil import utcnow
+from tui_oauth.core.validation import MAX_DESCRIPTION, MAX_KEY, MAX_NAME, Checker, is_https
+
+if TYPE_CHECKING:
+    from tui_oauth.core.store import Store
+
+URL_FIELDS = {
+    "request_token_url": "Request token URL",
+    "authorization_url": "Authorization URL",
+    "access_token_url": "Access token URL",
+}
+EDITABLE = ("name", "description", "consumer_key", "signature_method", *URL_FIELDS)
+
+
+@dataclass(frozen=True)
+class ProviderSummary:
+    name: str
+    consumer_key: str
+    signature_method: str
+    has_shared_secret: bool
+    request_token_url: str
+    token_count: int
+    created_at: datetime
+
+
+def provider_secret_item(provider: ServiceProvider) -> str:
+    return secret_item("provider", provider.uid, "shared-secret")
+
+
+def provider_warnings(provider: ServiceProvider) -> list[str]:
+    """Things an admin should know that do not stop the save."""
+    warnings = []
+    plain = [label for f, label in URL_FIELDS.items() if not is_https(getattr(provider, f))]
+    if plain:
+        warnings.append(
+            f"{', '.join(plain)} use{'s' if len(plain) == 1 else ''} http, not https: tokens "
+            "and signatures cross the network unencrypted."
+        )
+    return warnings
+
+
+class ServiceProviderService:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def list(self, filter: str | None = None) -> list[ProviderSummary]:
+        counts = (
+            select(HeldToken.provider_id, func.count().label("n"))
+            .group_by(col(HeldToken.provider_id))
+            .subquery()
+        )
+        stmt = select(ServiceProvider, func.coalesce(counts.c.n, 0)).outerjoin(
+            counts, counts.c.provider_id == ServiceProvider.id
+        )
+        if filter and filter.strip():
+            pattern = like_pattern(filter.strip())
+            stmt = stmt.where(or_(
+                func.lower(ServiceProvider.name).like(pattern, escape="\\"),
+                func.lower(ServiceProvider.consumer_key).like(pattern, escape="\\"),
+                func.lower(func.coalesce(ServiceProvider.description, "")).like(
+                    pattern, escape="\\"),
+            ))
+        stmt = stmt.order_by(func.lower(ServiceProvider.name))
+        with self.store.session() as s:
+            rows = s.exec(stmt).all()
+        return [
+            ProviderSummary(p.name, p.consumer_key, p.signature_method, p.has_shared_secret,
+                            p.request_token_url, int(n), p.created_at)
+            for p, n in rows
+        ]
+
+    def get(self, name: str) -> ServiceProvider:
+        with self.store.session() as s:
+            row = s.exec(select(ServiceProvider).where(ServiceProvider.name == name)).first()
+        if row is None:
+            raise NotFoundError(
+                f"No service provider named {name!r}.",
+                hint="`tui-oauth providers list` shows them.",
+            )
+        return row
+
+    def token_count(self, name: str) -> int:
+        provider = self.get(name)
+        with self.store.session() as s:
+            return int(s.exec(select(func.count()).select_from(HeldToken)
+                              .where(HeldToken.provider_id == provider.id)).one())
+
+    def shared_secret(self, name: str) -> str | None:
+        """Read the shared secret from the keyring: only when revealed on purpose."""
+        provider = self.get(name)
+        if not provider.has_shared_secret:
+            return None
+        return self.store.secrets.get(provider_secret_item(provider))
+
+    def record_reveal(self, name: str) -> None:
+        """Note in the audit log that someone looked at the secret."""
+        provider = self.get(name)
+        with self.store.transaction() as uow:
+            uow.audit("provider.reveal_secret", "service_provider", provider.name,
+                      detail="shared secret revealed on purpose")
+
+    def _clean(self, c: Checker, data: dict[str, Any], *, has_secret: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        out["name"] = c.text("name", data.get("name"), label="Name", max_len=MAX_NAME,
+                             required=True)
+        out["description"] = c.text("description", data.get("description"), label="Description",
+                                    max_len=MAX_DESCRIPTION, multiline=True)
+        out["consumer_key"] = c.identifier("consumer_key", data.get("consumer_key"),
+                                           label="Consumer key", max_len=MAX_KEY)
+        method = (data.get("signature_method") or HMAC_SHA1).strip().upper()
+        out["signature_method"] = method
+        for field, label in URL_FIELDS.items():
+            out[field] = c.url(field, data.get(field), label=label, required=True)
+        if method not in PROVIDER_SIGNATURE_METHODS:
+            c.fail("signature_method", f"Signature method {method!r} is not one of "
+                   f"{', '.join(PROVIDER_SIGNATURE_METHODS)}.")
+        elif method in (HMAC_SHA1, PLAINTEXT) and not has_secret:
+            c.fail("shared_secret", f"{method} needs the shared secret the provider gave you "
+                   "(--secret-stdin or --secret-file).")
+        if method == PLAINTEXT:
+            plain = [label for f, label in URL_FIELDS.items() if out[f] and not is_https(out[f])]
+            if plain:
+                c.fail("signature_method", "PLAINTEXT sends the secret as is, so it is only "
+                       f"allowed with https URLs; {', '.join(plain)} use http. Use https or "
+                       "choose HMAC-SHA1.")
+        return out
+
+    def add(self, *, name: str, consumer_key: str, request_token_url: str,
+            authorization_url: str, access_token_url: str, shared_secret: str | None = None,
+            signature_method: str | None = None, description: str | None = None
+            ) -> ServiceProvider:
+        c = Checker()
+        secret = c.secret("shared_secret", shared_secret, label="Shared secret")
+        fields = self._clean(c, dict(
+            name=name, description=description, consumer_key=consumer_key,
+            signature_method=signature_method, request_token_url=request_token_url,
+            authorization_url=authorization_url, access_token_url=access_token_url,
+        ), has_secret=shared_secret is not None)
+        c.raise_if_any()
+        if fields["signature_method"] == RSA_SHA1:
+            self.store.consumer_info.get()  # our key pair must exist to sign with it
+        provider = ServiceProvider(uid=str(uuid.uuid4()), has_shared_secret=secret is not None,
+                                   **fields)
+        try:
+            with self.store.transaction() as uow:
+                if uow.session.exec(select(ServiceProvider.id)
+                                    .where(ServiceProvider.name == provider.name)).first():
+                    raise self._taken(provider.name)
+                uow.session.add(provider)
+                uow.session.flush()
+                uow.audit("provider.add", "service_provider", provider.name,
+                          after=snapshot(provider))
+                if secret is not None:
+                    uow.set_secret(provider_secret_item(provider), secret)
+        except IntegrityError:
+            raise self._taken(provider.name) from None
+        return provider
+
+    @staticmethod
+    def _taken(name: str) -> ConflictError:
+        return ConflictError([FieldError(
+            "name", f"A service provider named {name!r} already exists; choose another name.")])
+
+    def edit(self, name: str, /, *, shared_secret: Any = UNSET,
+             **changes: Any) -> ServiceProvider:
+        """Change fields.  ``shared_secret``: UNSET keeps, None/"" removes, a string replaces."""
+        unknown = sorted(set(changes) - set(EDITABLE))
+        if unknown:
+            raise ValidationError(f"Unknown field(s): {', '.join(unknown)}.", field=unknown[0])
+        current = self.get(name)
+        c = Checker()
+        new_secret: str | None = None
+        removing = shared_secret is not UNSET and shared_secret in (None, "")
+        if shared_secret is not UNSET and not removing:
+            new_secret = c.secret("shared_secret", shared_secret, label="Shared secret")
+        has_secret = (current.has_shared_secret and not removing) or shared_secret not in (
+            UNSET, None, "")
+        merged = {f: getattr(current, f) for f in EDITABLE}
+        merged.update({k: v for k, v in changes.items() if v is not UNSET})
+        fields = self._clean(c, merged, has_secret=has_secret)
+        c.raise_if_any()
+        if fields["signature_method"] == RSA_SHA1:
+            self.store.consumer_info.get()
+        try:
+            with self.store.transaction() as uow:
+                row = uow.session.exec(select(ServiceProvider)
+                                       .where(ServiceProvider.id == current.id)
+                                       .with_for_update()).first()
+                if row is None:
+                    raise NotFoundError(f"No service provider named {name!r} (removed meanwhile?).")
+                before = snapshot(row)
+                for field, value in fields.items():
+                    setattr(row, field, value)
+                row.has_shared_secret = bool(has_secret)
+                secret_changed = new_secret is not None or (removing and current.has_shared_secret)
+                if not changed(before, snapshot(row)) and not secret_changed:
+                    return row
+                row.updated_at = utcnow()
+                uow.session.add(row)
+                uow.session.flush()
+                detail = None
+                if new_secret is not None:
+                    detail = "shared secret replaced"
+                    uow.set_secret(provider_secret_item(row), new_secret)
+                elif removing and current.has_shared_secret:
+                    detail = "shared secret removed"
+                    uow.delete_secret(provider_secret_item(row))
+                uow.audit("provider.edit", "service_provider", row.name, before=before,
+                          after=snapshot(row), detail=detail)
+        except IntegrityError:
+            raise self._taken(fields["name"]) from None
+        return row
+
+    def remove(self, name: str) -> int:
+        """Remove a provider and the tokens we hold from it; returns that token count."""
+        with self.store.transaction() as uow:
+            row = uow.session.exec(select(ServiceProvider).where(ServiceProvider.name == name)
+                                   .with_for_update()).first()
+            if row is None:
+                raise NotFoundError(f"No service provider named {name!r}.",
+                                    hint="`tui-oauth providers list` shows them.")
+            tokens = int(uow.session.exec(select(func.count()).select_from(HeldToken)
+                                          .where(HeldToken.provider_id == row.id)).one())
+            before = snapshot(row)
+            uow.session.exec(  # type: ignore[call-overload]
+                HeldToken.__table__.delete().where(  # type: ignore[attr-defined]
+                    HeldToken.__table__.c.provider_id == row.id)  # type: ignore[attr-defined]
+            )
+            uow.session.delete(row)
+            uow.session.flush()
+            if row.has_shared_secret:
+                uow.delete_secret(provider_secret_item(row))
+            uow.audit("provider.remove", "service_provider", name, before=before,
+                      detail=f"{tokens} held token(s) removed with it")
+        return tokens

@@ -1,0 +1,224 @@
+"""The store: one database plus its secrets in the keyring, and the services over them.
+
+Front doors (TUI, CLI, web) call :func:`open_store` and then the services::
+
+    store = open_store("sqlite:///tmp/x.db")
+    store.consumers.add(key="jira:1", name="JIRA", public_key=pem)
+
+Writes that touch a secret go through :meth:`Store.transaction`, which keeps
+the database and the keyring consistent: the row is flushed first (so
+constraint errors come before any keyring write), then the keyring is
+written, then the transaction commits.  Any failure rolls the database back
+and undoes the keyring writes already made, so there is never a row without
+its secret nor a secret without its row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from keyring.backend import KeyringBackend
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, select
+
+from tui_oauth.core import audit as audit_mod
+from tui_oauth.core.audit import Actor
+from tui_oauth.core.config import resolve_db_url
+from tui_oauth.core.database import check_connection, make_engine, redact_url
+from tui_oauth.core.errors import ReadOnlyError, SecretStoreError, StoreError
+from tui_oauth.core.migrations import HEAD, current_revision, upgrade
+from tui_oauth.core.models import StoreMeta
+from tui_oauth.core.secrets import SecretStore
+
+if TYPE_CHECKING:
+    from tui_oauth.core.services.audit import AuditService
+    from tui_oauth.core.services.consumer_info import ConsumerInfoService
+    from tui_oauth.core.services.consumers import ConsumerService
+    from tui_oauth.core.services.doctor import DoctorService
+    from tui_oauth.core.services.providers import ServiceProviderService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class UnitOfWork:
+    """One transaction: a database session plus the keyring writes it made."""
+
+    session: Session
+    secrets: SecretStore
+    actor: Actor
+    _undo: list[Callable[[], None]] = field(default_factory=list)
+
+    def set_secret(self, name: str, value: str) -> None:
+        previous = self.secrets.get(name)
+        self.secrets.set(name, value)
+        if previous is None:
+            self._undo.append(lambda: self._quiet_delete(name))
+        else:
+            self._undo.append(lambda: self.secrets.set(name, previous))
+
+    def delete_secret(self, name: str) -> None:
+        previous = self.secrets.get(name)
+        if previous is None:
+            return
+        self.secrets.delete(name)
+        self._undo.append(lambda: self.secrets.set(name, previous))
+
+    def _quiet_delete(self, name: str) -> None:
+        self.secrets.delete(name)
+
+    def audit(self, action: str, target_type: str, target: str, *,
+              before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
+              detail: str | None = None) -> None:
+        audit_mod.record(self.session, self.actor, action, target_type, target,
+                         before=before, after=after, detail=detail)
+
+    def undo_secrets(self) -> list[str]:
+        """Undo keyring writes, newest first; returns what could not be undone."""
+        failures: list[str] = []
+        while self._undo:
+            step = self._undo.pop()
+            try:
+                step()
+            except SecretStoreError as exc:
+                failures.append(str(exc))
+        return failures
+
+
+class Store:
+    """An open store.  Services hang off it as attributes."""
+
+    def __init__(self, engine: Engine, secrets: SecretStore, *, url: str, store_id: str,
+                 actor: Actor, read_only: bool = False) -> None:
+        self.engine = engine
+        self.secrets = secrets
+        self.url = url
+        self.store_id = store_id
+        self.actor = actor
+        self.read_only = read_only
+
+    @property
+    def display_url(self) -> str:
+        return redact_url(self.url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def session(self) -> Session:
+        """A read session (no keyring, no audit)."""
+        return Session(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[UnitOfWork]:
+        if self.read_only:
+            raise ReadOnlyError(
+                "This store is open read-only.", hint="Start without --read-only to change it."
+            )
+        session = Session(self.engine, expire_on_commit=False)
+        uow = UnitOfWork(session, self.secrets, self.actor)
+        try:
+            yield uow
+            session.commit()
+        except BaseException as exc:
+            session.rollback()
+            failures = uow.undo_secrets()
+            if failures:
+                log.error("keyring undo failed after a failed write: %s", "; ".join(failures))
+                exc.add_note(
+                    "The keyring could not be restored; `tui-oauth doctor` lists any orphan."
+                )
+            if isinstance(exc, OperationalError):
+                raise StoreError(f"The database refused the change: {exc.orig}") from exc
+            raise
+        finally:
+            session.close()
+
+    # Services -------------------------------------------------------------
+
+    @cached_property
+    def consumers(self) -> ConsumerService:
+        from tui_oauth.core.services.consumers import ConsumerService
+
+        return ConsumerService(self)
+
+    @cached_property
+    def consumer_info(self) -> ConsumerInfoService:
+        from tui_oauth.core.services.consumer_info import ConsumerInfoService
+
+        return ConsumerInfoService(self)
+
+    @cached_property
+    def providers(self) -> ServiceProviderService:
+        from tui_oauth.core.services.providers import ServiceProviderService
+
+        return ServiceProviderService(self)
+
+    @cached_property
+    def audit(self) -> AuditService:
+        from tui_oauth.core.services.audit import AuditService
+
+        return AuditService(self)
+
+    @cached_property
+    def doctor(self) -> DoctorService:
+        from tui_oauth.core.services.doctor import DoctorService
+
+        return DoctorService(self)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    text = str(exc.orig).lower()
+    return "unique" in text or "duplicate key" in text
+
+
+def open_store(url: str | None = None, *, secrets_backend: KeyringBackend | None = None,
+               read_only: bool = False, actor: Actor | None = None,
+               auto_upgrade: bool = True, keyring_timeout: float = 5.0) -> Store:
+    """Open (creating and migrating if needed) the store at ``url``.
+
+    ``url`` defaults to ``--db``/``TUI_OAUTH_DB``/the platformdirs file.  The
+    keyring is not touched here: it is resolved on the first secret read or
+    write, so that listing never needs it.
+    """
+    resolved = resolve_db_url(url)
+    engine = make_engine(resolved)
+    try:
+        check_connection(engine)
+        revision = current_revision(engine)
+        if revision != HEAD:
+            if read_only or not auto_upgrade:
+                raise StoreError(
+                    f"The database schema is at {revision or 'nothing'}, this version needs {HEAD}.",
+                    hint="Run `tui-oauth db upgrade` (without --read-only).",
+                )
+            upgrade(engine)
+        with Session(engine) as session:
+            meta = session.exec(select(StoreMeta).where(StoreMeta.key == "store_id")).first()
+        if meta is None:
+            raise StoreError("The database has no store id (store_meta); is it a tui-oauth store?")
+        store_id = meta.value
+    except StoreError:
+        engine.dispose()
+        raise
+    except OperationalError as exc:
+        engine.dispose()
+        raise StoreError(f"Cannot open {redact_url(resolved)}: {exc.orig}") from exc
+    secrets = SecretStore(namespace=store_id, backend=secrets_backend, timeout=keyring_timeout)
+    return Store(engine, secrets, url=resolved, store_id=store_id,
+                 actor=actor or Actor.from_environment(), read_only=read_only)
