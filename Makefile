@@ -1,0 +1,46 @@
+# tui-oauth developer entry points.
+#   make test [PYTEST_ARGS=...]   full suite against real PostgreSQL + gnome-keyring
+#   make run [ARGS=...]           run the app
+#   make lint                     ruff + mypy
+#   make clean                    remove the venv and caches
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3
+VENV := .venv
+VENV_STAMP := $(VENV)/.tui-oauth-installed
+PYTEST_ARGS ?=
+ARGS ?=
+
+.PHONY: system-deps venv test run lint clean
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+venv: $(VENV_STAMP)
+
+# Re-installs only when pyproject.toml is newer than the stamp. The
+# order-only system-deps makes sure python3-venv is there (and keeps
+# the order under make -j).
+$(VENV_STAMP): pyproject.toml | system-deps
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --disable-pip-version-check --quiet -e '.[dev]'
+	@touch $@
+
+test: system-deps venv
+	bash scripts/run-tests.sh $(PYTEST_ARGS)
+
+run: system-deps venv
+	exec $(VENV)/bin/tui-oauth $(ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	@if command -v shellcheck >/dev/null 2>&1; then \
+		echo "shellcheck .ci/run scripts/*.sh"; shellcheck .ci/run scripts/*.sh; fi
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis \
+		snapshot_report.html *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
