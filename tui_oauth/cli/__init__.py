@@ -1,0 +1,98 @@
+"""The command line: ``tui-oauth`` opens the console; subcommands script everything.
+
+Exit codes: 0 success, 1 a user error (one line on stderr), 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from tui_oauth import __version__
+from tui_oauth.cli.common import AppContext, format_error, needs_keyring
+from tui_oauth.core.errors import TuiOAuthError
+
+
+class RootGroup(click.Group):
+    """Turns user errors into ``error: ...`` on stderr and exit code 1.
+
+    Both the core's errors and the CLI's own (``click.ClickException``, raised
+    by ``fail``) get the same lowercase ``error:`` prefix; usage errors keep
+    click's usage text and exit code 2.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TuiOAuthError as exc:
+            lines = format_error(exc)
+            for line in lines:
+                click.echo(f"error: {line}", err=True)
+            ctx.exit(1)
+        except click.UsageError:
+            raise
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted; nothing more was changed.", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=RootGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--db", "db", metavar="URL", envvar="TUI_OAUTH_DB", show_envvar=True,
+              help="The store: a SQLite file path, sqlite:///PATH or "
+                   "postgresql+psycopg://USER@HOST/DB. Default: the user data directory.")
+@click.option("--read-only", is_flag=True, help="Refuse every change.")
+@click.option("-v", "--verbose", count=True, help="Log more to stderr (never secrets).")
+@click.version_option(__version__, prog_name="tui-oauth")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, read_only: bool, verbose: int) -> None:
+    """OAuth 1.0a administration: consumers, consumer info and service providers.
+
+    Without a command, opens the console.
+    """
+    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2),
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not isinstance(ctx.obj, AppContext):
+        ctx.obj = AppContext(db, read_only)
+    else:
+        ctx.obj.db = db or ctx.obj.db
+        ctx.obj.read_only = read_only or ctx.obj.read_only
+    ctx.call_on_close(ctx.obj.close)
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(console)
+
+
+@needs_keyring
+def console() -> None:
+    from tui_oauth.cli.common import app_context
+    from tui_oauth.tui import run_console
+
+    run_console(app_context().store)
+
+
+def _register() -> None:
+    from tui_oauth.cli import admin, consumers, info, providers
+
+    cli.add_command(consumers.consumers)
+    cli.add_command(info.info)
+    cli.add_command(providers.providers)
+    cli.add_command(admin.audit)
+    cli.add_command(admin.doctor)
+    cli.add_command(admin.db)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="tui-oauth")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

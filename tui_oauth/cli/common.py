@@ -1,0 +1,234 @@
+"""What every command shares: the lazily opened store, output, secrets input, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from keyring.backend import KeyringBackend
+
+from tui_oauth.core.errors import TuiOAuthError, ValidationError
+from tui_oauth.core.store import Store, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+MAX_SECRET_INPUT = 64 * 1024
+
+
+class AppContext:
+    """Carried in click's ``ctx.obj``.  The store opens on first use."""
+
+    def __init__(self, db: str | None, read_only: bool,
+                 secrets_backend: KeyringBackend | None = None) -> None:
+        self.db = db
+        self.read_only = read_only
+        self.secrets_backend = secrets_backend
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.db, secrets_backend=self.secrets_backend,
+                                     read_only=self.read_only)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def app_context() -> AppContext:
+    obj = click.get_current_context().find_object(AppContext)
+    assert obj is not None
+    return obj
+
+
+def needs_keyring(fn: F) -> F:
+    """Mark a command that reads or writes secrets.
+
+    With no D-Bus session bus (a plain SSH login) and gnome-keyring installed,
+    the whole command line runs again inside a private Secret Service
+    session before anything else happens.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if app_context().secrets_backend is None:
+            from tui_oauth.core.keyring_session import ensure_secret_service
+
+            ensure_secret_service(sys.argv)
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+# Field names from the services -> the flags that set them, for error messages.
+FIELD_FLAGS: dict[str, str] = {
+    "key": "--key",
+    "name": "--name",
+    "description": "--description",
+    "public_key": "--public-key-file",
+    "shared_secret": "--secret-stdin/--secret-file",
+    "callback_url": "--callback",
+    "signature_method": "--signature-method",
+    "allow_plaintext": "--allow-plaintext",
+    "two_lo_execute_as": "--execute-as",
+    "two_lo_impersonation": "--impersonation",
+    "consumer_key": "--consumer-key",
+    "request_token_url": "--request-token-url",
+    "authorization_url": "--authorization-url",
+    "access_token_url": "--access-token-url",
+    "url": "--from-url",
+    "sort": "--sort",
+}
+
+
+def format_error(exc: TuiOAuthError) -> list[str]:
+    if isinstance(exc, ValidationError) and len(exc.errors) > 0:
+        lines = []
+        for e in exc.errors:
+            flag = FIELD_FLAGS.get(e.field, e.field)
+            lines.append(f"{flag}: {e.message}" if flag else e.message)
+        if exc.hint:
+            lines.append(exc.hint)
+        return lines
+    return [str(exc)]
+
+
+def fail(message: str) -> None:
+    """Exit 1 with a one-line message (user error)."""
+    raise click.ClickException(message)
+
+
+# Output -------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not f.name.startswith("_")}
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(_jsonable(data), indent=2, sort_keys=False, ensure_ascii=False))
+
+
+def fmt_time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def fmt_bool(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
+                empty: str = "(none)") -> None:
+    rows = [[str(c) for c in r] for r in rows]
+    if not rows:
+        click.echo(empty)
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def print_fields(pairs: Iterable[tuple[str, Any]]) -> None:
+    pairs = list(pairs)
+    width = max(len(k) for k, _ in pairs)
+    for k, v in pairs:
+        text = "-" if v is None or v == "" else str(v)
+        lines = text.splitlines() or [""]
+        click.echo(f"{k + ':':<{width + 1}} {lines[0]}")
+        for line in lines[1:]:
+            click.echo(f"{'':<{width + 1}} {line}")
+
+
+# Secrets input ------------------------------------------------------------
+
+
+def secret_options(fn: F) -> F:
+    """--secret-stdin / --secret-file: secrets never come as an argument.
+
+    Applied to a finished Command, so the options are appended in this order.
+    """
+    fn = click.option("--secret-stdin", is_flag=True,
+                      help="Read the shared secret from standard input "
+                           "(prompted without echo on a terminal).")(fn)
+    fn = click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path),
+                      help="Read the shared secret from this file (first line).")(fn)
+    return fn
+
+
+def read_secret(secret_stdin: bool, secret_file: Path | None) -> str | None:
+    """The secret from stdin or a file, or None when neither flag was given."""
+    if secret_stdin and secret_file:
+        raise click.UsageError("Give --secret-stdin or --secret-file, not both.")
+    if secret_file is not None:
+        try:
+            data = secret_file.read_text(encoding="utf-8")[:MAX_SECRET_INPUT + 1]
+        except OSError as exc:
+            fail(f"--secret-file: cannot read {secret_file}: {exc.strerror}.")
+        except UnicodeDecodeError:
+            fail(f"--secret-file: {secret_file} is not UTF-8 text.")
+        return _first_line(data, "--secret-file")
+    if secret_stdin:
+        if sys.stdin.isatty():
+            import getpass
+
+            return getpass.getpass("Shared secret (not shown): ")
+        data = sys.stdin.read(MAX_SECRET_INPUT + 1)
+        return _first_line(data, "--secret-stdin")
+    return None
+
+
+def _first_line(data: str, flag: str) -> str:
+    if len(data) > MAX_SECRET_INPUT:
+        fail(f"{flag}: the input is larger than {MAX_SECRET_INPUT // 1024} KiB; "
+             "a shared secret is one line.")
+    line = data.split("\n", 1)[0].rstrip("\r")
+    if not line:
+        fail(f"{flag}: the input is empty; the shared secret must be on its first line.")
+    return line
+
+
+def read_text_file(path: str, flag: str, limit: int = 64 * 1024) -> str:
+    """A small text file, or standard input for ``-``."""
+    try:
+        if path == "-":
+            data = sys.stdin.read(limit + 1)
+        else:
+            with open(path, encoding="utf-8") as fh:
+                data = fh.read(limit + 1)
+    except OSError as exc:
+        fail(f"{flag}: cannot read {path}: {exc.strerror}.")
+    except UnicodeDecodeError:
+        fail(f"{flag}: {path} is not text; give a PEM or base64 file.")
+    if len(data) > limit:
+        fail(f"{flag}: {path} is larger than {limit // 1024} KiB; is it the right file?")
+    return data
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask before something destructive; --yes skips, no terminal refuses."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail(f"{question.rstrip('?')}: refusing without --yes when not on a terminal.")
+    if not click.confirm(question, default=False):
+        fail("Cancelled; nothing was changed.")

@@ -1,0 +1,282 @@
+"""`tui-oauth consumers ...`: applications allowed to consume our resources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tui_oauth.cli.common import (
+    app_context,
+    confirm,
+    fmt_bool,
+    fmt_time,
+    needs_keyring,
+    print_fields,
+    print_json,
+    print_table,
+    read_secret,
+    read_text_file,
+    secret_options,
+)
+from tui_oauth.core.errors import FetchError, FieldError, ValidationError
+from tui_oauth.core.models import CONSUMER_SIGNATURE_METHODS, Consumer
+from tui_oauth.core.services import UNSET
+from tui_oauth.core.services.consumers import SORT_COLUMNS, ConsumerDetail, ConsumerPreview
+
+METHOD = "|".join(CONSUMER_SIGNATURE_METHODS)
+
+
+@click.group()
+def consumers() -> None:
+    """Applications allowed to use our resources."""
+
+
+def consumer_dict(detail: ConsumerDetail) -> dict[str, Any]:
+    c = detail.consumer
+    pk = detail.public_key
+    return {
+        "key": c.key,
+        "name": c.name,
+        "description": c.description,
+        "signature_method": c.signature_method,
+        "public_key": None if pk is None else {
+            "base64": pk.base64_der, "bits": pk.bits, "fingerprint": pk.fingerprint,
+            "warnings": list(pk.warnings),
+        },
+        "has_shared_secret": c.has_shared_secret,
+        "allow_plaintext": c.allow_plaintext,
+        "callback_url": c.callback_url,
+        "three_lo_allowed": c.three_lo_allowed,
+        "two_lo_allowed": c.two_lo_allowed,
+        "two_lo_execute_as": c.two_lo_execute_as,
+        "two_lo_impersonation": c.two_lo_impersonation,
+        "request_tokens": detail.request_tokens,
+        "access_tokens": detail.access_tokens,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    }
+
+
+@consumers.command("list")
+@click.option("--filter", "filter_", metavar="TEXT", help="Only those whose key, name or "
+              "description contains TEXT (any case).")
+@click.option("--sort", type=click.Choice(sorted(SORT_COLUMNS)), default="key", show_default=True)
+@click.option("--desc", is_flag=True, help="Sort in descending order.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_(filter_: str | None, sort: str, desc: bool, as_json: bool) -> None:
+    """List consumers (no secret is read)."""
+    rows = app_context().store.consumers.list(filter_, sort=sort, descending=desc)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        ["key", "name", "signature", "2lo", "tokens", "created"],
+        [[r.key, r.name, r.signature_method, fmt_bool(r.two_lo_allowed), r.token_count,
+          fmt_time(r.created_at)] for r in rows],
+        empty="No consumers." + (" (none match the filter)" if filter_ else
+                                 " Add one with `tui-oauth consumers add`."),
+    )
+
+
+def show_detail(detail: ConsumerDetail) -> None:
+    c, pk = detail.consumer, detail.public_key
+    print_fields([
+        ("Key", c.key),
+        ("Name", c.name),
+        ("Description", c.description),
+        ("Signature method", c.signature_method + (" (+PLAINTEXT over https)"
+                                                   if c.allow_plaintext else "")),
+        ("Public key", f"RSA {pk.bits} bits, {pk.fingerprint}" if pk else None),
+        *[("  warning", w) for w in (pk.warnings if pk else ())],
+        ("Shared secret", "set (in the keyring)" if c.has_shared_secret else "none"),
+        ("Callback URL", c.callback_url),
+        ("3-legged OAuth", "allowed" if c.three_lo_allowed else "off"),
+        ("2-legged OAuth", "allowed" if c.two_lo_allowed else "off"),
+        ("  execute as", (c.two_lo_execute_as or "anonymous") if c.two_lo_allowed else None),
+        ("  impersonation", fmt_bool(c.two_lo_impersonation) if c.two_lo_allowed else None),
+        ("Tokens", f"{detail.access_tokens} access, {detail.request_tokens} request"),
+        ("Created", fmt_time(c.created_at)),
+        ("Updated", fmt_time(c.updated_at)),
+    ])
+
+
+@consumers.command("show")
+@click.argument("key")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--public-key", "pem", is_flag=True, help="Print only the public key as PEM.")
+def show(key: str, as_json: bool, pem: bool) -> None:
+    """Show one consumer (the shared secret is never printed)."""
+    detail = app_context().store.consumers.detail(key)
+    if pem:
+        if detail.public_key is None:
+            raise click.ClickException(f"Consumer {key!r} has no public key.")
+        click.echo(detail.public_key.pem, nl=False)
+    elif as_json:
+        print_json(consumer_dict(detail))
+    else:
+        show_detail(detail)
+
+
+def field_options(fn: Any, *, adding: bool) -> Any:
+    """The options shared by add and edit (edit leaves out what is not given)."""
+    opts = [
+        click.option("--name", help="Shown to users when they approve access."),
+        click.option("--description"),
+        click.option("--public-key-file", metavar="PATH",
+                     help="RSA public key: PEM, PKCS#1, X.509 certificate or bare base64 DER "
+                          "('-' reads standard input)."),
+        click.option("--callback", "callback_url", metavar="URL",
+                     help="Used only when the consumer sends none."),
+        click.option("--signature-method", metavar=METHOD,
+                     help="Default: RSA-SHA1 with a public key, else HMAC-SHA1."),
+        click.option("--allow-plaintext/--no-allow-plaintext", default=False if adding else None,
+                     help="Also accept PLAINTEXT signatures over https (needs a secret)."),
+        click.option("--3lo/--no-3lo", "three_lo", default=True if adding else None,
+                     help="Allow 3-legged OAuth (default: allowed)."),
+        click.option("--2lo/--no-2lo", "two_lo", default=False if adding else None,
+                     help="Allow 2-legged OAuth (default: off)."),
+        click.option("--execute-as", metavar="USER",
+                     help="2LO requests run as this user (blank: anonymous)."),
+        click.option("--impersonation/--no-impersonation", default=False if adding else None,
+                     help="Let 2LO requests name the user (xoauth_requestor_id)."),
+    ]
+    for opt in opts:  # applied to a Command, each option is appended in turn
+        fn = opt(fn)
+    return secret_options(fn)
+
+
+def _public_key(path: str | None) -> str | None:
+    return None if path is None else read_text_file(path, "--public-key-file")
+
+
+def _print_preview(preview: ConsumerPreview) -> None:
+    doc, f = preview.fetched.doc, preview.fetched
+    click.echo(f"Fetched {f.final_url} ({f.status}, {f.content_type}, {f.elapsed:.2f} s):")
+    print_fields([
+        ("Key", doc.key),
+        ("Name", doc.name),
+        ("Description", doc.description),
+        ("Callback URL", doc.callback),
+        ("Public key", f"RSA {doc.public_key.bits} bits, {doc.public_key.fingerprint}"),
+        *[("  warning", w) for w in doc.public_key.warnings],
+    ])
+
+
+@consumers.command("add")
+@click.option("--from-url", "from_url", metavar="URL",
+              help="The consumer application's base URL: fetches "
+                   "URL/plugins/servlet/oauth/consumer-info and shows it before saving.")
+@click.option("--key", help="The consumer key (unique; cannot change later).")
+@click.option("--timeout", type=click.FloatRange(0.5, 120), default=10.0, show_default=True,
+              help="Seconds to wait for --from-url.")
+@click.option("--yes", "-y", is_flag=True, help="Save a fetched consumer without asking.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new consumer as JSON.")
+@needs_keyring
+def add(from_url: str | None, key: str | None, timeout: float, yes: bool, as_json: bool,
+        secret_stdin: bool, secret_file: Path | None, public_key_file: str | None,
+        **fields: Any) -> None:
+    """Add a consumer by hand, or --from-url from its consumer-info document."""
+    store = app_context().store
+    secret = read_secret(secret_stdin, secret_file)
+    values = _field_values(fields)
+    if from_url:
+        if key:
+            raise click.UsageError("--key comes from the fetched document; leave it out.")
+        if public_key_file:
+            raise click.UsageError("--public-key-file comes from the fetched document.")
+        preview = _preview(from_url, timeout)
+        if not as_json:
+            _print_preview(preview)
+        if preview.existing is not None:
+            raise click.ClickException(
+                f"A consumer with key {preview.key!r} already exists (named "
+                f"{preview.existing.name!r}); remove it first to add it again.")
+        if not yes:
+            confirm("Add this consumer?", yes)
+        consumer = store.consumers.add_from_preview(preview, shared_secret=secret, **values)
+    else:
+        values.setdefault("name", "")
+        consumer = store.consumers.add(key=key or "", public_key=_public_key(public_key_file),
+                                       shared_secret=secret, **values)
+    _report(consumer, "Added", as_json)
+
+
+# Fields of a fetched consumer-info document -> its XML elements.
+DOC_ELEMENTS = {"key": "key", "name": "name", "public_key": "publicKey",
+                "description": "description", "callback": "callback"}
+
+
+def _preview(url: str, timeout: float) -> ConsumerPreview:
+    """Fetch by URL; a problem in the document is about --from-url, not --key etc."""
+    try:
+        return app_context().store.consumers.preview_from_url(url, timeout=timeout)
+    except FetchError:
+        raise
+    except ValidationError as exc:
+        errors = []
+        for e in exc.errors:
+            element = DOC_ELEMENTS.get(e.field)
+            where = f"<{element}> in the fetched document: " if element and not \
+                e.message.startswith(f"<{element}>") else ""
+            errors.append(FieldError("url", where + e.message))
+        raise ValidationError(errors) from None
+
+
+def _field_values(fields: dict[str, Any]) -> dict[str, Any]:
+    """Map option names to service arguments, dropping those not given (None)."""
+    names = {"three_lo": "three_lo_allowed", "two_lo": "two_lo_allowed",
+             "execute_as": "two_lo_execute_as", "impersonation": "two_lo_impersonation"}
+    return {names.get(k, k): v for k, v in fields.items() if v is not None}
+
+
+def _report(consumer: Consumer, verb: str, as_json: bool) -> None:
+    detail = app_context().store.consumers.detail(consumer.key)
+    if as_json:
+        print_json(consumer_dict(detail))
+    else:
+        click.echo(f"{verb} consumer {consumer.key!r} ({consumer.name}).")
+
+
+@consumers.command("edit")
+@click.argument("key")
+@click.option("--remove-secret", is_flag=True, help="Delete the shared secret.")
+@click.option("--json", "as_json", is_flag=True, help="Print the consumer as JSON.")
+@needs_keyring
+def edit(key: str, remove_secret: bool, as_json: bool, secret_stdin: bool,
+         secret_file: Path | None, public_key_file: str | None, **fields: Any) -> None:
+    """Change a consumer (anything but its key); only the options given change."""
+    store = app_context().store
+    secret: Any = read_secret(secret_stdin, secret_file)
+    if remove_secret:
+        if secret is not None:
+            raise click.UsageError("--remove-secret cannot go with --secret-stdin/--secret-file.")
+        secret = None
+    elif secret is None:
+        secret = UNSET
+    values = _field_values(fields)
+    if public_key_file is not None:
+        values["public_key"] = _public_key(public_key_file)
+    if not values and secret is UNSET and not remove_secret:
+        raise click.UsageError("Nothing to change: give at least one option (see --help).")
+    consumer = store.consumers.edit(key, shared_secret=secret, **values)
+    _report(consumer, "Updated", as_json)
+
+
+for _cmd, _adding in ((add, True), (edit, False)):
+    field_options(_cmd, adding=_adding)
+
+
+@consumers.command("remove")
+@click.argument("key")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask.")
+@needs_keyring
+def remove(key: str, yes: bool) -> None:
+    """Remove a consumer with all its tokens: it loses access at once."""
+    store = app_context().store
+    detail = store.consumers.detail(key)
+    confirm(f"Remove consumer {key!r} ({detail.consumer.name}) and its "
+            f"{detail.token_count} token(s)?", yes)
+    n = store.consumers.remove(key)
+    click.echo(f"Removed consumer {key!r} and {n} token(s).")

@@ -1,0 +1,126 @@
+"""`tui-oauth info ...`: our Consumer Info, who we are when we consume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tui_oauth.cli.common import (
+    app_context,
+    confirm,
+    fail,
+    fmt_time,
+    needs_keyring,
+    print_fields,
+    print_json,
+)
+from tui_oauth.core.services import UNSET
+from tui_oauth.core.services.consumer_info import ConsumerInfoView
+
+
+@click.group()
+def info() -> None:
+    """Our Consumer Info: key, name, key pair (created on first use)."""
+
+
+def info_dict(view: ConsumerInfoView) -> dict[str, Any]:
+    i, pk = view.info, view.public_key
+    return {
+        "key": i.key, "name": i.name, "description": i.description,
+        "callback_url": i.callback_url,
+        "public_key": {"base64": pk.base64_der, "pem": pk.pem, "bits": pk.bits,
+                       "fingerprint": pk.fingerprint},
+        "key_created_at": i.key_created_at, "created_at": i.created_at,
+        "updated_at": i.updated_at,
+    }
+
+
+@info.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@needs_keyring
+def show(as_json: bool) -> None:
+    """Show the Consumer Info and its public key (never the private key)."""
+    view = app_context().store.consumer_info.view()
+    if as_json:
+        print_json(info_dict(view))
+        return
+    i, pk = view.info, view.public_key
+    print_fields([
+        ("Consumer key", i.key),
+        ("Name", i.name),
+        ("Description", i.description),
+        ("Callback URL", i.callback_url),
+        ("Public key", f"RSA {pk.bits} bits, {pk.fingerprint}"),
+        ("Key created", fmt_time(i.key_created_at)),
+        ("Public key (PEM)", pk.pem.strip()),
+        ("Public key (base64)", pk.base64_der),
+    ])
+
+
+@info.command("edit")
+@click.option("--name")
+@click.option("--description", help="'' clears it.")
+@click.option("--callback", "callback_url", metavar="URL", help="'' clears it.")
+@needs_keyring
+def edit(name: str | None, description: str | None, callback_url: str | None) -> None:
+    """Change the name, description or callback URL (the key never changes)."""
+    if name is None and description is None and callback_url is None:
+        raise click.UsageError("Nothing to change: give --name, --description or --callback.")
+    app_context().store.consumer_info.edit(
+        name=UNSET if name is None else name,
+        description=UNSET if description is None else description,
+        callback_url=UNSET if callback_url is None else callback_url,
+    )
+    click.echo("Updated the Consumer Info.")
+
+
+@info.command("export")
+@click.option("--format", "fmt", type=click.Choice(["xml", "pem", "base64"]), default="xml",
+              show_default=True, help="consumer-info XML (what other applications fetch), "
+                                      "or the public key.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of standard output.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --output file.")
+@needs_keyring
+def export(fmt: str, output: Path | None, force: bool) -> None:
+    """Export the Consumer Info (public parts only)."""
+    svc = app_context().store.consumer_info
+    if fmt == "xml":
+        data = svc.export_xml()
+    elif fmt == "pem":
+        data = svc.export_pem().encode()
+    else:
+        data = (svc.view().public_key.base64_der + "\n").encode()
+    if output is None:
+        click.get_binary_stream("stdout").write(data)
+        return
+    if output.exists() and not force:
+        fail(f"--output: {output} exists; add --force to overwrite it.")
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        fail(f"--output: cannot write {output}: {exc.strerror}.")
+    click.echo(f"Wrote {fmt} to {output}.", err=True)
+
+
+@info.command("rotate-key")
+@click.option("--bits", type=click.Choice(["2048", "3072", "4096"]), default="2048",
+              show_default=True)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask.")
+@needs_keyring
+def rotate_key(bits: str, yes: bool) -> None:
+    """Regenerate our RSA key pair.
+
+    Every service provider that trusts the old public key stops accepting our
+    requests until it is given the new one.
+    """
+    svc = app_context().store.consumer_info
+    current = svc.view()
+    click.echo(f"Current key: RSA {current.public_key.bits} bits, {current.fingerprint}")
+    confirm("Regenerate the key pair? Providers that trust the old public key will refuse "
+            "our requests until they get the new one", yes)
+    old, new = svc.rotate_key(int(bits))
+    click.echo(f"New key: RSA {new.bits} bits, {new.fingerprint} (was {old.fingerprint}).")
+    click.echo("Give the new public key to every provider: `tui-oauth info export`.")

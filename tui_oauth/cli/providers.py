@@ -1,0 +1,176 @@
+"""`tui-oauth providers ...`: service providers whose resources we consume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tui_oauth.cli.common import (
+    app_context,
+    confirm,
+    fmt_time,
+    needs_keyring,
+    print_fields,
+    print_json,
+    print_table,
+    read_secret,
+    secret_options,
+)
+from tui_oauth.core.models import PROVIDER_SIGNATURE_METHODS, ServiceProvider
+from tui_oauth.core.services import UNSET
+from tui_oauth.core.services.providers import provider_warnings
+
+METHOD = "|".join(PROVIDER_SIGNATURE_METHODS)
+
+
+@click.group()
+def providers() -> None:
+    """Service providers whose resources we consume."""
+
+
+def provider_dict(p: ServiceProvider, tokens: int) -> dict[str, Any]:
+    return {
+        "name": p.name, "description": p.description, "consumer_key": p.consumer_key,
+        "signature_method": p.signature_method, "has_shared_secret": p.has_shared_secret,
+        "request_token_url": p.request_token_url, "authorization_url": p.authorization_url,
+        "access_token_url": p.access_token_url, "held_tokens": tokens,
+        "warnings": provider_warnings(p), "created_at": p.created_at, "updated_at": p.updated_at,
+    }
+
+
+@providers.command("list")
+@click.option("--filter", "filter_", metavar="TEXT", help="Name, consumer key or description.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_(filter_: str | None, as_json: bool) -> None:
+    """List service providers (no secret is read)."""
+    rows = app_context().store.providers.list(filter_)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        ["name", "consumer key", "signature", "secret", "tokens", "created"],
+        [[r.name, r.consumer_key, r.signature_method, "set" if r.has_shared_secret else "-",
+          r.token_count, fmt_time(r.created_at)] for r in rows],
+        empty="No service providers." + ("" if filter_ else
+                                         " Add one with `tui-oauth providers add`."),
+    )
+
+
+@providers.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show(name: str, as_json: bool) -> None:
+    """Show one service provider (the shared secret is never printed)."""
+    svc = app_context().store.providers
+    p = svc.get(name)
+    tokens = svc.token_count(name)
+    if as_json:
+        print_json(provider_dict(p, tokens))
+        return
+    print_fields([
+        ("Name", p.name),
+        ("Description", p.description),
+        ("Consumer key", p.consumer_key),
+        ("Shared secret", "set (in the keyring)" if p.has_shared_secret else "none"),
+        ("Signature method", p.signature_method),
+        ("Request token URL", p.request_token_url),
+        ("Authorization URL", p.authorization_url),
+        ("Access token URL", p.access_token_url),
+        ("Tokens held", tokens),
+        ("Created", fmt_time(p.created_at)),
+        ("Updated", fmt_time(p.updated_at)),
+    ])
+    for w in provider_warnings(p):
+        click.echo(f"warning: {w}", err=True)
+
+
+def field_options(fn: Any, *, adding: bool) -> Any:
+    opts = [
+        click.option("--description"),
+        click.option("--consumer-key", help="The key the provider gave us."),
+        click.option("--signature-method", metavar=METHOD,
+                     help="HMAC-SHA1 (default), RSA-SHA1 (signs with our Consumer Info key), "
+                          "PLAINTEXT (https only)."),
+        click.option("--request-token-url", metavar="URL"),
+        click.option("--authorization-url", metavar="URL"),
+        click.option("--access-token-url", metavar="URL"),
+    ]
+    for opt in opts:  # applied to a Command, each option is appended in turn
+        fn = opt(fn)
+    return secret_options(fn)
+
+
+def _warn(p: ServiceProvider) -> None:
+    for w in provider_warnings(p):
+        click.echo(f"warning: {w}", err=True)
+
+
+@providers.command("add")
+@click.option("--name", required=True, help="Unique name.")
+@click.option("--json", "as_json", is_flag=True, help="Print the provider as JSON.")
+@needs_keyring
+def add(name: str, as_json: bool, secret_stdin: bool, secret_file: Path | None,
+        **fields: Any) -> None:
+    """Add a service provider."""
+    svc = app_context().store.providers
+    secret = read_secret(secret_stdin, secret_file)
+    missing = [f"--{k.replace('_', '-')}" for k in
+               ("consumer_key", "request_token_url", "authorization_url", "access_token_url")
+               if not fields.get(k)]
+    if missing:
+        raise click.UsageError(f"Missing {', '.join(missing)}.")
+    p = svc.add(name=name, shared_secret=secret, **fields)
+    _warn(p)
+    if as_json:
+        print_json(provider_dict(p, 0))
+    else:
+        click.echo(f"Added service provider {p.name!r}.")
+
+
+@providers.command("edit")
+@click.argument("name")
+@click.option("--new-name", help="Rename the provider.")
+@click.option("--remove-secret", is_flag=True, help="Delete the shared secret.")
+@click.option("--json", "as_json", is_flag=True, help="Print the provider as JSON.")
+@needs_keyring
+def edit(name: str, new_name: str | None, remove_secret: bool, as_json: bool,
+         secret_stdin: bool, secret_file: Path | None, **fields: Any) -> None:
+    """Change a service provider; only the options given change."""
+    svc = app_context().store.providers
+    secret: Any = read_secret(secret_stdin, secret_file)
+    if remove_secret:
+        if secret is not None:
+            raise click.UsageError("--remove-secret cannot go with --secret-stdin/--secret-file.")
+        secret = None
+    elif secret is None:
+        secret = UNSET
+    values = {k: v for k, v in fields.items() if v is not None}
+    if new_name is not None:
+        values["name"] = new_name
+    if not values and secret is UNSET:
+        raise click.UsageError("Nothing to change: give at least one option (see --help).")
+    p = svc.edit(name, shared_secret=secret, **values)
+    _warn(p)
+    if as_json:
+        print_json(provider_dict(p, svc.token_count(p.name)))
+    else:
+        click.echo(f"Updated service provider {p.name!r}.")
+
+
+for _cmd, _adding in ((add, True), (edit, False)):
+    field_options(_cmd, adding=_adding)
+
+
+@providers.command("remove")
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask.")
+@needs_keyring
+def remove(name: str, yes: bool) -> None:
+    """Remove a service provider and the tokens we hold from it."""
+    svc = app_context().store.providers
+    tokens = svc.token_count(name)
+    confirm(f"Remove service provider {name!r} and the {tokens} token(s) we hold from it?", yes)
+    n = svc.remove(name)
+    click.echo(f"Removed service provider {name!r} and {n} token(s).")
