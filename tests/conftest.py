@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.keyring_backends import MemoryKeyring
-from tui_oauth.core.migrations import upgrade
 from tui_oauth.core.database import make_engine
+from tui_oauth.core.migrations import upgrade
 from tui_oauth.core.store import Store, open_store
 
 SERVICES_REQUIRED = os.environ.get("TUI_OAUTH_TEST_SERVICES") == "1"
@@ -118,7 +118,7 @@ def secret_service() -> keyring.backend.KeyringBackend:
     backend = SecretService.Keyring()
     try:
         backend.get_password("tui-oauth-probe", "probe")
-    except Exception as exc:  # noqa: BLE001 - any failure means no usable service
+    except Exception as exc:
         need_service(f"the Secret Service ({exc})")
     return backend
 

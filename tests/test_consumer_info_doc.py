@@ -17,12 +17,11 @@ import requests
 from tui_oauth import __version__
 from tui_oauth.core.consumer_info_doc import (
     ConsumerInfoDoc,
-    FetchResult,
     consumer_info_url,
-    fetch_consumer_info,
     parse_consumer_info,
     render_consumer_info,
 )
+from tui_oauth.core.consumer_info_fetch import FetchResult, fetch_consumer_info
 from tui_oauth.core.errors import FetchError, ValidationError
 from tui_oauth.core.keys import generate_key_pair, parse_public_key
 
@@ -199,7 +198,7 @@ def test_consumer_info_url(given: str, expected: str) -> None:
     ("jira.example.com", "scheme"),
     ("ftp://jira.example.com", "http"),
     ("https://", "no host"),
-    ("https://user:secret@jira.example.com", "user name and password"),
+    ("https://user:secret@jira.example.com", "user name or password"),
     ("https://jira.example.com/#frag", "fragment"),
     ("https://jira.example.com/?a=1", "query"),
     ("https://jira.example.com:99999", "port"),

@@ -61,7 +61,8 @@ def redact(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def snapshot(row: SQLModel, *, exclude: tuple[str, ...] = ("id", "uid", "key_uid")) -> dict[str, Any]:
+def snapshot(row: SQLModel, *,
+             exclude: tuple[str, ...] = ("id", "uid", "key_uid")) -> dict[str, Any]:
     """A JSON-able, redacted view of a row for the audit log."""
     data = row.model_dump(exclude=set(exclude))
     return redact(data)

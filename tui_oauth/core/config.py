@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from platformdirs import user_data_dir
@@ -20,13 +21,13 @@ def default_db_path() -> Path:
     return default_data_dir() / "tui-oauth.db"
 
 
-def resolve_db_url(explicit: str | None = None, env: dict[str, str] | None = None) -> str:
+def resolve_db_url(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str:
     """The database URL: ``--db`` first, then ``TUI_OAUTH_DB``, then the default file.
 
     A plain path (no ``://``) is taken as a SQLite file.
     """
-    env = os.environ if env is None else env
-    value = explicit or env.get(ENV_DB) or ""
+    source: Mapping[str, str] = os.environ if env is None else env
+    value = explicit or source.get(ENV_DB) or ""
     value = value.strip()
     if not value:
         return f"sqlite:///{default_db_path()}"

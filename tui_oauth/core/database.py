@@ -23,6 +23,8 @@ from sqlalchemy.pool import NullPool
 from tui_oauth.core.errors import StoreError
 
 BUSY_TIMEOUT_MS = 10_000
+# Execution option marking a connection that only reads (see _on_begin).
+READ_ONLY = "tui_oauth_read_only"
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 
 
@@ -63,7 +65,19 @@ def sqlite_path(url: URL) -> Path | None:
 
 
 def _prepare_sqlite_file(path: Path) -> None:
-    """Create the directory (0700) and the file (0600) before SQLite does."""
+    """Create the file (0600) before SQLite does.
+
+    The default data directory is created (0700) when missing; any other
+    directory must exist, so that a mistyped --db path is an error rather than
+    a new, empty store in a surprising place.
+    """
+    from tui_oauth.core.config import default_data_dir
+
+    if not path.parent.is_dir() and path.parent != default_data_dir():
+        raise StoreError(
+            f"The directory {path.parent} does not exist.",
+            hint="Check the --db path (or TUI_OAUTH_DB), or create the directory first.",
+        )
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not path.exists():
@@ -94,7 +108,18 @@ def _install_sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front (no lost updates, no mid-transaction
+        # "database is locked"); readers, marked with READ_ONLY, stay deferred so
+        # that in WAL mode they never wait for, or block, a writer.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine (and pool), for transactions that only read."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def make_engine(url: str) -> Engine:

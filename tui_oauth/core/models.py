@@ -30,8 +30,8 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 
-TOKEN_REQUEST = "request"
-TOKEN_ACCESS = "access"
+TOKEN_REQUEST = "request"  # noqa: S105 (a token type, not a password)
+TOKEN_ACCESS = "access"  # noqa: S105
 
 
 class StoreMeta(SQLModel, table=True):

@@ -30,7 +30,7 @@ from sqlmodel import Session, select
 from tui_oauth.core import audit as audit_mod
 from tui_oauth.core.audit import Actor
 from tui_oauth.core.config import resolve_db_url
-from tui_oauth.core.database import check_connection, make_engine, redact_url
+from tui_oauth.core.database import check_connection, make_engine, reader, redact_url
 from tui_oauth.core.errors import ReadOnlyError, SecretStoreError, StoreError
 from tui_oauth.core.migrations import HEAD, current_revision, upgrade
 from tui_oauth.core.models import StoreMeta
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from tui_oauth.core.services.consumers import ConsumerService
     from tui_oauth.core.services.doctor import DoctorService
     from tui_oauth.core.services.providers import ServiceProviderService
+    from tui_oauth.core.services.tokens import TokenService
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class Store:
     def __init__(self, engine: Engine, secrets: SecretStore, *, url: str, store_id: str,
                  actor: Actor, read_only: bool = False) -> None:
         self.engine = engine
+        self._reader = reader(engine)
         self.secrets = secrets
         self.url = url
         self.store_id = store_id
@@ -112,8 +114,8 @@ class Store:
         return self.engine.dialect.name
 
     def session(self) -> Session:
-        """A read session (no keyring, no audit)."""
-        return Session(self.engine, expire_on_commit=False)
+        """A read session (no keyring, no audit); on SQLite it never takes the write lock."""
+        return Session(self._reader, expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
@@ -161,6 +163,12 @@ class Store:
         return ServiceProviderService(self)
 
     @cached_property
+    def tokens(self) -> TokenService:
+        from tui_oauth.core.services.tokens import TokenService
+
+        return TokenService(self)
+
+    @cached_property
     def audit(self) -> AuditService:
         from tui_oauth.core.services.audit import AuditService
 
@@ -204,7 +212,8 @@ def open_store(url: str | None = None, *, secrets_backend: KeyringBackend | None
         if revision != HEAD:
             if read_only or not auto_upgrade:
                 raise StoreError(
-                    f"The database schema is at {revision or 'nothing'}, this version needs {HEAD}.",
+                    f"The database schema is at {revision or 'nothing'}; this version "
+                    f"needs {HEAD}.",
                     hint="Run `tui-oauth db upgrade` (without --read-only).",
                 )
             upgrade(engine)

@@ -14,8 +14,9 @@ MAX_URL = 2048
 MAX_SECRET = 1024
 
 
-def _has_control(value: str) -> bool:
-    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value)
+def has_control(value: str) -> bool:
+    """Control, format, surrogate, private-use or unassigned characters."""
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value)
 
 
 class Checker:
@@ -42,7 +43,7 @@ class Checker:
             self.fail(field, f"{label} is {len(value)} characters long; at most {max_len} fit.")
             return None
         bad = value.replace("\n", "").replace("\t", "") if multiline else value
-        if _has_control(bad):
+        if has_control(bad):
             self.fail(field, f"{label} contains control characters; remove them.")
             return None
         return value
@@ -61,9 +62,9 @@ class Checker:
         value = self.text(field, value, label=label, max_len=MAX_URL, required=required)
         if value is None:
             return None
-        problem = url_problem(value)
+        problem = url_problem(value, what=label)
         if problem:
-            self.fail(field, f"{label}: {problem}")
+            self.fail(field, problem)
             return None
         return value
 
@@ -78,29 +79,32 @@ class Checker:
         if len(value) > MAX_SECRET:
             self.fail(field, f"{label} is longer than {MAX_SECRET} characters.")
             return None
-        if _has_control(value):
+        if has_control(value):
             self.fail(field, f"{label} contains control characters (a stray newline?).")
             return None
         return value
 
 
-def url_problem(value: str) -> str | None:
-    """Why ``value`` is not an absolute http(s) URL, or None when it is."""
-    if any(ch.isspace() for ch in value):
-        return "a URL cannot contain spaces."
+def url_problem(url: str, *, what: str = "The URL") -> str | None:
+    """Why ``url`` is not an absolute http(s) URL with a host (and no user name,
+    password or #fragment), as a sentence starting with ``what``; None when it is."""
+    if len(url) > MAX_URL:
+        return f"{what} is longer than {MAX_URL} characters."
+    if any(c.isspace() for c in url) or has_control(url):
+        return f"{what} contains spaces or control characters."
     try:
-        parts = urlsplit(value)
+        parts = urlsplit(url)
         _ = parts.port
-    except ValueError as exc:
-        return f"{value!r} is not a valid URL ({exc})."
+    except ValueError:
+        return f"{what} is not a valid URL (check the host and port)."
     if parts.scheme.lower() not in ("http", "https"):
-        return f"{value!r} must start with https:// (or http://)."
+        return f"{what} must be an absolute http:// or https:// URL, e.g. https://app.example.com."
     if not parts.hostname:
-        return f"{value!r} has no host name."
-    if parts.username or parts.password:
-        return "a URL must not carry a user name or password."
+        return f"{what} has no host name, e.g. https://app.example.com."
+    if parts.username is not None or parts.password is not None:
+        return f"{what} must not carry a user name or password."
     if parts.fragment:
-        return f"{value!r} must not have a #fragment."
+        return f"{what} must not have a #fragment."
     return None
 
 

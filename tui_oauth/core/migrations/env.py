@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlmodel import SQLModel
 
 import tui_oauth.core.models  # noqa: F401  (registers the tables)
@@ -12,7 +15,7 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
-def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Render our UTC column type as plain sa.DateTime() in generated scripts."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime()"

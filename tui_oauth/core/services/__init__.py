@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from tui_oauth.core.audit import changed, snapshot
+from tui_oauth.core.errors import ValidationError
+from tui_oauth.core.timeutil import utcnow
+from tui_oauth.core.validation import Checker
+
+if TYPE_CHECKING:
+    from tui_oauth.core.store import UnitOfWork
 
 
 class _Unset:
@@ -28,3 +37,58 @@ UNSET: Final[Any] = _Unset()
 def secret_item(kind: str, uid: str, what: str) -> str:
     """The keyring item name of a secret: ``consumer/<uid>/shared-secret``."""
     return f"{kind}/{uid}/{what}"
+
+
+@dataclass(frozen=True)
+class SecretChange:
+    """What an edit does to a shared secret: keep (UNSET), remove (None or ""), replace."""
+
+    had: bool
+    new: str | None = None
+    remove: bool = False
+
+    @classmethod
+    def parse(cls, value: Any, *, had: bool, checker: Checker) -> SecretChange:
+        if value is UNSET:
+            return cls(had)
+        if value in (None, ""):
+            return cls(had, remove=True)
+        return cls(had, new=checker.secret("shared_secret", value, label="Shared secret"))
+
+    @property
+    def after(self) -> bool:
+        """Whether a secret exists after the edit."""
+        return (self.had and not self.remove) or self.new is not None
+
+    @property
+    def changes(self) -> bool:
+        return self.new is not None or (self.remove and self.had)
+
+
+def check_editable(changes: dict[str, Any], editable: tuple[str, ...]) -> None:
+    unknown = sorted(set(changes) - set(editable))
+    if unknown:
+        raise ValidationError(f"Unknown field(s): {', '.join(unknown)}.", field=unknown[0])
+
+
+def save_edit(uow: UnitOfWork, row: Any, fields: dict[str, Any], secret: SecretChange, *,
+              item: str, action: str, target_type: str, target: str) -> bool:
+    """Apply an edit to a locked row, write the keyring, audit.  False if nothing changed."""
+    before = snapshot(row)
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.has_shared_secret = secret.after
+    if not changed(before, snapshot(row)) and not secret.changes:
+        return False
+    row.updated_at = utcnow()
+    uow.session.add(row)
+    uow.session.flush()
+    detail = None
+    if secret.new is not None:
+        detail = "shared secret replaced"
+        uow.set_secret(item, secret.new)
+    elif secret.remove and secret.had:
+        detail = "shared secret removed"
+        uow.delete_secret(item)
+    uow.audit(action, target_type, target, before=before, after=snapshot(row), detail=detail)
+    return True

@@ -36,7 +36,7 @@ class AuditService:
         if before_id is not None:
             stmt = stmt.where(col(AuditEntry.id) < before_id)
         if action:
-            stmt = stmt.where(col(AuditEntry.action).startswith(action))
+            stmt = stmt.where(col(AuditEntry.action).startswith(action, autoescape=True))
         if target:
             stmt = stmt.where(AuditEntry.target == target)
         if actor:

@@ -3,7 +3,8 @@
 One record, created on first open, with an RSA key pair whose private half
 lives only in the keyring.  Each key pair has its own keyring item
 (``consumer-info/<key_uid>/private-key``), so regenerating writes a new item
-and drops the old one only once the database has committed.
+and deletes the old one inside the same unit of work: if the commit fails, the
+new item is deleted and the old one restored.
 """
 
 from __future__ import annotations

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import delete, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from tui_oauth.core.audit import changed, snapshot
-from tui_oauth.core.consumer_info_doc import FetchResult, fetch_consumer_info
+from tui_oauth.core.audit import snapshot
 from tui_oauth.core.errors import ConflictError, FieldError, NotFoundError, ValidationError
 from tui_oauth.core.keys import PublicKeyInfo, describe, parse_public_key
 from tui_oauth.core.models import (
@@ -24,8 +23,13 @@ from tui_oauth.core.models import (
     Consumer,
     Token,
 )
-from tui_oauth.core.services import UNSET, secret_item
-from tui_oauth.core.timeutil import utcnow
+from tui_oauth.core.services import (
+    UNSET,
+    SecretChange,
+    check_editable,
+    save_edit,
+    secret_item,
+)
 from tui_oauth.core.validation import (
     MAX_DESCRIPTION,
     MAX_KEY,
@@ -34,14 +38,14 @@ from tui_oauth.core.validation import (
 )
 
 if TYPE_CHECKING:
+    from tui_oauth.core.consumer_info_fetch import FetchResult
     from tui_oauth.core.store import Store
 
-SORT_COLUMNS = {
+SORT_COLUMNS: dict[str, Any] = {
     "key": Consumer.key,
-    "name": Consumer.name,
+    "name": func.lower(Consumer.name),  # case-insensitive, like the providers list
     "signature_method": Consumer.signature_method,
     "created": Consumer.created_at,
-    "created_at": Consumer.created_at,
     "two_lo": Consumer.two_lo_allowed,
 }
 EDITABLE = (
@@ -200,7 +204,8 @@ class ConsumerService:
         out["signature_method"] = method
         if method not in CONSUMER_SIGNATURE_METHODS:
             c.fail("signature_method",
-                   f"Signature method {method!r} is not one of {', '.join(CONSUMER_SIGNATURE_METHODS)}.")
+                   f"Signature method {method!r} is not one of "
+                   f"{', '.join(CONSUMER_SIGNATURE_METHODS)}.")
         elif method == RSA_SHA1 and not (pk and str(pk).strip()):
             if not c.errors or all(e.field != "public_key" for e in c.errors):
                 c.fail("public_key", "RSA-SHA1 needs the consumer's RSA public key; paste it "
@@ -270,6 +275,8 @@ class ConsumerService:
 
     def preview_from_url(self, base_url: str, *, timeout: float = 10.0) -> ConsumerPreview:
         """Fetch ``{base}/plugins/servlet/oauth/consumer-info`` and say what was found."""
+        from tui_oauth.core.consumer_info_fetch import fetch_consumer_info  # imports requests
+
         fetched = fetch_consumer_info(base_url, timeout=timeout)
         with self.store.session() as s:
             existing = s.exec(select(Consumer).where(Consumer.key == fetched.doc.key)).first()
@@ -290,27 +297,19 @@ class ConsumerService:
     def edit(self, key: str, /, *, shared_secret: Any = UNSET, **changes: Any) -> Consumer:
         """Change any field but the key.  ``shared_secret``: UNSET keeps it, None or
         "" removes it, a string replaces it."""
-        unknown = sorted(set(changes) - set(EDITABLE))
-        if "key" in unknown:
+        if "key" in changes:
             raise ValidationError(
                 "The consumer key cannot change; add a new consumer with the new key and "
                 "remove this one.", field="key",
             )
-        if unknown:
-            raise ValidationError(f"Unknown field(s): {', '.join(unknown)}.", field=unknown[0])
+        check_editable(changes, EDITABLE)
         current = self.get(key)
         c = Checker()
-        new_secret: str | None = None
-        removing_secret = False
-        if shared_secret is not UNSET:
-            if shared_secret in (None, ""):
-                removing_secret = True
-            else:
-                new_secret = c.secret("shared_secret", shared_secret, label="Shared secret")
-        has_secret = (current.has_shared_secret and not removing_secret) or new_secret is not None
+        secret = SecretChange.parse(shared_secret, had=current.has_shared_secret, checker=c)
         merged = {f: getattr(current, f) for f in EDITABLE}
         merged.update({k: v for k, v in changes.items() if v is not UNSET})
-        fields = self._clean(c, merged, has_secret=has_secret or bool(c.errors), key_check=False)
+        fields = self._clean(c, merged, has_secret=secret.after or bool(c.errors),
+                             key_check=False)
         c.raise_if_any()
         with self.store.transaction() as uow:
             row = uow.session.exec(
@@ -318,26 +317,8 @@ class ConsumerService:
             ).first()
             if row is None:
                 raise NotFoundError(f"No consumer with key {key!r} (removed meanwhile?).")
-            before = snapshot(row)
-            for name, value in fields.items():
-                setattr(row, name, value)
-            row.has_shared_secret = has_secret
-            after = snapshot(row)
-            secret_changed = new_secret is not None or (removing_secret and current.has_shared_secret)
-            if not changed(before, after) and not secret_changed:
-                return row
-            row.updated_at = utcnow()
-            uow.session.add(row)
-            uow.session.flush()
-            detail = None
-            if new_secret is not None:
-                detail = "shared secret replaced"
-                uow.set_secret(consumer_secret_item(row), new_secret)
-            elif removing_secret and current.has_shared_secret:
-                detail = "shared secret removed"
-                uow.delete_secret(consumer_secret_item(row))
-            uow.audit("consumer.edit", "consumer", key, before=before, after=snapshot(row),
-                      detail=detail)
+            save_edit(uow, row, fields, secret, item=consumer_secret_item(row),
+                      action="consumer.edit", target_type="consumer", target=key)
         return row
 
     def remove(self, key: str) -> int:
@@ -355,9 +336,7 @@ class ConsumerService:
             ).one()
             before = snapshot(row)
             # Explicit, so the count is right whatever the database does with cascades.
-            uow.session.exec(  # type: ignore[call-overload]
-                Token.__table__.delete().where(Token.__table__.c.consumer_id == row.id)  # type: ignore[attr-defined]
-            )
+            uow.session.exec(delete(Token).where(col(Token.consumer_id) == row.id))
             uow.session.delete(row)
             uow.session.flush()
             if row.has_shared_secret:

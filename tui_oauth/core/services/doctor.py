@@ -15,7 +15,8 @@ from tui_oauth.core.config import default_data_dir
 from tui_oauth.core.database import sqlite_path
 from tui_oauth.core.errors import SecretStoreError
 from tui_oauth.core.migrations import current_revision
-from tui_oauth.core.models import Consumer, ConsumerInfo, ServiceProvider
+from tui_oauth.core.models import Consumer, ConsumerInfo, ServiceProvider, StoreMeta
+from tui_oauth.core.provider.crypto import CHECK_META_KEY, DATA_KEY_ITEM
 from tui_oauth.core.services.consumer_info import private_key_item
 from tui_oauth.core.services.consumers import consumer_secret_item
 from tui_oauth.core.services.providers import provider_secret_item
@@ -78,6 +79,8 @@ class DoctorService:
             info = s.get(ConsumerInfo, 1)
             if info is not None:
                 expected[private_key_item(info)] = "Consumer Info private key"
+            if s.get(StoreMeta, CHECK_META_KEY) is not None:
+                expected[DATA_KEY_ITEM] = "provider data key (encrypts token secrets)"
         return expected
 
     def run(self) -> DoctorReport:
@@ -113,7 +116,12 @@ class DoctorService:
         else:
             report.add("rows without secret", OK, f"all {len(expected)} secret(s) present")
 
-        names = store.secrets.list_names()
+        try:
+            names = store.secrets.list_names()
+        except SecretStoreError as exc:
+            report.add("secrets without row", FAIL, f"cannot list the keyring items: {exc.message}",
+                       fix=exc.hint)
+            return report
         if names is None:
             report.add("secrets without row", INFO,
                        f"{store.secrets.backend_name} cannot list its items; not checked")

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import delete, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from tui_oauth.core.audit import changed, snapshot
-from tui_oauth.core.errors import ConflictError, FieldError, NotFoundError, ValidationError
+from tui_oauth.core.audit import snapshot
+from tui_oauth.core.errors import ConflictError, FieldError, NotFoundError
 from tui_oauth.core.models import (
     HMAC_SHA1,
     PLAINTEXT,
@@ -21,9 +21,14 @@ from tui_oauth.core.models import (
     HeldToken,
     ServiceProvider,
 )
-from tui_oauth.core.services import UNSET, secret_item
+from tui_oauth.core.services import (
+    UNSET,
+    SecretChange,
+    check_editable,
+    save_edit,
+    secret_item,
+)
 from tui_oauth.core.services.consumers import like_pattern
-from tui_oauth.core.timeutil import utcnow
 from tui_oauth.core.validation import MAX_DESCRIPTION, MAX_KEY, MAX_NAME, Checker, is_https
 
 if TYPE_CHECKING:
@@ -145,8 +150,9 @@ class ServiceProviderService:
         if method == PLAINTEXT:
             plain = [label for f, label in URL_FIELDS.items() if out[f] and not is_https(out[f])]
             if plain:
+                verb = "uses" if len(plain) == 1 else "use"
                 c.fail("signature_method", "PLAINTEXT sends the secret as is, so it is only "
-                       f"allowed with https URLs; {', '.join(plain)} use http. Use https or "
+                       f"allowed with https URLs; {', '.join(plain)} {verb} http. Use https or "
                        "choose HMAC-SHA1.")
         return out
 
@@ -189,20 +195,13 @@ class ServiceProviderService:
     def edit(self, name: str, /, *, shared_secret: Any = UNSET,
              **changes: Any) -> ServiceProvider:
         """Change fields.  ``shared_secret``: UNSET keeps, None/"" removes, a string replaces."""
-        unknown = sorted(set(changes) - set(EDITABLE))
-        if unknown:
-            raise ValidationError(f"Unknown field(s): {', '.join(unknown)}.", field=unknown[0])
+        check_editable(changes, EDITABLE)
         current = self.get(name)
         c = Checker()
-        new_secret: str | None = None
-        removing = shared_secret is not UNSET and shared_secret in (None, "")
-        if shared_secret is not UNSET and not removing:
-            new_secret = c.secret("shared_secret", shared_secret, label="Shared secret")
-        has_secret = (current.has_shared_secret and not removing) or shared_secret not in (
-            UNSET, None, "")
+        secret = SecretChange.parse(shared_secret, had=current.has_shared_secret, checker=c)
         merged = {f: getattr(current, f) for f in EDITABLE}
         merged.update({k: v for k, v in changes.items() if v is not UNSET})
-        fields = self._clean(c, merged, has_secret=has_secret)
+        fields = self._clean(c, merged, has_secret=secret.after or bool(c.errors))
         c.raise_if_any()
         if fields["signature_method"] == RSA_SHA1:
             self.store.consumer_info.get()
@@ -213,25 +212,9 @@ class ServiceProviderService:
                                        .with_for_update()).first()
                 if row is None:
                     raise NotFoundError(f"No service provider named {name!r} (removed meanwhile?).")
-                before = snapshot(row)
-                for field, value in fields.items():
-                    setattr(row, field, value)
-                row.has_shared_secret = bool(has_secret)
-                secret_changed = new_secret is not None or (removing and current.has_shared_secret)
-                if not changed(before, snapshot(row)) and not secret_changed:
-                    return row
-                row.updated_at = utcnow()
-                uow.session.add(row)
-                uow.session.flush()
-                detail = None
-                if new_secret is not None:
-                    detail = "shared secret replaced"
-                    uow.set_secret(provider_secret_item(row), new_secret)
-                elif removing and current.has_shared_secret:
-                    detail = "shared secret removed"
-                    uow.delete_secret(provider_secret_item(row))
-                uow.audit("provider.edit", "service_provider", row.name, before=before,
-                          after=snapshot(row), detail=detail)
+                save_edit(uow, row, fields, secret, item=provider_secret_item(row),
+                          action="provider.edit", target_type="service_provider",
+                          target=fields["name"])
         except IntegrityError:
             raise self._taken(fields["name"]) from None
         return row
@@ -247,10 +230,7 @@ class ServiceProviderService:
             tokens = int(uow.session.exec(select(func.count()).select_from(HeldToken)
                                           .where(HeldToken.provider_id == row.id)).one())
             before = snapshot(row)
-            uow.session.exec(  # type: ignore[call-overload]
-                HeldToken.__table__.delete().where(  # type: ignore[attr-defined]
-                    HeldToken.__table__.c.provider_id == row.id)  # type: ignore[attr-defined]
-            )
+            uow.session.exec(delete(HeldToken).where(col(HeldToken.provider_id) == row.id))
             uow.session.delete(row)
             uow.session.flush()
             if row.has_shared_secret:

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel  # noqa: F401  (autogenerate emits sqlmodel.sql.sqltypes.AutoString)
 from alembic import op
 
 revision: str = "0001"
@@ -24,11 +23,11 @@ def upgrade() -> None:
         "audit_log",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("at", sa.DateTime(), nullable=False),
-        sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
-        sa.Column("client_addr", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
-        sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("target_type", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("target", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("actor", sa.String(length=255), nullable=False),
+        sa.Column("client_addr", sa.String(length=255), nullable=True),
+        sa.Column("action", sa.String(length=64), nullable=False),
+        sa.Column("target_type", sa.String(length=32), nullable=False),
+        sa.Column("target", sa.String(length=255), nullable=False),
         sa.Column("before", sa.Text(), nullable=True),
         sa.Column("after", sa.Text(), nullable=True),
         sa.Column("detail", sa.Text(), nullable=True),
@@ -42,12 +41,12 @@ def upgrade() -> None:
     op.create_table(
         "consumer_info",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
-        sa.Column("callback_url", sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=True),
+        sa.Column("callback_url", sa.String(length=2048), nullable=True),
         sa.Column("public_key", sa.Text(), nullable=False),
-        sa.Column("key_uid", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+        sa.Column("key_uid", sa.String(length=36), nullable=False),
         sa.Column("key_created_at", sa.DateTime(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
@@ -56,18 +55,18 @@ def upgrade() -> None:
     op.create_table(
         "consumers",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("uid", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
-        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("uid", sa.String(length=36), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("public_key", sa.Text(), nullable=True),
         sa.Column("has_shared_secret", sa.Boolean(), nullable=False),
-        sa.Column("callback_url", sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=True),
-        sa.Column("signature_method", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("callback_url", sa.String(length=2048), nullable=True),
+        sa.Column("signature_method", sa.String(length=16), nullable=False),
         sa.Column("allow_plaintext", sa.Boolean(), nullable=False),
         sa.Column("three_lo_allowed", sa.Boolean(), nullable=False),
         sa.Column("two_lo_allowed", sa.Boolean(), nullable=False),
-        sa.Column("two_lo_execute_as", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column("two_lo_execute_as", sa.String(length=255), nullable=True),
         sa.Column("two_lo_impersonation", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
@@ -78,10 +77,10 @@ def upgrade() -> None:
     op.create_table(
         "nonces",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("consumer_key", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
-        sa.Column("token", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("consumer_key", sa.String(length=255), nullable=False),
+        sa.Column("token", sa.String(length=255), nullable=False),
         sa.Column("timestamp", sa.Integer(), nullable=False),
-        sa.Column("nonce", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("nonce", sa.String(length=255), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_nonces")),
         sa.UniqueConstraint("consumer_key", "token", "timestamp", "nonce", name="uq_nonces"),
     )
@@ -91,20 +90,20 @@ def upgrade() -> None:
     op.create_table(
         "service_providers",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("uid", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("uid", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
-        sa.Column("consumer_key", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("consumer_key", sa.String(length=255), nullable=False),
         sa.Column("has_shared_secret", sa.Boolean(), nullable=False),
-        sa.Column("signature_method", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("signature_method", sa.String(length=16), nullable=False),
         sa.Column(
-            "request_token_url", sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False
+            "request_token_url", sa.String(length=2048), nullable=False
         ),
         sa.Column(
-            "authorization_url", sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False
+            "authorization_url", sa.String(length=2048), nullable=False
         ),
         sa.Column(
-            "access_token_url", sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False
+            "access_token_url", sa.String(length=2048), nullable=False
         ),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
@@ -114,19 +113,19 @@ def upgrade() -> None:
     )
     op.create_table(
         "store_meta",
-        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("value", sqlmodel.sql.sqltypes.AutoString(length=1024), nullable=False),
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.String(length=1024), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_store_meta")),
     )
     op.create_table(
         "held_tokens",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("provider_id", sa.Integer(), nullable=False),
-        sa.Column("type", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("user", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
-        sa.Column("token", sqlmodel.sql.sqltypes.AutoString(length=1024), nullable=False),
+        sa.Column("type", sa.String(length=16), nullable=False),
+        sa.Column("user", sa.String(length=255), nullable=True),
+        sa.Column("token", sa.String(length=1024), nullable=False),
         sa.Column("secret_enc", sa.LargeBinary(), nullable=True),
-        sa.Column("session_handle", sqlmodel.sql.sqltypes.AutoString(length=1024), nullable=True),
+        sa.Column("session_handle", sa.String(length=1024), nullable=True),
         sa.Column("issued_at", sa.DateTime(), nullable=False),
         sa.Column("expires_at", sa.DateTime(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -145,15 +144,15 @@ def upgrade() -> None:
     op.create_table(
         "tokens",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("token", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("token", sa.String(length=255), nullable=False),
         sa.Column("secret_enc", sa.LargeBinary(), nullable=True),
         sa.Column("consumer_id", sa.Integer(), nullable=False),
-        sa.Column("type", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("user", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
-        sa.Column("callback_url", sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=True),
-        sa.Column("verifier", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
-        sa.Column("session_handle", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column("type", sa.String(length=16), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("user", sa.String(length=255), nullable=True),
+        sa.Column("callback_url", sa.String(length=2048), nullable=True),
+        sa.Column("verifier", sa.String(length=255), nullable=True),
+        sa.Column("session_handle", sa.String(length=255), nullable=True),
         sa.Column("issued_at", sa.DateTime(), nullable=False),
         sa.Column("expires_at", sa.DateTime(), nullable=True),
         sa.Column("authorization_expires_at", sa.DateTime(), nullable=True),

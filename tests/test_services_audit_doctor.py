@@ -1,0 +1,336 @@
+"""The audit trail (what every change writes, append-only, paging, filters) and doctor."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
+
+from tests.helpers import HTTPS, pem_body_lines, pem_spki, rsa_key
+from tests.keyring_backends import FailingKeyring, MemoryKeyring
+from tui_oauth.core.audit import Actor
+from tui_oauth.core.models import AuditEntry
+from tui_oauth.core.services.consumer_info import private_key_item
+from tui_oauth.core.services.consumers import consumer_secret_item
+from tui_oauth.core.services.doctor import FAIL, OK, WARN
+from tui_oauth.core.services.providers import provider_secret_item
+from tui_oauth.core.store import Store, open_store
+from tui_oauth.core.timeutil import utcnow
+
+C_SECRET, C_SECRET2 = "consumer-S3cret-a1", "consumer-S3cret-b2"
+P_SECRET, P_SECRET2 = "provider-S3cret-c3", "provider-S3cret-d4"
+SECRETS = (C_SECRET, C_SECRET2, P_SECRET, P_SECRET2)
+
+
+def all_entries(store: Store) -> list[AuditEntry]:
+    entries, before = [], None
+    while True:
+        page = store.audit.list(limit=1000, before_id=before)
+        entries += page.entries
+        if page.next_before_id is None:
+            return entries
+        before = page.next_before_id
+
+
+# Each step: (action it must log, target, call, what before/after must show)
+STEPS: list[tuple[str, str, Callable[[Store], Any], str | None, str | None]] = [
+    ("consumer.add", "jira:1", lambda s: s.consumers.add(
+        key="jira:1", name="JIRA", public_key=pem_spki(rsa_key(0))), None, "JIRA"),
+    ("consumer.add", "hmac:1", lambda s: s.consumers.add(
+        key="hmac:1", name="H", shared_secret=C_SECRET, signature_method="HMAC-SHA1"), None, "H"),
+    ("consumer.edit", "jira:1", lambda s: s.consumers.edit("jira:1", name="JIRA 2"),
+     "JIRA", "JIRA 2"),
+    ("consumer.edit", "hmac:1", lambda s: s.consumers.edit("hmac:1", shared_secret=C_SECRET2),
+     "H", "H"),
+    ("consumer.remove", "hmac:1", lambda s: s.consumers.remove("hmac:1"), "H", None),
+    ("provider.add", "P", lambda s: s.providers.add(
+        name="P", consumer_key="ck", shared_secret=P_SECRET, **HTTPS), None, "P"),
+    ("provider.edit", "Q", lambda s: s.providers.edit("P", name="Q", shared_secret=P_SECRET2),
+     "P", "Q"),
+    ("provider.reveal_secret", "Q", lambda s: s.providers.record_reveal("Q"), None, None),
+    ("provider.remove", "Q", lambda s: s.providers.remove("Q"), "Q", None),
+    ("consumer_info.create", "", lambda s: s.consumer_info.get(), None, "*"),
+    ("consumer_info.edit", "", lambda s: s.consumer_info.edit(name="Us"), "*", "Us"),
+    ("consumer_info.rotate_key", "", lambda s: s.consumer_info.rotate_key(), "Us", "Us"),
+    ("consumer.remove", "jira:1", lambda s: s.consumers.remove("jira:1"), "JIRA 2", None),
+]
+
+
+def test_every_change_writes_one_entry(db_url: str, memory_keyring: MemoryKeyring) -> None:
+    actor = Actor("alice", "192.0.2.7")
+    with open_store(db_url, secrets_backend=memory_keyring, actor=actor) as store:
+        private_pems = []
+        for action, target, call, before_name, after_name in STEPS:
+            n = len(all_entries(store))
+            if action == "consumer_info.rotate_key":
+                private_pems.append(store.consumer_info.private_key_pem())
+            call(store)
+            entries = all_entries(store)
+            assert len(entries) == n + 1, action
+            e = entries[0]
+            assert (e.action, e.actor, e.client_addr) == (action, "alice", "192.0.2.7")
+            assert e.target == (target or store.consumer_info.get().key)
+            assert e.at.tzinfo is not None and abs(utcnow() - e.at) < timedelta(minutes=1)
+            for raw, name in ((e.before, before_name), (e.after, after_name)):
+                if name is None:
+                    assert raw is None, (action, raw)
+                else:
+                    data = json.loads(raw or "")
+                    assert name == "*" or data["name"] == name, (action, data)
+        private_pems.append(store.consumer_info.private_key_pem())
+
+        dump = "\n".join(f"{e.before}{e.after}{e.detail}{e.target}" for e in all_entries(store))
+        for secret in SECRETS:
+            assert secret not in dump
+        for pem in private_pems:
+            assert not any(line in dump for line in pem_body_lines(pem))
+
+
+def test_default_actor_is_the_os_user(store: Store) -> None:
+    store.consumers.add(key="k", name="n", public_key=pem_spki(rsa_key(0)))
+    entry = store.audit.list().entries[0]
+    assert entry.actor == store.actor.user == Actor.from_environment().user
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE audit_log SET actor = 'mallory'",
+    "UPDATE audit_log SET detail = NULL WHERE id = (SELECT MAX(id) FROM audit_log)",
+    "DELETE FROM audit_log",
+    "DELETE FROM audit_log WHERE action = 'consumer.add'",
+])
+def test_audit_log_is_append_only(store: Store, statement: str) -> None:
+    store.consumers.add(key="k", name="n", public_key=pem_spki(rsa_key(0)))
+    before = [(e.id, e.actor, e.detail) for e in all_entries(store)]
+    with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
+        conn.execute(text(statement))
+    assert [(e.id, e.actor, e.detail) for e in all_entries(store)] == before
+
+
+# --- reading: paging and filters -----------------------------------------------------------
+
+@pytest.fixture
+def many(store: Store) -> Store:
+    """120 entries: 3 actors, 4 actions, 10 targets; ids ascending with time."""
+    actions = ("consumer.add", "consumer.edit", "consumer_info.edit", "provider.remove")
+    base = utcnow() - timedelta(hours=120)
+    with Session(store.engine) as s:
+        for i in range(120):
+            s.add(AuditEntry(
+                at=base + timedelta(hours=i), actor=("alice", "bob", "carol")[i % 3],
+                action=actions[i % 4], target_type="consumer", target=f"target-{i % 10}",
+                detail=f"entry {i}" + (" 50% off" if i == 77 else ""),
+            ))
+        s.commit()
+    return store
+
+
+@pytest.mark.parametrize("limit", [1, 7, 25, 40, 119, 120, 121, 1000])
+def test_paging_returns_each_entry_once_newest_first(many: Store, limit: int) -> None:
+    seen: list[int] = []
+    before, pages = None, 0
+    while True:
+        page = many.audit.list(limit=limit, before_id=before)
+        pages += 1
+        assert len(page.entries) <= limit
+        seen += [e.id for e in page.entries]  # type: ignore[misc]
+        if page.next_before_id is None:
+            break
+        assert page.next_before_id == page.entries[-1].id
+        before = page.next_before_id
+    assert len(seen) == 120
+    assert seen == sorted(seen, reverse=True)
+    assert len(set(seen)) == 120
+    assert pages == -(-120 // limit)
+
+
+def test_limit_is_clamped(many: Store) -> None:
+    assert len(many.audit.list(limit=0).entries) == 1
+    assert len(many.audit.list(limit=-5).entries) == 1
+
+
+def details(page: Any) -> list[str]:
+    return [e.detail for e in page.entries]
+
+
+def numbers(page: Any) -> list[int]:
+    return [int(e.detail.split()[1]) for e in page.entries]
+
+
+def test_filters(many: Store) -> None:
+    a = many.audit
+    # text: case-insensitive over action, target, actor, detail; % is literal
+    assert numbers(a.list(text="ENTRY 7", limit=200)) == [*range(79, 69, -1), 7]
+    assert len(a.list(text="ENTRY 11", limit=200).entries) == 11  # 11, 110..119
+    assert details(a.list(text="50%")) == ["entry 77 50% off"]
+    assert a.list(text="5_%").entries == []
+    assert len(a.list(text="CAROL", limit=200).entries) == 40
+    assert len(a.list(text="target-3", limit=200).entries) == 12
+    # action is a prefix
+    assert len(a.list(action="consumer.", limit=200).entries) == 60
+    assert len(a.list(action="consumer", limit=200).entries) == 90
+    assert len(a.list(action="consumer.edit", limit=200).entries) == 30
+    assert {e.action for e in a.list(action="consumer_", limit=200).entries} == {
+        "consumer_info.edit"}  # _ and % are literal, not LIKE wildcards
+    assert a.list(action="consumer_%", limit=200).entries == []
+    assert a.list(action="%").entries == []
+    # target and actor are exact
+    assert {e.target for e in a.list(target="target-1", limit=200).entries} == {"target-1"}
+    assert len(a.list(target="target-1", limit=200).entries) == 12
+    assert a.list(target="target-").entries == []
+    assert {e.actor for e in a.list(actor="bob", limit=200).entries} == {"bob"}
+    assert a.list(actor="BOB").entries == []
+    # since: the 10 newest are within the last 10 hours
+    recent = a.list(since=utcnow() - timedelta(hours=10, minutes=30), limit=200)
+    assert numbers(recent) == list(range(119, 109, -1))
+    # combined, and paged
+    combo = [e for e in a.list(actor="alice", action="consumer.add", limit=200).entries]
+    assert {(e.actor, e.action) for e in combo} == {("alice", "consumer.add")}
+    assert len(combo) == 10  # i % 3 == 0 and i % 4 == 0
+    first = a.list(actor="alice", action="consumer.add", limit=4)
+    second = a.list(actor="alice", action="consumer.add", limit=4,
+                    before_id=first.next_before_id)
+    assert [e.id for e in first.entries + second.entries] == [e.id for e in combo[:8]]
+
+
+# --- doctor --------------------------------------------------------------------------
+
+@pytest.fixture(params=["memory", "secret-service"])
+def any_store(request: pytest.FixtureRequest, db_url: str) -> Iterator[Store]:
+    """A store with an in-memory keyring, and one on the real Secret Service."""
+    real = request.param == "secret-service"
+    backend = request.getfixturevalue("secret_service") if real else MemoryKeyring()
+    store = open_store(db_url, secrets_backend=backend)
+    yield store
+    if real:
+        for name in store.secrets.list_names() or []:
+            store.secrets.delete(name)
+    store.close()
+
+
+def populate(store: Store) -> tuple[Any, Any]:
+    c = store.consumers.add(key="hmac:1", name="H", shared_secret=C_SECRET,
+                            signature_method="HMAC-SHA1")
+    p = store.providers.add(name="P", consumer_key="ck", shared_secret=P_SECRET, **HTTPS)
+    store.consumer_info.get()
+    return c, p
+
+
+def checks(report: Any) -> dict[str, Any]:
+    return {c.name: c for c in report.checks}
+
+
+def test_doctor_healthy_store(any_store: Store) -> None:
+    c, p = populate(any_store)
+    report = any_store.doctor.run()
+    by_name = checks(report)
+    assert report.ok, report.checks
+    assert by_name["store"].message.startswith(any_store.display_url)
+    assert any_store.dialect in by_name["store"].message
+    assert "secretpw" not in " ".join(ch.message for ch in report.checks)
+    assert any_store.store_id in by_name["store id"].message
+    assert "revision 0001" in by_name["schema"].message
+    assert by_name["keyring"].status == OK
+    assert by_name["keyring"].message == any_store.secrets.backend_name
+    assert by_name["keyring"].message.startswith(
+        ("SecretService", "tests.keyring_backends.MemoryKeyring"))
+    assert f"tui-oauth/{any_store.store_id}" in by_name["store id"].message
+    assert by_name["rows without secret"].status == OK
+    assert "3 secret(s)" in by_name["rows without secret"].message
+    assert by_name["secrets without row"].status == OK
+    assert report.rows_without_secret == [] and report.secrets_without_row == []
+    assert sorted(any_store.secrets.list_names() or []) == sorted(
+        [consumer_secret_item(c), provider_secret_item(p),
+         private_key_item(any_store.consumer_info.get())])
+
+
+def test_doctor_sqlite_file_mode(sqlite_url: str, memory_keyring: MemoryKeyring) -> None:
+    with open_store(sqlite_url, secrets_backend=memory_keyring) as store:
+        populate(store)
+        path = Path(make_url(sqlite_url).database or "")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        report = store.doctor.run()
+        mode_checks = [c for c in report.checks if c.name.startswith("database file")]
+        assert mode_checks and all(c.status == OK for c in mode_checks)
+        assert "0o600" in checks(report)["database file"].message
+        path.chmod(0o644)
+        warned = checks(store.doctor.run())["database file"]
+        assert warned.status == WARN and warned.fix == f"chmod 600 {path}"
+
+
+def test_doctor_row_without_secret(any_store: Store) -> None:
+    c, _ = populate(any_store)
+    any_store.secrets.delete(consumer_secret_item(c))  # behind the store's back
+    report = any_store.doctor.run()
+    assert not report.ok
+    assert report.rows_without_secret == ["consumer 'hmac:1' shared secret"]
+    check = checks(report)["rows without secret"]
+    assert check.status == FAIL and "hmac:1" in check.message and check.fix
+
+    any_store.secrets.delete(private_key_item(any_store.consumer_info.get()))
+    report = any_store.doctor.run()
+    assert report.rows_without_secret == ["Consumer Info private key",
+                                          "consumer 'hmac:1' shared secret"]
+    any_store.consumer_info.rotate_key()
+    any_store.consumers.edit("hmac:1", shared_secret=C_SECRET2)
+    assert any_store.doctor.run().ok
+
+
+def test_doctor_secret_without_row(any_store: Store) -> None:
+    c, p = populate(any_store)
+    orphan = "consumer/00000000-dead-beef-0000-000000000000/shared-secret"
+    any_store.secrets.set(orphan, "left behind")
+    report = any_store.doctor.run()
+    assert report.secrets_without_row == [orphan]
+    check = checks(report)["secrets without row"]
+    assert check.status == WARN and orphan in check.message
+    assert report.ok  # a warning, not a failure
+
+    assert any_store.doctor.remove_orphan_secrets() == [orphan]
+    assert any_store.secrets.get(orphan) is None
+    assert any_store.secrets.get(consumer_secret_item(c)) == C_SECRET
+    assert any_store.secrets.get(provider_secret_item(p)) == P_SECRET
+    entry = any_store.audit.list(limit=1).entries[0]
+    assert entry.action == "doctor.remove_orphans" and orphan in (entry.detail or "")
+    report = any_store.doctor.run()
+    assert report.secrets_without_row == [] and report.ok
+    assert any_store.doctor.remove_orphan_secrets() == []
+
+
+def test_doctor_keyring_failure(db_url: str) -> None:
+    with open_store(db_url, secrets_backend=FailingKeyring(fail_on={"get"})) as store:
+        report = store.doctor.run()
+    assert not report.ok
+    assert checks(report)["keyring"].status == FAIL
+
+
+def test_doctor_reports_a_failing_listing(db_url: str) -> None:
+    """Doctor diagnoses a broken keyring: it reports the failure instead of raising it."""
+    keyring = FailingKeyring(MemoryKeyring(), fail_on=())
+    with open_store(db_url, secrets_backend=keyring) as store:
+        populate(store)
+        keyring.fail_on = frozenset({"names"})
+        report = store.doctor.run()
+    assert not report.ok
+    check = checks(report)["secrets without row"]
+    assert check.status == FAIL and "simulated failure listing" in check.message
+    assert checks(report)["rows without secret"].status == OK
+
+
+def test_doctor_backend_that_cannot_list(db_url: str) -> None:
+    class NoNames(MemoryKeyring):
+        names = None  # type: ignore[assignment]
+
+    with open_store(db_url, secrets_backend=NoNames()) as store:
+        populate(store)
+        report = store.doctor.run()
+    assert report.ok
+    assert "cannot list" in checks(report)["secrets without row"].message
