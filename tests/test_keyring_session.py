@@ -1,14 +1,17 @@
-"""ensure_secret_service: pure helpers, then real runs without a session bus.
+"""The private keyring session: pure helpers, then real runs without a session bus.
 
 The end-to-end tests start ``python -m tests.keyring_session_probe`` (a
-stand-in for the CLI) with no D-Bus session bus and a fresh HOME, so that it
-has to start its own private gnome-keyring session through dbus-run-session.
-They need gnome-keyring and dbus installed; they skip only when those are
-absent and TUI_OAUTH_TEST_SERVICES is unset.
+stand-in for the CLI) and ``python -m tui_oauth keyring ...`` with no D-Bus
+session bus and a fresh HOME and XDG_RUNTIME_DIR (tests/keyring_sandbox.py), so
+that they have to join or start the user's private dbus-daemon + gnome-keyring.
+Each test's finalizer kills the daemons its sandbox started.  They need
+gnome-keyring and dbus installed; they skip only when those are absent and
+TUI_OAUTH_TEST_SERVICES is unset.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -16,18 +19,20 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.keyring_sandbox import PASSPHRASE, Sandbox, alive, kill, kill9
 from tui_oauth.core import keyring_session as ks
 from tui_oauth.core.errors import SecretStoreError
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICES_REQUIRED = os.environ.get("TUI_OAUTH_TEST_SERVICES") == "1"
-HAVE_TOOLS = bool(shutil.which("gnome-keyring-daemon") and shutil.which("dbus-run-session"))
-PASSPHRASE = "correct horse battery staple"
+HAVE_TOOLS = bool(shutil.which("gnome-keyring-daemon") and shutil.which("dbus-daemon"))
 SECRET = "s3cret-value-in-the-keyring"
+WRONG = "The keyring passphrase is wrong: the login keyring stayed locked."
 
 # ---------------------------------------------------------------- needs_private_session
 
@@ -47,7 +52,6 @@ def test_needs_private_session_without_anything(no_socket: str) -> None:
     [
         {"DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/user/0/bus"},
         {"PYTHON_KEYRING_BACKEND": "keyring.backends.SecretService.Keyring"},
-        {"TUI_OAUTH_PRIVATE_SESSION": "1"},
     ],
 )
 def test_no_private_session_when_env_says_so(env: dict[str, str], no_socket: str) -> None:
@@ -55,8 +59,7 @@ def test_no_private_session_when_env_says_so(env: dict[str, str], no_socket: str
 
 
 def test_empty_values_do_not_count(no_socket: str) -> None:
-    env = {"DBUS_SESSION_BUS_ADDRESS": "", "PYTHON_KEYRING_BACKEND": "",
-           "TUI_OAUTH_PRIVATE_SESSION": "0"}
+    env = {"DBUS_SESSION_BUS_ADDRESS": "", "PYTHON_KEYRING_BACKEND": ""}
     assert ks.needs_private_session(env, user_bus=no_socket) is True
 
 
@@ -73,6 +76,113 @@ def test_user_bus_socket_counts_but_a_plain_file_does_not(tmp_path: Path) -> Non
 def test_default_user_bus_follows_xdg_runtime_dir() -> None:
     assert ks.default_user_bus({"XDG_RUNTIME_DIR": "/tmp/x"}) == "/tmp/x/bus"
     assert ks.default_user_bus({}) == f"/run/user/{os.getuid()}/bus"
+
+
+# ---------------------------------------------------------------- the state dir and file
+
+
+def test_state_dir_prefers_an_existing_runtime_dir(tmp_path: Path) -> None:
+    home = str(tmp_path / "home")
+    assert ks.state_dir({"XDG_RUNTIME_DIR": str(tmp_path), "HOME": home}) == \
+        f"{tmp_path}/tui-oauth"
+    missing = str(tmp_path / "missing")
+    assert ks.state_dir({"XDG_RUNTIME_DIR": missing, "HOME": home}) == \
+        f"{home}/.cache/tui-oauth/session"
+    assert ks.state_dir({"HOME": home}) == f"{home}/.cache/tui-oauth/session"
+    assert ks.state_dir({"HOME": home, "XDG_CACHE_HOME": "/c"}) == "/c/tui-oauth/session"
+
+
+def _short_dir() -> Path:
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="tok-", dir="/tmp"))
+
+
+@pytest.fixture
+def short(tmp_path: Path) -> Iterator[Path]:
+    path = _short_dir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_state_dir_is_created_0700_whatever_the_umask(short: Path) -> None:
+    path = short / "a" / "tui-oauth"
+    old = os.umask(0)
+    try:
+        ks._prepare_state_dir(str(path))
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o700
+    ks._prepare_state_dir(str(path))  # again: fine
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o750, 0o701])
+def test_state_dir_open_to_others_is_refused(short: Path, mode: int) -> None:
+    path = short / "tui-oauth"
+    path.mkdir()
+    path.chmod(mode)
+    with pytest.raises(SecretStoreError, match="open to group or others") as info:
+        ks._prepare_state_dir(str(path))
+    assert f"{mode:04o}" in info.value.message
+    assert f"chmod 700 {path}" in (info.value.hint or "")
+
+
+def test_state_dir_that_is_a_file_or_symlink_is_refused(short: Path) -> None:
+    path = short / "tui-oauth"
+    path.write_text("x")
+    with pytest.raises(SecretStoreError, match="is not a directory"):
+        ks._prepare_state_dir(str(path))
+    path.unlink()
+    (short / "elsewhere").mkdir(mode=0o700)
+    path.symlink_to(short / "elsewhere")
+    with pytest.raises(SecretStoreError, match="is not a directory"):
+        ks._prepare_state_dir(str(path))
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to give a directory away")
+def test_state_dir_of_another_user_is_refused(short: Path) -> None:
+    path = short / "tui-oauth"
+    path.mkdir(mode=0o700)
+    os.chown(path, 65534, -1)
+    with pytest.raises(SecretStoreError, match="belongs to another user"):
+        ks._prepare_state_dir(str(path))
+
+
+def test_state_dir_too_long_for_a_socket(tmp_path: Path) -> None:
+    path = "/tmp/" + "x" * 100 + "/tui-oauth"
+    with pytest.raises(SecretStoreError, match="too long a path") as info:
+        ks._prepare_state_dir(path)
+    assert "XDG_RUNTIME_DIR" in (info.value.hint or "")
+    assert not os.path.exists(path)
+
+
+def test_state_file_round_trip_and_garbage(short: Path) -> None:
+    assert ks.read_state(str(short)) is None
+    state = ks.SessionState(bus="unix:path=/x/bus,guid=1", dbus_pid=10, keyring_pid=11,
+                            control="/x/keyring", started=1.5)
+    ks._write_state(str(short), state)
+    assert ks.read_state(str(short)) == state
+    assert (short / ks.STATE_FILE).stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in short.iterdir()] == [ks.STATE_FILE]  # no temp file left
+    for garbage in ("", "{", "[]", '{"bus": "tcp:host=x", "dbus_pid": 1}',
+                    '{"bus": "unix:path=/x", "dbus_pid": "x"}'):
+        (short / ks.STATE_FILE).write_text(garbage)
+        assert ks.read_state(str(short)) is None
+
+
+def test_session_lock_times_out_clearly(short: Path) -> None:
+    fd = os.open(short / ks.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        t0 = time.monotonic()
+        with pytest.raises(SecretStoreError, match="Another tui-oauth"), \
+                ks._session_lock(str(short), timeout=0.3):
+            pass
+        assert time.monotonic() - t0 < 2
+    finally:
+        os.close(fd)
+    with ks._session_lock(str(short), timeout=0.3):
+        pass  # free again
 
 
 # ---------------------------------------------------------------- read_passphrase
@@ -132,7 +242,10 @@ def test_world_readable_passphrase_file_warns(tmp_path: Path,
 def test_no_file_and_no_tty_is_refused() -> None:
     with pytest.raises(SecretStoreError, match="stdin is not a terminal") as info:
         ks.read_passphrase({}, stdin_is_tty=False)
+    assert info.value.message.startswith("There is no D-Bus session bus")
     assert ks.ENV_PASSPHRASE_FILE in (info.value.hint or "")
+    with pytest.raises(SecretStoreError, match=r"^It is locked, and it needs"):
+        ks.read_passphrase({}, stdin_is_tty=False, why="It is locked")
 
 
 def test_tty_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -155,188 +268,424 @@ def test_tty_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_returns_at_once_with_a_bus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
-    ks.ensure_secret_service(["prog"], stdin_is_tty=False)  # no exit, no error
+    ks.ensure_secret_service(stdin_is_tty=False)  # no error, nothing started
 
 
-def test_points_jeepney_at_the_user_bus(monkeypatch: pytest.MonkeyPatch,
-                                        tmp_path: Path) -> None:
+def test_points_jeepney_at_the_user_bus(monkeypatch: pytest.MonkeyPatch, short: Path) -> None:
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
     monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
-    monkeypatch.delenv(ks.ENV_MARKER, raising=False)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(short))
     with socket.socket(socket.AF_UNIX) as sock:
-        sock.bind(str(tmp_path / "bus"))
-        ks.ensure_secret_service(["prog"], stdin_is_tty=False)
-    assert os.environ["DBUS_SESSION_BUS_ADDRESS"] == f"unix:path={tmp_path}/bus"
+        sock.bind(str(short / "bus"))
+        ks.ensure_secret_service(stdin_is_tty=False)
+    assert os.environ["DBUS_SESSION_BUS_ADDRESS"] == f"unix:path={short}/bus"
+    assert not (short / "tui-oauth").exists()
 
 
 def test_returns_when_gnome_keyring_is_missing(monkeypatch: pytest.MonkeyPatch,
                                                tmp_path: Path) -> None:
-    for name in ("DBUS_SESSION_BUS_ADDRESS", "PYTHON_KEYRING_BACKEND", ks.ENV_MARKER):
+    for name in ("DBUS_SESSION_BUS_ADDRESS", "PYTHON_KEYRING_BACKEND"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH
-    ks.ensure_secret_service(["prog"], stdin_is_tty=False)  # SecretStore.check() explains
+    ks.ensure_secret_service(stdin_is_tty=False)  # SecretStore.check() explains
+    assert not (tmp_path / "tui-oauth").exists()
 
 
 # ---------------------------------------------------------------- end to end, no session bus
 
 e2e = pytest.mark.skipif(
     not HAVE_TOOLS and not SERVICES_REQUIRED,
-    reason="gnome-keyring-daemon / dbus-run-session not installed",
+    reason="gnome-keyring-daemon / dbus-daemon not installed",
 )
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> dict[str, Path]:
-    home = tmp_path / "home"
-    run = tmp_path / "run"
-    home.mkdir()
-    run.mkdir(mode=0o700)
-    good = tmp_path / "good-passphrase"
-    good.write_text(PASSPHRASE + "\n")
-    good.chmod(0o600)
-    wrong = tmp_path / "wrong-passphrase"
-    wrong.write_text("not the passphrase")
-    wrong.chmod(0o600)
-    return {"home": home, "run": run, "good": good, "wrong": wrong}
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    box = Sandbox.create(tmp_path)
+    try:
+        yield box
+    finally:
+        box.stop()
 
 
-def _probe(sandbox: dict[str, Path], *args: str, passphrase_file: Path | None = None,
-           home: Path | None = None, extra: dict[str, str] | None = None,
+def _probe(box: Sandbox, *args: str, passphrase_file: Path | None = None,
+           extra: dict[str, str] | None = None,
            timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tests.keyring_session_probe", *args],
-        cwd=REPO, env=_probe_env(sandbox, passphrase_file, home, extra),
+        cwd=REPO, env=box.env(passphrase_file, extra),
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
     )
 
 
-def _probe_env(sandbox: dict[str, Path], passphrase_file: Path | None = None,
-               home: Path | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a session without a bus: no D-Bus, a fresh HOME."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DBUS_SESSION_BUS_ADDRESS", "PYTHON_KEYRING_BACKEND",
-                        "GNOME_KEYRING_CONTROL")
-           and not k.startswith("TUI_OAUTH_")}
-    env["HOME"] = str(home if home is not None else sandbox["home"])
-    env["XDG_RUNTIME_DIR"] = str(sandbox["run"])  # no /run/user/<uid>/bus to find
-    # Not the keyring of the surrounding test session (make test sets these).
-    for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
-        env.pop(var, None)
-    if passphrase_file is not None:
-        env[ks.ENV_PASSPHRASE_FILE] = str(passphrase_file)
-    env.update(extra or {})
-    return env
+def _cli(box: Sandbox, *args: str, passphrase_file: Path | None = None,
+         timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tui_oauth", *args],
+        cwd=REPO, env=box.env(passphrase_file),
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def _ok(done: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    return done
 
 
 def _assert_clean_failure(done: subprocess.CompletedProcess[str], message: str) -> None:
-    assert done.returncode != 0, done.stdout
-    assert message in done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     assert "hint: " in done.stderr
 
 
+def _status(box: Sandbox) -> dict[str, object]:
+    done = _ok(_cli(box, "keyring", "status", "--json"))
+    facts = json.loads(done.stdout)  # pure JSON on stdout
+    assert isinstance(facts, dict)
+    return facts
+
+
+def _started(box: Sandbox) -> ks.SessionState:
+    state = box.state()
+    assert state is not None
+    assert alive(state.dbus_pid) and alive(state.keyring_pid)
+    assert box.daemons() == {"dbus-daemon": [state.dbus_pid],
+                             "gnome-keyring-daemon": [state.keyring_pid]}
+    return state
+
+
+def _assert_nothing_running(box: Sandbox, before: ks.SessionState | None = None) -> None:
+    assert box.daemons() == {"dbus-daemon": [], "gnome-keyring-daemon": []}
+    if before is not None:
+        assert not alive(before.dbus_pid) and not alive(before.keyring_pid)
+    assert box.state() is None
+    assert not (box.state_dir / ks.BUS_SOCKET).exists()
+
+
 @e2e
-def test_private_session_round_trip_and_persistence(sandbox: dict[str, Path]) -> None:
+def test_first_run_starts_the_session_and_later_runs_reuse_it(sandbox: Sandbox) -> None:
     t0 = time.monotonic()
-    first = _probe(sandbox, "roundtrip", "db-1", SECRET, passphrase_file=sandbox["good"])
-    elapsed = time.monotonic() - t0
-    assert first.returncode == 0, first.stderr
+    first = _ok(_probe(sandbox, "roundtrip", "db-1", SECRET, passphrase_file=sandbox.good))
+    assert time.monotonic() - t0 < 20
     assert first.stdout.startswith("OK SecretService (gnome-keyring) "), first.stdout
-    assert "names=['consumer/probe/shared-secret']" in first.stdout
-    # dbus-daemon's log lines ("Failed to set fd limit" as root) are filtered out.
-    assert "dbus-daemon" not in first.stderr and "fd limit" not in first.stderr, first.stderr
-    assert elapsed < 20
-    keyring_file = sandbox["home"] / ".local/share/keyrings/login.keyring"
-    assert keyring_file.is_file()
-    data = keyring_file.read_bytes()
+    assert "names=['consumer/probe/main']" in first.stdout
+    assert "dbus-daemon" not in first.stderr and "fd limit" not in first.stderr
+    # The daemons outlive the command that started them, in a session of their own.
+    state = _started(sandbox)
+    assert os.getsid(state.dbus_pid) != os.getsid(0)
+    assert os.getsid(state.keyring_pid or 0) != os.getsid(0)
+    assert state.bus == f"unix:path={sandbox.state_dir}/bus" or \
+        state.bus.startswith(f"unix:path={sandbox.state_dir}/bus,")
+    assert sandbox.state_dir.stat().st_mode & 0o777 == 0o700
+    assert (sandbox.state_dir / ks.STATE_FILE).stat().st_mode & 0o777 == 0o600
+    data = sandbox.keyring_file.read_bytes()
     assert SECRET.encode() not in data and PASSPHRASE.encode() not in data  # encrypted
 
-    # A second run, a new private session: the secret is still there.
-    second = _probe(sandbox, "read", "db-1", passphrase_file=sandbox["good"])
-    assert second.returncode == 0, second.stderr
-    assert second.stdout.strip() == f"VALUE {SECRET}"
+    # No passphrase file this time, and no terminal: the running session is reused.
+    for _ in range(3):
+        again = _ok(_probe(sandbox, "read", "db-1"))
+        assert again.stdout.strip() == f"VALUE {SECRET}"
+    assert _started(sandbox) == state  # the same daemons, the same state
 
-    # The wrong passphrase leaves the keyring locked: a clear error, no traceback.
-    wrong = _probe(sandbox, "read", "db-1", passphrase_file=sandbox["wrong"])
-    _assert_clean_failure(wrong, "The keyring passphrase is wrong: the login keyring "
-                                 "stayed locked.")
-    assert SECRET not in wrong.stdout + wrong.stderr
+    # Even a wrong passphrase does not matter while the keyring is unlocked.
+    _ok(_probe(sandbox, "read", "db-1", passphrase_file=sandbox.wrong))
+
+    facts = _status(sandbox)
+    assert facts["running"] is True and facts["locked"] is False
+    assert facts["dbus_daemon_pid"] == state.dbus_pid
+    assert facts["gnome_keyring_pid"] == state.keyring_pid
+    assert facts["bus"] == state.bus
+    assert facts["session_bus"] == "private session"
+    assert facts["backend"] == "SecretService (gnome-keyring)"
 
 
 @e2e
-def test_two_sessions_at_once_share_the_keyring(sandbox: dict[str, Path]) -> None:
-    """Each private session has its own daemon; both use the same keyring file."""
-    first = _probe(sandbox, "roundtrip", "db-1", "before", passphrase_file=sandbox["good"])
-    assert first.returncode == 0, first.stderr
+def test_two_processes_at_once_share_one_daemon(sandbox: Sandbox) -> None:
+    """The old failure: two daemons over one keyring file lost each other's items."""
+    _ok(_probe(sandbox, "roundtrip", "db-1", "before", passphrase_file=sandbox.good))
+    ready, go = sandbox.tmp / "ready", sandbox.tmp / "go"
     holder = subprocess.Popen(
-        [sys.executable, "-m", "tests.keyring_session_probe", "hold", "db-1", "1.5"],
-        cwd=REPO, env=_probe_env(sandbox, sandbox["good"]), stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "tests.keyring_session_probe", "meet", "db-1",
+         "a", "from-a", "b", str(ready), str(go)],
+        cwd=REPO, env=sandbox.env(), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        time.sleep(0.5)
-        second = _probe(sandbox, "roundtrip", "db-1", "during",
-                            passphrase_file=sandbox["good"])
-        assert second.returncode == 0, second.stderr
+        deadline = time.monotonic() + 30
+        while not ready.exists() and holder.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ready.exists(), holder.communicate(timeout=5)
+        # While the holder runs (its connection open), another process writes.
+        _ok(_probe(sandbox, "put", "db-1", "b", "from-b"))
+        seen = _ok(_probe(sandbox, "read", "db-1", "a"))
+        assert seen.stdout.strip() == "VALUE from-a"  # it sees the holder's write
+        go.touch()
         out, err = holder.communicate(timeout=60)
     finally:
         if holder.poll() is None:
             holder.kill()
+            holder.wait()
     assert holder.returncode == 0, err
-    assert out.strip() == "OK VALUE during"  # the running daemon sees the other's write
-    assert "control socket" not in err + second.stderr
+    assert out.strip() == "SEES from-b"  # and the holder sees the other's
+    state = _started(sandbox)  # one dbus-daemon, one gnome-keyring
+
+    # Both items are in the keyring file, not only in a daemon's memory.
+    _ok(_cli(sandbox, "keyring", "stop"))
+    _assert_nothing_running(sandbox, state)
+    for item, value in (("a", "from-a"), ("b", "from-b"), ("main", "before")):
+        done = _ok(_probe(sandbox, "read", "db-1", item, passphrase_file=sandbox.good))
+        assert done.stdout.strip() == f"VALUE {value}"
 
 
 @e2e
-def test_passphrase_never_in_argv_or_environment(sandbox: dict[str, Path]) -> None:
-    done = _probe(sandbox, "env", "db-1", passphrase_file=sandbox["good"])
-    assert done.returncode == 0, done.stderr
+def test_simultaneous_first_starts_make_one_session(sandbox: Sandbox) -> None:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.keyring_session_probe", "put", "db-1",
+             f"item{i}", f"value{i}"],
+            cwd=REPO, env=sandbox.env(sandbox.good), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for i in range(5)
+    ]
+    results = []
+    for proc in procs:
+        try:
+            results.append(proc.communicate(timeout=60))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    for proc, (out, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err
+        assert out.strip() == "OK"
+    state = _started(sandbox)  # exactly one dbus-daemon and one gnome-keyring
+    for i in range(5):
+        done = _ok(_probe(sandbox, "read", "db-1", f"item{i}"))
+        assert done.stdout.strip() == f"VALUE value{i}"
+    assert _started(sandbox) == state
+
+
+@e2e
+def test_wrong_passphrase_on_first_start_leaves_nothing(sandbox: Sandbox) -> None:
+    _ok(_probe(sandbox, "roundtrip", "db-1", SECRET, passphrase_file=sandbox.good))
+    first = _started(sandbox)
+    stopped = _ok(_cli(sandbox, "keyring", "stop"))
+    assert stopped.stdout == "" and str(first.dbus_pid) in stopped.stderr
+    _assert_nothing_running(sandbox, first)
+
+    wrong = _probe(sandbox, "read", "db-1", passphrase_file=sandbox.wrong)
+    _assert_clean_failure(wrong, WRONG)
+    assert "login.keyring" in wrong.stderr  # the hint says how to start over
+    assert SECRET not in wrong.stdout + wrong.stderr
+    _assert_nothing_running(sandbox)
+
+    # The right passphrase then works, and the secret is still there.
+    done = _ok(_probe(sandbox, "read", "db-1", passphrase_file=sandbox.good))
+    assert done.stdout.strip() == f"VALUE {SECRET}"
+
+
+@e2e
+def test_lock_then_the_next_command_unlocks(sandbox: Sandbox) -> None:
+    _ok(_probe(sandbox, "roundtrip", "db-1", SECRET, passphrase_file=sandbox.good))
+    state = _started(sandbox)
+    locked = _ok(_cli(sandbox, "keyring", "lock"))
+    assert locked.stdout == "" and "Locked" in locked.stderr
+    facts = _status(sandbox)
+    assert facts["running"] is True and facts["locked"] is True
+
+    # Locked: without a passphrase a command is refused quickly and clearly...
+    t0 = time.monotonic()
+    refused = _probe(sandbox, "read", "db-1")
+    assert time.monotonic() - t0 < 10
+    _assert_clean_failure(refused, "is locked")
+    assert "stdin is not a terminal" in refused.stderr
+    assert ks.ENV_PASSPHRASE_FILE in refused.stderr
+    # ... with the wrong one too, and the session stays (locked) for the others ...
+    _assert_clean_failure(_probe(sandbox, "read", "db-1", passphrase_file=sandbox.wrong), WRONG)
+    assert _started(sandbox) == state
+    assert _status(sandbox)["locked"] is True
+    # ... and the right one unlocks the running daemon in place.
+    done = _ok(_probe(sandbox, "read", "db-1", passphrase_file=sandbox.good))
+    assert done.stdout.strip() == f"VALUE {SECRET}"
+    assert _started(sandbox) == state
+    assert _status(sandbox)["locked"] is False
+    _ok(_probe(sandbox, "read", "db-1"))  # unlocked for everyone again
+
+
+@e2e
+def test_a_long_running_process_keeps_working_across_lock_and_unlock(
+        sandbox: Sandbox) -> None:
+    """The console stays open while another shell locks, then unlocks, the keyring."""
+    ready, go = sandbox.tmp / "ready", sandbox.tmp / "go"
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "tests.keyring_session_probe", "meet", "db-1",
+         "a", "from-a", "b", str(ready), str(go)],
+        cwd=REPO, env=sandbox.env(sandbox.good), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and holder.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ready.exists(), holder.communicate(timeout=5)
+        state = _started(sandbox)
+        _ok(_cli(sandbox, "keyring", "lock"))
+        _ok(_probe(sandbox, "put", "db-1", "b", "after-unlock", passphrase_file=sandbox.good))
+        go.touch()
+        out, err = holder.communicate(timeout=60)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    assert holder.returncode == 0, err
+    assert out.strip() == "SEES after-unlock"
+    assert _started(sandbox) == state
+
+
+@e2e
+def test_stop_then_the_next_command_starts_afresh(sandbox: Sandbox) -> None:
+    _ok(_probe(sandbox, "roundtrip", "db-1", SECRET, passphrase_file=sandbox.good))
+    first = _started(sandbox)
+    _ok(_cli(sandbox, "keyring", "stop"))
+    _assert_nothing_running(sandbox, first)
+    assert _status(sandbox)["running"] is False
+    again = _ok(_cli(sandbox, "keyring", "stop"))  # nothing to stop: fine
+    assert "No private keyring session" in again.stderr
+    nothing = _ok(_cli(sandbox, "keyring", "lock"))
+    assert "No private keyring session" in nothing.stderr
+    _assert_nothing_running(sandbox)  # status, lock and stop start nothing
+
+    # Stopped: the next command needs the passphrase again.
+    _assert_clean_failure(_probe(sandbox, "read", "db-1"), "There is no D-Bus session bus")
+    done = _ok(_probe(sandbox, "read", "db-1", passphrase_file=sandbox.good))
+    assert done.stdout.strip() == f"VALUE {SECRET}"
+    second = _started(sandbox)
+    assert second.dbus_pid != first.dbus_pid
+
+
+@e2e
+def test_stale_state_is_recovered(sandbox: Sandbox) -> None:
+    _ok(_probe(sandbox, "roundtrip", "db-1", SECRET, passphrase_file=sandbox.good))
+    first = _started(sandbox)
+    # Both daemons die behind its back (kill -9): the state file is stale.
+    kill9(first.keyring_pid or 0)
+    kill9(first.dbus_pid)
+    assert not alive(first.dbus_pid) and not alive(first.keyring_pid)
+    facts = _status(sandbox)
+    assert facts["running"] is False and facts["stale"] is True
+    done = _ok(_probe(sandbox, "read", "db-1", passphrase_file=sandbox.good))
+    assert done.stdout.strip() == f"VALUE {SECRET}"
+    second = _started(sandbox)
+    assert second.dbus_pid != first.dbus_pid
+
+    # The state file goes (a start cut short): its daemons are ended, one pair is left.
+    (sandbox.state_dir / ks.STATE_FILE).unlink()
+    assert _status(sandbox)["running"] is False
+    done = _ok(_probe(sandbox, "read", "db-1", passphrase_file=sandbox.good))
+    assert done.stdout.strip() == f"VALUE {SECRET}"
+    assert not alive(second.dbus_pid) and not alive(second.keyring_pid)
+    second = _started(sandbox)
+
+    # Only gnome-keyring dies: it is started again on the same bus.
+    kill(second.keyring_pid or 0)
+    _assert_clean_failure(_probe(sandbox, "read", "db-1"), "lost its gnome-keyring")
+    done = _ok(_probe(sandbox, "read", "db-1", passphrase_file=sandbox.good))
+    assert done.stdout.strip() == f"VALUE {SECRET}"
+    third = _started(sandbox)
+    assert third.dbus_pid == second.dbus_pid and third.bus == second.bus
+    assert third.keyring_pid != second.keyring_pid
+
+
+@e2e
+def test_state_dir_with_bad_permissions_is_refused(sandbox: Sandbox) -> None:
+    state_dir = sandbox.state_dir
+    state_dir.mkdir(mode=0o700)
+    state_dir.chmod(0o755)
+    done = _probe(sandbox, "read", "db-1", passphrase_file=sandbox.good)
+    _assert_clean_failure(done, f"The keyring session directory {state_dir} is open to group "
+                                "or others (mode 0755)")
+    assert f"chmod 700 {state_dir}" in done.stderr
+    _assert_nothing_running(sandbox)
+    cli = _cli(sandbox, "--db", f"sqlite:///{sandbox.tmp / 's.db'}", "info", "show",
+               passphrase_file=sandbox.good)
+    assert cli.returncode == 1 and cli.stdout == ""
+    assert cli.stderr.startswith("error: The keyring session directory"), cli.stderr
+    assert "Traceback" not in cli.stderr
+    state_dir.chmod(0o700)
+    _ok(_probe(sandbox, "read", "db-1", passphrase_file=sandbox.good))
+
+
+@e2e
+def test_without_a_runtime_dir_the_session_lives_in_the_cache(tmp_path: Path) -> None:
+    box = Sandbox.create(tmp_path, short_home=True)  # a socket path must stay short
+    box.use_runtime_dir = False
+    try:
+        _ok(_probe(box, "roundtrip", "db-1", SECRET, passphrase_file=box.good))
+        assert box.state_dir == box.home_env / ".cache/tui-oauth/session"
+        assert (box.home / ".cache/tui-oauth/session" / ks.STATE_FILE).is_file()
+        _started(box)
+        assert _ok(_probe(box, "read", "db-1")).stdout.strip() == f"VALUE {SECRET}"
+    finally:
+        box.stop()
+
+
+@e2e
+def test_passphrase_never_in_argv_or_environment(sandbox: Sandbox) -> None:
+    done = _ok(_probe(sandbox, "env", "db-1", passphrase_file=sandbox.good))
     facts = json.loads(done.stdout)
-    assert facts["private"] == "1"
-    assert facts["bus"] is True
-    assert facts["passphrase_fd"] is None and facts["stderr_fd"] is None  # removed after use
+    state = _started(sandbox)
+    assert facts["bus"] == state.bus
+    assert facts["control"] == str(sandbox.state_dir / "keyring")
     assert PASSPHRASE not in facts["cmdline"]
     assert all(PASSPHRASE not in v for v in facts["environ"].values())
-    assert "env" in facts["cmdline"] and "tests.keyring_session_probe" in facts["cmdline"]
+    assert not any(k.startswith("TUI_OAUTH_") and k != ks.ENV_PASSPHRASE_FILE
+                   for k in facts["environ"])
+    for pid in (state.dbus_pid, state.keyring_pid):
+        for what in ("cmdline", "environ"):
+            text = Path(f"/proc/{pid}/{what}").read_bytes()
+            assert PASSPHRASE.encode() not in text
+            assert ks.ENV_PASSPHRASE_FILE.encode() not in text
 
 
 @e2e
-def test_exit_status_is_passed_through(sandbox: dict[str, Path]) -> None:
-    done = _probe(sandbox, "exit", "db-1", "7", passphrase_file=sandbox["good"])
-    assert done.returncode == 7, done.stderr
-
-
-@e2e
-def test_no_passphrase_file_and_no_tty(sandbox: dict[str, Path]) -> None:
+def test_no_passphrase_file_and_no_tty(sandbox: Sandbox) -> None:
     done = _probe(sandbox, "read", "db-1")
     _assert_clean_failure(done, "stdin is not a terminal")
     assert ks.ENV_PASSPHRASE_FILE in done.stderr
+    _assert_nothing_running(sandbox)
 
 
 @e2e
-def test_missing_home_is_a_clear_error(sandbox: dict[str, Path], tmp_path: Path) -> None:
+def test_missing_home_is_a_clear_error(sandbox: Sandbox, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-home"
-    done = _probe(sandbox, "read", "db-1", passphrase_file=sandbox["good"], home=missing,
-                  timeout=30)
+    done = _probe(sandbox, "read", "db-1", passphrase_file=sandbox.good,
+                  extra={"HOME": str(missing)}, timeout=30)
     _assert_clean_failure(done, f"HOME ({missing}) does not exist")
+    assert not missing.exists()
 
 
 @e2e
-def test_locked_collection_is_refused_quickly(sandbox: dict[str, Path]) -> None:
-    done = _probe(sandbox, "lock", "db-1", passphrase_file=sandbox["good"])
-    assert done.returncode == 0, done.stdout + done.stderr
-    word, seconds, message = done.stdout.split(" ", 2)
-    assert word == "REFUSED"
-    assert float(seconds) < 2  # no prompt, no hang
-    assert "is locked" in message and "gnome-keyring-daemon --replace --unlock" in message
+def test_keyring_backend_from_env_skips_the_private_session(sandbox: Sandbox) -> None:
+    done = _ok(_probe(sandbox, "env", "db-1", passphrase_file=sandbox.good,
+                      extra={"PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}))
+    assert json.loads(done.stdout)["bus"] is None
+    assert not sandbox.state_dir.exists()
+    _assert_nothing_running(sandbox)
 
 
 @e2e
-def test_keyring_backend_from_env_skips_the_private_session(sandbox: dict[str, Path]) -> None:
-    done = _probe(sandbox, "env", "db-1", passphrase_file=sandbox["good"],
-                  extra={"PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"})
-    assert done.returncode == 0, done.stderr
-    facts = json.loads(done.stdout)
-    assert facts["private"] is None and facts["bus"] is False
+def test_status_with_nothing_running(sandbox: Sandbox) -> None:
+    facts = _status(sandbox)
+    assert facts["running"] is False and facts["stale"] is False
+    assert facts["bus"] is None and facts["locked"] is None
+    assert facts["session_bus"] == "none"
+    assert facts["state_dir"] == str(sandbox.state_dir)
+    human = _ok(_cli(sandbox, "keyring", "status"))
+    assert "not running" in human.stdout
+    _assert_nothing_running(sandbox)
+    assert not sandbox.state_dir.exists()

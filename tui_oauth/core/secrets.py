@@ -61,10 +61,9 @@ _CHOOSE_BACKEND_HINT = (
 )
 _LOCKED_HINT = (
     "Unlock it and try again: in a desktop session unlock it with Seahorse "
-    "(\"Passwords and Keys\") or log in again; over SSH run "
-    "`printf %s \"$PASS\" | gnome-keyring-daemon --replace --unlock --components=secrets`, "
-    "or run tui-oauth without a D-Bus session bus so that it starts its own private "
-    "keyring session."
+    "(\"Passwords and Keys\") or log in again; if it is tui-oauth's private keyring "
+    "session (over SSH, see `tui-oauth keyring status`), run a tui-oauth command that "
+    "needs the keyring, such as `tui-oauth doctor`: it asks for the passphrase and unlocks it."
 )
 
 
@@ -98,7 +97,8 @@ def _home_hint() -> str:
         return (f"HOME ({home}) does not exist, and gnome-keyring-daemon hangs without it; "
                 "create it or set HOME to an existing directory.")
     return (f"Check that HOME ({home}) exists and is writable, then restart gnome-keyring-daemon "
-            "(or start tui-oauth again so that it gets a fresh private keyring session).")
+            "(tui-oauth's private keyring session: `tui-oauth keyring stop`, then run "
+            "tui-oauth again).")
 
 
 def _no_backend_error(found: str) -> SecretStoreError:
@@ -106,7 +106,7 @@ def _no_backend_error(found: str) -> SecretStoreError:
     if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
         cause = ("there is no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set), so the "
                  "Secret Service cannot be reached")
-        if shutil.which("gnome-keyring-daemon") and shutil.which("dbus-run-session"):
+        if shutil.which("gnome-keyring-daemon") and shutil.which("dbus-daemon"):
             hint = ("Start tui-oauth from its command line, which starts a private Secret "
                     "Service session itself, or run it inside `dbus-run-session`.")
         else:
