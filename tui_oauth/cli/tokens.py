@@ -1,0 +1,178 @@
+"""`tui-oauth tokens ...` and `tui-oauth settings ...`: tokens we issued, and the
+provider's lifetimes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from tui_oauth.cli.common import (
+    app_context,
+    confirm,
+    fmt_time,
+    print_fields,
+    print_json,
+    print_table,
+)
+from tui_oauth.core.services.tokens import STATES, TYPES, TokenRow, TokenSelection
+
+
+@click.group()
+def tokens() -> None:
+    """Request and access tokens issued to consumers: list, revoke, purge, authorize."""
+
+
+def _row(t: TokenRow) -> dict[str, Any]:
+    return {"token": t.token, "consumer_key": t.consumer_key, "consumer_name": t.consumer_name,
+            "type": t.type, "user": t.user, "state": t.state, "issued_at": t.issued_at,
+            "expires_at": t.expires_at, "last_used_at": t.last_used_at}
+
+
+@tokens.command("list")
+@click.option("--consumer", "consumer_key", metavar="KEY", help="Only this consumer's tokens.")
+@click.option("--user", help="Only this user's tokens.")
+@click.option("--type", "type_", type=click.Choice(TYPES), help="request or access.")
+@click.option("--state", type=click.Choice(STATES), help="Shown state (expired included).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--before", "before_id", type=int, metavar="ID", help="The next (older) page.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_(consumer_key: str | None, user: str | None, type_: str | None, state: str | None,
+          limit: int, before_id: int | None, as_json: bool) -> None:
+    """Tokens, newest first (never their secrets)."""
+    page = app_context().store.tokens.list(consumer_key=consumer_key, user=user, type=type_,
+                                           state=state, limit=limit, before_id=before_id)
+    if as_json:
+        print_json({"tokens": [_row(t) for t in page.rows], "next_before": page.next_before_id})
+        return
+    print_table(
+        ["token", "consumer", "user", "type", "state", "issued", "expires", "last used"],
+        [[t.token, t.consumer_key, t.user or "-", t.type, t.state, fmt_time(t.issued_at),
+          fmt_time(t.expires_at), fmt_time(t.last_used_at)] for t in page.rows],
+        empty="No tokens.",
+    )
+    if page.next_before_id:
+        click.echo(f"(more: --before {page.next_before_id})")
+
+
+@tokens.command()
+@click.argument("token", required=False)
+@click.option("--consumer", "consumer_key", metavar="KEY", help="Every token of this consumer.")
+@click.option("--user", help="Every token of this user.")
+@click.option("--type", "type_", type=click.Choice(TYPES), help="Only request or access tokens.")
+@click.option("--expired", is_flag=True, help="Tokens past their expiry.")
+@click.option("--unused-days", type=click.IntRange(0), metavar="N",
+              help="Tokens not used for N days.")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def revoke(token: str | None, consumer_key: str | None, user: str | None, type_: str | None,
+           expired: bool, unused_days: int | None, yes: bool, as_json: bool) -> None:
+    """Revoke TOKEN, or every live token matching the options (the count is shown first).
+
+    Takes effect on the consumer's next request.
+    """
+    store = app_context().store
+    bulk = any(v is not None for v in (consumer_key, user, unused_days)) or expired
+    if token and bulk:
+        raise click.UsageError("Give a TOKEN or selection options, not both.")
+    if token:
+        confirm(f"Revoke token {token}?", yes)
+        row = store.tokens.revoke(token)
+        if as_json:
+            print_json(_row(row))
+        else:
+            click.echo(f"Token {row.token} ({row.consumer_key}, {row.user or '-'}): {row.state}.")
+        return
+    if not bulk:
+        raise click.UsageError("Give a TOKEN, or --consumer, --user, --expired or --unused-days.")
+    sel = TokenSelection(consumer_key=consumer_key, user=user, type=type_, expired=expired,
+                         unused_days=unused_days)
+    count = store.tokens.count(sel)
+    if count == 0:
+        if as_json:
+            print_json({"revoked": 0})
+        else:
+            click.echo("No live token matches; nothing to revoke.")
+        return
+    confirm(f"Revoke {count} token(s)?", yes)
+    n = store.tokens.revoke_where(sel)
+    if as_json:
+        print_json({"revoked": n})
+    else:
+        click.echo(f"Revoked {n} token(s).")
+
+
+@tokens.command()
+@click.option("--nonce-age", type=click.IntRange(60), default=None, metavar="SECONDS",
+              help="Delete nonces older than this (default: the timestamp window + 60 s).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def purge(nonce_age: int | None, as_json: bool) -> None:
+    """Delete expired, used, denied and long-revoked tokens, and old nonces.
+
+    Batched, safe while the server runs; the server prunes nonces itself too.
+    """
+    from tui_oauth.core.provider.settings import ProviderSettings
+
+    store = app_context().store
+    n_tokens = store.tokens.purge()
+    age = nonce_age if nonce_age is not None else ProviderSettings.load(store).timestamp_window + 60
+    n_nonces = store.tokens.purge_nonces(age)
+    if as_json:
+        print_json({"tokens": n_tokens, "nonces": n_nonces})
+    else:
+        click.echo(f"Purged {n_tokens} token(s) and {n_nonces} nonce(s).")
+
+
+@tokens.command()
+@click.argument("request_token")
+@click.option("--user", required=True, help="The user who approves (the token acts as them).")
+@click.option("--deny", is_flag=True, help="Deny instead: the consumer gets oauth_verifier=denied.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def authorize(request_token: str, user: str, deny: bool, as_json: bool) -> None:
+    """Approve a pending REQUEST_TOKEN as USER and print the verifier (out-of-band flow)."""
+    tokens_svc = app_context().store.tokens
+    result = (tokens_svc.deny if deny else tokens_svc.authorize)(request_token, user)
+    redirect = result.redirect_url()
+    if as_json:
+        print_json({"token": result.token, "consumer_key": result.consumer_key,
+                    "user": result.user, "approved": result.approved,
+                    "verifier": result.verifier, "callback": redirect})
+        return
+    if result.approved:
+        click.echo(result.verifier)
+        click.echo(f"Approved for {result.consumer_name} ({result.consumer_key}) as "
+                   f"{result.user}; give the verifier above to the application.", err=True)
+    else:
+        click.echo(f"Denied {result.consumer_name} ({result.consumer_key}).", err=True)
+    if redirect:
+        click.echo(f"Callback: {redirect}", err=True)
+
+
+@click.group()
+def settings() -> None:
+    """Provider settings: token lifetimes and the timestamp window (seconds)."""
+
+
+@settings.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def settings_show(as_json: bool) -> None:
+    """The current values."""
+    from tui_oauth.core.provider.settings import SPEC, ProviderSettings
+
+    values = ProviderSettings.load(app_context().store).as_dict()
+    if as_json:
+        print_json(values)
+        return
+    print_fields([(f"{k} ({SPEC[k][3]})", v) for k, v in values.items()])
+
+
+@settings.command("set")
+@click.argument("name")
+@click.argument("value")
+def settings_set(name: str, value: str) -> None:
+    """Set NAME to VALUE seconds (a running server picks it up when restarted)."""
+    from tui_oauth.core.provider.settings import set_setting
+
+    number = set_setting(app_context().store, name, value)
+    click.echo(f"{name} = {number}. Restart `tui-oauth serve` to apply it.")
+

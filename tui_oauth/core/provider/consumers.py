@@ -1,0 +1,148 @@
+"""What verification needs from each consumer, kept in memory.
+
+The consumer *row* is read on every request (so an edit or a removal counts
+from the next request), but its secrets are not: the parsed RSA public key and
+the HMAC shared secret are cached per consumer uid and ``updated_at``.  They
+are loaded from the keyring when the server starts (:meth:`refresh_all`), by
+a periodic refresh, and, for a consumer added or changed since, on its first
+request: the one keyring read a change costs.  An unknown key never reaches
+the keyring (a missing item answers faster than a present one: a timing
+oracle), it gets the dummy entry, with a dummy RSA key and a dummy secret
+that cost the same to verify against.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlmodel import Session, select
+
+from tui_oauth.core.errors import SecretStoreError, TuiOAuthError
+from tui_oauth.core.keys import describe
+from tui_oauth.core.models import RSA_SHA1, Consumer
+from tui_oauth.core.services.consumers import consumer_secret_item
+
+if TYPE_CHECKING:
+    from tui_oauth.core.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsumerEntry:
+    id: int  # -1 for the dummy
+    key: str
+    name: str
+    uid: str
+    updated_at: datetime | None
+    signature_method: str
+    allow_plaintext: bool
+    three_lo_allowed: bool
+    two_lo_allowed: bool
+    two_lo_execute_as: str | None
+    two_lo_impersonation: bool
+    callback_url: str | None
+    rsa_key: Any  # RSAPublicKey: the consumer's, or the dummy
+    secret: str  # the shared secret, or the dummy
+
+    def accepts(self, method: str) -> bool:
+        if method == "PLAINTEXT":
+            return self.allow_plaintext and self.signature_method != RSA_SHA1
+        return method == self.signature_method
+
+
+@dataclass(frozen=True)
+class _Secrets:
+    updated_at: datetime | None
+    rsa_key: Any
+    secret: str
+
+
+class ConsumerCache:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._by_uid: dict[str, _Secrets] = {}
+        self.keyring_reads = 0  # for tests: what the request path cost
+        dummy_rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+        self.dummy_secret = secrets.token_urlsafe(32)
+        self.dummy = ConsumerEntry(
+            id=-1, key="", name="", uid="", updated_at=None, signature_method="",
+            allow_plaintext=False, three_lo_allowed=False, two_lo_allowed=False,
+            two_lo_execute_as=None, two_lo_impersonation=False, callback_url=None,
+            rsa_key=dummy_rsa, secret=self.dummy_secret,
+        )
+
+    def _load(self, row: Consumer) -> _Secrets:
+        rsa_key = self.dummy.rsa_key
+        if row.public_key:
+            try:
+                rsa_key = describe(row.public_key).public_key()
+            except TuiOAuthError:
+                log.warning("consumer %r: its stored public key does not parse", row.key)
+        secret = self.dummy_secret
+        if row.has_shared_secret:
+            self.keyring_reads += 1
+            try:
+                value = self.store.secrets.get(consumer_secret_item(row))
+            except SecretStoreError as exc:
+                log.error("consumer %r: cannot read its shared secret: %s", row.key, exc)
+                value = None
+            if value is None:
+                log.warning("consumer %r: its shared secret is missing from the keyring "
+                            "(`tui-oauth doctor`)", row.key)
+            else:
+                secret = value
+        return _Secrets(row.updated_at, rsa_key, secret)
+
+    def _secrets_for(self, row: Consumer) -> _Secrets:
+        cached = self._by_uid.get(row.uid)
+        if cached is not None and cached.updated_at == row.updated_at:
+            return cached
+        with self._lock:
+            cached = self._by_uid.get(row.uid)
+            if cached is None or cached.updated_at != row.updated_at:
+                cached = self._load(row)
+                self._by_uid[row.uid] = cached
+        return cached
+
+    def refresh_all(self) -> int:
+        """Load what changed since the last refresh; forget removed consumers.
+        Returns how many consumers were (re)loaded from the keyring."""
+        with self.store.session() as s:
+            rows = list(s.exec(select(Consumer)).all())
+        loaded = 0
+        for row in rows:
+            cached = self._by_uid.get(row.uid)
+            if cached is None or cached.updated_at != row.updated_at:
+                fresh = self._load(row)
+                with self._lock:
+                    self._by_uid[row.uid] = fresh
+                loaded += 1
+        alive = {r.uid for r in rows}
+        with self._lock:
+            for uid in list(self._by_uid):
+                if uid not in alive:
+                    del self._by_uid[uid]
+        return loaded
+
+    def lookup(self, session: Session, key: str) -> tuple[ConsumerEntry, bool]:
+        """The consumer with ``key`` (read now from the database), or the dummy."""
+        row = session.exec(select(Consumer).where(Consumer.key == key)).first()
+        if row is None:
+            return self.dummy, False
+        found = self._secrets_for(row)
+        return ConsumerEntry(
+            id=row.id or 0, key=row.key, name=row.name, uid=row.uid, updated_at=row.updated_at,
+            signature_method=row.signature_method, allow_plaintext=row.allow_plaintext,
+            three_lo_allowed=row.three_lo_allowed, two_lo_allowed=row.two_lo_allowed,
+            two_lo_execute_as=row.two_lo_execute_as,
+            two_lo_impersonation=row.two_lo_impersonation, callback_url=row.callback_url,
+            rsa_key=found.rsa_key, secret=found.secret,
+        ), True

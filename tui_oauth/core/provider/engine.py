@@ -1,0 +1,458 @@
+"""The OAuth 1.0a provider: oauthlib's endpoints over the store, with Problem Reporting.
+
+Each flow (request token, access token with its session renewal, protected
+resource with 3LO and 2LO) runs in one database transaction:
+
+1. parse the request with oauthlib and check the protocol parameters here
+   first, so that each refusal gets its own ``oauth_problem``
+   (``parameter_absent`` with ``oauth_parameters_absent``, ``timestamp_refused``
+   with ``oauth_acceptable_timestamps``, ...);
+2. run oauthlib's ``validate_*`` (dummy consumer and tokens for unknown ones,
+   the signature always computed);
+3. name the problem from what the validator recorded, in an order that tells
+   nothing to someone who cannot sign: unknown consumer, signature method,
+   signature, then the token's state, then the consumer's permissions;
+4. store the nonce (its unique index catches a replay, whichever host of a
+   shared PostgreSQL gets it), issue or update tokens, commit.
+
+Signatures are checked against the *public* URL (``public_url``), never the
+address the server listens on, so this works behind a TLS-terminating proxy.
+"""
+
+from __future__ import annotations
+
+import binascii
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from oauthlib.common import urlencode
+from oauthlib.oauth1 import (
+    AccessTokenEndpoint,
+    RequestTokenEndpoint,
+    ResourceEndpoint,
+    SignatureOnlyEndpoint,
+)
+from oauthlib.oauth1.rfc5849 import errors as oauth_errors
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlmodel import Session, col
+
+from tui_oauth.core.errors import StoreError
+from tui_oauth.core.models import PLAINTEXT, RSA_SHA1, TOKEN_ACCESS, TOKEN_REQUEST, Nonce, Token
+from tui_oauth.core.provider.consumers import ConsumerCache, ConsumerEntry
+from tui_oauth.core.provider.crypto import DataKey, load_data_key
+from tui_oauth.core.provider.problems import Problem, absent, rejected
+from tui_oauth.core.provider.settings import ProviderSettings
+from tui_oauth.core.provider.validator import STORED_CALLBACK, StoreRequestValidator
+from tui_oauth.core.services.tokens import ACTIVE, AUTHORIZED, DENIED, PENDING, REVOKED, USED
+from tui_oauth.core.store import Store
+from tui_oauth.core.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+MANDATORY = ("oauth_consumer_key", "oauth_signature_method", "oauth_signature",
+             "oauth_timestamp", "oauth_nonce")
+LAST_USED_GRANULARITY = timedelta(seconds=60)
+
+Headers = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Access:
+    """A valid signed request to a protected resource."""
+
+    consumer_key: str
+    consumer_name: str
+    user: str | None  # None: 2LO with no execute-as user (anonymous)
+    mode: str  # "3lo" or "2lo"
+
+
+def normalize_public_url(url: str) -> str:
+    """``https://host/base`` without a trailing slash; refuses what is not http(s)."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"the public URL must be an absolute http(s) URL, not {url!r}")
+    if parts.query or parts.fragment:
+        raise ValueError("the public URL must not have a query or a fragment")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+class ProviderEngine:
+    def __init__(self, store: Store, public_url: str, *,
+                 settings: ProviderSettings | None = None,
+                 data_key: DataKey | None = None) -> None:
+        self.store = store
+        self.public_url = normalize_public_url(public_url)
+        self.public_https = self.public_url.startswith("https://")
+        self.public_path = urlsplit(self.public_url).path  # "" or "/base"
+        self.settings = settings or ProviderSettings.load(store)
+        self.data_key = data_key or load_data_key(store)
+        self.consumers = ConsumerCache(store)
+        self.consumers.refresh_all()
+        self.dummy_secret = self.consumers.dummy_secret
+        dummy_token = "\x00" + secrets.token_urlsafe(24)
+        self.dummy_token_blob = (self.data_key.encrypt(secrets.token_urlsafe(32), dummy_token),
+                                 dummy_token)
+        self.validator = StoreRequestValidator(self)
+        self._request_ep = RequestTokenEndpoint(self.validator)
+        self._access_ep = AccessTokenEndpoint(self.validator)
+        self._resource_ep = ResourceEndpoint(self.validator)
+        self._signature_ep = SignatureOnlyEndpoint(self.validator)
+        self._local = threading.local()
+
+    # Plumbing -----------------------------------------------------------------
+
+    def public_uri(self, path: str, query: str = "") -> str:
+        """The URL the client signed: public base + the path below it + the query."""
+        if self.public_path and (path == self.public_path
+                                 or path.startswith(self.public_path + "/")):
+            path = path[len(self.public_path):]
+        uri = self.public_url + path
+        return f"{uri}?{query}" if query else uri
+
+    def db(self) -> Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            raise RuntimeError("no provider transaction is open")
+        return session
+
+    @contextmanager
+    def _unit(self) -> Iterator[Session]:
+        session = Session(self.store.engine, expire_on_commit=False)
+        self._local.session = session
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            self._local.session = None
+            session.close()
+
+    def _run(self, flow: Any, *args: Any) -> Any:
+        """Run a flow; database trouble becomes a StoreError, never a 500."""
+        try:
+            return flow(*args)
+        except Problem:
+            raise
+        except (OperationalError, SQLAlchemyError) as exc:
+            log.error("database error on the request path: %s", exc)
+            raise StoreError("The database is not available.") from exc
+
+    def _parse(self, uri: str, method: str, body: str, headers: Headers) -> Any:
+        try:
+            return self._request_ep._create_request(uri, method, body, dict(headers))
+        except oauth_errors.InvalidRequestError as exc:
+            text = str(exc.description or "")
+            if "Missing mandatory" in text:
+                raise absent(*MANDATORY) from None
+            if "Duplicate" in text:
+                raise Problem("parameter_rejected", "An OAuth parameter appears twice.") from None
+            raise Problem("parameter_rejected",
+                          "OAuth parameters must all come from one place: the Authorization "
+                          "header, the form body or the query.") from None
+        except (ValueError, TypeError, UnicodeError):
+            raise Problem("parameter_rejected",
+                          "The OAuth parameters cannot be read (malformed Authorization "
+                          "header or form body).") from None
+
+    def _precheck(self, request: Any, extra: tuple[str, ...] = ()) -> None:
+        params: dict[str, str] = request.oauth_params
+        version = params.get("oauth_version")
+        if version is not None and version != "1.0":
+            raise Problem("version_rejected", extra={"oauth_acceptable_versions": "1.0-1.0"})
+        missing = [n for n in MANDATORY + extra if not params.get(n)]
+        if missing:
+            raise absent(*missing)
+        method = params["oauth_signature_method"]
+        accepted = self.validator.allowed_signature_methods
+        if method not in accepted:
+            why = ("PLAINTEXT is only accepted over https." if method == PLAINTEXT
+                   else f"{method[:40]!r} is not accepted.")
+            raise Problem("signature_method_rejected", f"{why} Accepted: {', '.join(accepted)}.")
+        ts = params["oauth_timestamp"]
+        if len(ts) != 10 or not ts.isdigit() or not ts.isascii():
+            raise rejected("oauth_timestamp", "seconds since 1970, 10 digits.")
+        window = self.settings.timestamp_window
+        if abs(time.time() - int(ts)) > window:
+            now = int(time.time())
+            raise Problem("timestamp_refused",
+                          f"Accepted: {window} seconds either side of the server's clock.",
+                          {"oauth_acceptable_timestamps": f"{now - window}-{now + window}"})
+        for name, check in (("oauth_consumer_key", self.validator.check_client_key),
+                            ("oauth_nonce", self.validator.check_nonce),
+                            ("oauth_token", self.validator.check_access_token),
+                            ("oauth_verifier", self.validator.check_verifier),
+                            ("oauth_session_handle", self.validator.check_access_token)):
+            if name in params and not check(params[name]):
+                raise rejected(name, "printable, no spaces, at most 255 characters.")
+        if method == RSA_SHA1:
+            try:
+                binascii.a2b_base64(params["oauth_signature"].encode("ascii"))
+            except (binascii.Error, ValueError, UnicodeError):
+                raise Problem("signature_invalid", "oauth_signature is not base64.") from None
+
+    @staticmethod
+    def _oauthlib_error(exc: oauth_errors.OAuth1Error) -> Problem:
+        """An oauthlib refusal our own checks did not catch first."""
+        if isinstance(exc, oauth_errors.InvalidSignatureMethodError):
+            return Problem("signature_method_rejected")
+        text = str(exc.description or "")
+        if "imestamp" in text:
+            return Problem("timestamp_refused")
+        return Problem("parameter_rejected", text[:200] or None)
+
+    @staticmethod
+    def _authenticated(request: Any, *, with_token: bool = False) -> ConsumerEntry:
+        """Consumer, method, token (known to this consumer) and signature, in that order."""
+        logged = getattr(request, "validator_log", {}) or {}
+        if "signature" not in logged:
+            raise Problem("parameter_rejected", "The request could not be checked.")
+        if not logged.get("client"):
+            raise Problem("consumer_key_unknown")
+        consumer: ConsumerEntry = request.tui_consumer
+        method = request.signature_method
+        if not consumer.accepts(method):
+            allowed = consumer.signature_method + (" or PLAINTEXT" if consumer.allow_plaintext
+                                                   and consumer.signature_method != RSA_SHA1
+                                                   else "")
+            raise Problem("signature_method_rejected",
+                          f"This consumer signs with {allowed}, not {method}.")
+        if with_token and getattr(request, "tui_token", None) is None:
+            raise Problem("token_rejected")
+        if not logged["signature"]:
+            raise Problem("signature_invalid")
+        return consumer
+
+    def _store_nonce(self, session: Session, consumer: ConsumerEntry, request: Any) -> None:
+        timestamp, nonce, token = request.tui_nonce
+        session.add(Nonce(consumer_key=consumer.key, token=token, timestamp=timestamp,
+                          nonce=nonce))
+        try:
+            session.flush()
+        except IntegrityError:
+            raise Problem("nonce_used") from None
+
+    def _new_token(self, session: Session, consumer: ConsumerEntry, kind: str, **fields: Any
+                   ) -> tuple[Token, str]:
+        token = secrets.token_urlsafe(24)
+        secret = secrets.token_urlsafe(32)
+        row = Token(token=token, secret_enc=self.data_key.encrypt(secret, token),
+                    consumer_id=consumer.id, type=kind, **fields)
+        session.add(row)
+        return row, secret
+
+    # Request token ----------------------------------------------------------------
+
+    def request_token(self, uri: str, method: str, body: str, headers: Headers) -> str:
+        """POST request-token: a new request token, as a form-encoded body."""
+        return str(self._run(self._request_token, uri, method, body, headers))
+
+    def _request_token(self, uri: str, method: str, body: str, headers: Headers) -> str:
+        request = self._parse(uri, method, body, headers)
+        self._precheck(request)
+        if not request.redirect_uri:
+            request.redirect_uri = STORED_CALLBACK
+        with self._unit() as session:
+            try:
+                self._request_ep.validate_request_token_request(request)
+            except oauth_errors.OAuth1Error as exc:
+                raise self._oauthlib_error(exc) from None
+            consumer = self._authenticated(request)
+            if not request.validator_log.get("callback"):
+                if request.redirect_uri == STORED_CALLBACK:
+                    raise absent("oauth_callback")
+                raise rejected("oauth_callback", "oob or an absolute http(s) URL.")
+            if not consumer.three_lo_allowed:
+                raise Problem("consumer_key_refused",
+                              "3-legged OAuth is switched off for this consumer.")
+            self._store_nonce(session, consumer, request)
+            now = utcnow()
+            _row, secret = self._new_token(
+                session, consumer, TOKEN_REQUEST, state=PENDING, callback_url=request.tui_callback,
+                issued_at=now, expires_at=now + timedelta(seconds=self.settings.request_token_ttl))
+            token = _row.token
+        return urlencode([("oauth_token", token), ("oauth_token_secret", secret),
+                          ("oauth_callback_confirmed", "true")])
+
+    # Access token and session renewal ------------------------------------------------
+
+    def access_token(self, uri: str, method: str, body: str, headers: Headers) -> str:
+        """POST access-token: exchange an authorized request token, or renew a session."""
+        return str(self._run(self._access_token, uri, method, body, headers))
+
+    def _token_answer(self, token: Token, secret: str, now: datetime) -> str:
+        assert token.expires_at is not None and token.authorization_expires_at is not None
+        return urlencode([
+            ("oauth_token", token.token), ("oauth_token_secret", secret),
+            ("oauth_expires_in", str(max(0, int((token.expires_at - now).total_seconds())))),
+            ("oauth_session_handle", token.session_handle or ""),
+            ("oauth_authorization_expires_in",
+             str(max(0, int((token.authorization_expires_at - now).total_seconds())))),
+        ])
+
+    def _access_token(self, uri: str, method: str, body: str, headers: Headers) -> str:
+        request = self._parse(uri, method, body, headers)
+        if "oauth_session_handle" in request.oauth_params:
+            return self._renew(uri, method, body, headers, request)
+        self._precheck(request, ("oauth_token", "oauth_verifier"))
+        with self._unit() as session:
+            try:
+                self._access_ep.validate_access_token_request(request)
+            except oauth_errors.OAuth1Error as exc:
+                raise self._oauthlib_error(exc) from None
+            consumer = self._authenticated(request, with_token=True)
+            row: Token | None = request.tui_token
+            if row is None:
+                raise Problem("token_rejected")
+            now = utcnow()
+            if row.state == USED:
+                raise Problem("token_used")
+            if row.state == DENIED:
+                raise Problem("permission_denied")
+            if row.state == REVOKED:
+                raise Problem("token_revoked")
+            if row.expires_at is not None and row.expires_at <= now:
+                raise Problem("token_expired", "The request token has expired (it lives "
+                              f"{self.settings.request_token_ttl} seconds); start again.")
+            if row.state == PENDING:
+                raise Problem("permission_unknown")
+            if row.state != AUTHORIZED:
+                raise Problem("token_rejected")
+            if not request.validator_log.get("verifier"):
+                raise Problem("token_rejected", "oauth_verifier does not match this token.")
+            if not consumer.three_lo_allowed:
+                raise Problem("consumer_key_refused",
+                              "3-legged OAuth is switched off for this consumer.")
+            used = session.exec(update(Token)
+                                .where(col(Token.id) == row.id, col(Token.state) == AUTHORIZED)
+                                .values(state=USED, last_used_at=now))
+            if used.rowcount != 1:
+                raise Problem("token_used")
+            self._store_nonce(session, consumer, request)
+            access, secret = self._new_token(
+                session, consumer, TOKEN_ACCESS, state=ACTIVE, user=row.user, issued_at=now,
+                session_handle=secrets.token_urlsafe(24),
+                expires_at=now + timedelta(seconds=self.settings.access_token_ttl),
+                authorization_expires_at=now + timedelta(seconds=self.settings.authorization_ttl))
+            return self._token_answer(access, secret, now)
+
+    def _renew(self, uri: str, method: str, body: str, headers: Headers, parsed: Any) -> str:
+        """The OAuth Session extension: a new access token for the same authorization."""
+        self._precheck(parsed, ("oauth_token", "oauth_session_handle"))
+        handle = parsed.oauth_params["oauth_session_handle"]
+        with self._unit() as session:
+            _valid, request = self._resource_ep.validate_protected_resource_request(
+                uri, method, body, dict(headers))
+            if request is None:
+                raise Problem("parameter_rejected")
+            consumer = self._authenticated(request, with_token=True)
+            row: Token | None = request.tui_token
+            if row is None:
+                raise Problem("token_rejected")
+            now = utcnow()
+            if row.state == REVOKED:
+                raise Problem("token_revoked")
+            if row.state == USED:
+                raise Problem("token_used", "This access token was already renewed.")
+            if row.state != ACTIVE or not row.session_handle:
+                raise Problem("token_rejected")
+            if not secrets.compare_digest(row.session_handle.encode(), handle.encode()):
+                raise Problem("token_rejected", "oauth_session_handle does not match this token.")
+            if row.authorization_expires_at is None or row.authorization_expires_at <= now:
+                raise Problem("token_expired",
+                              "The authorization has expired; the user must approve again.")
+            if not consumer.three_lo_allowed:
+                raise Problem("consumer_key_refused",
+                              "3-legged OAuth is switched off for this consumer.")
+            done = session.exec(update(Token)
+                                .where(col(Token.id) == row.id, col(Token.state) == ACTIVE)
+                                .values(state=USED, session_handle=None, last_used_at=now))
+            if done.rowcount != 1:
+                raise Problem("token_used", "This access token was already renewed.")
+            self._store_nonce(session, consumer, request)
+            expires = min(now + timedelta(seconds=self.settings.access_token_ttl),
+                          row.authorization_expires_at)
+            access, secret = self._new_token(
+                session, consumer, TOKEN_ACCESS, state=ACTIVE, user=row.user, issued_at=now,
+                session_handle=handle, expires_at=expires,
+                authorization_expires_at=row.authorization_expires_at)
+            return self._token_answer(access, secret, now)
+
+    # Protected resources ------------------------------------------------------------
+
+    def verify(self, uri: str, method: str, body: str, headers: Headers) -> Access:
+        """A signed request to a protected resource: who it is, or a Problem."""
+        result = self._run(self._verify, uri, method, body, headers)
+        assert isinstance(result, Access)
+        return result
+
+    def _verify(self, uri: str, method: str, body: str, headers: Headers) -> Access:
+        parsed = self._parse(uri, method, body, headers)
+        self._precheck(parsed)
+        three_legged = bool(parsed.resource_owner_key)
+        with self._unit() as session:
+            if three_legged:
+                _valid, request = self._resource_ep.validate_protected_resource_request(
+                    uri, method, body, dict(headers))
+            else:
+                _valid, request = self._signature_ep.validate_request(
+                    uri, method, body, dict(headers))
+            if request is None:
+                raise Problem("parameter_rejected")
+            consumer = self._authenticated(request, with_token=three_legged)
+            now = utcnow()
+            if three_legged:
+                row: Token | None = request.tui_token
+                if row is None:
+                    raise Problem("token_rejected")
+                if row.state == REVOKED:
+                    raise Problem("token_revoked")
+                if row.state == USED:
+                    raise Problem("token_used", "This access token was renewed; use the new one.")
+                if row.expires_at is not None and row.expires_at <= now:
+                    raise Problem("token_expired", "The access token has expired; renew it with "
+                                  "oauth_session_handle or start again.")
+                if row.state != ACTIVE:
+                    raise Problem("token_rejected")
+                if not consumer.three_lo_allowed:
+                    raise Problem("consumer_key_refused",
+                                  "3-legged OAuth is switched off for this consumer.")
+                self._store_nonce(session, consumer, request)
+                if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
+                    session.exec(update(Token)
+                                 .where(col(Token.id) == row.id).values(last_used_at=now))
+                return Access(consumer.key, consumer.name, row.user, "3lo")
+            if not consumer.two_lo_allowed:
+                raise Problem("consumer_key_refused",
+                              "2-legged OAuth is not allowed for this consumer.")
+            requestor = [v for k, v in request.params if k == "xoauth_requestor_id"]
+            if len(requestor) > 1:
+                raise rejected("xoauth_requestor_id", "give it once.")
+            if requestor:
+                if not consumer.two_lo_impersonation:
+                    raise Problem("user_refused",
+                                  "This consumer may not name the user (impersonation is off).")
+                user: str | None = requestor[0]
+                if not user or len(user) > 255 or not user.isprintable():
+                    raise rejected("xoauth_requestor_id", "a user name.")
+            else:
+                user = consumer.two_lo_execute_as or None
+            self._store_nonce(session, consumer, request)
+            return Access(consumer.key, consumer.name, user, "2lo")
+
+    # Housekeeping ---------------------------------------------------------------------
+
+    def prune_nonces(self) -> int:
+        """Forget nonces whose timestamps are refused anyway (past the window)."""
+        return self.store.tokens.purge_nonces(self.settings.timestamp_window + 60)
