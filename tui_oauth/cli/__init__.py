@@ -65,6 +65,10 @@ def cli(ctx: click.Context, db: str | None, read_only: bool, verbose: int) -> No
         ctx.obj.read_only = read_only or ctx.obj.read_only
     ctx.call_on_close(ctx.obj.close)
     if ctx.invoked_subcommand is None:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            # Full-screen on a pipe or from cron would hang or spray escape codes.
+            raise click.UsageError("The console needs a terminal; without one, give a "
+                                   "command (see `tui-oauth --help`).")
         ctx.invoke(console)
 
 
@@ -77,7 +81,7 @@ def console() -> None:
 
 
 def _register() -> None:
-    from tui_oauth.cli import admin, consumers, info, providers
+    from tui_oauth.cli import admin, consumers, info, keyring_cmd, providers, serve, tokens
 
     cli.add_command(consumers.consumers)
     cli.add_command(info.info)
@@ -85,6 +89,10 @@ def _register() -> None:
     cli.add_command(admin.audit)
     cli.add_command(admin.doctor)
     cli.add_command(admin.db)
+    cli.add_command(tokens.tokens)
+    cli.add_command(tokens.settings)
+    cli.add_command(serve.serve)
+    cli.add_command(keyring_cmd.keyring_group)
 
 
 _register()

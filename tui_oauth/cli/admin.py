@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 
@@ -71,7 +72,7 @@ def doctor(as_json: bool, fix: bool, yes: bool) -> None:
     store = app_context().store
     report = store.doctor.run()
     if as_json:
-        print_json(report)
+        print_json({"ok": report.ok, **dataclasses.asdict(report)})
     else:
         marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "info": "    "}
         for c in report.checks:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 from keyring.backend import KeyringBackend
 
-from tui_oauth.core.errors import TuiOAuthError, ValidationError
+from tui_oauth.core.errors import ReadOnlyError, TuiOAuthError, ValidationError
 from tui_oauth.core.store import Store, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,8 +55,8 @@ def needs_keyring(fn: F) -> F:
     """Mark a command that reads or writes secrets.
 
     With no D-Bus session bus (a plain SSH login) and gnome-keyring installed,
-    the whole command line runs again inside a private Secret Service
-    session before anything else happens.
+    the user's private keyring session is joined (or unlocked, or started)
+    before anything else happens; see tui_oauth.core.keyring_session.
     """
 
     @functools.wraps(fn)
@@ -64,7 +64,7 @@ def needs_keyring(fn: F) -> F:
         if app_context().secrets_backend is None:
             from tui_oauth.core.keyring_session import ensure_secret_service
 
-            ensure_secret_service(sys.argv)
+            ensure_secret_service()
         return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -225,10 +225,20 @@ def read_text_file(path: str, flag: str, limit: int = 64 * 1024) -> str:
 
 
 def confirm(question: str, yes: bool) -> None:
-    """Ask before something destructive; --yes skips, no terminal refuses."""
+    """Ask before something destructive; --yes skips, no terminal refuses.
+
+    On a --read-only store, refuse first: asking (or demanding --yes) for a
+    change that cannot happen would only mislead.
+    """
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(AppContext) if ctx is not None else None
+    if obj is not None and obj.read_only:
+        raise ReadOnlyError("This store is open read-only.",
+                            hint="Start without --read-only to change it.")
     if yes:
         return
     if not sys.stdin.isatty():
-        fail(f"{question.rstrip('?')}: refusing without --yes when not on a terminal.")
+        fail(f"{question.rstrip('?')}? Refusing without --yes: not on a terminal to ask. "
+             "Nothing was changed.")
     if not click.confirm(question, default=False):
         fail("Cancelled; nothing was changed.")

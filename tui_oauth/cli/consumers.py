@@ -218,9 +218,10 @@ def _preview(url: str, timeout: float) -> ConsumerPreview:
         errors = []
         for e in exc.errors:
             element = DOC_ELEMENTS.get(e.field)
-            where = f"<{element}> in the fetched document: " if element and not \
-                e.message.startswith(f"<{element}>") else ""
-            errors.append(FieldError("url", where + e.message))
+            message = e.message
+            if element and not message.startswith(f"<{element}>"):
+                message = f"<{element}> in the fetched document: {message}"
+            errors.append(FieldError("url", message))
         raise ValidationError(errors) from None
 
 

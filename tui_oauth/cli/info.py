@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,8 @@ def export(fmt: str, output: Path | None, force: bool) -> None:
     else:
         data = (svc.view().public_key.base64_der + "\n").encode()
     if output is None:
-        click.get_binary_stream("stdout").write(data)
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
         return
     if output.exists() and not force:
         fail(f"--output: {output} exists; add --force to overwrite it.")
@@ -119,8 +121,8 @@ def rotate_key(bits: str, yes: bool) -> None:
     svc = app_context().store.consumer_info
     current = svc.view()
     click.echo(f"Current key: RSA {current.public_key.bits} bits, {current.fingerprint}")
-    confirm("Regenerate the key pair? Providers that trust the old public key will refuse "
-            "our requests until they get the new one", yes)
+    confirm("Regenerate the key pair (providers that trust the old public key will refuse "
+            "our requests until they get the new one)?", yes)
     old, new = svc.rotate_key(int(bits))
     click.echo(f"New key: RSA {new.bits} bits, {new.fingerprint} (was {old.fingerprint}).")
     click.echo("Give the new public key to every provider: `tui-oauth info export`.")
