@@ -1,34 +1,259 @@
-"""The console opens on the store and shows the three tabs (placeholder until the TUI issue)."""
+"""The console's main page: header, tabs, keys, help, palette, error handling, sizes."""
 
 from __future__ import annotations
 
-from textual.widgets import DataTable, Static, TabbedContent
+import pytest
+from textual.widgets import TabbedContent
 
+from tui_oauth.core.errors import StoreError
 from tui_oauth.core.store import Store
-from tui_oauth.tui.app import make_app
+from tui_oauth.tui.app import OAuthAdminApp, keymap_from_env, make_app
+from tui_oauth.tui.modals.error import ErrorModal
+from tui_oauth.tui.modals.help import HelpModal
+from tui_oauth.tui.screens.main import MainScreen
+from tui_oauth.tui.widgets.table import Table
+
+pytest_plugins = ["tests.tui_support"]
+from tests.tui_support import screen_text, settle  # noqa: E402
 
 
-async def test_console_shows_the_three_tabs(store: Store) -> None:
-    store.consumers.add(key="jira:42", name="JIRA", shared_secret="x", signature_method="HMAC-SHA1")
-    store.providers.add(name="Example", consumer_key="ck", shared_secret="y",
-                        request_token_url="https://p.example/r",
-                        authorization_url="https://p.example/a",
-                        access_token_url="https://p.example/t")
-    app = make_app(store)
+async def test_header_tabs_and_tab_keys(demo_store: Store) -> None:
+    app = make_app(demo_store)
     async with app.run_test(size=(100, 30)) as pilot:
-        tabs = app.query_one(TabbedContent)
+        await settle(pilot)
+        text = screen_text(pilot)
+        assert "sqlite:////srv/oauth/tui-oauth.db" in text
+        assert "keyring: MemoryKeyring" in text
+        assert "READ-ONLY" not in text
+        tabs = app.screen.query_one(TabbedContent)
         assert tabs.active == "consumers"
-        table = app.query_one("#consumers-table", DataTable)
-        assert table.row_count == 1
-        assert table.get_row_at(0)[0] == "jira:42"
-        await pilot.press("3")
-        assert tabs.active == "providers"
-        assert app.query_one("#providers-table", DataTable).get_row_at(0)[0] == "Example"
-        await pilot.press("2")
-        assert tabs.active == "info"
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        info = app.query_one("#info-text", Static)
-        assert "Consumer key: tui-oauth:" in str(info.render())
+        table = app.screen.query_one("#consumers-table", Table)
+        assert table.row_count == 3
+        assert "jira:6f1c2a4e" in text and "Partner portal" in text
+        for key, tab in (("2", "info"), ("3", "providers"), ("1", "consumers"),
+                         ("]", "info"), ("]", "providers"), ("]", "consumers"),
+                         ("[", "providers"), ("[", "info")):
+            await pilot.press(key)
+            assert tabs.active == tab, key
+        await settle(pilot)
+        assert "tui-oauth:2f9c1d7e" in screen_text(pilot)
         await pilot.press("q")
     assert app.return_code == 0
+
+
+async def test_jkgG_move_in_lists(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#consumers-table", Table)
+        assert table.cursor_row == 0
+        await pilot.press("j", "j")
+        assert table.cursor_row == 2
+        await pilot.press("k")
+        assert table.cursor_row == 1
+        await pilot.press("g")
+        assert table.cursor_row == 0
+        await pilot.press("G")
+        assert table.cursor_row == 2
+
+
+async def test_filter_and_escape_clears(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#consumers-table", Table)
+        await pilot.press("slash", *"wiki")  # matches Confluence's description
+        await settle(pilot)
+        assert table.row_count == 1
+        assert table.current_key == "confluence:13549426"
+        assert "1 consumer matching “wiki”" in screen_text(pilot)
+        await pilot.press("enter")  # back to the list, filter kept
+        assert app.focused is table
+        assert table.row_count == 1
+        await pilot.press("slash", "escape")
+        await settle(pilot)
+        assert table.row_count == 3
+        assert app.focused is table
+        # providers filter too
+        await pilot.press("3", "slash", *"crm")
+        await settle(pilot)
+        providers = app.screen.query_one("#providers-table", Table)
+        assert providers.row_count == 1 and providers.current_key == "Legacy CRM"
+
+
+async def test_sort_cycles_columns_and_reverses(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#consumers-table", Table)
+
+        def keys() -> list[str]:
+            return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+        assert keys() == sorted(keys())
+        await pilot.press("s")  # name
+        await settle(pilot)
+        assert [str(table.get_row_at(i)[1]) for i in range(3)] == [
+            "Confluence", "JIRA", "Partner portal"]
+        await pilot.press("S")
+        await settle(pilot)
+        assert [str(table.get_row_at(i)[1]) for i in range(3)] == [
+            "Partner portal", "JIRA", "Confluence"]
+        assert "sorted by name ↓" in screen_text(pilot)
+
+
+async def test_help_lists_every_binding_of_the_screen(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpModal)
+        described = {(e.section, e.description) for e in app.screen.entries}
+        for expected in [("Consumers", "Add"), ("Consumers", "Filter"), ("Consumers", "Sort"),
+                         ("Consumer Info", "Export"), ("Service Providers", "Reveal"),
+                         ("Main page", "Refresh"), ("Lists", "Down"), ("Everywhere", "Quit"),
+                         ("Everywhere", "Audit")]:
+            assert expected in described
+        assert "Every action by name" in screen_text(pilot) or "ctrl+p" in screen_text(pilot)
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_palette_offers_every_action_by_name(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        for title in ["Consumers: Add", "Consumers: Edit", "Consumers: Remove",
+                      "Consumers: Filter", "Consumer Info: Export", "Consumer Info: Copy key",
+                      "Consumer Info: New key pair", "Service Providers: Add",
+                      "Service Providers: Reveal", "Main page: Refresh", "Everywhere: Audit",
+                      "Everywhere: Quit"]:
+            assert title in titles
+        # Running one switches to its tab and runs it.
+        command = next(c for c in app.get_system_commands(app.screen)
+                       if c.title == "Service Providers: Add")
+        command.callback()
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ProviderFormScreen"
+
+
+async def test_palette_opens_with_ctrl_p(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "CommandPalette"
+        await pilot.press(*"reveal")
+        await pilot.pause(0.3)
+        assert "Service Providers: Reveal" in screen_text(pilot)
+
+
+def test_every_binding_has_an_id() -> None:
+    import importlib
+    import pkgutil
+
+    from textual.binding import Binding
+    from textual.dom import DOMNode
+
+    import tui_oauth.tui as pkg
+
+    seen = 0
+    for mod in pkgutil.walk_packages(pkg.__path__, "tui_oauth.tui."):
+        module = importlib.import_module(mod.name)
+        for obj in vars(module).values():
+            if (isinstance(obj, type) and issubclass(obj, DOMNode)
+                    and obj.__module__ == module.__name__):
+                for b in obj.__dict__.get("BINDINGS", []):
+                    assert isinstance(b, Binding) and b.id, f"{obj.__name__}: {b}"
+                    seen += 1
+    assert seen > 40
+
+
+def test_keymap_from_environment() -> None:
+    assert keymap_from_env("consumers.add=A; app.quit=ctrl+q;bad") == {
+        "consumers.add": "A", "app.quit": "ctrl+q"}
+
+
+async def test_keys_can_be_remapped_by_binding_id(demo_store: Store) -> None:
+    app = OAuthAdminApp(demo_store, keymap={"consumers.add": "A"})
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("A")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "AddRouteModal"
+
+
+async def test_a_failing_worker_shows_words_not_a_traceback(
+        demo_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise StoreError("The database went away [bold]now[/bold].", hint="Try again.")
+
+        monkeypatch.setattr(demo_store.consumers, "list", broken)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert app.is_running
+        messages = [n.message for n in app._notifications]
+        assert any("The database went away [bold]now[/bold]. Try again." in str(m)
+                   for m in messages)
+
+        def crash(*args: object, **kwargs: object) -> None:
+            raise ZeroDivisionError("division by zero")
+
+        monkeypatch.setattr(demo_store.consumers, "list", crash)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert isinstance(app.screen, ErrorModal)
+        assert "ZeroDivisionError: division by zero" in screen_text(pilot)
+        assert "Traceback" not in screen_text(pilot)
+        await pilot.press("escape")
+        assert app.is_running
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_usable_at_80x24_and_120x40(demo_store: Store, size: tuple[int, int]) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        text = screen_text(pilot)
+        assert "Consumers" in text and "Add" in text and "Quit" in text
+        assert "jira:6f1c2a4e" in text
+        await pilot.press("2")
+        await settle(pilot)
+        assert "Consumer key" in screen_text(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        assert "Example Inc" in screen_text(pilot)
+        await pilot.press("1", "a", "m")
+        await settle(pilot)
+        text = screen_text(pilot)
+        assert "Consumer key" in text and "Add consumer" in text  # the save button shows
+
+
+def test_no_color_is_respected(demo_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert make_app(demo_store).no_color
+
+
+async def test_works_on_postgresql_too(store: Store) -> None:
+    store.consumers.add(key="jira:42", name="JIRA", shared_secret="x",
+                        signature_method="HMAC-SHA1")
+    app = make_app(store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert app.screen.query_one("#consumers-table", Table).current_key == "jira:42"
+        await pilot.press("2")
+        await settle(pilot)
+        assert "tui-oauth:" in screen_text(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        assert "consumer.add" in screen_text(pilot)

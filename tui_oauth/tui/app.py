@@ -1,77 +1,190 @@
-"""The console's first screen: the three OAuth Administration tabs, read-only lists.
+"""The console: Atlassian's OAuth Administration page, keyboard-driven, over SSH.
 
-Editing from the console comes with the TUI issue; until then every change is
-made with the CLI (`tui-oauth --help`).
+:func:`make_app` builds it on an open store (the CLI and the tests call it).
+Everything that touches the store runs in workers (:mod:`tui_oauth.tui.jobs`);
+failures come back here as :class:`WorkFailed` and become a notification (a
+known error, in words) or a dialog (anything else), never a traceback.
 """
 
 from __future__ import annotations
 
-from textual import work
-from textual.app import App, ComposeResult
-from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+import logging
+import os
+from collections.abc import Iterable
+from contextlib import suppress
+from pathlib import Path, PurePath
+from typing import Any
 
-from tui_oauth.core.errors import TuiOAuthError
+from textual import on
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from tui_oauth.core.errors import TuiOAuthError, ValidationError
 from tui_oauth.core.store import Store
+from tui_oauth.tui import commands
+from tui_oauth.tui.messages import (
+    ConsumerInfoChanged,
+    ConsumerRemoved,
+    ConsumerSaved,
+    ExportWritten,
+    ProviderRemoved,
+    ProviderSaved,
+    SecretRevealed,
+    TokensRevoked,
+    WorkFailed,
+)
+from tui_oauth.tui.modals.error import ErrorModal
+from tui_oauth.tui.modals.help import HelpModal
+from tui_oauth.tui.screens.audit import AuditScreen
+from tui_oauth.tui.screens.main import MainScreen
+from tui_oauth.tui.text import error_text, plural
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+KEYMAP_ENV = "TUI_OAUTH_KEYMAP"
+
+
+def stylesheets() -> list[str | PurePath]:
+    """Every .tcss beside what it styles, the app's own first."""
+    return [HERE / "app.tcss", *sorted(p for p in HERE.rglob("*.tcss") if p.name != "app.tcss")]
+
+
+def keymap_from_env(value: str | None) -> dict[str, str]:
+    """``TUI_OAUTH_KEYMAP="consumers.add=A;app.quit=ctrl+q"``: binding id = keys."""
+    keymap: dict[str, str] = {}
+    for item in (value or "").split(";"):
+        binding_id, sep, keys = item.partition("=")
+        if sep and binding_id.strip() and keys.strip():
+            keymap[binding_id.strip()] = keys.strip()
+    return keymap
 
 
 class OAuthAdminApp(App[None]):
     TITLE = "OAuth Administration"
-    CSS = """
-    #info-text { padding: 1 2; }
-    .hint { color: $text-muted; padding: 0 1; }
-    """
+    CSS_PATH = stylesheets()
+    ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("1", "show_tab('consumers')", "Consumers", id="tab.consumers"),
-        Binding("2", "show_tab('info')", "Consumer Info", id="tab.info"),
-        Binding("3", "show_tab('providers')", "Service Providers", id="tab.providers"),
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave the console"),
+        Binding("question_mark", "help", "Help", id="app.help",
+                tooltip="Every key of this screen"),
+        Binding("ctrl+p", "command_palette", "Commands", id="app.command_palette",
+                priority=True, show=False, tooltip="Every action by name"),
+        Binding("l", "audit", "Audit", id="app.audit",
+                tooltip="The audit log: every change, newest first"),
     ]
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, keymap: dict[str, str] | None = None) -> None:
         super().__init__()
         self.store = store
-        self.sub_title = f"{store.display_url}" + ("  READ-ONLY" if store.read_only else "")
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        with TabbedContent(initial="consumers"):
-            with TabPane("Consumers", id="consumers"):
-                yield DataTable(id="consumers-table", cursor_type="row")
-            with TabPane("Consumer Info", id="info"):
-                yield Static("Loading…", id="info-text")
-            with TabPane("Service Providers", id="providers"):
-                yield DataTable(id="providers-table", cursor_type="row")
-        yield Static("Changes are made with the CLI for now: tui-oauth --help", classes="hint")
-        yield Footer()
+        self.sub_title = store.display_url + ("  READ-ONLY" if store.read_only else "")
+        self._initial_keymap = keymap
 
     def on_mount(self) -> None:
-        consumers = self.query_one("#consumers-table", DataTable)
-        consumers.add_columns("Key", "Name", "Signature", "2LO", "Tokens", "Created")
-        for r in self.store.consumers.list():
-            consumers.add_row(r.key, r.name, r.signature_method, "yes" if r.two_lo_allowed
-                              else "no", str(r.token_count), r.created_at.strftime("%Y-%m-%d"))
-        providers = self.query_one("#providers-table", DataTable)
-        providers.add_columns("Name", "Consumer key", "Signature", "Request token URL")
-        for p in self.store.providers.list():
-            providers.add_row(p.name, p.consumer_key, p.signature_method, p.request_token_url)
-        self.load_info()
+        keymap = self._initial_keymap
+        if keymap is None:
+            keymap = keymap_from_env(os.environ.get(KEYMAP_ENV))
+        if keymap:
+            self.set_keymap(keymap)
+        self.push_screen(MainScreen(id="main"))
 
-    @work(thread=True, exclusive=True, exit_on_error=False)
-    def load_info(self) -> None:
+    @property
+    def main(self) -> MainScreen:
+        for s in self.screen_stack:
+            if isinstance(s, MainScreen):
+                return s
+        raise LookupError("the main screen is not open")
+
+    # Keys -------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # No audit view on top of the audit view.
+        return not (action == "audit" and isinstance(self.screen, AuditScreen))
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpModal):
+            return
+        self.push_screen(HelpModal(commands.entries(self, self.screen), self.store.read_only))
+
+    def action_audit(self) -> None:
+        if not isinstance(self.screen, AuditScreen):
+            self.push_screen(AuditScreen())
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from commands.system_commands(self, screen)
+        yield from super().get_system_commands(screen)
+
+    # The one error handler --------------------------------------------------
+
+    @on(WorkFailed)
+    def show_failure(self, event: WorkFailed) -> None:
+        exc = event.error
+        if isinstance(exc, TuiOAuthError):
+            log.info("%s failed: %s", event.doing, exc)
+            title = "Not valid" if isinstance(exc, ValidationError) else f"{event.doing} failed"
+            self.notify(error_text(exc), title=title, severity="error", timeout=8, markup=False)
+            return
+        log.error("%s failed", event.doing, exc_info=exc)
+        self.push_screen(ErrorModal(f"{event.doing} failed unexpectedly", error_text(exc)))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Workers started on the app itself; run_job catches its own errors.
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.post_message(WorkFailed(event.worker.error, event.worker.name or "Work"))
+
+    # Workflow messages ------------------------------------------------------
+
+    def _reload(self, *tabs: str) -> None:
         try:
-            view = self.store.consumer_info.view()
-            i, pk = view.info, view.public_key
-            text = (f"Consumer key: {i.key}\nName: {i.name}\nDescription: {i.description or '-'}\n"
-                    f"Callback URL: {i.callback_url or '-'}\n"
-                    f"Public key: RSA {pk.bits} bits, {pk.fingerprint}\n\n{pk.pem}")
-        except TuiOAuthError as exc:
-            text = f"Cannot show the Consumer Info: {exc}"
-        self.call_from_thread(self.query_one("#info-text", Static).update, text)
+            main = self.main
+        except LookupError:
+            return
+        for tab in tabs:
+            main.tab_widget(tab).reload()
 
-    def action_show_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+    def on_consumer_saved(self, event: ConsumerSaved) -> None:
+        self.notify(f"Consumer {event.key} {'added' if event.added else 'saved'}.",
+                    markup=False)
+        with suppress(LookupError):
+            self.main.consumers.reload(select=event.key)
+
+    def on_consumer_removed(self, event: ConsumerRemoved) -> None:
+        self.notify(f"Consumer {event.key} removed with {plural(event.tokens, 'token')}.",
+                    markup=False)
+        self._reload("consumers")
+
+    def on_tokens_revoked(self, event: TokensRevoked) -> None:
+        self.notify(f"{plural(event.count, 'token')} of {event.consumer_key} revoked.",
+                    markup=False)
+        self._reload("consumers")
+
+    def on_consumer_info_changed(self, event: ConsumerInfoChanged) -> None:
+        self.notify("New key pair generated: give the new public key to every provider."
+                    if event.what == "rotate" else "Consumer Info saved.",
+                    severity="warning" if event.what == "rotate" else "information")
+        self._reload("info")
+
+    def on_provider_saved(self, event: ProviderSaved) -> None:
+        self.notify(f"Service provider {event.name} {'added' if event.added else 'saved'}.",
+                    markup=False)
+        for warning in event.warnings:
+            self.notify(warning, severity="warning", timeout=10, markup=False)
+        with suppress(LookupError):
+            self.main.providers.reload(select=event.name)
+
+    def on_provider_removed(self, event: ProviderRemoved) -> None:
+        self.notify(f"Service provider {event.name} removed "
+                    f"with {plural(event.tokens, 'held token')}.", markup=False)
+        self._reload("providers")
+
+    def on_secret_revealed(self, event: SecretRevealed) -> None:
+        log.info("secret of %s revealed", event.provider)
+
+    def on_export_written(self, event: ExportWritten) -> None:
+        self.notify(f"Wrote the {event.what} to {event.path}.", markup=False)
 
 
-def make_app(store: Store) -> OAuthAdminApp:
-    return OAuthAdminApp(store)
+def make_app(store: Store, *, keymap: dict[str, str] | None = None) -> OAuthAdminApp:
+    """The console on an open store (called by the CLI and by the tests)."""
+    return OAuthAdminApp(store, keymap=keymap)

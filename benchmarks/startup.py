@@ -1,0 +1,94 @@
+"""Start-up time to the first painted screen: the console beside a bare Textual "hello".
+
+    .venv/bin/python benchmarks/startup.py [RUNS]
+
+Each run starts a fresh Python process in a pseudo-terminal (TERM=xterm-256color)
+and measures, from just before the process starts, the time until the terminal
+receives the first screen's text: "Hello" for the bare app, the Consumers tab's
+column header for the console (opened on a SQLite store with sample content and
+an in-memory keyring, so no keyring daemon is involved).  Prints the median.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+HELLO = """
+from textual.app import App
+from textual.widgets import Static
+class Hello(App):
+    def compose(self):
+        yield Static("Hello")
+Hello().run()
+"""
+
+CONSOLE = """
+import sys
+sys.path.insert(0, {root!r})
+from tests.keyring_backends import MemoryKeyring
+from tui_oauth.core.store import open_store
+from tui_oauth.tui import run_console
+run_console(open_store({url!r}, secrets_backend=MemoryKeyring()))
+"""
+
+
+def first_paint(code: str, marker: bytes, timeout: float = 30.0) -> float:
+    master, slave = pty.openpty()
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="100", LINES="30")
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=slave, stdout=slave,
+                            stderr=slave, env=env, close_fds=True, start_new_session=True)
+    os.close(slave)
+    seen = b""
+    try:
+        while time.perf_counter() - start < timeout:
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+                if marker in seen:
+                    return time.perf_counter() - start
+        raise RuntimeError(f"never painted {marker!r}: {seen[-300:]!r}")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+        os.close(master)
+
+
+def main(runs: int) -> None:
+    from tests.keyring_backends import MemoryKeyring
+    from tui_oauth.core.store import open_store
+    from tui_oauth.tui.demo import fill_demo_store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/bench.db"
+        store = open_store(url, secrets_backend=MemoryKeyring())
+        fill_demo_store(store)
+        store.close()
+        console = CONSOLE.format(root=str(ROOT), url=url)
+        first_paint(HELLO, b"Hello")  # warm the file cache once, not counted
+        first_paint(console, b"Signature")
+        hello = [first_paint(HELLO, b"Hello") for _ in range(runs)]
+        ours = [first_paint(console, b"Signature") for _ in range(runs)]
+    print(f"bare Textual hello : median {statistics.median(hello) * 1000:6.0f} ms "
+          f"(min {min(hello) * 1000:.0f}, max {max(hello) * 1000:.0f}, {runs} runs)")
+    print(f"tui-oauth console  : median {statistics.median(ours) * 1000:6.0f} ms "
+          f"(min {min(ours) * 1000:.0f}, max {max(ours) * 1000:.0f}, {runs} runs)")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 7)

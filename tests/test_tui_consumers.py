@@ -1,0 +1,190 @@
+"""Consumers in the console: add by URL (a real local server), add by hand, edit, remove."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+from textual.widgets import Button, Input, TextArea
+
+from tests.helpers import add_tokens, pem_spki, rsa_key, serve_consumer_info
+from tui_oauth.core.consumer_info_doc import render_consumer_info
+from tui_oauth.core.keys import describe, generate_key_pair
+from tui_oauth.core.services.tokens import TokenSelection
+from tui_oauth.core.store import Store
+from tui_oauth.tui.app import make_app
+from tui_oauth.tui.messages import ConsumerRemoved, ConsumerSaved
+from tui_oauth.tui.screens.consumer_by_url import ConsumerByUrlScreen
+from tui_oauth.tui.screens.consumer_detail import ConsumerDetailScreen
+from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
+from tui_oauth.tui.screens.main import MainScreen
+from tui_oauth.tui.widgets.field import Field
+from tui_oauth.tui.widgets.table import Table
+
+pytest_plugins = ["tests.tui_support"]
+from tests.tui_support import screen_text, settle  # noqa: E402
+
+KEY = "jira:6f1c2a4e-1b7d-4e8a-9c3f-0d2b5e6a7f99"
+
+
+def field_error(app: Any, name: str) -> str:
+    return app.screen.query_one(f"#field-{name}", Field).error
+
+
+async def test_add_by_url_fetches_shows_and_saves(tui_store: Store) -> None:
+    _, public_b64 = generate_key_pair(2048)
+    body = render_consumer_info(KEY, "JIRA", "Atlassian JIRA", "https://jira.example.com/cb",
+                                public_b64)
+    seen: list[Message] = []
+    app = make_app(tui_store)
+    with serve_consumer_info(body) as base:
+        async with app.run_test(size=(100, 30), message_hook=seen.append) as pilot:
+            await settle(pilot)
+            await pilot.press("a", "u")
+            assert isinstance(app.screen, ConsumerByUrlScreen)
+            await pilot.press(*base, "enter")
+            await settle(pilot)
+            text = screen_text(pilot)
+            assert KEY in text and "RSA 2048 bits" in text
+            assert describe(public_b64).fingerprint[:30] in text
+            assert tui_store.consumers.list() == []  # nothing saved before confirming
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert isinstance(app.screen, MainScreen)
+            table = app.screen.query_one("#consumers-table", Table)
+            assert table.current_key == KEY
+    saved = tui_store.consumers.get(KEY)
+    assert saved.name == "JIRA" and saved.public_key == public_b64
+    assert any(isinstance(m, ConsumerSaved) and m.key == KEY and m.added for m in seen)
+
+
+async def test_add_by_url_error_is_shown_under_the_field(tui_store: Store) -> None:
+    app = make_app(tui_store)
+    with serve_consumer_info(b"<html>login</html>", content_type="text/html") as base:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            await pilot.press("a", "u", *base, "enter")
+            await settle(pilot)
+            assert isinstance(app.screen, ConsumerByUrlScreen)
+            assert "XML" in field_error(app, "url") or "content type" in field_error(app, "url")
+            assert app.screen.query_one("#url", Input).value == base  # kept
+            assert app.screen.query_one("#save", Button).disabled
+    assert tui_store.consumers.list() == []
+
+
+async def test_add_manual_with_errors_then_success(tui_store: Store) -> None:
+    app = make_app(tui_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("a", "m")
+        assert isinstance(app.screen, ConsumerFormScreen)
+        await pilot.press(*"bad key with spaces")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, ConsumerFormScreen)  # still open
+        assert field_error(app, "key")
+        assert "Name" in field_error(app, "name") or field_error(app, "name")
+        assert "public key" in field_error(app, "public_key").lower()
+        assert app.screen.query_one("#key", Input).value == "bad key with spaces"
+        # Correct it: a good key, a name, a PEM public key.
+        app.screen.query_one("#key", Input).value = "jira:42"
+        app.screen.query_one("#name", Input).value = "JIRA"
+        app.screen.query_one("#public_key", TextArea).text = pem_spki(rsa_key(0))
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert "jira:42" in screen_text(pilot)
+    assert tui_store.consumers.get("jira:42").name == "JIRA"
+
+
+async def test_edit_keeps_the_key_and_saves(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("G")  # partner-portal (sorted by key)
+        await pilot.press("e")
+        await settle(pilot)
+        assert isinstance(app.screen, ConsumerFormScreen)
+        assert app.screen.query_one("#key", Input).disabled
+        assert app.screen.query_one("#key", Input).value == "partner-portal"
+        name = app.screen.query_one("#name", Input)
+        name.value = ""
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert field_error(app, "name")  # required, said next to the field
+        name.value = "Partner portal (EU)"
+        app.screen.query_one("#callback_url", Input).value = "ftp://nope"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "https://" in field_error(app, "callback_url") or field_error(app, "callback_url")
+        assert name.value == "Partner portal (EU)"
+        app.screen.query_one("#callback_url", Input).value = "https://portal.example.com/cb"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert "Partner portal (EU)" in screen_text(pilot)
+    c = demo_store.consumers.get("partner-portal")
+    assert (c.name, c.callback_url) == ("Partner portal (EU)", "https://portal.example.com/cb")
+    assert c.has_shared_secret  # blank secret field kept it
+
+
+async def test_remove_needs_the_key_typed(tui_store: Store) -> None:
+    c = tui_store.consumers.add(key="jira:42", name="JIRA", public_key=pem_spki(rsa_key(0)))
+    add_tokens(tui_store, c.id or 0, request=1, access=2)
+    seen: list[Message] = []
+    app = make_app(tui_store)
+    async with app.run_test(size=(100, 30), message_hook=seen.append) as pilot:
+        await settle(pilot)
+        await pilot.press("d")
+        await pilot.pause()
+        text = screen_text(pilot)
+        assert "3 tokens" in text and "Type jira:42 to confirm" in text
+        await pilot.press(*"jira:4", "enter")
+        await pilot.pause()
+        assert "not jira:42" in screen_text(pilot)
+        assert tui_store.consumers.list() != []
+        await pilot.press("2", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert app.screen.query_one("#consumers-table", Table).row_count == 0
+    assert tui_store.consumers.list() == []
+    assert any(isinstance(m, ConsumerRemoved) and m.tokens == 3 for m in seen)
+
+
+async def test_remove_cancelled_with_escape(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("d", "escape")
+        await settle(pilot)
+    assert len(demo_store.consumers.list()) == 3
+
+
+async def test_detail_shows_fields_and_tokens_and_revokes(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("j", "enter")  # jira (second by key)
+        await settle(pilot)
+        assert isinstance(app.screen, ConsumerDetailScreen)
+        text = screen_text(pilot)
+        assert "RSA 2048 bits" in text and "SHA256:E9:8D" in text
+        assert "3 request, 4 access" in text
+        tokens = app.screen.query_one("#tokens", Table)
+        assert tokens.row_count == 7
+        first = tokens.current_key
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.focused is not None and app.focused.id == "no"  # No is focused
+        await pilot.press("y")
+        await settle(pilot)
+        assert str(tokens.get_row(first or "")[2]) == "revoked"
+        await pilot.press("R")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        jira = demo_store.consumers.list()[1].key
+        assert demo_store.tokens.count(TokenSelection(consumer_key=jira)) == 0
+        assert "revoked" in screen_text(pilot)
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)

@@ -1,0 +1,65 @@
+"""Fixtures and helpers for the console tests (tests/test_tui*.py).
+
+A store on SQLite with an in-memory keyring is enough for the screens; one
+test runs over the shared ``store`` fixture to show PostgreSQL works too.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+from rich.console import Console
+from textual.pilot import Pilot
+
+from tests.keyring_backends import MemoryKeyring
+from tui_oauth.core.store import Store, open_store
+from tui_oauth.tui.demo import DISPLAY_URL, fill_demo_store
+
+
+@pytest.fixture
+def tui_store(sqlite_url: str, memory_keyring: MemoryKeyring) -> Iterator[Store]:
+    store = open_store(sqlite_url, secrets_backend=memory_keyring)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def demo_store(tui_store: Store) -> Store:
+    """Fixed content (times, keys, ids) so that snapshots are stable."""
+    fill_demo_store(tui_store)
+    tui_store.url = DISPLAY_URL  # the header shows this, not the temporary path
+    return tui_store
+
+
+@pytest.fixture
+def read_only_store(sqlite_url: str, memory_keyring: MemoryKeyring) -> Iterator[Store]:
+    writable = open_store(sqlite_url, secrets_backend=memory_keyring)
+    fill_demo_store(writable)
+    writable.close()
+    store = open_store(sqlite_url, secrets_backend=memory_keyring, read_only=True)
+    yield store
+    store.close()
+
+
+async def settle(pilot: Pilot[object], rounds: int = 3) -> None:
+    """Let workers finish and their results reach the screen."""
+    for _ in range(rounds):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def screen_text(pilot: Pilot[object]) -> str:
+    """Everything the screen shows (with the screens under a dialog), as plain text."""
+    app = pilot.app
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system=None, record=True, legacy_windows=False)
+    console.print(app.screen._compositor.render_update(
+        full=True, screen_stack=app._background_screens))
+    return console.export_text()
+
+
+async def type_text(pilot: Pilot[object], text: str) -> None:
+    await pilot.press(*text)

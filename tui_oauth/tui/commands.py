@@ -1,0 +1,104 @@
+"""Every action by name: the command palette and the `?` help read the same list.
+
+The list is built from the bindings themselves (so a remapped key shows as
+remapped), grouped by where they apply: the current screen, each tab of the
+main page, the lists, and the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from textual.actions import parse
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.dom import DOMNode
+from textual.markup import escape
+from textual.screen import Screen
+
+from tui_oauth.tui.widgets.table import Table
+
+READ_ONLY_REFUSAL = "Refused: the store is open read-only (start without --read-only to change it)."
+
+
+@dataclass(frozen=True)
+class Entry:
+    section: str
+    keys: str
+    description: str
+    tooltip: str
+    node: DOMNode
+    binding: Binding
+    enabled: bool
+    tab: str | None = None
+
+
+def _sections(app: App[Any], screen: Screen[Any]) -> list[tuple[str, DOMNode, str | None]]:
+    from tui_oauth.tui.screens.main import MainScreen
+
+    sections: list[tuple[str, DOMNode, str | None]] = []
+    if isinstance(screen, MainScreen):
+        active = screen.active_tab
+        tabs = [(t, screen.tab_widget(t)) for t in ("consumers", "info", "providers")]
+        tabs.sort(key=lambda t: t[0] != active)  # the tab in front first
+        for tab, widget in tabs:
+            sections.append((str(getattr(widget, "TITLE", tab)), widget, tab))
+        sections.append(("Main page", screen, None))
+    else:
+        title = getattr(screen, "HELP_TITLE", None) or type(screen).__name__.removesuffix(
+            "Screen").replace("Modal", "")
+        sections.append((title, screen, None))
+    if screen.query(Table):
+        sections.append(("Lists", screen.query(Table).first(), None))
+    sections.append(("Everywhere", app, None))
+    return sections
+
+
+def entries(app: App[Any], screen: Screen[Any] | None = None) -> list[Entry]:
+    """Every binding with an id that applies on ``screen``, one entry per action."""
+    screen = screen or app.screen
+    found: list[Entry] = []
+    for section, node, tab in _sections(app, screen):
+        by_action: dict[str, list[Binding]] = {}
+        for _key, binding in node._bindings:
+            if binding.id is None or binding.system:
+                continue
+            by_action.setdefault(binding.action, []).append(binding)
+        for action, bindings in by_action.items():
+            first = bindings[0]
+            _, name, params = parse(action)
+            state = node.check_action(name, params)
+            keys = ", ".join(dict.fromkeys(app.get_key_display(b) for b in bindings))
+            found.append(Entry(section, keys, first.description or name,
+                               first.tooltip or "", node, first, state is True, tab))
+    return found
+
+
+def invoke(app: App[Any], entry: Entry) -> Callable[[], None]:
+    """A palette callback: switch to the entry's tab, then run its action (or say why not)."""
+
+    def run() -> None:
+        if not entry.enabled:
+            app.notify(READ_ONLY_REFUSAL, severity="warning")
+            return
+        screen = app.screen
+        if entry.tab is not None:
+            show = getattr(screen, "action_show_tab", None)
+            if show is not None:
+                show(entry.tab)
+        app.call_later(app.run_action, entry.binding.action, entry.node)
+
+    return run
+
+
+def system_commands(app: App[Any], screen: Screen[Any]) -> Iterator[SystemCommand]:
+    for entry in entries(app, screen):
+        if entry.section == "Lists" or entry.binding.action in {"command_palette", "help"}:
+            continue
+        title = f"{entry.section}: {entry.description}"
+        help_text = f"key {entry.keys} · {entry.tooltip}"
+        if not entry.enabled:
+            help_text += " (refused: read-only)"
+        yield SystemCommand(escape(title), escape(help_text), invoke(app, entry))

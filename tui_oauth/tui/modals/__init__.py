@@ -1,0 +1,1 @@
+"""Dialogs: confirmations, reveal, export, help, errors."""

@@ -1,0 +1,105 @@
+"""Export our Consumer Info to a file: the XML document, the PEM or the bare base64."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from tui_oauth.core.errors import FieldError, ValidationError
+from tui_oauth.core.keys import describe
+from tui_oauth.tui.jobs import run_job, store_of
+from tui_oauth.tui.messages import ExportWritten
+from tui_oauth.tui.text import error_text
+
+FORMATS = [("consumer-info XML", "xml"), ("public key, PEM", "pem"),
+           ("public key, bare base64", "base64")]
+DEFAULT_NAMES = {"xml": "consumer-info.xml", "pem": "consumer-public-key.pem",
+                 "base64": "consumer-public-key.txt"}
+
+
+class ExportModal(ModalScreen[str | None]):
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="export.cancel", tooltip="Do nothing"),
+    ]
+
+    def __init__(self, directory: Path | None = None) -> None:
+        super().__init__(classes="dialog-screen")
+        self.directory = directory or Path.cwd()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Export our Consumer Info", classes="dialog-title")
+            yield Select(FORMATS, value="xml", allow_blank=False, id="format")
+            yield Input(str(self.directory / DEFAULT_NAMES["xml"]), id="path")
+            yield Checkbox("Overwrite if the file exists", False, id="overwrite")
+            yield Static("", id="export-error", classes="field-error", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Export", id="export", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#path", Input).focus()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        path = self.query_one("#path", Input)
+        current = Path(path.value)
+        if current.name in DEFAULT_NAMES.values():
+            path.value = str(current.with_name(DEFAULT_NAMES[str(event.value)]))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.export()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "export":
+            self.export()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def export(self) -> None:
+        store = store_of(self)
+        fmt = str(self.query_one("#format", Select).value)
+        path = Path(self.query_one("#path", Input).value.strip()).expanduser()
+        overwrite = self.query_one("#overwrite", Checkbox).value
+
+        def work() -> str:
+            if not str(path) or path.is_dir():
+                raise ValidationError(FieldError("path", "Give a file name to write to."))
+            if path.exists() and not overwrite:
+                raise ValidationError(FieldError(
+                    "path", f"{path} exists; tick Overwrite, or choose another name."))
+            if fmt == "xml":
+                data = store.consumer_info.export_xml()
+            else:
+                info = describe(store.consumer_info.get().public_key)
+                data = (info.pem if fmt == "pem" else info.base64_der + "\n").encode()
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+            except OSError as exc:
+                raise ValidationError(FieldError(
+                    "path", f"Cannot write {path}: {exc.strerror or exc}.")) from exc
+            return str(path)
+
+        run_job(self, work, self._written, doing="Exporting", group="export",
+                failed=self._failed)
+
+    def _failed(self, exc: Exception) -> bool:
+        self.query_one("#export-error", Static).update(error_text(exc))
+        return True
+
+    def _written(self, path: str) -> None:
+        fmt = str(self.query_one("#format", Select).value)
+        self.app.post_message(ExportWritten(path, {v: k for k, v in FORMATS}[fmt]))
+        self.dismiss(path)

@@ -1,0 +1,56 @@
+"""A shared secret shown on purpose, for a few seconds, then hidden again."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.timer import Timer
+from textual.widgets import Label, Static
+
+REVEAL_SECONDS = 10
+
+
+class RevealSecretModal(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,enter,r", "close", "Hide", id="reveal.hide",
+                tooltip="Hide the secret now"),
+    ]
+
+    def __init__(self, provider: str, secret: str, seconds: int | None = None) -> None:
+        super().__init__(classes="dialog-screen")
+        self.provider = provider
+        self.secret = secret
+        self.remaining = REVEAL_SECONDS if seconds is None else seconds
+        self._timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"Shared secret of {self.provider}", classes="dialog-title",
+                        markup=False)
+            yield Static(self.secret, id="secret-value", markup=False)
+            yield Static("", id="secret-countdown", classes="dialog-body")
+            yield Static("This reveal is recorded in the audit log.", classes="field-hint")
+
+    def on_mount(self) -> None:
+        self._tick_label()
+        self._timer = self.set_interval(1, self._tick)
+
+    def _tick_label(self) -> None:
+        self.query_one("#secret-countdown", Static).update(
+            f"Hidden again in {self.remaining} s (Esc hides it now)."
+        )
+
+    def _tick(self) -> None:
+        self.remaining -= 1
+        if self.remaining <= 0:
+            self.action_close()
+        else:
+            self._tick_label()
+
+    def action_close(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self.secret = ""
+        self.dismiss(None)

@@ -1,0 +1,62 @@
+"""Destructive and far-reaching changes: say what goes, and have the operator type a word."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+class TypedConfirmModal(ModalScreen[bool]):
+    """Dismisses True only when ``expected`` was typed exactly."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="typed_confirm.cancel",
+                tooltip="Do nothing"),
+    ]
+
+    def __init__(self, title: str, body: str, expected: str, *, action: str = "Remove") -> None:
+        super().__init__(classes="dialog-screen")
+        self.title_text = title
+        self.body = body
+        self.expected = expected
+        self.action_label = action
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title", markup=False)
+            yield Static(self.body, classes="dialog-body", markup=False)
+            yield Label(f"Type {self.expected} to confirm:", classes="dialog-prompt",
+                        markup=False)
+            yield Input(id="typed", placeholder=self.expected)
+            yield Static("", id="typed-error", classes="field-error", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.action_label, id="confirm", variant="error", disabled=True)
+                yield Button("Cancel", id="cancel", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#typed", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one("#confirm", Button).disabled = event.value != self.expected
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value == self.expected:
+            self.dismiss(True)
+        else:
+            self.query_one("#typed-error", Static).update(
+                f"That is not {self.expected}; nothing was changed. Esc cancels."
+            )
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "confirm" and self.query_one("#typed", Input).value == self.expected:
+            self.dismiss(True)
+        else:
+            self.dismiss(False)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)

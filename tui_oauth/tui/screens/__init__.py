@@ -1,0 +1,1 @@
+"""Full screens: the main page and the drill-down views and forms."""

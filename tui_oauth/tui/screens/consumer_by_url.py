@@ -1,0 +1,117 @@
+"""Add a consumer by URL: fetch its consumer-info, show what was found, then confirm."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Button, Input, Static
+
+from tui_oauth.core.services.consumers import ConsumerPreview
+from tui_oauth.tui.jobs import run_job, store_of
+from tui_oauth.tui.messages import ConsumerSaved
+from tui_oauth.tui.screens.form import FormScreen
+from tui_oauth.tui.text import dash
+from tui_oauth.tui.widgets.field import Field
+
+
+class ConsumerByUrlScreen(FormScreen):
+    BINDINGS = [
+        Binding("ctrl+f", "fetch", "Fetch", id="by_url.fetch",
+                tooltip="Fetch the consumer-info document from the URL"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.preview: ConsumerPreview | None = None
+
+    def form_title(self) -> str:
+        return "Add a consumer by URL"
+
+    def save_label(self) -> str:
+        return "Add this consumer"
+
+    def compose_fields(self) -> ComposeResult:
+        yield Field("url", "Base URL of the consumer application",
+                    Input(id="url", placeholder="https://jira.example.com"),
+                    hint="tui-oauth fetches URL/plugins/servlet/oauth/consumer-info; "
+                         "enter fetches, then check what was found and add it.")
+        yield Button("Fetch", id="fetch")
+        yield Static("Nothing fetched yet.", id="preview", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#save", Button).disabled = True
+        self.query_one("#url", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "url" and self.preview is not None:
+            self._set_preview(None)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_fetch()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "fetch":
+            event.stop()
+            self.action_fetch()
+        else:
+            super().on_button_pressed(event)
+
+    def action_fetch(self) -> None:
+        self.clear_errors()
+        self._set_preview(None)
+        url = self.value("url")
+        store = store_of(self)
+        self.query_one("#preview", Static).update(f"Fetching {url} …")
+        run_job(self, lambda: store.consumers.preview_from_url(url), self._set_preview,
+                doing="Fetching the consumer-info", group="fetch",
+                loading=self.query_one("#preview"), failed=self._fetch_failed)
+
+    def _fetch_failed(self, exc: Exception) -> bool:
+        self.query_one("#preview", Static).update("Nothing fetched.")
+        return self.handle_failure(exc)
+
+    def _set_preview(self, preview: ConsumerPreview | None) -> None:
+        self.preview = preview
+        save = self.query_one("#save", Button)
+        text = self.query_one("#preview", Static)
+        if preview is None:
+            save.disabled = True
+            text.update("Nothing fetched yet.")
+            return
+        f, doc = preview.fetched, preview.fetched.doc
+        pk = doc.public_key
+        lines = [
+            f"Found at {f.final_url} (HTTP {f.status}, {f.content_type}, {f.elapsed:.2f} s)",
+            "",
+            f"Consumer key : {doc.key}",
+            f"Name         : {doc.name}",
+            f"Description  : {dash(doc.description)}",
+            f"Callback URL : {dash(doc.callback)}",
+            f"Public key   : RSA {pk.bits} bits",
+            f"Fingerprint  : {pk.fingerprint}",
+        ]
+        lines += [f"Warning: {w}" for w in pk.warnings]
+        if preview.existing is not None:
+            lines += ["", f"A consumer with key {doc.key} already exists "
+                          f"({preview.existing.name}); remove it first or edit it."]
+        else:
+            lines += ["", "Saved as an RSA-SHA1 consumer; press ctrl+s or 'Add this consumer'."]
+        text.update("\n".join(lines))
+        save.disabled = preview.existing is not None
+        if not save.disabled:
+            save.focus()
+
+    def save(self) -> None:
+        preview = self.preview
+        if preview is None:
+            self.action_fetch()
+            return
+        store = store_of(self)
+        run_job(self, lambda: store.consumers.add_from_preview(preview).key, self._saved,
+                doing="Adding the consumer", group="save",
+                loading=self.query_one("#form-body"), failed=self.handle_failure)
+
+    def _saved(self, key: str) -> None:
+        self.app.post_message(ConsumerSaved(key, added=True))
+        self.dismiss(None)

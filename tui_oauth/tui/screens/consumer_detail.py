@@ -1,0 +1,196 @@
+"""One consumer: every field, its public key, and its tokens (paged from the database)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Label, Static
+
+from tui_oauth.core.services.consumers import ConsumerDetail
+from tui_oauth.core.services.tokens import TokenPage, TokenSelection
+from tui_oauth.tui.consumer_actions import confirm_remove_consumer
+from tui_oauth.tui.guards import ReadOnlyGuard
+from tui_oauth.tui.jobs import run_job, store_of
+from tui_oauth.tui.messages import TokensRevoked
+from tui_oauth.tui.modals.confirm import ConfirmModal
+from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
+from tui_oauth.tui.text import dash, plural, when, yes_no
+from tui_oauth.tui.widgets.table import Table
+
+PAGE = 100
+
+
+def describe_consumer(d: ConsumerDetail) -> str:
+    c, pk = d.consumer, d.public_key
+    rows = [
+        ("Consumer key", c.key), ("Name", c.name),
+        ("Tokens", f"{d.request_tokens} request, {d.access_tokens} access"),
+        ("Description", dash(c.description)),
+        ("Signature", c.signature_method),
+        ("Public key", f"RSA {pk.bits} bits" + (" (weak: under 2048)" if pk.weak else "")
+         if pk else "none"),
+        ("Fingerprint", pk.fingerprint if pk else "-"),
+        ("Shared secret", "stored in the keyring" if c.has_shared_secret else "none"),
+        ("Callback URL", dash(c.callback_url)),
+        ("3LO allowed", yes_no(c.three_lo_allowed)),
+        ("2LO allowed", yes_no(c.two_lo_allowed)
+         + (f", execute as {c.two_lo_execute_as}" if c.two_lo_execute_as else "")
+         + (", impersonation allowed" if c.two_lo_impersonation else "")),
+        ("PLAINTEXT", yes_no(c.allow_plaintext)),
+        ("Created", when(c.created_at)), ("Updated", when(c.updated_at)),
+    ]
+    return "\n".join(f"{k:<14}{v}" for k, v in rows)
+
+
+class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
+    AUTO_FOCUS = "#tokens"
+    CHANGES = frozenset({"edit", "remove", "revoke", "revoke_all"})
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="consumer.back", tooltip="Back to the list"),
+        Binding("e", "edit", "Edit", id="consumer.edit", tooltip="Edit this consumer"),
+        Binding("d", "remove", "Remove", id="consumer.remove",
+                tooltip="Remove this consumer and its tokens"),
+        Binding("r", "revoke", "Revoke token", id="consumer.revoke",
+                tooltip="Revoke the selected token"),
+        Binding("R", "revoke_all", "Revoke all", id="consumer.revoke_all",
+                tooltip="Revoke every live token of this consumer"),
+        Binding("n", "next_page", "Older", id="consumer.tokens_older",
+                tooltip="Next page of tokens (older)"),
+        Binding("p", "previous_page", "Newer", id="consumer.tokens_newer",
+                tooltip="Previous page of tokens (newer)"),
+        Binding("ctrl+r", "refresh", "Refresh", id="consumer.refresh", show=False,
+                tooltip="Read the consumer and its tokens again"),
+    ]
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+        self.detail: ConsumerDetail | None = None
+        self.pages: list[int | None] = [None]  # before_id of each page seen
+        self.next_before: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label(f"Consumer {self.key}", id="detail-title", markup=False)
+        with VerticalScroll(id="detail-fields"):
+            yield Static("Loading…", id="consumer-fields", markup=False)
+        yield Label("Tokens", id="tokens-title", markup=False)
+        yield Table(id="tokens")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#tokens", Table)
+        table.add_columns("User", "Type", "State", "Issued", "Expires", "Last used", "Token")
+        table.focus()
+        self.action_refresh()
+
+    # Loading -----------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        store = store_of(self)
+        run_job(self, lambda: store.consumers.detail(self.key), self._show_detail,
+                doing="Reading the consumer", group="detail",
+                loading=self.query_one("#detail-fields"))
+        self._load_tokens()
+
+    def _show_detail(self, detail: ConsumerDetail) -> None:
+        self.detail = detail
+        self.query_one("#detail-title", Label).update(
+            f"Consumer {detail.consumer.key} — {detail.consumer.name}")
+        self.query_one("#consumer-fields", Static).update(describe_consumer(detail))
+
+    def _load_tokens(self) -> None:
+        store, before = store_of(self), self.pages[-1]
+        run_job(self, lambda: store.tokens.list(consumer_key=self.key, limit=PAGE,
+                                                before_id=before),
+                self._show_tokens, doing="Reading the tokens", group="tokens",
+                loading=self.query_one("#tokens"))
+
+    def _show_tokens(self, page: TokenPage) -> None:
+        table = self.query_one("#tokens", Table)
+        keep = table.current_key
+        table.clear()
+        for t in page.rows:
+            table.add_row(dash(t.user), t.type, t.state, when(t.issued_at), when(t.expires_at),
+                          when(t.last_used_at), t.token[:12] + "…", key=t.token)
+        table.select_key(keep)
+        self.next_before = page.next_before_id
+        more = " · n: older" if page.next_before_id else ""
+        newer = " · p: newer" if len(self.pages) > 1 else ""
+        self.query_one("#tokens-title", Label).update(
+            f"Tokens, newest first: page {len(self.pages)}, {plural(len(page.rows), 'token')}"
+            f"{more}{newer}" if page.rows else "Tokens: none")
+
+    def action_next_page(self) -> None:
+        if self.next_before is not None:
+            self.pages.append(self.next_before)
+            self._load_tokens()
+
+    def action_previous_page(self) -> None:
+        if len(self.pages) > 1:
+            self.pages.pop()
+            self._load_tokens()
+
+    # Changes -----------------------------------------------------------------
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    def action_edit(self) -> None:
+        if self.detail is None:
+            return
+        pem = self.detail.public_key.pem if self.detail.public_key else ""
+        self.app.push_screen(ConsumerFormScreen(self.detail.consumer, pem),
+                             lambda _: self.action_refresh())
+
+    def action_remove(self) -> None:
+        if self.detail is not None:
+            confirm_remove_consumer(self, self.key, self.detail.token_count,
+                                    on_done=lambda: self.dismiss(None))
+
+    def action_revoke(self) -> None:
+        token = self.query_one("#tokens", Table).current_key
+        if token is None:
+            self.notify("No token selected.", severity="warning")
+            return
+        store = store_of(self)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                run_job(self, lambda: store.tokens.revoke(token), self._revoked_one,
+                        doing="Revoking the token", group="revoke")
+
+        self.app.push_screen(ConfirmModal(
+            "Revoke this token?",
+            f"Token {token[:12]}… of {self.key} stops working on its next request.",
+            yes="Revoke"), answered)
+
+    def _revoked_one(self, _: object) -> None:
+        self.app.post_message(TokensRevoked(self.key, 1))
+        self.action_refresh()
+
+    def action_revoke_all(self) -> None:
+        store, sel = store_of(self), TokenSelection(consumer_key=self.key)
+
+        def counted(n: int) -> None:
+            if n == 0:
+                self.notify(f"{self.key} has no live token to revoke.")
+                return
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    run_job(self, lambda: store.tokens.revoke_where(sel), self._revoked_all,
+                            doing="Revoking tokens", group="revoke")
+
+            self.app.push_screen(ConfirmModal(
+                f"Revoke {plural(n, 'token')}?",
+                f"Every live request and access token of {self.key} ({n}) stops working; "
+                "users will have to approve access again.", yes="Revoke all"), answered)
+
+        run_job(self, lambda: store.tokens.count(sel), counted, doing="Counting tokens",
+                group="count")
+
+    def _revoked_all(self, n: int) -> None:
+        self.app.post_message(TokensRevoked(self.key, n))
+        self.action_refresh()
+

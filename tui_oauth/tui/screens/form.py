@@ -1,0 +1,124 @@
+"""The base of every form: fields with their errors, save with ctrl+s, Esc cancels.
+
+A failed save keeps every value where it was and shows each message from the
+service layer under its field (or at the top when it names no field).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Label, Static
+
+from tui_oauth.core.errors import TuiOAuthError, ValidationError
+from tui_oauth.tui.text import error_text
+from tui_oauth.tui.widgets.field import Field
+
+
+class FormScreen(Screen[None]):
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="form.save", tooltip="Save the form"),
+        Binding("escape", "cancel", "Cancel", id="form.cancel",
+                tooltip="Close the form without saving"),
+    ]
+    TITLE_TEXT: ClassVar[str] = "Form"
+
+    def __init__(self) -> None:
+        super().__init__(classes="form-screen")
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.form_title(), id="form-title", markup=False)
+        yield Static("", id="form-error", markup=False)
+        with VerticalScroll(id="form-body"):
+            yield from self.compose_fields()
+        yield Static("", id="form-warning", markup=False)
+        with Horizontal(id="form-buttons"):
+            yield Button(self.save_label(), id="save", variant="primary")
+            yield Button("Cancel", id="cancel")
+        yield Footer()
+
+    def form_title(self) -> str:
+        return self.TITLE_TEXT
+
+    def save_label(self) -> str:
+        return "Save"
+
+    def compose_fields(self) -> ComposeResult:
+        yield from ()
+
+    # Errors ------------------------------------------------------------------
+
+    def fields(self) -> dict[str, Field]:
+        return {f.field_name: f for f in self.query(Field)}
+
+    def clear_errors(self) -> None:
+        for f in self.fields().values():
+            f.show_error(None)
+        self.query_one("#form-error", Static).update("")
+        self.remove_class("-has-error")
+
+    def show_warning(self, text: str) -> None:
+        """Something to know that does not stop the save (shown above the buttons)."""
+        warning = self.query_one("#form-warning", Static)
+        warning.update(text)
+        warning.set_class(bool(text), "-shown")
+
+    def show_general_error(self, text: str) -> None:
+        self.query_one("#form-error", Static).update(text)
+        self.add_class("-has-error")
+
+    def handle_failure(self, exc: Exception) -> bool:
+        """Show a service error on the form; the values stay as typed."""
+        if isinstance(exc, ValidationError):
+            fields = self.fields()
+            general: list[str] = []
+            first: Field | None = None
+            for error in exc.errors:
+                target = fields.get(error.field)
+                if target is None:
+                    general.append(error.message)
+                    continue
+                previous = target.error
+                target.show_error(f"{previous} {error.message}".strip())
+                first = first or target
+            self.show_general_error(
+                " ".join(general) if general else "Please correct the fields marked below."
+            )
+            if first is not None:
+                first.control.focus()
+                first.scroll_visible()
+            return True
+        if isinstance(exc, TuiOAuthError):
+            self.show_general_error(error_text(exc))
+            return True
+        return False
+
+    # Actions -----------------------------------------------------------------
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "save":
+            self.action_save()
+        elif event.button.id == "cancel":
+            self.action_cancel()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_save()
+
+    def action_save(self) -> None:
+        self.clear_errors()
+        self.save()
+
+    def save(self) -> None:
+        raise NotImplementedError
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def value(self, name: str) -> str:
+        return self.query_one(f"#{name}", Input).value

@@ -1,0 +1,107 @@
+"""The OAuth Administration page: header, three tabs, footer."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, TabbedContent, TabPane
+
+from tui_oauth.tui.tabs.consumers import ConsumersTab
+from tui_oauth.tui.tabs.info import InfoTab
+from tui_oauth.tui.tabs.providers import ProvidersTab
+from tui_oauth.tui.widgets.header_bar import HeaderBar
+
+TABS = ("consumers", "info", "providers")
+
+
+class MainScreen(Screen[None]):
+    AUTO_FOCUS = "#consumers-table"
+    BINDINGS = [
+        Binding("1", "show_tab('consumers')", "Consumers", show=False, id="tab.consumers",
+                tooltip="Consumers: who may consume our resources"),
+        Binding("2", "show_tab('info')", "Consumer Info", show=False, id="tab.info",
+                tooltip="Consumer Info: who we are when we consume"),
+        Binding("3", "show_tab('providers')", "Providers", show=False, id="tab.providers",
+                tooltip="Service Providers: whose resources we consume"),
+        Binding("]", "next_tab", "Next tab", show=False, id="tab.next", tooltip="Next tab"),
+        Binding("[", "previous_tab", "Previous tab", show=False, id="tab.previous",
+                tooltip="Previous tab"),
+        Binding("ctrl+r", "refresh", "Refresh", id="main.refresh", show=False,
+                tooltip="Read everything again from the store"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        with TabbedContent(initial="consumers", id="tabs"):
+            with TabPane("1 Consumers", id="consumers"):
+                yield ConsumersTab()
+            with TabPane("2 Consumer Info", id="info"):
+                yield InfoTab()
+            with TabPane("3 Service Providers", id="providers"):
+                yield ProvidersTab()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.focus_tab()
+
+    @property
+    def consumers(self) -> ConsumersTab:
+        return self.query_one(ConsumersTab)
+
+    @property
+    def info(self) -> InfoTab:
+        return self.query_one(InfoTab)
+
+    @property
+    def providers(self) -> ProvidersTab:
+        return self.query_one(ProvidersTab)
+
+    @property
+    def active_tab(self) -> str:
+        return self.query_one(TabbedContent).active
+
+    def tab_widget(self, tab: str) -> ConsumersTab | InfoTab | ProvidersTab:
+        tabs: dict[str, ConsumersTab | InfoTab | ProvidersTab] = {
+            "consumers": self.consumers, "info": self.info, "providers": self.providers}
+        return tabs[tab]
+
+    def focus_tab(self, *, now: bool = False, tries: int = 100) -> None:
+        active = self.active_tab
+        tab = self.tab_widget(active)
+        target: Widget = tab if isinstance(tab, InfoTab) else tab.table
+        if not target.focusable and tries > 0:
+            # Still loading (a loading widget cannot take focus).  Let no hidden
+            # tab keep the keys meanwhile, and try again shortly.
+            self.set_focus(None)
+
+            def again() -> None:
+                if self.active_tab == active:
+                    self.focus_tab(now=True, tries=tries - 1)
+
+            self.set_timer(0.05, again)
+            return
+        if now:
+            target.focus()  # keys typed right after the tab key go to the new tab
+        else:
+            self.call_after_refresh(target.focus)
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        self.focus_tab(now=True)
+
+    def action_next_tab(self) -> None:
+        self.action_show_tab(TABS[(TABS.index(self.active_tab) + 1) % len(TABS)])
+
+    def action_previous_tab(self) -> None:
+        self.action_show_tab(TABS[(TABS.index(self.active_tab) - 1) % len(TABS)])
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.focus_tab()
+
+    def action_refresh(self) -> None:
+        self.consumers.reload()
+        self.info.reload()
+        self.providers.reload()
+        self.notify("Reloaded from the store.", timeout=2)

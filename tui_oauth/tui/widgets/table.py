@@ -1,0 +1,67 @@
+"""A row-cursor DataTable that moves like k9s: j/k, g/G, and nothing else bound to enter."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowDoesNotExist, RowKey
+
+
+class Table(DataTable[Any], inherit_bindings=False):
+    """``enter`` is left to the tab or screen (open); only movement is bound here."""
+
+    BINDINGS = [
+        Binding("down,j", "cursor_down", "Down", show=False, id="list.down",
+                tooltip="Next row"),
+        Binding("up,k", "cursor_up", "Up", show=False, id="list.up", tooltip="Previous row"),
+        Binding("home,g", "scroll_top", "First", show=False, id="list.first",
+                tooltip="First row"),
+        Binding("end,G", "scroll_bottom", "Last", show=False, id="list.last",
+                tooltip="Last row"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="list.page_down",
+                tooltip="One screen down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="list.page_up",
+                tooltip="One screen up"),
+        Binding("left", "scroll_left", "Left", show=False, id="list.left",
+                tooltip="Scroll left"),
+        Binding("right", "scroll_right", "Right", show=False, id="list.right",
+                tooltip="Scroll right"),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+
+    def add_row(self, *cells: Any, height: int | None = 1, key: str | None = None,
+                label: Any = None) -> RowKey:
+        """Cells that are strings are shown as they are: never read as markup."""
+        shown = [Text(c, no_wrap=True, overflow="ellipsis") if isinstance(c, str) else c
+                 for c in cells]
+        return super().add_row(*shown, height=height, key=key, label=label)
+
+    def action_scroll_top(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=0)
+
+    def action_scroll_bottom(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
+
+    @property
+    def current_key(self) -> str | None:
+        """The key of the row under the cursor (None when the table is empty)."""
+        if not self.row_count:
+            return None
+        row = min(self.cursor_row, self.row_count - 1)
+        key = self.coordinate_to_cell_key((row, 0)).row_key.value  # type: ignore[arg-type]
+        return str(key) if key is not None else None
+
+    def select_key(self, key: str | None) -> None:
+        """Put the cursor on the row with this key, if it is there."""
+        if key is None:
+            return
+        with suppress(RowDoesNotExist):  # filtered out or removed meanwhile
+            self.move_cursor(row=self.get_row_index(key))
