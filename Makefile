@@ -44,3 +44,12 @@ clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis \
 		snapshot_report.html *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Pictures of each tab for the README (SVG; PNG too when rsvg-convert can be had).
+.PHONY: screenshots
+screenshots: venv
+	@command -v rsvg-convert >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q librsvg2-bin >/dev/null; \
+		elif command -v sudo >/dev/null 2>&1; then sudo apt-get install -y -q librsvg2-bin >/dev/null; \
+		fi; } || echo "rsvg-convert unavailable: SVG only"
+	$(VENV)/bin/python scripts/screenshots.py screenshots
