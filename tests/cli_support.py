@@ -7,7 +7,7 @@ new SQLite store in ``tmp_path`` with its secrets in the real Secret Service
 (the D-Bus session that ``make test`` starts) and deletes the store's keyring
 items afterwards.
 
-Test modules load these fixtures with ``pytest_plugins = ["tests.cli_support"]``
+tests/conftest.py loads these fixtures (``pytest_plugins``)
 and also import from it, so pytest cannot rewrite its asserts (they all carry
 their own message): PYTEST_DONT_REWRITE.
 """

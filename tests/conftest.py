@@ -23,6 +23,10 @@ from tui_oauth.core.database import make_engine
 from tui_oauth.core.migrations import upgrade
 from tui_oauth.core.store import Store, open_store
 
+# Fixtures shared by the CLI and console tests; registered here so that pytest
+# rewrites their asserts too.
+pytest_plugins = ["tests.cli_support", "tests.tui_support"]
+
 SERVICES_REQUIRED = os.environ.get("TUI_OAUTH_TEST_SERVICES") == "1"
 PG_URL = os.environ.get("TUI_OAUTH_TEST_PG_URL")
 

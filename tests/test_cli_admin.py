@@ -11,7 +11,6 @@ from tests.cli_support import Cli, delete_store_secrets, provider_args
 from tui_oauth.core.migrations import HEAD
 from tui_oauth.core.store import open_store
 
-pytest_plugins = ["tests.cli_support"]
 pytestmark = pytest.mark.secret_service
 
 SECRET = "audit-Distinctive-s3cret-41xq"

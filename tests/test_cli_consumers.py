@@ -14,7 +14,6 @@ import pytest
 
 from tests.cli_support import Cli, add_tokens
 
-pytest_plugins = ["tests.cli_support"]
 pytestmark = pytest.mark.secret_service
 
 CONSUMER_FIELDS = {

@@ -17,7 +17,6 @@ import pytest
 
 from tests.cli_support import Cli
 
-pytest_plugins = ["tests.cli_support"]
 pytestmark = pytest.mark.secret_service
 
 INFO_PATH = "/plugins/servlet/oauth/consumer-info"

@@ -10,7 +10,6 @@ import pytest
 
 from tests.cli_support import Cli, add_held_tokens, provider_args
 
-pytest_plugins = ["tests.cli_support"]
 pytestmark = pytest.mark.secret_service
 
 INFO_FIELDS = {"key", "name", "description", "callback_url", "public_key", "key_created_at",

@@ -20,6 +20,7 @@ import pytest
 
 from tests.cli_support import Cli, base_env
 from tests.conftest import need_service
+from tests.helpers import pem_spki, rsa_key
 from tests.keyring_sandbox import Sandbox
 
 PASSPHRASE = "bootstrap passphrase \u00e9 42"
@@ -134,3 +135,18 @@ def test_world_readable_passphrase_file_warns(sandbox: dict[str, Path]) -> None:
     r = no_bus_cli(sandbox, sandbox["good"])("info", "show", "--json")
     assert r.json()["key"].startswith("tui-oauth:")
     assert "chmod 600" in r.stderr
+
+
+def test_commands_that_need_no_secret_ask_for_no_passphrase(sandbox: dict[str, Path],
+                                                            tmp_path: Path) -> None:
+    """An RSA consumer (no secret) is added and edited with no keyring at all; the same
+    command with a secret does need it, and says so."""
+    pub = tmp_path / "pub.pem"
+    pub.write_text(pem_spki(rsa_key()))
+    cli = no_bus_cli(sandbox, None)  # no passphrase, no terminal: the keyring is unreachable
+    cli("consumers", "add", "--key", "rsa:1", "--name", "RSA", "--public-key-file", str(pub))
+    cli("consumers", "edit", "rsa:1", "--name", "RSA consumer", "--2lo")
+    assert cli("consumers", "show", "rsa:1", "--json").json()["name"] == "RSA consumer"
+    assert not (sandbox["home"] / ".local/share/keyrings").exists()  # never started
+    r = cli("consumers", "edit", "rsa:1", "--secret-stdin", input="s3cret\n", rc=1)
+    assert "TUI_OAUTH_KEYRING_PASSPHRASE_FILE" in r.stderr

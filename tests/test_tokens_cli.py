@@ -17,7 +17,6 @@ from requests_oauthlib import OAuth1Session
 from tests.cli_support import REPO, Cli
 from tests.provider_support import OAUTH, auth, problem_of
 
-pytest_plugins = ["tests.cli_support"]
 pytestmark = pytest.mark.secret_service
 
 KEY, SECRET = "partner:1", "cli-e2e-Secret-7q"

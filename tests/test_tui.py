@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import TabbedContent
 
+from tests.tui_support import screen_text, settle
 from tui_oauth.core.errors import StoreError
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import OAuthAdminApp, keymap_from_env, make_app
@@ -12,9 +13,6 @@ from tui_oauth.tui.modals.error import ErrorModal
 from tui_oauth.tui.modals.help import HelpModal
 from tui_oauth.tui.screens.main import MainScreen
 from tui_oauth.tui.widgets.table import Table
-
-pytest_plugins = ["tests.tui_support"]
-from tests.tui_support import screen_text, settle  # noqa: E402
 
 
 async def test_header_tabs_and_tab_keys(demo_store: Store) -> None:

@@ -8,6 +8,7 @@ from textual.message import Message
 from textual.widgets import Button, Input, TextArea
 
 from tests.helpers import add_tokens, pem_spki, rsa_key, serve_consumer_info
+from tests.tui_support import screen_text, settle, wait_for
 from tui_oauth.core.consumer_info_doc import render_consumer_info
 from tui_oauth.core.keys import describe, generate_key_pair
 from tui_oauth.core.services.tokens import TokenSelection
@@ -20,9 +21,6 @@ from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
 from tui_oauth.tui.screens.main import MainScreen
 from tui_oauth.tui.widgets.field import Field
 from tui_oauth.tui.widgets.table import Table
-
-pytest_plugins = ["tests.tui_support"]
-from tests.tui_support import screen_text, settle  # noqa: E402
 
 KEY = "jira:6f1c2a4e-1b7d-4e8a-9c3f-0d2b5e6a7f99"
 
@@ -93,7 +91,8 @@ async def test_add_manual_with_errors_then_success(tui_store: Store) -> None:
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
-        assert "jira:42" in screen_text(pilot)
+        assert await wait_for(pilot, lambda: "jira:42" in screen_text(pilot)), \
+            screen_text(pilot)
     assert tui_store.consumers.get("jira:42").name == "JIRA"
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from textual.widgets import Input, Select
 
 from tests.helpers import audit_actions
+from tests.tui_support import screen_text, settle
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import make_app
 from tui_oauth.tui.demo import INFO_KEY
@@ -23,9 +24,6 @@ from tui_oauth.tui.screens.provider_detail import ProviderDetailScreen
 from tui_oauth.tui.screens.provider_form import ProviderFormScreen
 from tui_oauth.tui.widgets.field import Field
 from tui_oauth.tui.widgets.table import Table
-
-pytest_plugins = ["tests.tui_support"]
-from tests.tui_support import screen_text, settle  # noqa: E402
 
 
 def field_error(app: Any, name: str) -> str:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
+from tests.tui_support import screen_text, settle
 from tui_oauth.core.models import AuditEntry
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import make_app
@@ -15,9 +16,6 @@ from tui_oauth.tui.screens.consumer_detail import ConsumerDetailScreen
 from tui_oauth.tui.screens.main import MainScreen
 from tui_oauth.tui.screens.provider_detail import ProviderDetailScreen
 from tui_oauth.tui.widgets.table import Table
-
-pytest_plugins = ["tests.tui_support"]
-from tests.tui_support import screen_text, settle  # noqa: E402
 
 
 async def test_read_only_dims_and_refuses_changes(read_only_store: Store) -> None:

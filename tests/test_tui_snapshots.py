@@ -11,11 +11,9 @@ from collections.abc import Callable
 import pytest
 from textual.pilot import Pilot
 
+from tests.tui_support import settle
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import make_app
-
-pytest_plugins = ["tests.tui_support"]
-from tests.tui_support import settle  # noqa: E402
 
 SIZE = (100, 30)
 

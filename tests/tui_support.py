@@ -6,8 +6,10 @@ test runs over the shared ``store`` fixture to show PostgreSQL works too.
 
 from __future__ import annotations
 
+import asyncio
 import io
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from rich.console import Console
@@ -48,6 +50,19 @@ async def settle(pilot: Pilot[object], rounds: int = 3) -> None:
     for _ in range(rounds):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+
+
+async def wait_for(pilot: Pilot[object], condition: Callable[[], bool],
+                   timeout: float = 10.0) -> bool:
+    """Let the app run until ``condition()`` holds (a reload after a save is a
+    message and a worker away); returns the condition's last value."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await settle(pilot, rounds=1)
+        await asyncio.sleep(0.02)
+    return True
 
 
 def screen_text(pilot: Pilot[object]) -> str:

@@ -51,23 +51,35 @@ def app_context() -> AppContext:
     return obj
 
 
-def needs_keyring(fn: F) -> F:
-    """Mark a command that reads or writes secrets.
+def needs_keyring(fn: F | None = None, *,
+                  when: Callable[[dict[str, Any]], bool] | None = None) -> Any:
+    """Mark a command that reads or writes secrets (``when``: only if its options say so).
 
     With no D-Bus session bus (a plain SSH login) and gnome-keyring installed,
     the user's private keyring session is joined (or unlocked, or started)
-    before anything else happens; see tui_oauth.core.keyring_session.
+    before anything else happens; see tui_oauth.core.keyring_session.  A
+    command that will not touch the keyring (``when`` false) asks for no
+    passphrase.
     """
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if app_context().secrets_backend is None:
-            from tui_oauth.core.keyring_session import ensure_secret_service
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if app_context().secrets_backend is None and (when is None or when(kwargs)):
+                from tui_oauth.core.keyring_session import ensure_secret_service
 
-            ensure_secret_service()
-        return fn(*args, **kwargs)
+                ensure_secret_service()
+            return command(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate if fn is None else decorate(fn)
+
+
+def touches_secret(options: dict[str, Any]) -> bool:
+    """For consumers add/edit: only a secret given or removed needs the keyring."""
+    return bool(options.get("secret_stdin") or options.get("secret_file")
+                or options.get("remove_secret"))
 
 
 # Field names from the services -> the flags that set them, for error messages.

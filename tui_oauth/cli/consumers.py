@@ -19,6 +19,7 @@ from tui_oauth.cli.common import (
     read_secret,
     read_text_file,
     secret_options,
+    touches_secret,
 )
 from tui_oauth.core.errors import FetchError, FieldError, ValidationError
 from tui_oauth.core.models import CONSUMER_SIGNATURE_METHODS, Consumer
@@ -173,7 +174,7 @@ def _print_preview(preview: ConsumerPreview) -> None:
               help="Seconds to wait for --from-url.")
 @click.option("--yes", "-y", is_flag=True, help="Save a fetched consumer without asking.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new consumer as JSON.")
-@needs_keyring
+@needs_keyring(when=touches_secret)
 def add(from_url: str | None, key: str | None, timeout: float, yes: bool, as_json: bool,
         secret_stdin: bool, secret_file: Path | None, public_key_file: str | None,
         **fields: Any) -> None:
@@ -244,7 +245,7 @@ def _report(consumer: Consumer, verb: str, as_json: bool) -> None:
 @click.argument("key")
 @click.option("--remove-secret", is_flag=True, help="Delete the shared secret.")
 @click.option("--json", "as_json", is_flag=True, help="Print the consumer as JSON.")
-@needs_keyring
+@needs_keyring(when=touches_secret)
 def edit(key: str, remove_secret: bool, as_json: bool, secret_stdin: bool,
          secret_file: Path | None, public_key_file: str | None, **fields: Any) -> None:
     """Change a consumer (anything but its key); only the options given change."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ from tui_oauth.core.services import (
     secret_item,
 )
 from tui_oauth.core.services.consumers import like_pattern
-from tui_oauth.core.validation import MAX_DESCRIPTION, MAX_KEY, MAX_NAME, Checker, is_https
+from tui_oauth.core.validation import MAX_DESCRIPTION, MAX_KEY, MAX_NAME, Checker
 
 if TYPE_CHECKING:
     from tui_oauth.core.store import Store
@@ -57,16 +58,26 @@ def provider_secret_item(provider: ServiceProvider) -> str:
     return secret_item("provider", provider.uid, "shared-secret")
 
 
+def plain_http(urls: Mapping[str, str | None]) -> str | None:
+    """'Request token URL uses http' (or 'A, B use http') for the http URLs, or None."""
+    labels = [label for f, label in URL_FIELDS.items()
+              if (urls.get(f) or "").strip().lower().startswith("http://")]
+    if not labels:
+        return None
+    return f"{', '.join(labels)} {'uses' if len(labels) == 1 else 'use'} http"
+
+
+def http_warning(urls: Mapping[str, str | None]) -> str | None:
+    plain = plain_http(urls)
+    if plain is None:
+        return None
+    return f"{plain}, not https: tokens and signatures cross the network unencrypted."
+
+
 def provider_warnings(provider: ServiceProvider) -> list[str]:
     """Things an admin should know that do not stop the save."""
-    warnings = []
-    plain = [label for f, label in URL_FIELDS.items() if not is_https(getattr(provider, f))]
-    if plain:
-        warnings.append(
-            f"{', '.join(plain)} use{'s' if len(plain) == 1 else ''} http, not https: tokens "
-            "and signatures cross the network unencrypted."
-        )
-    return warnings
+    warning = http_warning({f: getattr(provider, f) for f in URL_FIELDS})
+    return [warning] if warning else []
 
 
 class ServiceProviderService:
@@ -148,12 +159,10 @@ class ServiceProviderService:
             c.fail("shared_secret", f"{method} needs the shared secret the provider gave you "
                    "(--secret-stdin or --secret-file).")
         if method == PLAINTEXT:
-            plain = [label for f, label in URL_FIELDS.items() if out[f] and not is_https(out[f])]
+            plain = plain_http(out)
             if plain:
-                verb = "uses" if len(plain) == 1 else "use"
                 c.fail("signature_method", "PLAINTEXT sends the secret as is, so it is only "
-                       f"allowed with https URLs; {', '.join(plain)} {verb} http. Use https or "
-                       "choose HMAC-SHA1.")
+                       f"allowed with https URLs; {plain}. Use https or choose HMAC-SHA1.")
         return out
 
     def add(self, *, name: str, consumer_key: str, request_token_url: str,

@@ -7,8 +7,12 @@ from textual.widgets import Input, Select
 
 from tui_oauth.core.models import HMAC_SHA1, PLAINTEXT, RSA_SHA1, ServiceProvider
 from tui_oauth.core.services import UNSET
-from tui_oauth.core.services.providers import URL_FIELDS, provider_warnings
-from tui_oauth.core.validation import is_https
+from tui_oauth.core.services.providers import (
+    URL_FIELDS,
+    http_warning,
+    plain_http,
+    provider_warnings,
+)
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import ProviderSaved
 from tui_oauth.tui.screens.form import FormScreen
@@ -23,16 +27,12 @@ METHODS = [
 
 def url_warning(urls: dict[str, str], method: str) -> str:
     """What to say about the URLs as they are typed (the service decides on save)."""
-    plain = [label for f, label in URL_FIELDS.items()
-             if urls.get(f, "").strip().lower().startswith("http://")
-             and not is_https(urls[f].strip())]
-    if not plain:
+    plain = plain_http(urls)
+    if plain is None:
         return ""
     if method == PLAINTEXT:
-        return (f"PLAINTEXT is refused with http: {', '.join(plain)}. Use https URLs or "
-                "choose HMAC-SHA1.")
-    return (f"Warning: {', '.join(plain)} use http: tokens and signatures cross the network "
-            "unencrypted. Prefer https.")
+        return f"PLAINTEXT is refused with http: {plain}. Use https URLs or choose HMAC-SHA1."
+    return f"Warning: {http_warning(urls)} Prefer https."
 
 
 class ProviderFormScreen(FormScreen):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Input, Label
+from textual.widgets import DataTable, Label
 
 from tui_oauth.core.services.consumers import ConsumerSummary
 from tui_oauth.tui.consumer_actions import confirm_remove_consumer
@@ -16,14 +16,15 @@ from tui_oauth.tui.screens.consumer_by_url import ConsumerByUrlScreen
 from tui_oauth.tui.screens.consumer_detail import ConsumerDetailScreen
 from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
 from tui_oauth.tui.text import day, plural, yes_no
-from tui_oauth.tui.widgets.filter_input import FilterInput
+from tui_oauth.tui.widgets.filter_input import FilteredList, FilterInput
 from tui_oauth.tui.widgets.table import Table
 
 SORTS = [("key", "key"), ("name", "name"), ("signature_method", "signature"),
          ("created", "created")]
 
 
-class ConsumersTab(ReadOnlyGuard, Vertical):
+class ConsumersTab(FilteredList, ReadOnlyGuard, Vertical):
+    FILTER_ID = "consumers-filter"
     TITLE = "Consumers"
     CHANGES = frozenset({"add", "edit", "remove"})
     BINDINGS = [
@@ -62,9 +63,6 @@ class ConsumersTab(ReadOnlyGuard, Vertical):
     def table(self) -> Table:
         return self.query_one("#consumers-table", Table)
 
-    @property
-    def filter_text(self) -> str:
-        return self.query_one("#consumers-filter", FilterInput).value
 
     def reload(self, select: str | None = None) -> None:
         store, text = store_of(self), self.filter_text
@@ -93,27 +91,7 @@ class ConsumersTab(ReadOnlyGuard, Vertical):
         self.query_one("#consumers-status", Label).update(
             f"{shown} · sorted by {label} {arrow} · s: sort  /: filter  enter: open")
 
-    # Filter and sort ------------------------------------------------------
-
-    def action_filter(self) -> None:
-        self.query_one("#consumers-filter", FilterInput).open()
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "consumers-filter":
-            event.stop()
-            self.reload()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "consumers-filter":
-            event.stop()
-            if not event.value:
-                event.input.remove_class("-shown")
-            self.call_after_refresh(self.table.focus)
-
-    def on_filter_input_cleared(self, event: FilterInput.Cleared) -> None:
-        event.stop()
-        self.call_after_refresh(self.table.focus)
-        self.reload()
+    # Sort -------------------------------------------------------------------
 
     def action_sort(self) -> None:
         self.sort_index = (self.sort_index + 1) % len(SORTS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Input, Label
+from textual.widgets import DataTable, Label
 
 from tui_oauth.core.services.providers import ProviderSummary
 from tui_oauth.tui.guards import ReadOnlyGuard
@@ -14,11 +14,12 @@ from tui_oauth.tui.provider_actions import confirm_remove_provider, reveal_secre
 from tui_oauth.tui.screens.provider_detail import MASK, ProviderDetailScreen
 from tui_oauth.tui.screens.provider_form import ProviderFormScreen
 from tui_oauth.tui.text import plural
-from tui_oauth.tui.widgets.filter_input import FilterInput
+from tui_oauth.tui.widgets.filter_input import FilteredList, FilterInput
 from tui_oauth.tui.widgets.table import Table
 
 
-class ProvidersTab(ReadOnlyGuard, Vertical):
+class ProvidersTab(FilteredList, ReadOnlyGuard, Vertical):
+    FILTER_ID = "providers-filter"
     TITLE = "Service Providers"
     CHANGES = frozenset({"add", "edit", "remove", "reveal"})
     BINDINGS = [
@@ -53,9 +54,6 @@ class ProvidersTab(ReadOnlyGuard, Vertical):
     def table(self) -> Table:
         return self.query_one("#providers-table", Table)
 
-    @property
-    def filter_text(self) -> str:
-        return self.query_one("#providers-filter", FilterInput).value
 
     def reload(self, select: str | None = None) -> None:
         store, text = store_of(self), self.filter_text
@@ -83,28 +81,6 @@ class ProvidersTab(ReadOnlyGuard, Vertical):
     def selected(self) -> ProviderSummary | None:
         key = self.table.current_key
         return next((r for r in self.rows if r.name == key), None)
-
-    # Filter ---------------------------------------------------------------
-
-    def action_filter(self) -> None:
-        self.query_one("#providers-filter", FilterInput).open()
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "providers-filter":
-            event.stop()
-            self.reload()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "providers-filter":
-            event.stop()
-            if not event.value:
-                event.input.remove_class("-shown")
-            self.call_after_refresh(self.table.focus)
-
-    def on_filter_input_cleared(self, event: FilterInput.Cleared) -> None:
-        event.stop()
-        self.call_after_refresh(self.table.focus)
-        self.reload()
 
     # Actions --------------------------------------------------------------
 

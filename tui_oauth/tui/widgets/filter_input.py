@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Input
@@ -30,3 +32,43 @@ class FilterInput(Input):
         self.value = ""
         self.close()
         self.post_message(self.Cleared())
+
+
+class FilteredList:
+    """For a tab with a FilterInput over its ``table``: `/` opens the filter, typing
+    reloads, enter returns to the list, Esc clears.  The tab (a Widget) defines
+    ``table``, ``reload()`` and the filter's id in ``FILTER_ID``."""
+
+    FILTER_ID: str
+
+    @property
+    def _tab(self) -> Any:  # the tab widget this is mixed into
+        return self
+
+    @property
+    def filter_input(self) -> FilterInput:
+        return cast(FilterInput, self._tab.query_one(f"#{self.FILTER_ID}", FilterInput))
+
+    @property
+    def filter_text(self) -> str:
+        return self.filter_input.value
+
+    def action_filter(self) -> None:
+        self.filter_input.open()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == self.FILTER_ID:
+            event.stop()
+            self._tab.reload()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == self.FILTER_ID:
+            event.stop()
+            if not event.value:
+                event.input.remove_class("-shown")
+            self._tab.call_after_refresh(self._tab.table.focus)
+
+    def on_filter_input_cleared(self, event: FilterInput.Cleared) -> None:
+        event.stop()
+        self._tab.call_after_refresh(self._tab.table.focus)
+        self._tab.reload()
