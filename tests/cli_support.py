@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import text
 
-from tests.conftest import need_service
+from tests.conftest import secret_service_backend
 from tui_oauth.core.database import make_engine
 
 REPO = Path(__file__).resolve().parent.parent
@@ -118,20 +118,6 @@ class Cli:
 
     def keyring_service(self) -> str:
         return f"tui-oauth/{self.store_id()}"
-
-
-def secret_service_backend() -> Any:
-    """The real Secret Service, or skip (fail under make test) when there is none."""
-    from keyring.backends import SecretService
-
-    if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
-        need_service("the Secret Service (a D-Bus session with gnome-keyring)")
-    backend = SecretService.Keyring()
-    try:
-        backend.get_password("tui-oauth-probe", "probe")
-    except Exception as exc:
-        need_service(f"the Secret Service ({exc})")
-    return backend
 
 
 def delete_store_secrets(db_url: str, backend: Any) -> None:

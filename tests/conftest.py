@@ -112,9 +112,8 @@ def store(db_url: str, memory_keyring: MemoryKeyring) -> Iterator[Store]:
     s.close()
 
 
-@pytest.fixture
-def secret_service() -> keyring.backend.KeyringBackend:
-    """The real Secret Service backend (gnome-keyring started by make test)."""
+def secret_service_backend() -> keyring.backend.KeyringBackend:
+    """The real Secret Service, or skip (fail under make test) when there is none."""
     from keyring.backends import SecretService
 
     if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
@@ -125,6 +124,12 @@ def secret_service() -> keyring.backend.KeyringBackend:
     except Exception as exc:
         need_service(f"the Secret Service ({exc})")
     return backend
+
+
+@pytest.fixture
+def secret_service() -> keyring.backend.KeyringBackend:
+    """The real Secret Service backend (gnome-keyring started by make test)."""
+    return secret_service_backend()
 
 
 @pytest.fixture

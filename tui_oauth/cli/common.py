@@ -15,6 +15,7 @@ import click
 from keyring.backend import KeyringBackend
 
 from tui_oauth.core.errors import ReadOnlyError, TuiOAuthError, ValidationError
+from tui_oauth.core.services import UNSET
 from tui_oauth.core.store import Store, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -207,6 +208,17 @@ def read_secret(secret_stdin: bool, secret_file: Path | None) -> str | None:
         data = sys.stdin.read(MAX_SECRET_INPUT + 1)
         return _first_line(data, "--secret-stdin")
     return None
+
+
+def secret_edit(secret_stdin: bool, secret_file: Path | None, remove_secret: bool) -> Any:
+    """What an edit does to the secret, as the services take it: UNSET keeps it,
+    None removes it (--remove-secret), a string replaces it."""
+    secret = read_secret(secret_stdin, secret_file)
+    if remove_secret:
+        if secret is not None:
+            raise click.UsageError("--remove-secret cannot go with --secret-stdin/--secret-file.")
+        return None
+    return UNSET if secret is None else secret
 
 
 def _first_line(data: str, flag: str) -> str:

@@ -18,6 +18,7 @@ from tui_oauth.cli.common import (
     print_table,
     read_secret,
     read_text_file,
+    secret_edit,
     secret_options,
     touches_secret,
 )
@@ -250,13 +251,7 @@ def edit(key: str, remove_secret: bool, as_json: bool, secret_stdin: bool,
          secret_file: Path | None, public_key_file: str | None, **fields: Any) -> None:
     """Change a consumer (anything but its key); only the options given change."""
     store = app_context().store
-    secret: Any = read_secret(secret_stdin, secret_file)
-    if remove_secret:
-        if secret is not None:
-            raise click.UsageError("--remove-secret cannot go with --secret-stdin/--secret-file.")
-        secret = None
-    elif secret is None:
-        secret = UNSET
+    secret = secret_edit(secret_stdin, secret_file, remove_secret)
     values = _field_values(fields)
     if public_key_file is not None:
         values["public_key"] = _public_key(public_key_file)

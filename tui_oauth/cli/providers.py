@@ -16,6 +16,7 @@ from tui_oauth.cli.common import (
     print_json,
     print_table,
     read_secret,
+    secret_edit,
     secret_options,
 )
 from tui_oauth.core.models import PROVIDER_SIGNATURE_METHODS, ServiceProvider
@@ -139,13 +140,7 @@ def edit(name: str, new_name: str | None, remove_secret: bool, as_json: bool,
          secret_stdin: bool, secret_file: Path | None, **fields: Any) -> None:
     """Change a service provider; only the options given change."""
     svc = app_context().store.providers
-    secret: Any = read_secret(secret_stdin, secret_file)
-    if remove_secret:
-        if secret is not None:
-            raise click.UsageError("--remove-secret cannot go with --secret-stdin/--secret-file.")
-        secret = None
-    elif secret is None:
-        secret = UNSET
+    secret = secret_edit(secret_stdin, secret_file, remove_secret)
     values = {k: v for k, v in fields.items() if v is not None}
     if new_name is not None:
         values["name"] = new_name
