@@ -255,3 +255,24 @@ async def test_works_on_postgresql_too(store: Store) -> None:
         await pilot.press("l")
         await settle(pilot)
         assert "consumer.add" in screen_text(pilot)
+
+
+async def test_table_columns_fit_new_rows_at_once() -> None:
+    """Columns widen as rows are added, not only when the table next goes idle (a
+    screen drawn in between showed every column at its header's width: "ji…")."""
+    from textual.app import App, ComposeResult
+
+    from tui_oauth.tui.widgets.table import Table
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Table(id="t")
+
+    app = One()
+    async with app.run_test(size=(100, 10)):
+        table = app.query_one(Table)
+        table.add_columns("Key", "Created")
+        table.add_row("jira:6f1c2a4e-1b7d", "2026-11-23", key="k")
+        key_col, created_col = table.ordered_columns
+        assert key_col.content_width >= len("jira:6f1c2a4e-1b7d")
+        assert created_col.content_width >= len("2026-11-23")

@@ -40,7 +40,14 @@ class Table(DataTable[Any], inherit_bindings=False):
         """Cells that are strings are shown as they are: never read as markup."""
         shown = [Text(c, no_wrap=True, overflow="ellipsis") if isinstance(c, str) else c
                  for c in cells]
-        return super().add_row(*shown, height=height, key=key, label=label)
+        row_key = super().add_row(*shown, height=height, key=key, label=label)
+        # Widen auto-width columns now.  DataTable measures new cells only when it
+        # next goes idle; a screen drawn (or read by a test) before that showed
+        # every column at its header's width ("ji…").
+        for column, cell in zip(self.ordered_columns, shown, strict=False):
+            if column.auto_width and isinstance(cell, Text):
+                column.content_width = max(column.content_width, cell.cell_len)
+        return row_key
 
     def action_scroll_top(self) -> None:
         if self.row_count:
