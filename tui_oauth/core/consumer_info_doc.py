@@ -24,7 +24,7 @@ from tui_oauth.core.validation import (
     MAX_DESCRIPTION,
     MAX_KEY,
     MAX_NAME,
-    has_control,
+    Checker,
     url_problem,
 )
 
@@ -38,7 +38,6 @@ __all__ = [
 
 CONSUMER_INFO_PATH = "/plugins/servlet/oauth/consumer-info"
 MAX_DOCUMENT_BYTES = 1024 * 1024
-_LINE_BREAKS = str.maketrans("", "", "\r\n\t")
 _FIELDS = {
     "key": "key",
     "name": "name",
@@ -57,51 +56,17 @@ class ConsumerInfoDoc:
     public_key: PublicKeyInfo
 
 
-def _check_text(
-    field: str,
-    label: str,
-    value: str,
-    limit: int,
-    errors: list[FieldError],
-    *,
-    token: bool = False,
-    multiline: bool = False,
-    required: bool = True,
-) -> None:
-    if not value:
-        if required:
-            errors.append(FieldError(field, f"{label} is empty: it is required."))
-    elif len(value) > limit:
-        errors.append(
-            FieldError(field, f"{label} is {len(value)} characters long; the limit is {limit}.")
-        )
-    elif token and any(c.isspace() for c in value):
-        errors.append(
-            FieldError(
-                field, f"{label} contains spaces; keys look like jira:13549426 or www.example.com."
-            )
-        )
-    elif has_control(value.translate(_LINE_BREAKS) if multiline else value):
-        errors.append(FieldError(field, f"{label} contains control characters."))
-
-
-def _check_fields(
-    key: str,
-    name: str,
-    description: str | None,
-    callback: str | None,
-    errors: list[FieldError],
-    *,
-    required: bool = True,
-) -> None:
-    _check_text("key", "The consumer key", key, MAX_KEY, errors, token=True, required=required)
-    _check_text("name", "The consumer name", name, MAX_NAME, errors, required=required)
-    if description:
-        _check_text(
-            "description", "The description", description, MAX_DESCRIPTION, errors, multiline=True
-        )
-    if callback and (problem := url_problem(callback, what="The callback URL")):
-        errors.append(FieldError("callback", problem))
+def _check_fields(key: str, name: str, description: str | None, callback: str | None,
+                  errors: list[FieldError], *, required: bool = True) -> None:
+    """The same rules as a consumer typed in by hand (validation.Checker)."""
+    c = Checker()
+    if key or required:
+        c.identifier("key", key, label="The consumer key", max_len=MAX_KEY)
+    c.text("name", name, label="The consumer name", max_len=MAX_NAME, required=required)
+    c.text("description", description, label="The description", max_len=MAX_DESCRIPTION,
+           multiline=True)
+    c.url("callback", callback, label="The callback URL")
+    errors.extend(c.errors)
 
 
 def _doc_error(message: str) -> ValidationError:
