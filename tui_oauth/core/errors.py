@@ -82,3 +82,19 @@ class StoreError(TuiOAuthError):
 
 class ReadOnlyError(TuiOAuthError):
     """A change was asked for on a store opened read-only."""
+
+
+class StaleError(TuiOAuthError):
+    """The record changed elsewhere since the caller read it (optimistic check failed).
+
+    Raised instead of saving over someone else's change; the front door offers
+    to reload.  ``current`` is the record as it is now.
+    """
+
+    def __init__(self, message: str, *, current: object = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.current = current
+
+
+class StoreGoneError(StoreError):
+    """The store this process opened was removed or replaced under it."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from tui_oauth.core.audit import changed, snapshot
-from tui_oauth.core.errors import ValidationError
+from tui_oauth.core.errors import StaleError, ValidationError
 from tui_oauth.core.timeutil import utcnow
 from tui_oauth.core.validation import Checker
 
@@ -71,16 +72,44 @@ def check_editable(changes: dict[str, Any], editable: tuple[str, ...]) -> None:
         raise ValidationError(f"Unknown field(s): {', '.join(unknown)}.", field=unknown[0])
 
 
+def check_fresh(row: Any, expected_updated_at: datetime | None, what: str) -> None:
+    """Refuse to save over a change made elsewhere since the caller read ``row``.
+
+    ``expected_updated_at`` is the ``updated_at`` the caller saw (a form when it
+    opened); None skips the check (a command that changes only what it names).
+    """
+    if expected_updated_at is not None and row.updated_at != expected_updated_at:
+        raise StaleError(
+            f"{what} was changed elsewhere since you opened it; nothing was saved.",
+            current=type(row)(**row.model_dump()),  # a detached copy: the rollback expires row
+            hint="Reload it to see the change, then make yours again.",
+        )
+
+
+def touch(row: Any) -> None:
+    """Set ``updated_at`` to now, always later than before (it is the row's version)."""
+    now = utcnow()
+    previous = getattr(row, "updated_at", None)
+    if previous is not None and now <= previous:
+        now = previous + timedelta(microseconds=1)
+    row.updated_at = now
+
+
 def save_edit(uow: UnitOfWork, row: Any, fields: dict[str, Any], secret: SecretChange, *,
               item: str, action: str, target_type: str, target: str) -> bool:
-    """Apply an edit to a locked row, write the keyring, audit.  False if nothing changed."""
+    """Apply an edit to a row read and locked in ``uow``, write the keyring, audit.
+
+    ``fields`` holds only what the caller asked to change (every other column
+    keeps the value another writer may just have given it).  False if nothing
+    changed.
+    """
     before = snapshot(row)
     for name, value in fields.items():
         setattr(row, name, value)
     row.has_shared_secret = secret.after
     if not changed(before, snapshot(row)) and not secret.changes:
         return False
-    row.updated_at = utcnow()
+    touch(row)
     uow.session.add(row)
     uow.session.flush()
     detail = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
@@ -23,8 +24,7 @@ from tui_oauth.core.consumer_info_doc import render_consumer_info
 from tui_oauth.core.errors import NotFoundError, SecretStoreError
 from tui_oauth.core.keys import PublicKeyInfo, describe, generate_key_pair
 from tui_oauth.core.models import ConsumerInfo
-from tui_oauth.core.services import UNSET, secret_item
-from tui_oauth.core.timeutil import utcnow
+from tui_oauth.core.services import UNSET, check_fresh, secret_item, touch
 from tui_oauth.core.validation import MAX_DESCRIPTION, MAX_NAME, Checker
 
 if TYPE_CHECKING:
@@ -98,7 +98,10 @@ class ConsumerInfoService:
         return info
 
     def edit(self, *, name: Any = UNSET, description: Any = UNSET,
-             callback_url: Any = UNSET) -> ConsumerInfo:
+             callback_url: Any = UNSET, expected_updated_at: datetime | None = None
+             ) -> ConsumerInfo:
+        """Change the fields given (in one write transaction); ``expected_updated_at``
+        refuses to save over a change made since the caller read the record."""
         current = self.get()
         c = Checker()
         values: dict[str, Any] = {}
@@ -114,13 +117,14 @@ class ConsumerInfoService:
             row = uow.session.exec(
                 select(ConsumerInfo).where(ConsumerInfo.id == current.id).with_for_update()
             ).one()
+            check_fresh(row, expected_updated_at, "Consumer Info")
             before = snapshot(row)
             for field, value in values.items():
                 setattr(row, field, value)
             after = snapshot(row)
             if not changed(before, after):
                 return row
-            row.updated_at = utcnow()
+            touch(row)
             uow.session.add(row)
             uow.audit("consumer_info.edit", "consumer_info", row.key, before=before,
                       after=snapshot(row))
@@ -143,7 +147,8 @@ class ConsumerInfoService:
             before = snapshot(row)
             row.public_key = public_b64
             row.key_uid = str(uuid.uuid4())
-            row.key_created_at = row.updated_at = utcnow()
+            touch(row)
+            row.key_created_at = row.updated_at
             uow.session.add(row)
             uow.session.flush()
             uow.set_secret(private_key_item(row), private_pem)

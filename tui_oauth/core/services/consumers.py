@@ -27,6 +27,7 @@ from tui_oauth.core.services import (
     UNSET,
     SecretChange,
     check_editable,
+    check_fresh,
     save_edit,
     secret_item,
 )
@@ -273,11 +274,14 @@ class ConsumerService:
                                "Edit that consumer, or remove it first.")]
         )
 
-    def preview_from_url(self, base_url: str, *, timeout: float = 10.0) -> ConsumerPreview:
-        """Fetch ``{base}/plugins/servlet/oauth/consumer-info`` and say what was found."""
+    def preview_from_url(self, base_url: str, *, timeout: float = 10.0,
+                         allow_private: bool = False) -> ConsumerPreview:
+        """Fetch ``{base}/plugins/servlet/oauth/consumer-info`` and say what was found.
+
+        Only from public addresses unless ``allow_private`` (an intranet server)."""
         from tui_oauth.core.consumer_info_fetch import fetch_consumer_info  # imports requests
 
-        fetched = fetch_consumer_info(base_url, timeout=timeout)
+        fetched = fetch_consumer_info(base_url, timeout=timeout, allow_private=allow_private)
         with self.store.session() as s:
             existing = s.exec(select(Consumer).where(Consumer.key == fetched.doc.key)).first()
         return ConsumerPreview(fetched, existing)
@@ -294,31 +298,41 @@ class ConsumerService:
         consumer = self.add(**fields)
         return consumer
 
-    def edit(self, key: str, /, *, shared_secret: Any = UNSET, **changes: Any) -> Consumer:
-        """Change any field but the key.  ``shared_secret``: UNSET keeps it, None or
-        "" removes it, a string replaces it."""
+    def edit(self, key: str, /, *, shared_secret: Any = UNSET,
+             expected_updated_at: datetime | None = None, **changes: Any) -> Consumer:
+        """Change the fields given, and only those; the key cannot change.
+
+        ``shared_secret``: UNSET keeps it, None or "" removes it, a string replaces
+        it.  The row is read, checked and written in one write transaction, so two
+        edits of different fields both count.  ``expected_updated_at`` (what a form
+        saw when it opened) refuses to save over a change made since: StaleError.
+        """
         if "key" in changes:
             raise ValidationError(
                 "The consumer key cannot change; add a new consumer with the new key and "
                 "remove this one.", field="key",
             )
         check_editable(changes, EDITABLE)
-        current = self.get(key)
-        c = Checker()
-        secret = SecretChange.parse(shared_secret, had=current.has_shared_secret, checker=c)
-        merged = {f: getattr(current, f) for f in EDITABLE}
-        merged.update({k: v for k, v in changes.items() if v is not UNSET})
-        fields = self._clean(c, merged, has_secret=secret.after or bool(c.errors),
-                             key_check=False)
-        c.raise_if_any()
+        given = {k: v for k, v in changes.items() if v is not UNSET}
         with self.store.transaction() as uow:
             row = uow.session.exec(
                 select(Consumer).where(Consumer.key == key).with_for_update()
             ).first()
             if row is None:
-                raise NotFoundError(f"No consumer with key {key!r} (removed meanwhile?).")
-            save_edit(uow, row, fields, secret, item=consumer_secret_item(row),
-                      action="consumer.edit", target_type="consumer", target=key)
+                raise NotFoundError(
+                    f"No consumer with key {key!r}.", hint="`tui-oauth consumers list` shows them."
+                )
+            check_fresh(row, expected_updated_at, f"Consumer {key!r}")
+            c = Checker()
+            secret = SecretChange.parse(shared_secret, had=row.has_shared_secret, checker=c)
+            merged = {f: getattr(row, f) for f in EDITABLE}
+            merged.update(given)
+            fields = self._clean(c, merged, has_secret=secret.after or bool(c.errors),
+                                 key_check=False)
+            c.raise_if_any()
+            save_edit(uow, row, {f: fields[f] for f in given}, secret,
+                      item=consumer_secret_item(row), action="consumer.edit",
+                      target_type="consumer", target=key)
         return row
 
     def remove(self, key: str) -> int:

@@ -26,6 +26,7 @@ from tui_oauth.core.services import (
     UNSET,
     SecretChange,
     check_editable,
+    check_fresh,
     save_edit,
     secret_item,
 )
@@ -202,30 +203,42 @@ class ServiceProviderService:
             "name", f"A service provider named {name!r} already exists; choose another name.")])
 
     def edit(self, name: str, /, *, shared_secret: Any = UNSET,
-             **changes: Any) -> ServiceProvider:
-        """Change fields.  ``shared_secret``: UNSET keeps, None/"" removes, a string replaces."""
+             expected_updated_at: datetime | None = None, **changes: Any) -> ServiceProvider:
+        """Change the fields given, and only those, in one write transaction.
+
+        ``shared_secret``: UNSET keeps, None/"" removes, a string replaces.
+        ``expected_updated_at`` refuses to save over a change made since the caller
+        read the provider (StaleError).
+        """
         check_editable(changes, EDITABLE)
-        current = self.get(name)
-        c = Checker()
-        secret = SecretChange.parse(shared_secret, had=current.has_shared_secret, checker=c)
-        merged = {f: getattr(current, f) for f in EDITABLE}
-        merged.update({k: v for k, v in changes.items() if v is not UNSET})
-        fields = self._clean(c, merged, has_secret=secret.after or bool(c.errors))
-        c.raise_if_any()
-        if fields["signature_method"] == RSA_SHA1:
-            self.store.consumer_info.get()
+        given = {k: v for k, v in changes.items() if v is not UNSET}
+        uses_rsa = str(given.get("signature_method") or "").strip().upper() == RSA_SHA1
+        if uses_rsa:
+            self.store.consumer_info.get()  # our key pair must exist to sign with it
         try:
             with self.store.transaction() as uow:
                 row = uow.session.exec(select(ServiceProvider)
-                                       .where(ServiceProvider.id == current.id)
+                                       .where(ServiceProvider.name == name)
                                        .with_for_update()).first()
                 if row is None:
-                    raise NotFoundError(f"No service provider named {name!r} (removed meanwhile?).")
-                save_edit(uow, row, fields, secret, item=provider_secret_item(row),
-                          action="provider.edit", target_type="service_provider",
-                          target=fields["name"])
+                    raise NotFoundError(f"No service provider named {name!r}.",
+                                        hint="`tui-oauth providers list` shows them.")
+                check_fresh(row, expected_updated_at, f"Service provider {name!r}")
+                c = Checker()
+                secret = SecretChange.parse(shared_secret, had=row.has_shared_secret, checker=c)
+                merged = {f: getattr(row, f) for f in EDITABLE}
+                merged.update(given)
+                fields = self._clean(c, merged, has_secret=secret.after or bool(c.errors))
+                c.raise_if_any()
+                if fields["name"] != row.name and uow.session.exec(
+                        select(ServiceProvider.id).where(
+                            ServiceProvider.name == fields["name"])).first():
+                    raise self._taken(fields["name"])
+                save_edit(uow, row, {f: fields[f] for f in given}, secret,
+                          item=provider_secret_item(row), action="provider.edit",
+                          target_type="service_provider", target=fields["name"])
         except IntegrityError:
-            raise self._taken(fields["name"]) from None
+            raise self._taken(str(given.get("name", name))) from None
         return row
 
     def remove(self, name: str) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.widgets import Checkbox, Input, Select, TextArea
 
+from tui_oauth.core.keys import describe
 from tui_oauth.core.models import HMAC_SHA1, RSA_SHA1, Consumer
 from tui_oauth.core.services import UNSET
 from tui_oauth.tui.jobs import run_job, store_of
@@ -100,13 +101,20 @@ class ConsumerFormScreen(FormScreen):
             def work() -> str:
                 return store.consumers.add(key=key, shared_secret=secret or None, **fields).key
         else:
-            key = existing.key
+            key, seen = existing.key, existing.updated_at
 
             def work() -> str:
-                return store.consumers.edit(key, shared_secret=secret or UNSET, **fields).key
+                return store.consumers.edit(key, shared_secret=secret or UNSET,
+                                            expected_updated_at=seen, **fields).key
 
         run_job(self, work, self._saved, doing="Saving the consumer", group="save",
                 loading=self.query_one("#form-body"), failed=self.handle_failure)
+
+    def reloaded(self, current: object) -> FormScreen | None:
+        if not isinstance(current, Consumer):
+            return None
+        pem = describe(current.public_key).pem if current.public_key else ""
+        return ConsumerFormScreen(current, pem)
 
     def _saved(self, key: str) -> None:
         self.app.post_message(ConsumerSaved(key, added=self.consumer is None))

@@ -14,8 +14,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
-from tui_oauth.core.errors import TuiOAuthError, ValidationError
-from tui_oauth.tui.text import error_text
+from tui_oauth.core.errors import StaleError, TuiOAuthError, ValidationError
+from tui_oauth.tui.text import error_text, plain
 from tui_oauth.tui.widgets.field import Field
 
 
@@ -31,13 +31,13 @@ class FormScreen(Screen[None]):
         super().__init__(classes="form-screen")
 
     def compose(self) -> ComposeResult:
-        yield Label(self.form_title(), id="form-title", markup=False)
+        yield Label(plain(self.form_title(), multiline=False), id="form-title")
         yield Static("", id="form-error", markup=False)
         with VerticalScroll(id="form-body"):
             yield from self.compose_fields()
         yield Static("", id="form-warning", markup=False)
         with Horizontal(id="form-buttons"):
-            yield Button(self.save_label(), id="save", variant="primary")
+            yield Button(plain(self.save_label()), id="save", variant="primary")
             yield Button("Cancel", id="cancel")
         yield Footer()
 
@@ -64,15 +64,40 @@ class FormScreen(Screen[None]):
     def show_warning(self, text: str) -> None:
         """Something to know that does not stop the save (shown above the buttons)."""
         warning = self.query_one("#form-warning", Static)
-        warning.update(text)
+        warning.update(plain(text))
         warning.set_class(bool(text), "-shown")
 
     def show_general_error(self, text: str) -> None:
-        self.query_one("#form-error", Static).update(text)
+        self.query_one("#form-error", Static).update(plain(text))
         self.add_class("-has-error")
+
+    def reloaded(self, current: object) -> FormScreen | None:
+        """The same form over ``current`` (the record as it is now), for a reload."""
+        return None
+
+    def _offer_reload(self, exc: StaleError) -> None:
+        from tui_oauth.tui.modals.confirm import ConfirmModal
+
+        fresh = self.reloaded(exc.current)
+        self.show_general_error(exc.message)
+        if fresh is None:
+            return
+
+        def answer(reload: bool | None) -> None:
+            if reload:
+                self.app.switch_screen(fresh)
+
+        self.app.push_screen(ConfirmModal(
+            "Changed elsewhere",
+            f"{exc.message}\n\nReload it? The form then shows the current values, and what "
+            "you typed here is dropped. No keeps your form open as it is.",
+            yes="Reload"), answer)
 
     def handle_failure(self, exc: Exception) -> bool:
         """Show a service error on the form; the values stay as typed."""
+        if isinstance(exc, StaleError):
+            self._offer_reload(exc)
+            return True
         if isinstance(exc, ValidationError):
             fields = self.fields()
             general: list[str] = []

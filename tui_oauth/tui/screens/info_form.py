@@ -36,10 +36,15 @@ class InfoFormScreen(FormScreen):
         store = store_of(self)
         name, description = self.value("name"), self.value("description")
         callback = self.value("callback_url")
+        seen = self.info.updated_at
         run_job(self, lambda: store.consumer_info.edit(name=name, description=description,
-                                                       callback_url=callback),
+                                                       callback_url=callback,
+                                                       expected_updated_at=seen),
                 self._saved, doing="Saving the Consumer Info", group="save",
                 loading=self.query_one("#form-body"), failed=self.handle_failure)
+
+    def reloaded(self, current: object) -> FormScreen | None:
+        return InfoFormScreen(current) if isinstance(current, ConsumerInfo) else None
 
     def _saved(self, _: object) -> None:
         self.app.post_message(ConsumerInfoChanged("edit"))

@@ -97,10 +97,14 @@ class ProviderFormScreen(FormScreen):
         def work() -> ServiceProvider:
             if existing is None:
                 return store.providers.add(shared_secret=secret or None, **fields)
-            return store.providers.edit(existing.name, shared_secret=secret or UNSET, **fields)
+            return store.providers.edit(existing.name, shared_secret=secret or UNSET,
+                                        expected_updated_at=existing.updated_at, **fields)
 
         run_job(self, work, self._saved, doing="Saving the service provider", group="save",
                 loading=self.query_one("#form-body"), failed=self.handle_failure)
+
+    def reloaded(self, current: object) -> FormScreen | None:
+        return ProviderFormScreen(current) if isinstance(current, ServiceProvider) else None
 
     def _saved(self, provider: ServiceProvider) -> None:
         self.app.post_message(ProviderSaved(provider.name, added=self.provider is None,
