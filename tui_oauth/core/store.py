@@ -206,9 +206,10 @@ def open_store(url: str | None = None, *, secrets_backend: KeyringBackend | None
     """
     resolved = resolve_db_url(url)
     engine = make_engine(resolved)
+    reads = reader(engine)  # opening never takes the write lock (SQLite: never waits for a writer)
     try:
-        check_connection(engine)
-        revision = current_revision(engine)
+        check_connection(reads)
+        revision = current_revision(reads)
         if revision != HEAD:
             if read_only or not auto_upgrade:
                 raise StoreError(
@@ -217,7 +218,7 @@ def open_store(url: str | None = None, *, secrets_backend: KeyringBackend | None
                     hint="Run `tui-oauth db upgrade` (without --read-only).",
                 )
             upgrade(engine)
-        with Session(engine) as session:
+        with Session(reads) as session:
             meta = session.exec(select(StoreMeta).where(StoreMeta.key == "store_id")).first()
         if meta is None:
             raise StoreError("The database has no store id (store_meta); is it a tui-oauth store?")

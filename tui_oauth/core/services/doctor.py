@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from tui_oauth.core.config import default_data_dir
-from tui_oauth.core.database import sqlite_path
+from tui_oauth.core.database import reader, sqlite_path
 from tui_oauth.core.errors import SecretStoreError
 from tui_oauth.core.migrations import current_revision
 from tui_oauth.core.models import Consumer, ConsumerInfo, ServiceProvider, StoreMeta
@@ -87,7 +87,7 @@ class DoctorService:
         store = self.store
         report = DoctorReport()
         report.add("store", INFO, f"{store.display_url} ({store.dialect})")
-        report.add("schema", INFO, f"revision {current_revision(store.engine)}")
+        report.add("schema", INFO, f"revision {current_revision(reader(store.engine))}")
         report.add("store id", INFO, f"{store.store_id} (keyring service "
                    f"{store.secrets.service_name!r})")
         path = sqlite_path(make_url(store.url))
