@@ -9,6 +9,7 @@ row inside their write transaction, about a quarter of the rounds lost one.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -149,3 +150,42 @@ def test_every_edit_moves_updated_at_forward(store: Store) -> None:
     for i in range(20):
         stamps.append(store.consumers.edit("k", name=f"n{i + 1}").updated_at)
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+
+
+def test_orphan_sweep_waits_for_a_transaction_that_wrote_a_secret(
+        two_stores: tuple[Store, Store], memory_keyring: MemoryKeyring) -> None:
+    """doctor --fix must not take a secret whose row is not committed yet for an orphan
+    (seen: the new private key of `info rotate-key`, deleted right after it committed)."""
+    a, b = two_stores
+    a.consumer_info.get()
+    written, sweeping = threading.Event(), threading.Event()
+    swept: list[str] = []
+
+    def rotate_slowly() -> None:
+        from sqlmodel import select
+
+        from tui_oauth.core.models import ConsumerInfo
+        from tui_oauth.core.services.consumer_info import private_key_item
+
+        with a.transaction() as uow:
+            row = uow.session.exec(select(ConsumerInfo).with_for_update()).one()
+            row.key_uid = "new-key-uid"
+            uow.session.add(row)
+            uow.session.flush()
+            uow.set_secret(private_key_item(row), "new private key")
+            written.set()
+            assert sweeping.wait(10)
+            time.sleep(0.3)  # the sweep is now waiting for this transaction (or racing it)
+
+    def sweep() -> None:
+        assert written.wait(10)
+        sweeping.set()
+        swept.extend(b.doctor.remove_orphan_secrets())
+
+    race(rotate_slowly, sweep)
+    info = a.consumer_info.get()
+    assert info.key_uid == "new-key-uid"
+    assert a.secrets.get("consumer-info/new-key-uid/private-key") == "new private key"
+    assert "consumer-info/new-key-uid/private-key" not in swept
+    # The old key's item is an orphan now, and the sweep (after the commit) may take it.
+    assert set(swept) <= {n for n in swept if n.startswith("consumer-info/")}

@@ -23,7 +23,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from keyring.backend import KeyringBackend
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: PostgreSQL advisory lock key of the keyring lock (see UnitOfWork.guard_keyring).
+KEYRING_LOCK_ID = 0x7475_692D_6F61  # "tui-oa"
+
 
 @dataclass
 class UnitOfWork:
@@ -55,8 +58,27 @@ class UnitOfWork:
     secrets: SecretStore
     actor: Actor
     _undo: list[Callable[[], None]] = field(default_factory=list)
+    _guard: str = ""  # "", "shared" or "exclusive": the keyring lock held
+
+    def guard_keyring(self, *, exclusive: bool = False) -> None:
+        """Hold the keyring lock until this transaction ends.
+
+        Every transaction that writes the keyring holds it shared, and the orphan
+        sweep (``doctor --fix``) holds it exclusively, so the sweep never sees an
+        item written by a transaction that has not committed yet.  On SQLite
+        ``BEGIN IMMEDIATE`` already serialises every writer, so this is a no-op;
+        on PostgreSQL it is a transaction-level advisory lock.
+        """
+        if self._guard == "exclusive" or (self._guard == "shared" and not exclusive):
+            return
+        bind = self.session.get_bind()
+        if bind.dialect.name == "postgresql":
+            fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+            self.session.connection().execute(text(f"SELECT {fn}(:k)"), {"k": KEYRING_LOCK_ID})
+        self._guard = "exclusive" if exclusive else "shared"
 
     def set_secret(self, name: str, value: str) -> None:
+        self.guard_keyring()
         previous = self.secrets.get(name)
         self.secrets.set(name, value)
         if previous is None:
@@ -65,6 +87,7 @@ class UnitOfWork:
             self._undo.append(lambda: self.secrets.set(name, previous))
 
     def delete_secret(self, name: str) -> None:
+        self.guard_keyring()
         previous = self.secrets.get(name)
         if previous is None:
             return

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from tui_oauth.core.config import default_data_dir
 from tui_oauth.core.database import reader, sqlite_path
@@ -68,19 +68,22 @@ class DoctorService:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def expected_secrets(self) -> dict[str, str]:
+    def expected_secrets(self, session: Session | None = None) -> dict[str, str]:
         """Keyring item name -> what owns it, for every row that says it has a secret."""
+        if session is None:
+            with self.store.session() as s:
+                return self.expected_secrets(s)
+        s = session
         expected: dict[str, str] = {}
-        with self.store.session() as s:
-            for c in s.exec(select(Consumer).where(Consumer.has_shared_secret)).all():
-                expected[consumer_secret_item(c)] = f"consumer {c.key!r} shared secret"
-            for p in s.exec(select(ServiceProvider).where(ServiceProvider.has_shared_secret)).all():
-                expected[provider_secret_item(p)] = f"service provider {p.name!r} shared secret"
-            info = s.get(ConsumerInfo, 1)
-            if info is not None:
-                expected[private_key_item(info)] = "Consumer Info private key"
-            if s.get(StoreMeta, CHECK_META_KEY) is not None:
-                expected[DATA_KEY_ITEM] = "provider data key (encrypts token secrets)"
+        for c in s.exec(select(Consumer).where(Consumer.has_shared_secret)).all():
+            expected[consumer_secret_item(c)] = f"consumer {c.key!r} shared secret"
+        for p in s.exec(select(ServiceProvider).where(ServiceProvider.has_shared_secret)).all():
+            expected[provider_secret_item(p)] = f"service provider {p.name!r} shared secret"
+        info = s.get(ConsumerInfo, 1)
+        if info is not None:
+            expected[private_key_item(info)] = "Consumer Info private key"
+        if s.get(StoreMeta, CHECK_META_KEY) is not None:
+            expected[DATA_KEY_ITEM] = "provider data key (encrypts token secrets)"
         return expected
 
     def run(self) -> DoctorReport:
@@ -136,14 +139,24 @@ class DoctorService:
                 report.add("secrets without row", OK, "none")
         return report
 
-    def remove_orphan_secrets(self) -> list[str]:
-        """Delete keyring items that belong to no row; returns their names."""
-        names = self.store.secrets.list_names() or []
-        expected = self.expected_secrets()
-        orphans = sorted(set(names) - set(expected))
-        if not orphans:
-            return []
+    def remove_orphan_secrets(self, only: list[str] | None = None) -> list[str]:
+        """Delete keyring items that belong to no row; returns their names.
+
+        Decided under the keyring lock, inside a write transaction: every
+        transaction that writes a secret holds that lock until it commits, so an
+        item whose row is not committed yet is never taken for an orphan.  With
+        ``only`` (the orphans a person was shown and agreed to delete), only those
+        that are still orphans are deleted.
+        """
         with self.store.transaction() as uow:
+            uow.guard_keyring(exclusive=True)
+            names = self.store.secrets.list_names() or []
+            expected = self.expected_secrets(uow.session)
+            orphans = sorted(set(names) - set(expected))
+            if only is not None:
+                orphans = sorted(set(orphans) & set(only))
+            if not orphans:
+                return []
             for name in orphans:
                 self.store.secrets.delete(name)
             uow.audit("doctor.remove_orphans", "keyring", self.store.secrets.service_name,
