@@ -21,7 +21,11 @@ from tui_oauth.core.consumer_info_doc import (
     parse_consumer_info,
     render_consumer_info,
 )
-from tui_oauth.core.consumer_info_fetch import FetchResult, fetch_consumer_info
+from tui_oauth.core.consumer_info_fetch import (
+    FetchRefusedError,
+    FetchResult,
+    fetch_consumer_info,
+)
 from tui_oauth.core.errors import FetchError, ValidationError
 from tui_oauth.core.keys import generate_key_pair, parse_public_key
 
@@ -309,16 +313,33 @@ def server() -> Iterator[str]:
         httpd.server_close()
 
 
+def fetch(url: str, **kwargs: float) -> FetchResult:
+    """Fetch from the test server on loopback: private addresses allowed."""
+    return fetch_consumer_info(url, allow_private=True, **kwargs)  # type: ignore[arg-type]
+
+
 def fetch_error(url: str, **kwargs: float) -> str:
     with pytest.raises(FetchError) as info:
-        fetch_consumer_info(url, **kwargs)  # type: ignore[arg-type]
+        fetch(url, **kwargs)
     assert info.value.field == "url"
     return str(info.value)
 
 
+def test_fetch_from_loopback_is_refused_by_default(server: str) -> None:
+    Handler.seen.clear()
+    with pytest.raises(FetchRefusedError) as info:
+        fetch_consumer_info(server + "/good")
+    assert str(info.value) == (
+        f"Did not fetch {server}/good{PATH}: 127.0.0.1 is a loopback address (this machine): "
+        "refused before connecting (by default only public addresses are fetched from, so "
+        "that a URL cannot reach services inside this network).")
+    assert info.value.refusal.allowable
+    assert Handler.seen == []
+
+
 def test_fetch_good(server: str) -> None:
     Handler.seen.clear()
-    result = fetch_consumer_info(server + "/good/")
+    result = fetch(server + "/good/")
     assert isinstance(result, FetchResult)
     assert result.url == result.final_url == server + "/good" + PATH
     assert result.status == 200
@@ -335,11 +356,11 @@ def test_fetch_good(server: str) -> None:
 
 @pytest.mark.parametrize("route", ["textxml", "atom", "gzip", "chunked"])
 def test_fetch_other_xml_types_and_gzip(server: str, route: str) -> None:
-    assert fetch_consumer_info(f"{server}/{route}").doc.name == "JIRA"
+    assert fetch(f"{server}/{route}").doc.name == "JIRA"
 
 
 def test_fetch_full_consumer_info_url_accepted(server: str) -> None:
-    assert fetch_consumer_info(server + "/good" + PATH).doc.key == "jira:13549426"
+    assert fetch(server + "/good" + PATH).doc.key == "jira:13549426"
 
 
 def test_fetch_sends_no_credentials(server: str, tmp_path: Path,
@@ -351,15 +372,14 @@ def test_fetch_sends_no_credentials(server: str, tmp_path: Path,
     Handler.seen.clear()
     requests.get(server + "/good" + PATH, timeout=5)  # plain requests would send them
     assert "Authorization" in Handler.seen[-1]
-    fetch_consumer_info(server + "/good")
-    session = requests.Session()
-    session.auth = ("admin", "hunter2")
-    fetch_consumer_info(server + "/redirect", session=session)
+    fetch(server + "/good")
+    fetch(server + "/redirect")
+    assert len(Handler.seen) == 4
     assert all("Authorization" not in h for h in Handler.seen[1:])
 
 
 def test_fetch_redirect(server: str) -> None:
-    result = fetch_consumer_info(server + "/redirect")
+    result = fetch(server + "/redirect")
     assert result.url == server + "/redirect" + PATH
     assert result.final_url == server + "/good" + PATH
     assert result.redirects == (server + "/good" + PATH,)
@@ -422,7 +442,7 @@ def test_fetch_no_answer_times_out(server: str) -> None:
     started = time.monotonic()
     message = fetch_error(server + "/hang", timeout=0.5)
     assert time.monotonic() - started < 1.5
-    assert "did not answer within 0.5 s" in message
+    assert "did not send its answer's status line and headers within 0.5 s" in message
 
 
 def test_fetch_entity_expansion(server: str) -> None:
@@ -432,7 +452,7 @@ def test_fetch_entity_expansion(server: str) -> None:
 
 def test_fetch_missing_fields_keep_their_field(server: str) -> None:
     with pytest.raises(ValidationError) as info:
-        fetch_consumer_info(server + "/missing")
+        fetch(server + "/missing")
     assert not isinstance(info.value, FetchError)
     assert info.value.field == "name"
     assert "<name> is missing" in str(info.value)
@@ -441,7 +461,7 @@ def test_fetch_missing_fields_keep_their_field(server: str) -> None:
 
 def test_fetch_bad_key(server: str) -> None:
     with pytest.raises(ValidationError) as info:
-        fetch_consumer_info(server + "/badkey")
+        fetch(server + "/badkey")
     assert [e.field for e in info.value.errors] == ["public_key"]
 
 
@@ -460,13 +480,12 @@ def test_fetch_tls_error(server: str) -> None:
     assert "http://" in message
 
 
-def test_fetch_dns_failure() -> None:
-    try:
-        socket.getaddrinfo("tui-oauth-test.invalid", 80)
-    except socket.gaierror:
-        pass
-    else:  # pragma: no cover - a resolver that answers for .invalid
-        pytest.skip("this resolver answers for .invalid")
+def test_fetch_dns_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_such_name(host: str, *args: object, **kwargs: object) -> list[object]:
+        assert host == "tui-oauth-test.invalid"
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)  # no real DNS query
     message = fetch_error("https://tui-oauth-test.invalid", timeout=5)
     assert "Could not resolve the host name tui-oauth-test.invalid" in message
     assert "DNS" in message

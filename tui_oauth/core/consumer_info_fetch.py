@@ -1,16 +1,18 @@
 """Fetching a consumer-info document by URL: hostile input, handled with care.
 
-A size limit enforced while reading, one deadline for the whole fetch, at most
-five redirects (each checked), no credentials ever sent (not even from
-~/.netrc), and compressed bodies decompressed under the same limit.  Kept apart
-from consumer_info_doc so that importing the core does not import requests.
+Only public addresses unless private ones are allowed, checked on the address
+actually connected to, on every redirect (:mod:`tui_oauth.core.net`); one
+deadline for the whole fetch (DNS, connect, TLS, headers and body); at most five
+redirects (each checked); a size limit enforced while reading, compressed bodies
+decompressed under the same limit; no proxy and no credentials ever sent (not
+even from ~/.netrc).  Kept apart from consumer_info_doc so that importing the
+core does not import requests.
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
-import time
 import zlib
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -28,6 +30,18 @@ from tui_oauth.core.consumer_info_doc import (
     parse_consumer_info,
 )
 from tui_oauth.core.errors import FetchError, ValidationError
+from tui_oauth.core.net import (
+    CONNECTING,
+    READING,
+    RESOLVING,
+    TLS,
+    WAITING,
+    AddressPolicy,
+    AddressRefusedError,
+    Deadline,
+    Refusal,
+    guarded_session,
+)
 from tui_oauth.core.validation import url_problem
 
 MAX_REDIRECTS = 5
@@ -36,6 +50,18 @@ _BASE_URL_HINT = (
     "Enter the consumer application's base URL (e.g. https://jira.example.com, "
     "the address users open); tui-oauth adds " + CONSUMER_INFO_PATH + "."
 )
+
+
+class FetchRefusedError(FetchError):
+    """The URL or a redirect led to an address the policy refuses; nothing was sent.
+
+    The message names the rule and no front end's option: ``refusal.allowable`` says
+    whether allowing private addresses would admit it, so the CLI and the console can
+    add their own hint."""
+
+    def __init__(self, message: str, refusal: Refusal) -> None:
+        super().__init__(message)
+        self.refusal = refusal
 
 
 @dataclass(frozen=True)
@@ -79,22 +105,50 @@ def _tls_reason(exc: BaseException) -> str:
     return "the TLS handshake failed"
 
 
-def _network_error(exc: requests.RequestException, url: str, timeout: float) -> FetchError:
+def _where(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     host = parts.hostname or "the server"
-    where = f"{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    return host, f"{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def _deadline_error(deadline: Deadline, url: str) -> FetchError:
+    """What was going on when the one deadline for the whole fetch passed."""
+    host, where = _where(url)
+    limit = f"{deadline.seconds:g} s"
+    again = "Try again, or allow a longer timeout."
+    if deadline.phase == RESOLVING:
+        return FetchError(
+            f"Could not resolve the host name {host} within {limit} (the DNS lookup did not "
+            f"finish): check this machine's DNS settings. {again}"
+        )
+    if deadline.phase == CONNECTING:
+        return FetchError(
+            f"Timed out connecting to {where} after {limit}: check the URL, and that no "
+            "firewall blocks this machine from reaching it."
+        )
+    if deadline.phase == TLS:
+        return FetchError(
+            f"{host} accepted the connection but did not complete the TLS handshake within "
+            f"{limit}: it may be overloaded, or not speak https on that port. {again}"
+        )
+    if deadline.phase == READING:
+        return FetchError(
+            f"{host} did not send the whole document within {limit}: the connection is "
+            f"too slow or the server stalled. {again}"
+        )
+    return FetchError(
+        f"{host} accepted the connection but did not send its answer's status line and "
+        f"headers within {limit}: it may be overloaded or deliberately slow, or the URL "
+        f"points at the wrong service. {again}"
+    )
+
+
+def _network_error(exc: requests.RequestException, url: str, deadline: Deadline) -> FetchError:
+    host, where = _where(url)
     causes = _causes(exc)
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return FetchError(
-            f"Timed out connecting to {where} after {timeout:g} s: check the URL, "
-            "and that no firewall or proxy blocks this machine from reaching it."
-        )
-    if isinstance(exc, requests.exceptions.ReadTimeout):
-        return FetchError(
-            f"{host} accepted the connection but did not answer within "
-            f"{timeout:g} s: it may be overloaded, or the URL points at the wrong "
-            "service. Try again, or allow a longer timeout."
-        )
+    if deadline.expired or isinstance(exc, requests.Timeout):
+        # Each wait is bounded by the time left, so a timeout is the deadline passing.
+        return _deadline_error(deadline, url)
     if isinstance(exc, requests.exceptions.SSLError):
         return FetchError(
             f"TLS error talking to {host}: {_tls_reason(exc)}. If it uses a "
@@ -160,9 +214,7 @@ def _too_large(url: str, max_bytes: int) -> FetchError:
     )
 
 
-def _read_body(
-    resp: requests.Response, url: str, deadline: float, timeout: float, max_bytes: int
-) -> bytes:
+def _read_body(resp: requests.Response, url: str, deadline: Deadline, max_bytes: int) -> bytes:
     declared = resp.headers.get("Content-Length", "").strip()
     if declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(url, max_bytes)
@@ -180,12 +232,8 @@ def _read_body(
     body = bytearray()
     try:
         while True:
-            if time.monotonic() > deadline:
-                raise FetchError(
-                    f"{urlsplit(url).hostname} did not send the whole document "
-                    f"within {timeout:g} s: the connection is too slow or the "
-                    "server stalled. Try again, or allow a longer timeout."
-                )
+            if deadline.expired:
+                raise _deadline_error(deadline, url)
             chunk = resp.raw.read1(16 * 1024, decode_content=False)
             if not chunk:
                 break
@@ -199,15 +247,15 @@ def _read_body(
         if decomp is not None:
             body += decomp.flush()
     except (urllib3.exceptions.HTTPError, OSError, zlib.error) as exc:
-        if isinstance(exc, urllib3.exceptions.ReadTimeoutError | TimeoutError):
-            raise FetchError(
-                f"{urlsplit(url).hostname} stopped sending the document (no data "
-                f"for {timeout:g} s). Try again, or allow a longer timeout."
-            ) from None
+        if deadline.expired or isinstance(exc, urllib3.exceptions.ReadTimeoutError |
+                                          TimeoutError):
+            raise _deadline_error(deadline, url) from None
         raise FetchError(
             f"The connection to {urlsplit(url).hostname} broke while reading the "
             f"document ({type(exc).__name__}): try again."
         ) from None
+    if deadline.expired:  # the watchdog's shutdown reads as the end of the body
+        raise _deadline_error(deadline, url)
     if len(body) > max_bytes:
         raise _too_large(url, max_bytes)
     return bytes(body)
@@ -218,30 +266,33 @@ def fetch_consumer_info(
     *,
     timeout: float = 10.0,
     max_bytes: int = 256 * 1024,
-    session: requests.Session | None = None,
+    allow_private: bool = False,
+    policy: AddressPolicy | None = None,
 ) -> FetchResult:
     """GET ``{base}/plugins/servlet/oauth/consumer-info`` and parse it.
 
-    ``timeout`` bounds the whole fetch (connect, redirects and body); at most 5
-    redirects; no credentials, cookies from the caller's session aside.  Raises
-    ``FetchError`` (field ``url``), or ``ValidationError`` on the document's fields.
+    ``timeout`` bounds the whole fetch (DNS, connect, TLS, redirects, headers and
+    body) in wall-clock seconds; at most 5 redirects; no proxy, no credentials.  Only
+    public addresses are connected to, unless ``allow_private`` (loopback, private and
+    link-local too: a server on an intranet) or an explicit ``policy``.  Raises
+    ``FetchError`` (field ``url``; ``FetchRefusedError`` for a refused address), or
+    ``ValidationError`` on the document's fields.
     """
     url = consumer_info_url(base_url)
-    own = session is None
-    sess = requests.Session() if session is None else session
-    if own:
-        sess.max_redirects = MAX_REDIRECTS
+    if policy is None:
+        policy = AddressPolicy(allow_private=allow_private)
     headers = {
         "Accept": "application/xml",
         "User-Agent": f"tui-oauth/{__version__}",
         "Accept-Encoding": "identity",
     }
-    started = time.monotonic()
-    deadline = started + timeout
+    deadline = Deadline(timeout)
     current, redirects = url, list[str]()
-    try:
+    with deadline, guarded_session(policy, deadline) as sess:
+        sess.max_redirects = MAX_REDIRECTS
         while True:
-            remaining = max(deadline - time.monotonic(), 0.001)
+            deadline.phase = WAITING  # unless a new connection is made (it says so)
+            remaining = max(deadline.remaining(), 0.001)
             try:
                 resp = sess.get(
                     current,
@@ -251,9 +302,16 @@ def fetch_consumer_info(
                     allow_redirects=False,
                     auth=_no_auth,
                 )
+            except AddressRefusedError as exc:
+                where = "" if current == url else f" (redirected from {url})"
+                raise FetchRefusedError(
+                    f"Did not fetch {current}{where}: {exc}", exc.refusal) from None
             except requests.RequestException as exc:
-                raise _network_error(exc, current, timeout) from None
+                raise _network_error(exc, current, deadline) from None
             with resp:
+                if deadline.expired:  # the watchdog's shutdown can end the headers early
+                    raise _deadline_error(deadline, current)
+                deadline.phase = READING
                 status = resp.status_code
                 if status in _REDIRECT_STATUSES:
                     current = _next_hop(url, current, resp.headers.get("Location"), redirects)
@@ -264,11 +322,9 @@ def fetch_consumer_info(
                 ct_error = _content_type_error(content_type, current)
                 if ct_error:
                     raise ct_error
-                body = _read_body(resp, current, deadline, timeout, max_bytes)
+                body = _read_body(resp, current, deadline, max_bytes)
                 break
-    finally:
-        if own:
-            sess.close()
+    elapsed = deadline.elapsed()
     try:
         doc = parse_consumer_info(body)
     except ValidationError as exc:
@@ -286,7 +342,7 @@ def fetch_consumer_info(
         final_url=current,
         status=status,
         content_type=content_type,
-        elapsed=time.monotonic() - started,
+        elapsed=elapsed,
         doc=doc,
         redirects=tuple(redirects),
         size=len(body),

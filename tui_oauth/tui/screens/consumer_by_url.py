@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Checkbox, Input, Static
 
+from tui_oauth.core.errors import FetchError
 from tui_oauth.core.services.consumers import ConsumerPreview
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import ConsumerSaved
 from tui_oauth.tui.screens.form import FormScreen
 from tui_oauth.tui.text import dash
 from tui_oauth.tui.widgets.field import Field
+
+ALLOW_PRIVATE_LABEL = "Allow private addresses (a server on this intranet)"
 
 
 class ConsumerByUrlScreen(FormScreen):
@@ -35,6 +38,10 @@ class ConsumerByUrlScreen(FormScreen):
                     Input(id="url", placeholder="https://jira.example.com"),
                     hint="tui-oauth fetches URL/plugins/servlet/oauth/consumer-info; "
                          "enter fetches, then check what was found and add it.")
+        yield Field("allow_private", "",
+                    Checkbox(ALLOW_PRIVATE_LABEL, False, id="allow_private"),
+                    hint="Off: only public addresses are fetched from. On: loopback, private "
+                         "and link-local ones too; cloud metadata addresses stay refused.")
         yield Button("Fetch", id="fetch")
         yield Static("Nothing fetched yet.", id="preview", markup=False)
 
@@ -61,14 +68,22 @@ class ConsumerByUrlScreen(FormScreen):
         self.clear_errors()
         self._set_preview(None)
         url = self.value("url")
+        allow_private = self.query_one("#allow_private", Checkbox).value
         store = store_of(self)
         self.query_one("#preview", Static).update(f"Fetching {url} …")
-        run_job(self, lambda: store.consumers.preview_from_url(url), self._set_preview,
+        run_job(self, lambda: store.consumers.preview_from_url(url, allow_private=allow_private),
+                self._set_preview,
                 doing="Fetching the consumer-info", group="fetch",
-                loading=self.query_one("#preview"), failed=self._fetch_failed)
+                loading=self.query_one("#preview"),
+                failed=lambda exc: self._fetch_failed(exc, allow_private))
 
-    def _fetch_failed(self, exc: Exception) -> bool:
+    def _fetch_failed(self, exc: Exception, allow_private: bool) -> bool:
         self.query_one("#preview", Static).update("Nothing fetched.")
+        refusal = getattr(exc, "refusal", None)  # FetchRefusedError: an address refused
+        if (isinstance(exc, FetchError) and refusal is not None and refusal.allowable
+                and not allow_private):
+            exc = FetchError(f"{exc} If this server is on your intranet, tick "
+                             f"'{ALLOW_PRIVATE_LABEL}' and fetch again.")
         return self.handle_failure(exc)
 
     def _set_preview(self, preview: ConsumerPreview | None) -> None:
