@@ -13,8 +13,11 @@ that cost the same to verify against.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import secrets
+import socket
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,6 +65,19 @@ class _Secrets:
     updated_at: datetime | None
     rsa_key: Any
     secret: str
+    #: The keyring could not be read (locked, hung): ``secret`` is the dummy, and
+    #: the next refresh tries again whatever ``updated_at`` says.
+    failed: str | None = None
+
+
+#: store_meta key prefix under which each serving host reports the consumers whose
+#: secrets it could not read (``tui-oauth doctor`` shows them).
+STATUS_PREFIX = "provider.keyring_failures."
+
+
+def status_key(host: str | None = None) -> str:
+    host = host or socket.gethostname() or "localhost"
+    return STATUS_PREFIX + host[: 64 - len(STATUS_PREFIX)]
 
 
 class ConsumerCache:
@@ -69,6 +85,8 @@ class ConsumerCache:
         self.store = store
         self._lock = threading.Lock()
         self._by_uid: dict[str, _Secrets] = {}
+        self._keys: dict[str, str] = {}  # uid -> consumer key, for messages
+        self._reported: dict[str, str] | None = None  # failures last written to store_meta
         self.keyring_reads = 0  # for tests: what the request path cost
         dummy_rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
         self.dummy_secret = secrets.token_urlsafe(32)
@@ -79,6 +97,16 @@ class ConsumerCache:
             rsa_key=dummy_rsa, secret=self.dummy_secret,
         )
 
+    @property
+    def size(self) -> int:
+        return len(self._by_uid)
+
+    def failures(self) -> dict[str, str]:
+        """Consumer key -> why its shared secret could not be read (now)."""
+        with self._lock:
+            return {self._keys.get(uid, uid): f.failed for uid, f in self._by_uid.items()
+                    if f.failed is not None}
+
     def _load(self, row: Consumer) -> _Secrets:
         rsa_key = self.dummy.rsa_key
         if row.public_key:
@@ -87,23 +115,34 @@ class ConsumerCache:
             except TuiOAuthError:
                 log.warning("consumer %r: its stored public key does not parse", row.key)
         secret = self.dummy_secret
+        failed: str | None = None
+        previous = self._by_uid.get(row.uid)
         if row.has_shared_secret:
             self.keyring_reads += 1
             try:
                 value = self.store.secrets.get(consumer_secret_item(row))
             except SecretStoreError as exc:
-                log.error("consumer %r: cannot read its shared secret: %s", row.key, exc)
-                value = None
-            if value is None:
-                log.warning("consumer %r: its shared secret is missing from the keyring "
-                            "(`tui-oauth doctor`)", row.key)
+                value, failed = None, exc.message
+                if previous is None or previous.failed is None:  # say it once, in words
+                    log.error("consumer %r: cannot read its shared secret from the keyring "
+                              "(%s); its HMAC-SHA1 and PLAINTEXT requests are refused until "
+                              "it can be read. Retrying at every refresh.", row.key, exc.message)
             else:
+                if previous is not None and previous.failed is not None:
+                    log.warning("consumer %r: its shared secret can be read again", row.key)
+                if value is None:
+                    log.warning("consumer %r: its shared secret is missing from the keyring "
+                                "(`tui-oauth doctor`)", row.key)
+            if value is not None:
                 secret = value
-        return _Secrets(row.updated_at, rsa_key, secret)
+        self._keys[row.uid] = row.key
+        return _Secrets(row.updated_at, rsa_key, secret, failed)
 
     def _secrets_for(self, row: Consumer) -> _Secrets:
         cached = self._by_uid.get(row.uid)
         if cached is not None and cached.updated_at == row.updated_at:
+            # A failed read is retried by the refresh, never on the request path
+            # (a locked keyring answers slowly, if at all).
             return cached
         with self._lock:
             cached = self._by_uid.get(row.uid)
@@ -113,14 +152,14 @@ class ConsumerCache:
         return cached
 
     def refresh_all(self) -> int:
-        """Load what changed since the last refresh; forget removed consumers.
-        Returns how many consumers were (re)loaded from the keyring."""
+        """Load what changed since the last refresh, retry what failed, forget removed
+        consumers.  Returns how many consumers were (re)loaded."""
         with self.store.session() as s:
             rows = list(s.exec(select(Consumer)).all())
         loaded = 0
         for row in rows:
             cached = self._by_uid.get(row.uid)
-            if cached is None or cached.updated_at != row.updated_at:
+            if cached is None or cached.updated_at != row.updated_at or cached.failed:
                 fresh = self._load(row)
                 with self._lock:
                     self._by_uid[row.uid] = fresh
@@ -130,7 +169,46 @@ class ConsumerCache:
             for uid in list(self._by_uid):
                 if uid not in alive:
                     del self._by_uid[uid]
+                    self._keys.pop(uid, None)
+        self.report_failures()
         return loaded
+
+    def report_failures(self) -> None:
+        """Write this host's unreadable secrets to store_meta when they change, so that
+        `tui-oauth doctor` (on any host) can say so.  Never raises."""
+        now = self.failures()
+        if now == self._reported or self.store.read_only:
+            return
+        from tui_oauth.core.models import StoreMeta
+        from tui_oauth.core.timeutil import utcnow
+
+        key = status_key()
+        try:
+            with self.store.transaction() as uow:
+                row = uow.session.get(StoreMeta, key)
+                if not now:
+                    if row is not None:
+                        uow.session.delete(row)
+                else:
+                    since = utcnow().isoformat(timespec="seconds")
+                    if row is not None:  # still failing: keep when it began
+                        with contextlib.suppress(ValueError, AttributeError, TypeError):
+                            since = str(json.loads(row.value)["since"])
+                    value = json.dumps({"since": since,
+                                        "consumers": sorted(now)[:20], "count": len(now),
+                                        "error": next(iter(now.values()))[:200]})
+                    if len(value) > 1024:
+                        value = json.dumps({"since": utcnow().isoformat(timespec="seconds"),
+                                            "consumers": [], "count": len(now), "error": ""})
+                    if row is None:
+                        row = StoreMeta(key=key, value=value)
+                    else:
+                        row.value = value
+                    uow.session.add(row)
+        except TuiOAuthError as exc:
+            log.warning("could not record the keyring failures for doctor: %s", exc)
+            return
+        self._reported = now
 
     def lookup(self, session: Session, key: str) -> tuple[ConsumerEntry, bool]:
         """The consumer with ``key`` (read now from the database), or the dummy."""

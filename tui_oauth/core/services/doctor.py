@@ -3,13 +3,14 @@ keyring agree (no row without its secret, no secret without its row)."""
 
 from __future__ import annotations
 
+import json
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from tui_oauth.core.config import default_data_dir
 from tui_oauth.core.database import reader, sqlite_path
@@ -86,6 +87,29 @@ class DoctorService:
             expected[DATA_KEY_ITEM] = "provider data key (encrypts token secrets)"
         return expected
 
+    def _server_failures(self, report: DoctorReport) -> None:
+        """What each `serve` reported it could not read from its keyring."""
+        from tui_oauth.core.provider.consumers import STATUS_PREFIX
+
+        with self.store.session() as s:
+            rows = s.exec(select(StoreMeta)
+                          .where(col(StoreMeta.key).startswith(STATUS_PREFIX))).all()
+        for row in rows:
+            host = row.key[len(STATUS_PREFIX):]
+            try:
+                data = json.loads(row.value)
+                keys = ", ".join(repr(k) for k in data.get("consumers", []))
+                message = (f"serve on {host!r} cannot read the shared secret of "
+                           f"{data.get('count', '?')} consumer(s) since {data.get('since')}"
+                           f"{': ' + keys if keys else ''} "
+                           f"({data.get('error') or 'keyring error'}). "
+                           "Their signed requests are refused.")
+            except (ValueError, AttributeError, TypeError):
+                message = f"serve on {host!r} reported keyring failures (unreadable record)."
+            report.add("server keyring reads", FAIL, message,
+                       fix="Unlock the keyring on that host (`tui-oauth keyring status`); the "
+                           "server retries every 30 s and clears this when it succeeds.")
+
     def run(self) -> DoctorReport:
         store = self.store
         report = DoctorReport()
@@ -105,6 +129,7 @@ class DoctorService:
             report.add("keyring", FAIL, exc.message, fix=exc.hint)
             return report
         report.add("keyring", OK, store.secrets.backend_name)
+        self._server_failures(report)
 
         expected = self.expected_secrets()
         for item, owner in sorted(expected.items(), key=lambda kv: kv[1]):
