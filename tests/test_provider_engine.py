@@ -18,7 +18,7 @@ from tui_oauth.core.models import TOKEN_ACCESS, Consumer, StoreMeta, Token
 from tui_oauth.core.provider.crypto import CHECK_META_KEY, DATA_KEY_ITEM, DataKey, load_data_key
 from tui_oauth.core.provider.engine import ProviderEngine
 from tui_oauth.core.provider.problems import Problem
-from tui_oauth.core.provider.settings import ProviderSettings, set_setting
+from tui_oauth.core.provider.settings import SPEC, ProviderSettings, set_setting
 from tui_oauth.core.store import Store, open_store
 
 RFC_URI = "http://photos.example.net/photos?file=vacation.jpg&size=original"
@@ -97,6 +97,18 @@ def test_settings_are_stored_and_checked(store: Store) -> None:
         set_setting(store, "access_token_ttl", "5")
     with pytest.raises(ValidationError):
         set_setting(store, "nope", "5")
+
+
+def test_problem_detail_setting(store: Store) -> None:
+    assert ProviderSettings.load(store).problem_detail == "full"
+    assert not ProviderSettings.load(store).minimal_problems
+    assert set_setting(store, "problem_detail", " Minimal ") == "minimal"
+    assert ProviderSettings.load(store).minimal_problems
+    with pytest.raises(ValidationError, match="full, minimal"):
+        set_setting(store, "problem_detail", "none")
+    assert ProviderSettings.load(store).as_dict()["problem_detail"] == "minimal"
+    # The dataclass defaults are the documented ones.
+    assert {k: v.default for k, v in SPEC.items()} == ProviderSettings().as_dict()
 
 
 def test_problem_answers() -> None:

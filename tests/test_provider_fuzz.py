@@ -26,8 +26,8 @@ PATHS = [OAUTH + "/request-token", OAUTH + "/access-token", OAUTH + "/authorize"
          OAUTH + "/consumer-info", "/rest/whoami", "/rest/ping"]
 OAUTH_NAMES = ["oauth_consumer_key", "oauth_token", "oauth_signature_method", "oauth_signature",
                "oauth_timestamp", "oauth_nonce", "oauth_version", "oauth_callback",
-               "oauth_verifier", "oauth_session_handle", "realm", "xoauth_requestor_id",
-               "csrf", "decision"]
+               "oauth_verifier", "oauth_session_handle", "oauth_body_hash", "realm",
+               "xoauth_requestor_id", "csrf", "decision"]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,8 @@ ascii_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x
 values = st.one_of(
     ascii_text, text,
     st.sampled_from(["www.google.com", "jira:1", "HMAC-SHA1", "RSA-SHA1", "PLAINTEXT", "1.0",
-                     "oob", str(int(time.time())), "", "%", "%zz", "\"", "=", ","]),
+                     "oob", str(int(time.time())), str(int(time.time() * 1000)), "", "%", "%zz",
+                     "%FF", "[x]", "\"", "=", ",", "2jmj7l5rSw0yVb/vlWAYkK/YBwk="]),
 )
 pairs = st.lists(st.tuples(st.one_of(st.sampled_from(OAUTH_NAMES), ascii_text), values),
                  max_size=8)
@@ -66,11 +67,16 @@ def auth_header(items: list[tuple[str, str]], raw: str | None) -> str:
     path=st.sampled_from(PATHS),
     header_items=pairs,
     raw_header=st.one_of(st.none(), ascii_text, st.just("OAuth "), st.just("OAuth a"),
-                         st.just('OAuth oauth_nonce="x", oauth_nonce="y"')),
+                         st.just('OAuth oauth_nonce="x", oauth_nonce="y"'),
+                         st.just("Basic dXNlcjpwYXNz"), st.just("Bearer x.y.z"),
+                         st.just('OAuth realm="x", realm="y"'), st.just('OAuth,"'),
+                         st.just("OAuth oauth_consumer_key=%FF%zz")),
     query=pairs,
     body=st.one_of(pairs, st.binary(max_size=200)),
     content_type=st.sampled_from(["application/x-www-form-urlencoded",
                                   "application/x-www-form-urlencoded; charset=utf-8",
+                                  "Application/X-WWW-Form-URLEncoded",
+                                  "APPLICATION/X-WWW-FORM-URLENCODED;charset=latin-1",
                                   "text/plain", "application/json", ""]),
     user=st.one_of(st.none(), ascii_text),
 )

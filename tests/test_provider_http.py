@@ -30,6 +30,7 @@ from tests.provider_support import (
     running_server,
 )
 from tui_oauth.core.models import Token
+from tui_oauth.core.provider.settings import ProviderSettings
 from tui_oauth.core.store import Store, open_store
 from tui_oauth.core.timeutil import utcnow
 
@@ -234,7 +235,8 @@ def test_two_legged_execute_as_and_impersonation(server: Server, sqlite_store: S
     assert named.status_code == 200 and named.json()["user"] == "carol"
     sqlite_store.consumers.edit(RSA_KEY, two_lo_allowed=False, two_lo_execute_as=None,
                                 two_lo_impersonation=False)
-    expect_problem(whoami(server, RSA_KEY, None, rsa_pem=pem), "consumer_key_refused", 503)
+    # A policy refusal is permanent: consumer_key_rejected (401), not the retryable 503.
+    expect_problem(whoami(server, RSA_KEY, None, rsa_pem=pem), "consumer_key_rejected", 401)
 
 
 def test_anonymous_two_legged(server: Server, sqlite_store: Store) -> None:
@@ -301,6 +303,36 @@ def test_unknown_consumer(server: Server) -> None:
     r = requests.post(server.url(OAUTH + "/request-token"), timeout=10,
                       auth=auth("nobody:1", secret=SECRET, callback_uri="oob"))
     expect_problem(r, "consumer_key_unknown", 401)
+
+
+def test_problem_detail_minimal_answers_alike_to_whoever_cannot_sign(sqlite_store: Store
+                                                                     ) -> None:
+    """Unknown key, wrong method, unknown token and bad signature: one answer (item 14)."""
+    pem = add_rsa_consumer(sqlite_store, RSA_KEY, two_lo_allowed=True)
+    add_hmac_consumer(sqlite_store, HMAC_KEY, SECRET, two_lo_allowed=True)
+    with running_server(sqlite_store, settings=ProviderSettings(problem_detail="minimal")) as srv:
+        at = dance(srv, sqlite_store, HMAC_KEY, secret=SECRET)
+        answers = [
+            whoami(srv, "nobody:1", None, secret=SECRET),  # unknown consumer
+            whoami(srv, RSA_KEY, None, secret=SECRET),  # not the consumer's method
+            whoami(srv, HMAC_KEY, {"oauth_token": "made-up-token",
+                                   "oauth_token_secret": "x"}, secret=SECRET),  # unknown token
+            whoami(srv, HMAC_KEY, None, secret="not-it"),  # bad signature
+            whoami(srv, HMAC_KEY, {**at, "oauth_token_secret": "x"}, secret=SECRET),
+            requests.post(srv.url(OAUTH + "/request-token"), timeout=10,
+                          auth=auth("nobody:1", secret=SECRET, callback_uri="oob")),
+        ]
+        for r in answers:
+            expect_problem(r, "signature_invalid", 401)
+        assert len({r.text for r in answers}) == 1
+        assert len({r.headers["WWW-Authenticate"] for r in answers}) == 1
+        # What does not depend on a key still says what it is...
+        r = whoami(srv, HMAC_KEY, None, secret=SECRET, signature_method="HMAC-SHA256")
+        expect_problem(r, "signature_method_rejected", 400)
+        # ... and so does what only a caller who signed correctly gets to hear.
+        assert whoami(srv, RSA_KEY, None, rsa_pem=pem).status_code == 200
+        sqlite_store.tokens.revoke(at["oauth_token"])
+        expect_problem(whoami(srv, HMAC_KEY, at, secret=SECRET), "token_revoked", 401)
 
 
 def test_used_and_expired_request_tokens(server: Server, sqlite_store: Store) -> None:
@@ -419,8 +451,8 @@ def test_three_legged_switched_off(server: Server, sqlite_store: Store) -> None:
     sqlite_store.consumers.edit(HMAC_KEY, three_lo_allowed=False)
     r = requests.post(server.url(OAUTH + "/request-token"), timeout=10,
                       auth=auth(HMAC_KEY, secret=SECRET, callback_uri="oob"))
-    expect_problem(r, "consumer_key_refused", 503)
-    expect_problem(whoami(server, HMAC_KEY, at, secret=SECRET), "consumer_key_refused", 503)
+    expect_problem(r, "consumer_key_rejected", 401)
+    expect_problem(whoami(server, HMAC_KEY, at, secret=SECRET), "consumer_key_rejected", 401)
 
 
 def test_missing_parameters_version_and_callback(server: Server, sqlite_store: Store) -> None:

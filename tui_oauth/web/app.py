@@ -23,7 +23,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote_from_bytes
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -96,13 +96,19 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     return b"".join(chunks)
 
 
+#: Octets of a request target kept as they are; any other (not ASCII, a control) as %XX,
+#: which decodes to the same octet, so the base string is unchanged.
+TARGET_SAFE = bytes(range(0x21, 0x7F))
+
+
 def raw_target(request: Request) -> tuple[str, str]:
     """The path and query exactly as the client sent them (they were signed so)."""
     raw_path = request.scope.get("raw_path")
-    path = raw_path.decode("latin-1") if raw_path else request.url.path
-    if "?" in path:  # some servers include the query in raw_path
-        path = path.split("?", 1)[0]
-    query = request.scope.get("query_string", b"").decode("latin-1")
+    if raw_path:  # some servers include the query in raw_path
+        path = quote_from_bytes(raw_path.split(b"?", 1)[0], safe=TARGET_SAFE)
+    else:
+        path = request.url.path
+    query = quote_from_bytes(request.scope.get("query_string", b""), safe=TARGET_SAFE)
     return path, query
 
 
@@ -124,20 +130,14 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
         except BodyTooLarge:
             return PlainTextResponse("Request body too large.", status_code=413)
         path, query = raw_target(request)
-        content_type = request.headers.get("content-type", "")
-        text = ""
-        if body and FORM in content_type.lower():
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError:
-                return problem_response(Problem("parameter_rejected",
-                                                "The form body is not UTF-8."), realm)
         uri = engine.public_uri(path, query)
-        try:
-            return await run_in_threadpool(flow, uri, request.method, text,
+        try:  # the engine decides what of the body counts (RFC 5849 section 3.4.1.3.1)
+            return await run_in_threadpool(flow, uri, request.method, body,
                                            dict(request.headers))
         except Problem as problem:
-            log.info("refused %s %s: %s", request.method, path, problem.problem)
+            log.info("refused %s %s: %s", request.method, path, problem.problem
+                     if problem.cause == problem.problem
+                     else f"{problem.cause} (answered {problem.problem})")
             return problem_response(problem, realm)
         except StoreError as exc:
             return PlainTextResponse(exc.message, status_code=503)

@@ -3,15 +3,18 @@
 Each flow (request token, access token with its session renewal, protected
 resource with 3LO and 2LO) runs in one database transaction:
 
-1. parse the request with oauthlib and check the protocol parameters here
-   first, so that each refusal gets its own ``oauth_problem``
-   (``parameter_absent`` with ``oauth_parameters_absent``, ``timestamp_refused``
-   with ``oauth_acceptable_timestamps``, ...);
+1. parse the request as RFC 5849 says (``rfc5849.parse_request``: parameters from
+   the header, the query and a form body, the base string) and check the
+   protocol parameters here first, so that each refusal gets its own
+   ``oauth_problem`` (``parameter_absent`` with ``oauth_parameters_absent``,
+   ``timestamp_refused`` with ``oauth_acceptable_timestamps``, ...); a request
+   with no OAuth at all gets a bare 401 challenge;
 2. run oauthlib's ``validate_*`` (dummy consumer and tokens for unknown ones,
    the signature always computed);
 3. name the problem from what the validator recorded, in an order that tells
    nothing to someone who cannot sign: unknown consumer, signature method,
-   signature, then the token's state, then the consumer's permissions;
+   signature, then the token's state, then the consumer's permissions (with
+   ``problem_detail=minimal`` the first four all answer ``signature_invalid``);
 4. store the nonce (its unique index catches a replay, whichever host of a
    shared PostgreSQL gets it), issue or update tokens, commit.
 
@@ -22,6 +25,7 @@ address the server listens on, so this works behind a TLS-terminating proxy.
 from __future__ import annotations
 
 import binascii
+import hmac
 import logging
 import secrets
 import threading
@@ -34,12 +38,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from oauthlib.common import urlencode
-from oauthlib.oauth1 import (
-    AccessTokenEndpoint,
-    RequestTokenEndpoint,
-    ResourceEndpoint,
-    SignatureOnlyEndpoint,
-)
 from oauthlib.oauth1.rfc5849 import errors as oauth_errors
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -49,7 +47,22 @@ from tui_oauth.core.errors import StoreError
 from tui_oauth.core.models import PLAINTEXT, RSA_SHA1, TOKEN_ACCESS, TOKEN_REQUEST, Nonce, Token
 from tui_oauth.core.provider.consumers import ConsumerCache, ConsumerEntry
 from tui_oauth.core.provider.crypto import DataKey, load_data_key
-from tui_oauth.core.provider.problems import Problem, absent, rejected
+from tui_oauth.core.provider.problems import (
+    Challenge,
+    Problem,
+    absent,
+    concealed,
+    refused_timestamp,
+    rejected,
+)
+from tui_oauth.core.provider.rfc5849 import (
+    AccessTokens,
+    RequestTokens,
+    Resources,
+    SignatureOnly,
+    body_hash,
+    parse_request,
+)
 from tui_oauth.core.provider.settings import ProviderSettings
 from tui_oauth.core.provider.validator import STORED_CALLBACK, StoreRequestValidator
 from tui_oauth.core.services.tokens import ACTIVE, AUTHORIZED, DENIED, PENDING, REVOKED, USED
@@ -63,6 +76,7 @@ MANDATORY = ("oauth_consumer_key", "oauth_signature_method", "oauth_signature",
 LAST_USED_GRANULARITY = timedelta(seconds=60)
 
 Headers = Mapping[str, str]
+Body = bytes | str  # the body's octets (a str is taken as UTF-8)
 
 
 @dataclass(frozen=True)
@@ -103,10 +117,10 @@ class ProviderEngine:
         self.dummy_token_blob = (self.data_key.encrypt(secrets.token_urlsafe(32), dummy_token),
                                  dummy_token)
         self.validator = StoreRequestValidator(self)
-        self._request_ep = RequestTokenEndpoint(self.validator)
-        self._access_ep = AccessTokenEndpoint(self.validator)
-        self._resource_ep = ResourceEndpoint(self.validator)
-        self._signature_ep = SignatureOnlyEndpoint(self.validator)
+        self._request_ep = RequestTokens(self.validator)
+        self._access_ep = AccessTokens(self.validator)
+        self._resource_ep = Resources(self.validator)
+        self._signature_ep = SignatureOnly(self.validator)
         self._local = threading.local()
 
     # Plumbing -----------------------------------------------------------------
@@ -149,22 +163,11 @@ class ProviderEngine:
             log.error("database error on the request path: %s", exc)
             raise StoreError("The database is not available.") from exc
 
-    def _parse(self, uri: str, method: str, body: str, headers: Headers) -> Any:
-        try:
-            return self._request_ep._create_request(uri, method, body, dict(headers))
-        except oauth_errors.InvalidRequestError as exc:
-            text = str(exc.description or "")
-            if "Missing mandatory" in text:
-                raise absent(*MANDATORY) from None
-            if "Duplicate" in text:
-                raise Problem("parameter_rejected", "An OAuth parameter appears twice.") from None
-            raise Problem("parameter_rejected",
-                          "OAuth parameters must all come from one place: the Authorization "
-                          "header, the form body or the query.") from None
-        except (ValueError, TypeError, UnicodeError):
-            raise Problem("parameter_rejected",
-                          "The OAuth parameters cannot be read (malformed Authorization "
-                          "header or form body).") from None
+    def _parse(self, uri: str, method: str, body: Body, headers: Headers) -> Any:
+        request = parse_request(uri, method, body, headers)
+        if not request.tui_has_oauth:
+            raise Challenge()
+        return request
 
     def _precheck(self, request: Any, extra: tuple[str, ...] = ()) -> None:
         params: dict[str, str] = request.oauth_params
@@ -181,14 +184,13 @@ class ProviderEngine:
                    else f"{method[:40]!r} is not accepted.")
             raise Problem("signature_method_rejected", f"{why} Accepted: {', '.join(accepted)}.")
         ts = params["oauth_timestamp"]
-        if len(ts) != 10 or not ts.isdigit() or not ts.isascii():
-            raise rejected("oauth_timestamp", "seconds since 1970, 10 digits.")
+        if not (ts.isascii() and ts.isdigit()) or len(ts) > 20 or ts != str(int(ts)):
+            raise rejected("oauth_timestamp", "whole seconds since 1970, digits only.")
         window = self.settings.timestamp_window
-        if abs(time.time() - int(ts)) > window:
-            now = int(time.time())
-            raise Problem("timestamp_refused",
-                          f"Accepted: {window} seconds either side of the server's clock.",
-                          {"oauth_acceptable_timestamps": f"{now - window}-{now + window}"})
+        now = int(time.time())
+        if abs(now - int(ts)) > window:
+            why = ("This looks like milliseconds. " if int(ts) > 1000 * (now - window) else "")
+            raise refused_timestamp(window, now, why)
         for name, check in (("oauth_consumer_key", self.validator.check_client_key),
                             ("oauth_nonce", self.validator.check_nonce),
                             ("oauth_token", self.validator.check_access_token),
@@ -201,37 +203,45 @@ class ProviderEngine:
                 binascii.a2b_base64(params["oauth_signature"].encode("ascii"))
             except (binascii.Error, ValueError, UnicodeError):
                 raise Problem("signature_invalid", "oauth_signature is not base64.") from None
+        sent_hash = params.get("oauth_body_hash")
+        if sent_hash is not None and not hmac.compare_digest(
+                body_hash(request.tui_body).encode("ascii"),
+                sent_hash.encode("utf-8", "surrogateescape")):
+            raise Problem("signature_invalid",
+                          "oauth_body_hash is not the base64 SHA-1 of the body that arrived.")
 
-    @staticmethod
-    def _oauthlib_error(exc: oauth_errors.OAuth1Error) -> Problem:
+    def _oauthlib_error(self, exc: oauth_errors.OAuth1Error) -> Problem:
         """An oauthlib refusal our own checks did not catch first."""
         if isinstance(exc, oauth_errors.InvalidSignatureMethodError):
             return Problem("signature_method_rejected")
         text = str(exc.description or "")
         if "imestamp" in text:
-            return Problem("timestamp_refused")
+            return refused_timestamp(self.settings.timestamp_window, int(time.time()))
         return Problem("parameter_rejected", text[:200] or None)
 
-    @staticmethod
-    def _authenticated(request: Any, *, with_token: bool = False) -> ConsumerEntry:
-        """Consumer, method, token (known to this consumer) and signature, in that order."""
+    def _authenticated(self, request: Any, *, with_token: bool = False) -> ConsumerEntry:
+        """Consumer, method, token (known to this consumer) and signature, in that order.
+
+        With ``problem_detail=minimal`` all four answer ``signature_invalid``."""
+        minimal = self.settings.minimal_problems
         logged = getattr(request, "validator_log", {}) or {}
         if "signature" not in logged:
             raise Problem("parameter_rejected", "The request could not be checked.")
         if not logged.get("client"):
-            raise Problem("consumer_key_unknown")
+            raise concealed("consumer_key_unknown", None, minimal=minimal)
         consumer: ConsumerEntry = request.tui_consumer
         method = request.signature_method
         if not consumer.accepts(method):
             allowed = consumer.signature_method + (" or PLAINTEXT" if consumer.allow_plaintext
                                                    and consumer.signature_method != RSA_SHA1
                                                    else "")
-            raise Problem("signature_method_rejected",
-                          f"This consumer signs with {allowed}, not {method}.")
+            raise concealed("signature_method_rejected",
+                            f"This consumer signs with {allowed}, not {method}.",
+                            minimal=minimal)
         if with_token and getattr(request, "tui_token", None) is None:
-            raise Problem("token_rejected")
+            raise concealed("token_rejected", None, minimal=minimal)
         if not logged["signature"]:
-            raise Problem("signature_invalid")
+            raise concealed("signature_invalid", None, minimal=minimal)
         return consumer
 
     def _store_nonce(self, session: Session, consumer: ConsumerEntry, request: Any) -> None:
@@ -254,11 +264,11 @@ class ProviderEngine:
 
     # Request token ----------------------------------------------------------------
 
-    def request_token(self, uri: str, method: str, body: str, headers: Headers) -> str:
+    def request_token(self, uri: str, method: str, body: Body, headers: Headers) -> str:
         """POST request-token: a new request token, as a form-encoded body."""
         return str(self._run(self._request_token, uri, method, body, headers))
 
-    def _request_token(self, uri: str, method: str, body: str, headers: Headers) -> str:
+    def _request_token(self, uri: str, method: str, body: Body, headers: Headers) -> str:
         request = self._parse(uri, method, body, headers)
         self._precheck(request)
         if not request.redirect_uri:
@@ -274,7 +284,7 @@ class ProviderEngine:
                     raise absent("oauth_callback")
                 raise rejected("oauth_callback", "oob or an absolute http(s) URL.")
             if not consumer.three_lo_allowed:
-                raise Problem("consumer_key_refused",
+                raise Problem("consumer_key_rejected",
                               "3-legged OAuth is switched off for this consumer.")
             self._store_nonce(session, consumer, request)
             now = utcnow()
@@ -287,7 +297,7 @@ class ProviderEngine:
 
     # Access token and session renewal ------------------------------------------------
 
-    def access_token(self, uri: str, method: str, body: str, headers: Headers) -> str:
+    def access_token(self, uri: str, method: str, body: Body, headers: Headers) -> str:
         """POST access-token: exchange an authorized request token, or renew a session."""
         return str(self._run(self._access_token, uri, method, body, headers))
 
@@ -301,7 +311,7 @@ class ProviderEngine:
              str(max(0, int((token.authorization_expires_at - now).total_seconds())))),
         ])
 
-    def _access_token(self, uri: str, method: str, body: str, headers: Headers) -> str:
+    def _access_token(self, uri: str, method: str, body: Body, headers: Headers) -> str:
         request = self._parse(uri, method, body, headers)
         if "oauth_session_handle" in request.oauth_params:
             return self._renew(uri, method, body, headers, request)
@@ -332,7 +342,7 @@ class ProviderEngine:
             if not request.validator_log.get("verifier"):
                 raise Problem("token_rejected", "oauth_verifier does not match this token.")
             if not consumer.three_lo_allowed:
-                raise Problem("consumer_key_refused",
+                raise Problem("consumer_key_rejected",
                               "3-legged OAuth is switched off for this consumer.")
             used = session.exec(update(Token)
                                 .where(col(Token.id) == row.id, col(Token.state) == AUTHORIZED)
@@ -347,7 +357,7 @@ class ProviderEngine:
                 authorization_expires_at=now + timedelta(seconds=self.settings.authorization_ttl))
             return self._token_answer(access, secret, now)
 
-    def _renew(self, uri: str, method: str, body: str, headers: Headers, parsed: Any) -> str:
+    def _renew(self, uri: str, method: str, body: Body, headers: Headers, parsed: Any) -> str:
         """The OAuth Session extension: a new access token for the same authorization."""
         self._precheck(parsed, ("oauth_token", "oauth_session_handle"))
         handle = parsed.oauth_params["oauth_session_handle"]
@@ -373,7 +383,7 @@ class ProviderEngine:
                 raise Problem("token_expired",
                               "The authorization has expired; the user must approve again.")
             if not consumer.three_lo_allowed:
-                raise Problem("consumer_key_refused",
+                raise Problem("consumer_key_rejected",
                               "3-legged OAuth is switched off for this consumer.")
             done = session.exec(update(Token)
                                 .where(col(Token.id) == row.id, col(Token.state) == ACTIVE)
@@ -391,13 +401,13 @@ class ProviderEngine:
 
     # Protected resources ------------------------------------------------------------
 
-    def verify(self, uri: str, method: str, body: str, headers: Headers) -> Access:
+    def verify(self, uri: str, method: str, body: Body, headers: Headers) -> Access:
         """A signed request to a protected resource: who it is, or a Problem."""
         result = self._run(self._verify, uri, method, body, headers)
         assert isinstance(result, Access)
         return result
 
-    def _verify(self, uri: str, method: str, body: str, headers: Headers) -> Access:
+    def _verify(self, uri: str, method: str, body: Body, headers: Headers) -> Access:
         parsed = self._parse(uri, method, body, headers)
         self._precheck(parsed)
         three_legged = bool(parsed.resource_owner_key)
@@ -426,7 +436,7 @@ class ProviderEngine:
                 if row.state != ACTIVE:
                     raise Problem("token_rejected")
                 if not consumer.three_lo_allowed:
-                    raise Problem("consumer_key_refused",
+                    raise Problem("consumer_key_rejected",
                                   "3-legged OAuth is switched off for this consumer.")
                 self._store_nonce(session, consumer, request)
                 if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
@@ -434,7 +444,7 @@ class ProviderEngine:
                                  .where(col(Token.id) == row.id).values(last_used_at=now))
                 return Access(consumer.key, consumer.name, row.user, "3lo")
             if not consumer.two_lo_allowed:
-                raise Problem("consumer_key_refused",
+                raise Problem("consumer_key_rejected",
                               "2-legged OAuth is not allowed for this consumer.")
             requestor = [v for k, v in request.params if k == "xoauth_requestor_id"]
             if len(requestor) > 1:

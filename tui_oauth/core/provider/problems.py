@@ -9,11 +9,21 @@ uses it (shared/spec/oauth-admin.md)::
          signature_invalid consumer_key_unknown consumer_key_rejected
          permission_unknown permission_denied
     503  consumer_key_refused user_refused
+
+``consumer_key_rejected`` is permanent (policy: 3LO or 2LO switched off for this
+consumer); ``consumer_key_refused`` is temporary (throttling), which a client may
+retry.  A request with no OAuth at all gets a bare :class:`Challenge`.
+
+With the ``problem_detail`` setting at ``minimal`` (:func:`concealed`), the answers
+that would tell someone who cannot sign whether a consumer key or token exists
+(``consumer_key_unknown``, a consumer's own ``signature_method_rejected``,
+``token_rejected`` before the signature) all become ``signature_invalid``, as a
+bad signature is; the log still names the real cause.
 """
 
 from __future__ import annotations
 
-from oauthlib.oauth1.rfc5849.utils import escape
+from urllib.parse import quote_from_bytes
 
 STATUS: dict[str, int] = {
     "version_rejected": 400,
@@ -52,25 +62,43 @@ ADVICE: dict[str, str] = {
         "(scheme, host, port, path) with the right key or secret."
     ),
     "consumer_key_unknown": "No consumer with this key is configured here.",
-    "consumer_key_rejected": "The consumer key is not acceptable.",
+    "consumer_key_rejected": "This consumer may not make this kind of request.",
     "permission_unknown": "The user has not approved this request token yet.",
     "permission_denied": "The user denied access.",
-    "consumer_key_refused": "This consumer may not use this kind of request.",
+    "consumer_key_refused": "This consumer is refused for now; try again later.",
     "user_refused": "This consumer may not act as the user it names.",
 }
 
 
+#: The one answer, in ``minimal`` mode, to whoever cannot prove who they are.
+CONCEALED_ADVICE = (
+    "The request could not be authenticated: check the consumer key, the signature "
+    "method, the token and the signature (sign the public URL exactly as the client "
+    "sees it, with the right key or secret)."
+)
+
+
+def escape(value: str) -> str:
+    """Percent-encode (RFC 5849 section 3.6); octets that are not UTF-8 stay octets."""
+    return quote_from_bytes(value.encode("utf-8", "surrogateescape"), safe="")
+
+
 class Problem(Exception):
-    """A refusal: raised inside the engine, answered by the web layer."""
+    """A refusal: raised inside the engine, answered by the web layer.
+
+    ``cause`` is what really went wrong, for the log: the same as ``problem``
+    except when :func:`concealed` answered something vaguer.
+    """
 
     def __init__(self, problem: str, advice: str | None = None,
-                 extra: dict[str, str] | None = None) -> None:
+                 extra: dict[str, str] | None = None, *, cause: str | None = None) -> None:
         if problem not in STATUS:
             raise ValueError(f"unknown oauth_problem {problem!r}")
         super().__init__(problem)
         self.problem = problem
         self.advice = advice
         self.extra: dict[str, str] = dict(extra or {})
+        self.cause = cause or problem
 
     @property
     def status(self) -> int:
@@ -94,9 +122,48 @@ class Problem(Exception):
         return f"{self.problem}: {self.advice or ADVICE[self.problem]}"
 
 
+class Challenge(Problem):
+    """No OAuth at all: ``401`` with a bare ``WWW-Authenticate: OAuth realm="..."``
+    (RFC 5849 section 3.5.1, as RFC 2617 challenges go), no ``oauth_problem``."""
+
+    def __init__(self) -> None:
+        super().__init__("parameter_absent",
+                         "This resource needs a request signed with OAuth 1.0a.",
+                         cause="no_oauth")
+
+    @property
+    def status(self) -> int:
+        return 401
+
+    def params(self) -> list[tuple[str, str]]:
+        return [("oauth_problem_advice", self.advice or "")]
+
+    def www_authenticate(self, realm: str) -> str:
+        return f'OAuth realm="{escape(realm)}"'
+
+    def __str__(self) -> str:
+        return f"no OAuth: {self.advice}"
+
+
+def concealed(problem: str, advice: str | None, *, minimal: bool) -> Problem:
+    """An answer about the consumer key, its method or the token, before the signature
+    proved anything: itself with ``problem_detail=full``, else ``signature_invalid``."""
+    if not minimal:
+        return Problem(problem, advice)
+    return Problem("signature_invalid", CONCEALED_ADVICE, cause=problem)
+
+
 def absent(*names: str) -> Problem:
     return Problem("parameter_absent", f"Missing: {', '.join(names)}.",
                    {"oauth_parameters_absent": "&".join(names)})
+
+
+def refused_timestamp(window: int, now: int, why: str = "") -> Problem:
+    """``timestamp_refused`` with the range accepted now (``oauth_acceptable_timestamps``)."""
+    return Problem("timestamp_refused",
+                   f"{why}Accepted: whole seconds since 1970, at most {window} seconds either "
+                   "side of the server's clock.",
+                   {"oauth_acceptable_timestamps": f"{now - window}-{now + window}"})
 
 
 def rejected(name: str, why: str) -> Problem:

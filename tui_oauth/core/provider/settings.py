@@ -1,13 +1,20 @@
-"""Provider settings, kept in ``store_meta`` as ``setting.<name>`` rows (seconds).
+"""Provider settings, kept in ``store_meta`` as ``setting.<name>`` rows.
 
 Every process reading the store sees the same values; the server reads them
 when it starts (and ``tui-oauth settings set`` says to restart it).
+
+Most are seconds.  ``problem_detail`` says how much a refusal tells someone who
+has not proved who they are: ``full`` (the default: ``consumer_key_unknown``,
+``signature_method_rejected`` naming the consumer's method, ``token_rejected``,
+``signature_invalid``, which is what admins need to fix a client) or ``minimal``
+(all four answer ``401 signature_invalid`` alike, so consumer keys and tokens
+cannot be enumerated; the server's log still names the real cause).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlmodel import col, select
 
@@ -18,31 +25,45 @@ if TYPE_CHECKING:
     from tui_oauth.core.store import Store
 
 PREFIX = "setting."
+FULL, MINIMAL = "full", "minimal"
 
-#: name -> (default, minimum, maximum, description)
-SPEC: dict[str, tuple[int, int, int, str]] = {
-    "access_token_ttl": (7 * 86400, 60, 10 * 365 * 86400,
-                         "access token lifetime (oauth_expires_in), seconds"),
-    "authorization_ttl": (30 * 86400, 60, 10 * 365 * 86400,
-                          "how long a session can be renewed without asking the user "
-                          "(oauth_authorization_expires_in), seconds"),
-    "request_token_ttl": (600, 30, 86400, "request token lifetime, seconds"),
-    "timestamp_window": (300, 10, 3600, "accepted clock difference, seconds"),
+
+class Spec(NamedTuple):
+    default: int | str
+    low: int  # for numbers (seconds)
+    high: int
+    description: str
+    choices: tuple[str, ...] = ()  # for a word: the words allowed
+
+
+SPEC: dict[str, Spec] = {
+    "access_token_ttl": Spec(7 * 86400, 60, 10 * 365 * 86400,
+                             "access token lifetime (oauth_expires_in), seconds"),
+    "authorization_ttl": Spec(30 * 86400, 60, 10 * 365 * 86400,
+                              "how long a session can be renewed without asking the user "
+                              "(oauth_authorization_expires_in), seconds"),
+    "request_token_ttl": Spec(600, 30, 86400, "request token lifetime, seconds"),
+    "timestamp_window": Spec(300, 10, 3600, "accepted clock difference, seconds"),
+    "problem_detail": Spec(FULL, 0, 0,
+                           "full: say which of consumer key, signature method, token or "
+                           "signature is wrong; minimal: answer signature_invalid for all "
+                           "four (keys cannot be enumerated)", (FULL, MINIMAL)),
 }
 
 
 @dataclass(frozen=True)
 class ProviderSettings:
-    access_token_ttl: int = SPEC["access_token_ttl"][0]
-    authorization_ttl: int = SPEC["authorization_ttl"][0]
-    request_token_ttl: int = SPEC["request_token_ttl"][0]
-    timestamp_window: int = SPEC["timestamp_window"][0]
+    access_token_ttl: int = 7 * 86400
+    authorization_ttl: int = 30 * 86400
+    request_token_ttl: int = 600
+    timestamp_window: int = 300
+    problem_detail: str = FULL
 
     @classmethod
     def load(cls, store: Store) -> ProviderSettings:
         with store.session() as s:
             rows = s.exec(select(StoreMeta).where(col(StoreMeta.key).startswith(PREFIX))).all()
-        values: dict[str, int] = {}
+        values: dict[str, int | str] = {}
         for row in rows:
             name = row.key[len(PREFIX):]
             if name in SPEC:
@@ -50,36 +71,47 @@ class ProviderSettings:
                     values[name] = check(name, row.value)
                 except ValidationError:
                     continue  # a hand-edited bad value: keep the default
-        return replace(cls(), **values)
+        return replace(cls(), **values)  # type: ignore[arg-type]
 
-    def as_dict(self) -> dict[str, int]:
+    @property
+    def minimal_problems(self) -> bool:
+        return self.problem_detail == MINIMAL
+
+    def as_dict(self) -> dict[str, int | str]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def check(name: str, value: str | int) -> int:
+def check(name: str, value: str | int) -> int | str:
     if name not in SPEC:
         raise ValidationError(f"Unknown setting {name!r}; known: {', '.join(SPEC)}.",
                               field="name")
-    _default, low, high, _ = SPEC[name]
+    spec = SPEC[name]
+    if spec.choices:
+        word = str(value).strip().lower()
+        if word not in spec.choices:
+            raise ValidationError(f"{name} must be one of: {', '.join(spec.choices)}.",
+                                  field=name)
+        return word
     try:
         number = int(str(value).strip())
     except ValueError:
         raise ValidationError(f"{name} must be a whole number of seconds.", field=name) from None
-    if not low <= number <= high:
-        raise ValidationError(f"{name} must be between {low} and {high} seconds.", field=name)
+    if not spec.low <= number <= spec.high:
+        raise ValidationError(f"{name} must be between {spec.low} and {spec.high} seconds.",
+                              field=name)
     return number
 
 
-def set_setting(store: Store, name: str, value: str | int) -> int:
-    number = check(name, value)
+def set_setting(store: Store, name: str, value: str | int) -> int | str:
+    checked = check(name, value)
     with store.transaction() as uow:
         row = uow.session.get(StoreMeta, PREFIX + name)
         before = None if row is None else row.value
         if row is None:
-            row = StoreMeta(key=PREFIX + name, value=str(number))
+            row = StoreMeta(key=PREFIX + name, value=str(checked))
         else:
-            row.value = str(number)
+            row.value = str(checked)
         uow.session.add(row)
         uow.audit("setting.set", "setting", name, before={"value": before},
-                  after={"value": str(number)})
-    return number
+                  after={"value": str(checked)})
+    return checked

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode
 
 from sqlalchemy import and_, delete, func, or_, update
 from sqlalchemy.sql.elements import ColumnElement
@@ -99,14 +99,25 @@ class Decision:
         return self.callback_url in (None, "oob")
 
     def redirect_url(self) -> str | None:
-        """The callback with oauth_token and oauth_verifier added, or None for oob."""
+        """The callback with oauth_token and oauth_verifier added, or None for oob.
+
+        RFC 5849 section 2.2: the two are *added* to the callback's query, which stays
+        exactly as the consumer sent it (``state=a%20b``, ``flag`` without ``=``, ``;``
+        and escapes that are not UTF-8 untouched), before any fragment.
+        """
         if self.out_of_band:
             return None
         assert self.callback_url is not None
-        parts = urlsplit(self.callback_url)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        query += [("oauth_token", self.token), ("oauth_verifier", self.verifier)]
-        return urlunsplit(parts._replace(query=urlencode(query)))
+        url, hash_, fragment = self.callback_url.partition("#")
+        added = urlencode([("oauth_token", self.token), ("oauth_verifier", self.verifier)],
+                          quote_via=quote)
+        if "?" not in url:
+            url += "?" + added
+        elif url.endswith(("?", "&")):
+            url += added
+        else:
+            url += "&" + added
+        return url + hash_ + fragment
 
 
 class TokenStateError(ValidationError):
