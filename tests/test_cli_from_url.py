@@ -82,7 +82,8 @@ def server(public_key: tuple[str, str]) -> Iterator[Server]:
 
 
 def test_add_from_url_with_yes(cli: Cli, server: Server, public_key: tuple[str, str]) -> None:
-    r = cli("consumers", "add", "--from-url", server.url("good") + "/", "--yes")
+    r = cli("consumers", "add", "--allow-private", "--from-url", server.url("good") + "/",
+            "--yes")
     assert r.stdout.startswith(f"Fetched {server.url('good')}{INFO_PATH} (200, application/xml")
     assert KEY in r.stdout and "RSA 2048 bits, SHA256:" in r.stdout
     assert r.stdout.rstrip().endswith(f"Added consumer '{KEY}' (JIRA).")
@@ -97,13 +98,13 @@ def test_add_from_url_with_yes(cli: Cli, server: Server, public_key: tuple[str, 
 
 
 def test_add_from_url_json_is_pure_json(cli: Cli, server: Server) -> None:
-    added = cli("consumers", "add", "--from-url", server.url("good"), "--yes", "--2lo",
-                "--json").json()
+    added = cli("consumers", "add", "--allow-private", "--from-url", server.url("good"), "--yes",
+                "--2lo", "--json").json()
     assert added["key"] == KEY and added["two_lo_allowed"] is True
 
 
 def test_add_from_url_without_yes_and_no_terminal_is_refused(cli: Cli, server: Server) -> None:
-    r = cli("consumers", "add", "--from-url", server.url("good"), rc=1)
+    r = cli("consumers", "add", "--allow-private", "--from-url", server.url("good"), rc=1)
     assert KEY in r.stdout  # what was fetched is shown first
     assert r.stderr == ("error: Add this consumer? Refusing without --yes: not on a terminal "
                         "to ask. Nothing was changed.\n")
@@ -112,8 +113,9 @@ def test_add_from_url_without_yes_and_no_terminal_is_refused(cli: Cli, server: S
 
 
 def test_add_from_url_duplicate_key(cli: Cli, server: Server) -> None:
-    cli("consumers", "add", "--from-url", server.url("good"), "--yes")
-    r = cli("consumers", "add", "--from-url", server.url("good"), "--yes", rc=1)
+    cli("consumers", "add", "--allow-private", "--from-url", server.url("good"), "--yes")
+    r = cli("consumers", "add", "--allow-private", "--from-url", server.url("good"), "--yes",
+            rc=1)
     assert r.stderr == (f"error: A consumer with key '{KEY}' already exists (named 'JIRA'); "
                         "remove it first to add it again.\n")
     assert len(cli("consumers", "list", "--json").json()) == 1
@@ -126,7 +128,7 @@ def test_add_from_url_duplicate_key(cli: Cli, server: Server) -> None:
     ("badxml", "did not return a usable consumer-info document"),
 ])
 def test_add_from_url_bad_answers(cli: Cli, server: Server, mode: str, message: str) -> None:
-    r = cli("consumers", "add", "--from-url", server.url(mode), "--yes", rc=1)
+    r = cli("consumers", "add", "--allow-private", "--from-url", server.url(mode), "--yes", rc=1)
     assert r.stdout == ""
     lines = r.stderr.splitlines()
     assert len(lines) == 1, r.stderr
@@ -142,7 +144,7 @@ def test_add_from_url_bad_answers(cli: Cli, server: Server, mode: str, message: 
 ])
 def test_add_from_url_unusable_document(cli: Cli, server: Server, mode: str,
                                         message: str) -> None:
-    r = cli("consumers", "add", "--from-url", server.url(mode), "--yes", rc=1)
+    r = cli("consumers", "add", "--allow-private", "--from-url", server.url(mode), "--yes", rc=1)
     # About the document fetched by --from-url, not about the --key / --public-key-file flags.
     assert r.stderr.startswith(message), r.stderr
     assert "--key" not in r.stderr and "--public-key-file" not in r.stderr
@@ -152,13 +154,36 @@ def test_add_from_url_unusable_document(cli: Cli, server: Server, mode: str,
 def test_add_from_url_nothing_listening(cli: Cli, server: Server) -> None:
     server.httpd.shutdown()
     server.httpd.server_close()
-    r = cli("consumers", "add", "--from-url", server.url("good"), "--yes", "--timeout", "5",
-            rc=1)
+    r = cli("consumers", "add", "--allow-private", "--from-url", server.url("good"), "--yes",
+            "--timeout", "5", rc=1)
     assert r.stderr.startswith("error: --from-url: Connection refused by 127.0.0.1:")
 
 
+def test_add_from_url_refuses_loopback_by_default(cli: Cli, server: Server) -> None:
+    r = cli("consumers", "add", "--from-url", server.url("good"), "--yes", rc=1)
+    assert r.stdout == ""
+    assert r.stderr == (
+        f"error: --from-url: Did not fetch {server.url('good')}{INFO_PATH}: 127.0.0.1 is a "
+        "loopback address (this machine): refused before connecting (by default only public "
+        "addresses are fetched from, so that a URL cannot reach services inside this "
+        "network). If this server is on your intranet, use --allow-private.\n")
+    assert server.requests == []
+    assert cli("consumers", "list", "--json").json() == []
+
+
+def test_add_from_url_unspecified_is_refused_even_with_allow_private(cli: Cli) -> None:
+    # 0.0.0.0 would reach this machine: safe to try even if the check were broken.
+    r = cli("consumers", "add", "--allow-private", "--from-url", "http://0.0.0.0:9", "--yes",
+            rc=1)
+    assert r.stderr == (
+        f"error: --from-url: Did not fetch http://0.0.0.0:9{INFO_PATH}: 0.0.0.0 is the "
+        "unspecified address (it reaches this machine): refused before connecting (addresses "
+        "like it are refused even when private addresses are allowed).\n")
+
+
 def test_add_from_url_usage_errors(cli: Cli, server: Server, tmp_path: Any) -> None:
-    r = cli("consumers", "add", "--from-url", server.url("good"), "--key", "k", rc=2)
+    r = cli("consumers", "add", "--allow-private", "--from-url", server.url("good"), "--key", "k",
+            rc=2)
     assert "--key comes from the fetched document" in r.stderr
     r = cli("consumers", "add", "--from-url", "jira.example.com", "--yes", rc=1)
     assert r.stderr.startswith("error: --from-url: The URL needs its scheme")

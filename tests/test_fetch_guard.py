@@ -542,7 +542,7 @@ async def test_console_names_its_own_option(tui_store: Store, server: Server) ->
         error = app.screen.query_one("#field-url", Field).error
         assert "127.0.0.1 is a loopback address (this machine): refused before connecting" \
             in error
-        assert "tick 'Allow private addresses (a server on this intranet)'" in error
+        assert "tick 'Allow private addresses (an intranet server)' and fetch again" in error
         assert "--allow-private" not in error
         assert server.requests == []
         app.screen.query_one("#allow_private", Checkbox).value = True

@@ -407,7 +407,7 @@ def test_preview_from_url_then_add(store: Store, no_proxy: None) -> None:
                             description="Atlassian JIRA at https://jira.example.com",
                             callback="https://jira.example.com/plugins/servlet/oauth/callback")
     with serve_consumer_info(doc) as base:
-        preview = store.consumers.preview_from_url(base + "/", timeout=5)
+        preview = store.consumers.preview_from_url(base + "/", timeout=5, allow_private=True)
         assert preview.key == "jira:6f1c0d3e"
         assert preview.existing is None
         assert preview.fetched.doc.public_key.fingerprint == expected_fingerprint(key)
@@ -422,7 +422,7 @@ def test_preview_from_url_then_add(store: Store, no_proxy: None) -> None:
         assert store.consumers.detail(c.key).public_key.fingerprint == (  # type: ignore[union-attr]
             expected_fingerprint(key))
 
-        again = store.consumers.preview_from_url(base, timeout=5)
+        again = store.consumers.preview_from_url(base, timeout=5, allow_private=True)
         assert again.existing is not None and again.existing.key == c.key
         assert again.existing.uid == c.uid
         with pytest.raises(ConflictError) as info:
@@ -434,7 +434,7 @@ def test_preview_from_url_then_add(store: Store, no_proxy: None) -> None:
 def test_add_from_preview_with_overrides(store: Store, no_proxy: None) -> None:
     doc = consumer_info_xml("confluence:77", "Confluence", spki_b64(rsa_key(1)))
     with serve_consumer_info(doc) as base:
-        preview = store.consumers.preview_from_url(base, timeout=5)
+        preview = store.consumers.preview_from_url(base, timeout=5, allow_private=True)
     c = store.consumers.add_from_preview(preview, name="Wiki", two_lo_allowed=True)
     assert (c.name, c.two_lo_allowed, c.description, c.callback_url) == (
         "Wiki", True, None, None)
@@ -444,6 +444,6 @@ def test_preview_refuses_non_xml(store: Store, no_proxy: None) -> None:
     doc = consumer_info_xml("confluence:77", "Confluence", spki_b64(rsa_key(1)))
     with serve_consumer_info(doc, content_type="text/html") as base, \
             pytest.raises(ValidationError) as info:
-        store.consumers.preview_from_url(base, timeout=5)
+        store.consumers.preview_from_url(base, timeout=5, allow_private=True)
     assert info.value.field == "url"
     assert count(store, "consumers") == 0

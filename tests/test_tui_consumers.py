@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.message import Message
-from textual.widgets import Button, Input, TextArea
+from textual.widgets import Button, Checkbox, Input, TextArea
 
 from tests.helpers import add_tokens, pem_spki, rsa_key, serve_consumer_info
 from tests.tui_support import screen_text, settle, wait_for
@@ -40,6 +40,7 @@ async def test_add_by_url_fetches_shows_and_saves(tui_store: Store) -> None:
             await settle(pilot)
             await pilot.press("a", "u")
             assert isinstance(app.screen, ConsumerByUrlScreen)
+            app.screen.query_one("#allow_private", Checkbox).value = True  # a loopback server
             await pilot.press(*base, "enter")
             await settle(pilot)
             text = screen_text(pilot)
@@ -61,7 +62,9 @@ async def test_add_by_url_error_is_shown_under_the_field(tui_store: Store) -> No
     with serve_consumer_info(b"<html>login</html>", content_type="text/html") as base:
         async with app.run_test(size=(100, 30)) as pilot:
             await settle(pilot)
-            await pilot.press("a", "u", *base, "enter")
+            await pilot.press("a", "u")
+            app.screen.query_one("#allow_private", Checkbox).value = True  # a loopback server
+            await pilot.press(*base, "enter")
             await settle(pilot)
             assert isinstance(app.screen, ConsumerByUrlScreen)
             assert "XML" in field_error(app, "url") or "content type" in field_error(app, "url")

@@ -172,11 +172,16 @@ def _print_preview(preview: ConsumerPreview) -> None:
                    "URL/plugins/servlet/oauth/consumer-info and shows it before saving.")
 @click.option("--key", help="The consumer key (unique; cannot change later).")
 @click.option("--timeout", type=click.FloatRange(0.5, 120), default=10.0, show_default=True,
-              help="Seconds to wait for --from-url.")
+              help="Seconds for the whole --from-url fetch (DNS, connect, headers, body).")
+@click.option("--allow-private", is_flag=True,
+              help="With --from-url: also fetch from loopback, private and link-local "
+                   "addresses (a server on your intranet). Cloud metadata addresses stay "
+                   "refused.")
 @click.option("--yes", "-y", is_flag=True, help="Save a fetched consumer without asking.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new consumer as JSON.")
 @needs_keyring(when=touches_secret)
-def add(from_url: str | None, key: str | None, timeout: float, yes: bool, as_json: bool,
+def add(from_url: str | None, key: str | None, timeout: float, allow_private: bool, yes: bool,
+        as_json: bool,
         secret_stdin: bool, secret_file: Path | None, public_key_file: str | None,
         **fields: Any) -> None:
     """Add a consumer by hand, or --from-url from its consumer-info document."""
@@ -188,7 +193,7 @@ def add(from_url: str | None, key: str | None, timeout: float, yes: bool, as_jso
             raise click.UsageError("--key comes from the fetched document; leave it out.")
         if public_key_file:
             raise click.UsageError("--public-key-file comes from the fetched document.")
-        preview = _preview(from_url, timeout)
+        preview = _preview(from_url, timeout, allow_private)
         if not as_json:
             _print_preview(preview)
         if preview.existing is not None:
@@ -210,11 +215,16 @@ DOC_ELEMENTS = {"key": "key", "name": "name", "public_key": "publicKey",
                 "description": "description", "callback": "callback"}
 
 
-def _preview(url: str, timeout: float) -> ConsumerPreview:
+def _preview(url: str, timeout: float, allow_private: bool) -> ConsumerPreview:
     """Fetch by URL; a problem in the document is about --from-url, not --key etc."""
     try:
-        return app_context().store.consumers.preview_from_url(url, timeout=timeout)
-    except FetchError:
+        return app_context().store.consumers.preview_from_url(url, timeout=timeout,
+                                                              allow_private=allow_private)
+    except FetchError as exc:
+        refusal = getattr(exc, "refusal", None)  # FetchRefusedError: an address refused
+        if refusal is not None and refusal.allowable and not allow_private:
+            raise FetchError(f"{exc} If this server is on your intranet, use "
+                             "--allow-private.") from None
         raise
     except ValidationError as exc:
         errors = []

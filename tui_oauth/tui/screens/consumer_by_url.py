@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import HorizontalGroup
 from textual.widgets import Button, Checkbox, Input, Static
 
 from tui_oauth.core.errors import FetchError
@@ -14,7 +15,7 @@ from tui_oauth.tui.screens.form import FormScreen
 from tui_oauth.tui.text import dash
 from tui_oauth.tui.widgets.field import Field
 
-ALLOW_PRIVATE_LABEL = "Allow private addresses (a server on this intranet)"
+ALLOW_PRIVATE_LABEL = "Allow private addresses (an intranet server)"
 
 
 class ConsumerByUrlScreen(FormScreen):
@@ -38,11 +39,12 @@ class ConsumerByUrlScreen(FormScreen):
                     Input(id="url", placeholder="https://jira.example.com"),
                     hint="tui-oauth fetches URL/plugins/servlet/oauth/consumer-info; "
                          "enter fetches, then check what was found and add it.")
-        yield Field("allow_private", "",
-                    Checkbox(ALLOW_PRIVATE_LABEL, False, id="allow_private"),
-                    hint="Off: only public addresses are fetched from. On: loopback, private "
-                         "and link-local ones too; cloud metadata addresses stay refused.")
-        yield Button("Fetch", id="fetch")
+        with HorizontalGroup(id="fetch-row"):
+            yield Button("Fetch", id="fetch")
+            yield Checkbox(ALLOW_PRIVATE_LABEL, False, id="allow_private",
+                           tooltip="Off: only public addresses are fetched from. On: loopback, "
+                                   "private and link-local ones too (cloud metadata addresses "
+                                   "stay refused).")
         yield Static("Nothing fetched yet.", id="preview", markup=False)
 
     def on_mount(self) -> None:
