@@ -66,7 +66,12 @@ def base_env() -> dict[str, str]:
 class Cli:
     """``python -m tui_oauth`` against one store; every result is kept."""
 
-    def __init__(self, db_url: str | None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, db_url: str | None, env: dict[str, str] | None = None, *,
+                 init: bool = True) -> None:
+        """``init``: make the store when ``db_url`` names a SQLite file that does not
+        exist yet (as `tui-oauth db init` would, but from a template: faster)."""
+        if init and db_url is not None:
+            new_sqlite_store(db_url)
         self.db_url = db_url
         self.env = base_env() if env is None else env
         self.results: list[Result] = []
@@ -118,6 +123,36 @@ class Cli:
 
     def keyring_service(self) -> str:
         return f"tui-oauth/{self.store_id()}"
+
+
+_template: list[Path] = []
+
+
+def new_sqlite_store(db_url: str) -> None:
+    """Make an empty store (with its own id) at a SQLite URL or path that has none."""
+    import shutil
+    import sqlite3
+    import tempfile
+    import uuid
+
+    from tui_oauth.core.config import resolve_db_url
+    from tui_oauth.core.database import parse_url, sqlite_path
+    from tui_oauth.core.store import open_store
+
+    path = sqlite_path(parse_url(resolve_db_url(db_url)))
+    if path is None or path.exists() or not path.parent.is_dir():
+        return
+    if not _template:
+        template = Path(tempfile.mkdtemp(prefix="store-template-")) / "template.db"
+        open_store(f"sqlite:///{template}", create=True).close()
+        _template.append(template)
+    shutil.copyfile(_template[0], path)
+    path.chmod(0o600)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE store_meta SET value = ? WHERE key = 'store_id'",
+                     (str(uuid.uuid4()),))
+    conn.close()
 
 
 def delete_store_secrets(db_url: str, backend: Any) -> None:

@@ -16,7 +16,7 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.cli_support import Cli, provider_args
+from tests.cli_support import Cli, new_sqlite_store, provider_args
 from tests.keyring_backends import MemoryKeyring
 from tui_oauth import __version__
 from tui_oauth.cli import cli as root
@@ -41,6 +41,7 @@ LEAVES = [p for p, c in ALL if not isinstance(c, click.Group)]
 @pytest.fixture
 def invoke(tmp_path: Path, memory_keyring: MemoryKeyring) -> Invoke:
     url = f"sqlite:///{tmp_path / 'm.db'}"
+    new_sqlite_store(url)
 
     def run(*args: str, input: str | None = None, rc: int = 0,
             read_only: bool = False) -> Result:

@@ -163,21 +163,48 @@ def test_doctor_finds_missing_and_orphaned_secrets(cli: Cli, keyring_backend: An
 # ---------------------------------------------------------------- db upgrade, --read-only
 
 
-def test_db_upgrade_on_a_new_file_then_up_to_date(tmp_path: Path) -> None:
+def test_db_init_then_upgrade_then_up_to_date(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "new.db"
     path.parent.mkdir()
-    run = Cli(str(path))  # a plain path is a SQLite file
-    r = run("db", "upgrade")
-    assert r.stdout == f"Upgraded sqlite:///{path} from empty to {HEAD}.\n"
+    run = Cli(str(path), init=False)  # a plain path is a SQLite file
+    r = run("db", "upgrade", rc=1)
+    assert "There is no store at" in r.stderr and "tui-oauth db init" in r.stderr
+    assert not path.exists()
+    r = run("db", "init")
+    assert r.stdout.startswith(f"Created a new, empty store at sqlite:///{path} (id ")
+    assert "is already a tui-oauth store" in run("db", "init").stdout
     assert run("db", "upgrade").stdout == f"sqlite:///{path} is up to date (revision {HEAD}).\n"
     r = run("--read-only", "db", "upgrade", rc=1)
     assert r.stderr == "error: db upgrade changes the schema; drop --read-only.\n"
     assert run("--read-only", "consumers", "list", "--json").json() == []
 
 
+def test_a_store_is_made_only_on_purpose(tmp_path: Path) -> None:
+    """A mistyped --db (or a store removed meanwhile) is an error, not a new empty store."""
+    run = Cli(f"sqlite:///{tmp_path / 'typo.db'}", init=False)
+    for args in (["consumers", "list"], ["--read-only", "consumers", "list"],
+                 ["tokens", "revoke", "--yes", "--consumer", "k"]):
+        r = run(*args, rc=1)
+        assert r.stderr.startswith("error: There is no tui-oauth store at "), r.stderr
+        assert "tui-oauth db init" in r.stderr
+    assert not (tmp_path / "typo.db").exists()
+    # An empty PostgreSQL database or an empty file is no store either.
+    (tmp_path / "empty.db").touch()
+    r = Cli(f"sqlite:///{tmp_path / 'empty.db'}", init=False)("consumers", "list", rc=1)
+    assert "has no tui-oauth tables" in r.stderr
+
+
 def test_read_only_on_a_store_never_upgraded(tmp_path: Path) -> None:
-    r = Cli(f"sqlite:///{tmp_path / 'fresh.db'}")("--read-only", "consumers", "list", rc=1)
-    assert r.stderr.startswith("error: The database schema is at nothing")
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    Cli(str(path))  # made from the template
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0000'")
+    conn.close()
+    r = Cli(f"sqlite:///{path}")("--read-only", "consumers", "list", rc=1)
+    assert r.stderr.startswith("error: The database schema is at 0000")
     assert "tui-oauth db upgrade" in r.stderr
 
 

@@ -15,6 +15,7 @@ from tui_oauth.cli.common import (
     needs_keyring,
     print_json,
     print_table,
+    say,
 )
 from tui_oauth.core.config import resolve_db_url
 from tui_oauth.core.database import check_connection, make_engine, redact_url
@@ -59,7 +60,7 @@ def audit(limit: int, before_id: int | None, text: str | None, action: str | Non
         empty="No audit entries" + (" match." if text or action or target or actor else "."),
     )
     if page.next_before_id:
-        click.echo(f"(older entries: --before {page.next_before_id})", err=True)
+        say(f"(older entries: --before {page.next_before_id})", err=True)
 
 
 @click.command()
@@ -76,13 +77,13 @@ def doctor(as_json: bool, fix: bool, yes: bool) -> None:
     else:
         marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "info": "    "}
         for c in report.checks:
-            click.echo(f"[{marks[c.status]}] {c.name}: {c.message}")
+            say(f"[{marks[c.status]}] {c.name}: {c.message}")
             if c.fix and c.status != "ok":
-                click.echo(f"       fix: {c.fix}")
+                say(f"       fix: {c.fix}")
     if fix and report.secrets_without_row:
         confirm(f"Delete {len(report.secrets_without_row)} orphaned keyring item(s)?", yes)
-        removed = store.doctor.remove_orphan_secrets()
-        click.echo(f"Deleted {len(removed)} orphaned keyring item(s).")
+        removed = store.doctor.remove_orphan_secrets(only=report.secrets_without_row)
+        say(f"Deleted {len(removed)} orphaned keyring item(s).")
     if not report.ok:
         raise SystemExit(1)
 
@@ -92,21 +93,80 @@ def db() -> None:
     """The database itself."""
 
 
+@db.command("init")
+def db_init() -> None:
+    """Make a new, empty store at --db (a SQLite file, or the tables of an empty
+    PostgreSQL database).  The default store is made on first use without this."""
+    from tui_oauth.core.errors import NoStoreError
+    from tui_oauth.core.store import open_store
+
+    ctxobj = app_context()
+    if ctxobj.read_only:
+        fail("db init creates a store; drop --read-only.")
+    url = resolve_db_url(ctxobj.db)
+    try:
+        existing = open_store(url, create=False, auto_upgrade=False)
+    except NoStoreError:
+        pass
+    else:
+        existing.close()
+        say(f"{redact_url(url)} is already a tui-oauth store (id {existing.store_id}); "
+            "nothing changed.")
+        return
+    store = open_store(url, create=True)
+    store.close()
+    say(f"Created a new, empty store at {redact_url(url)} (id {store.store_id}).")
+
+
 @db.command("upgrade")
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
-    """Create the schema or bring it to this version's."""
+    """Bring an existing store's schema to this version's."""
+    from tui_oauth.core.database import parse_url, sqlite_path
+    from tui_oauth.core.migrations import current_revision
+
     ctxobj = app_context()
     if ctxobj.read_only:
         fail("db upgrade changes the schema; drop --read-only.")
     url = resolve_db_url(ctxobj.db)
+    path = sqlite_path(parse_url(url))
+    if path is not None and not path.exists():
+        fail(f"There is no store at {path}: the file does not exist. Check --db, or make a "
+             "new store with `tui-oauth db init`.")
     engine = make_engine(url)
     try:
         check_connection(engine)
+        if current_revision(engine) is None:
+            fail(f"{redact_url(url)} has no tui-oauth tables: it is not a store. Check --db, "
+                 "or make a new store there with `tui-oauth db init`.")
         before, after = upgrade(engine)
     finally:
         engine.dispose()
     if before == after:
-        click.echo(f"{redact_url(url)} is up to date (revision {after}).")
+        say(f"{redact_url(url)} is up to date (revision {after}).")
     else:
-        click.echo(f"Upgraded {redact_url(url)} from {before or 'empty'} to {after}.")
+        say(f"Upgraded {redact_url(url)} from {before or 'empty'} to {after}.")
+
+
+@db.command("vacuum")
+def db_vacuum() -> None:
+    """Give back the space freed by purges (SQLite rewrites the file; PostgreSQL runs
+    VACUUM ANALYZE).  Safe while others use the store, but SQLite writers wait."""
+    from tui_oauth.core.database import sqlite_space, vacuum
+
+    ctxobj = app_context()
+    if ctxobj.read_only:
+        fail("db vacuum rewrites the store; drop --read-only.")
+    store = ctxobj.store
+    before = sqlite_space(store.engine)
+    vacuum(store.engine)
+    after = sqlite_space(store.engine)
+    if before is None or after is None:
+        say(f"Vacuumed {store.display_url} (VACUUM ANALYZE).")
+        return
+    say(f"Vacuumed {store.display_url}: {_mib(before.file_bytes)} -> {_mib(after.file_bytes)} "
+        f"(WAL {_mib(before.wal_bytes)} -> {_mib(after.wal_bytes)}).")
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1048576:.1f} MiB"

@@ -13,10 +13,12 @@ from typing import Any, TypeVar
 
 import click
 from keyring.backend import KeyringBackend
+from rich.cells import cell_len
 
 from tui_oauth.core.errors import ReadOnlyError, TuiOAuthError, ValidationError
 from tui_oauth.core.services import UNSET
 from tui_oauth.core.store import Store, open_store
+from tui_oauth.core.text import visible, visible_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,8 +38,14 @@ class AppContext:
     @property
     def store(self) -> Store:
         if self._store is None:
+            from tui_oauth.core.config import is_default_location, resolve_db_url
+
+            # A store is made on first use only at the default location; elsewhere a
+            # missing store is an error (a typo, or a store removed under us), and
+            # `tui-oauth db init` makes one on purpose.
             self._store = open_store(self.db, secrets_backend=self.secrets_backend,
-                                     read_only=self.read_only)
+                                     read_only=self.read_only,
+                                     create=is_default_location(resolve_db_url(self.db)))
         return self._store
 
     def close(self) -> None:
@@ -138,7 +146,18 @@ def _jsonable(value: Any) -> Any:
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(_jsonable(data), indent=2, sort_keys=False, ensure_ascii=False))
+    """JSON as it is (non-ASCII text readable), with control, bidi and separator
+    characters written as \\uXXXX escapes: the same values, nothing raw on a terminal."""
+    click.echo(visible_json(json.dumps(_jsonable(data), indent=2, sort_keys=False,
+                                       ensure_ascii=False)))
+
+
+def say(message: str, *, err: bool = False) -> None:
+    """Print one line of text for people.  Every value in it that came from outside
+    (names, keys, URLs, users, error messages quoting input) reaches the terminal
+    through :func:`tui_oauth.core.text.visible`: control characters, C1, bidi
+    controls and U+2028/U+2029 show as escapes (``\\x1b``, ``\\u202e``), never raw."""
+    click.echo(visible(message), err=err)
 
 
 def fmt_time(value: datetime | None) -> str:
@@ -149,24 +168,32 @@ def fmt_bool(value: bool) -> str:
     return "yes" if value else "no"
 
 
+def _pad(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal cells (wide characters count two)."""
+    return text + " " * (width - cell_len(text))
+
+
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
                 empty: str = "(none)") -> None:
-    rows = [[str(c) for c in r] for r in rows]
+    """Columns padded by terminal cells; every cell shown with :func:`visible`."""
+    rows = [[visible(str(c)) for c in r] for r in rows]
     if not rows:
-        click.echo(empty)
+        say(empty)
         return
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    widths = [max(cell_len(h), *(cell_len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    click.echo("  ".join(_pad(h.upper(), w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for r in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        click.echo("  ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
 def print_fields(pairs: Iterable[tuple[str, Any]]) -> None:
+    """``Label: value`` lines; a value of several lines (a description) is indented,
+    and every value is shown with :func:`visible`."""
     pairs = list(pairs)
     width = max(len(k) for k, _ in pairs)
     for k, v in pairs:
-        text = "-" if v is None or v == "" else str(v)
-        lines = text.splitlines() or [""]
+        text = "-" if v is None or v == "" else visible(str(v), multiline=True)
+        lines = text.split("\n")
         click.echo(f"{k + ':':<{width + 1}} {lines[0]}")
         for line in lines[1:]:
             click.echo(f"{'':<{width + 1}} {line}")
@@ -264,5 +291,5 @@ def confirm(question: str, yes: bool) -> None:
     if not sys.stdin.isatty():
         fail(f"{question.rstrip('?')}? Refusing without --yes: not on a terminal to ask. "
              "Nothing was changed.")
-    if not click.confirm(question, default=False):
+    if not click.confirm(visible(question), default=False):
         fail("Cancelled; nothing was changed.")

@@ -34,3 +34,8 @@ def resolve_db_url(explicit: str | None = None, env: Mapping[str, str] | None = 
     if "://" not in value:
         return f"sqlite:///{Path(value).expanduser().resolve()}"
     return value
+
+
+def is_default_location(url: str) -> bool:
+    """Whether ``url`` (resolved) is the default store, the one made on first use."""
+    return url == f"sqlite:///{default_db_path()}"

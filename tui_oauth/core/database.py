@@ -12,6 +12,7 @@ import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from tui_oauth.core.errors import StoreError
 
 BUSY_TIMEOUT_MS = 10_000
+WAL_SIZE_LIMIT = 32 * 1024 * 1024  # bytes the -wal file is cut back to after a checkpoint
 # Execution option marking a connection that only reads (see _on_begin).
 READ_ONLY = "tui_oauth_read_only"
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
@@ -102,6 +104,9 @@ def _install_sqlite_pragmas(engine: Engine) -> None:
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA foreign_keys = ON")
             cur.execute("PRAGMA synchronous = NORMAL")
+            # After a checkpoint resets the WAL, cut the file back to this size
+            # (otherwise it keeps its largest size forever).
+            cur.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         finally:
             cur.close()
 
@@ -183,3 +188,71 @@ def file_mode(path: Path) -> str | None:
         return stat.filemode(path.stat().st_mode)
     except OSError:
         return None
+
+
+def checkpoint(engine: Engine, mode: str = "TRUNCATE") -> tuple[int, int, int] | None:
+    """SQLite: copy the WAL into the database and start it again from empty.
+
+    TRUNCATE waits (up to the busy timeout) for the readers still using old WAL
+    frames, so a long purge under load does not grow the WAL without bound: the
+    server's many short overlapping reads would otherwise keep it from ever being
+    reset.  Returns SQLite's (busy, log frames, checkpointed frames); None on
+    PostgreSQL, where this does not apply.
+    """
+    if engine.dialect.name != "sqlite":
+        return None
+    if mode not in ("PASSIVE", "FULL", "RESTART", "TRUNCATE"):
+        raise ValueError(mode)
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        try:
+            row = cur.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        finally:
+            cur.close()
+    finally:
+        raw.close()
+    return (int(row[0]), int(row[1]), int(row[2])) if row else None
+
+
+@dataclass(frozen=True)
+class SpaceReport:
+    """How big a SQLite store is, and how much of it is free inside the file."""
+
+    file_bytes: int
+    free_bytes: int  # pages on the freelist: reused by new rows, returned by VACUUM
+    wal_bytes: int
+
+
+def sqlite_space(engine: Engine) -> SpaceReport | None:
+    path = sqlite_path(engine.url)
+    if path is None:
+        return None
+    with reader(engine).connect() as conn:
+        page_size = int(conn.exec_driver_sql("PRAGMA page_size").scalar() or 0)
+        free_pages = int(conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0)
+    def size(p: Path) -> int:
+        try:
+            return p.stat().st_size
+        except OSError:
+            return 0
+    return SpaceReport(size(path), page_size * free_pages, size(Path(f"{path}-wal")))
+
+
+def vacuum(engine: Engine) -> None:
+    """Give free space back: SQLite rewrites the file (VACUUM, then an empty WAL);
+    PostgreSQL marks dead rows reusable and refreshes statistics (VACUUM ANALYZE)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+        return
+    raw = engine.raw_connection()  # in autocommit mode (see _on_connect): VACUUM needs it
+    try:
+        cur = raw.cursor()
+        try:
+            cur.execute("VACUUM")
+        finally:
+            cur.close()
+    finally:
+        raw.close()
+    checkpoint(engine)

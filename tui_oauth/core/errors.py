@@ -98,3 +98,7 @@ class StaleError(TuiOAuthError):
 
 class StoreGoneError(StoreError):
     """The store this process opened was removed or replaced under it."""
+
+
+class NoStoreError(StoreError):
+    """There is no store where one was asked for (and none is made unasked)."""

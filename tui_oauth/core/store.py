@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keyring.backend import KeyringBackend
@@ -30,8 +31,22 @@ from sqlmodel import Session, select
 from tui_oauth.core import audit as audit_mod
 from tui_oauth.core.audit import Actor
 from tui_oauth.core.config import resolve_db_url
-from tui_oauth.core.database import check_connection, make_engine, reader, redact_url
-from tui_oauth.core.errors import ReadOnlyError, SecretStoreError, StoreError
+from tui_oauth.core.database import (
+    check_connection,
+    checkpoint,
+    make_engine,
+    parse_url,
+    reader,
+    redact_url,
+    sqlite_path,
+)
+from tui_oauth.core.errors import (
+    NoStoreError,
+    ReadOnlyError,
+    SecretStoreError,
+    StoreError,
+    StoreGoneError,
+)
 from tui_oauth.core.migrations import HEAD, current_revision, upgrade
 from tui_oauth.core.models import StoreMeta
 from tui_oauth.core.secrets import SecretStore
@@ -48,6 +63,8 @@ log = logging.getLogger(__name__)
 
 #: PostgreSQL advisory lock key of the keyring lock (see UnitOfWork.guard_keyring).
 KEYRING_LOCK_ID = 0x7475_692D_6F61  # "tui-oa"
+#: WAL size past which long jobs checkpoint between their transactions.
+WAL_CHECKPOINT_AT = 8 * 1024 * 1024
 
 
 @dataclass
@@ -119,8 +136,11 @@ class Store:
     """An open store.  Services hang off it as attributes."""
 
     def __init__(self, engine: Engine, secrets: SecretStore, *, url: str, store_id: str,
-                 actor: Actor, read_only: bool = False) -> None:
+                 actor: Actor, read_only: bool = False, path: Path | None = None,
+                 identity: tuple[int, int] | None = None) -> None:
         self.engine = engine
+        self.path = path  # the SQLite file, or None
+        self._identity = identity  # its (device, inode) when opened
         self._reader = reader(engine)
         self.secrets = secrets
         self.url = url
@@ -136,8 +156,61 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def check_identity(self, *, deep: bool = False) -> None:
+        """Raise StoreGoneError when the store was removed or replaced under this process.
+
+        SQLite: the file at the path must still be the one opened (same device and
+        inode); this costs one stat() and runs before every transaction.  With
+        ``deep`` (the server's refresh), the database's store id is compared too,
+        which also catches a PostgreSQL database dropped and made again.
+        """
+        if self.path is not None and self._identity is not None:
+            now = _file_identity(self.path)
+            if now != self._identity:
+                what = "removed" if now is None else "replaced by another file"
+                raise StoreGoneError(
+                    f"The store file {self.path} was {what} after this process opened it; "
+                    "nothing more is read from or written to it.",
+                    hint="Restart with the store you mean (--db); if it is gone, restore it "
+                         "from a backup, or make a new one with `tui-oauth db init`.",
+                )
+        if deep:
+            try:
+                with Session(self._reader) as s:
+                    meta = s.get(StoreMeta, "store_id")
+            except OperationalError as exc:
+                raise StoreError(f"The database failed while checking the store id: "
+                                 f"{exc.orig}") from exc
+            if meta is None or meta.value != self.store_id:
+                raise StoreGoneError(
+                    f"The database {self.display_url} is no longer the store this process "
+                    f"opened (store id {self.store_id}, now "
+                    f"{meta.value if meta else 'none'}).",
+                    hint="Restart so that the new store (and its own keyring items) is used.",
+                )
+
+    def keep_wal_small(self, threshold: int = WAL_CHECKPOINT_AT) -> None:
+        """SQLite: checkpoint and truncate the WAL once it passes ``threshold`` bytes.
+
+        For long jobs made of many short transactions (purges): under a server's
+        steady stream of overlapping reads, SQLite's automatic checkpoints never
+        get to start the WAL again, and it grows without bound.
+        """
+        if self.path is None:
+            return
+        try:
+            size = Path(f"{self.path}-wal").stat().st_size
+        except OSError:
+            return
+        if size > threshold:
+            try:
+                checkpoint(self.engine, "TRUNCATE")
+            except OperationalError as exc:  # busy past the timeout: try after the next batch
+                log.info("WAL checkpoint postponed: %s", exc)
+
     def session(self) -> Session:
         """A read session (no keyring, no audit); on SQLite it never takes the write lock."""
+        self.check_identity()
         return Session(self._reader, expire_on_commit=False)
 
     @contextmanager
@@ -146,6 +219,7 @@ class Store:
             raise ReadOnlyError(
                 "This store is open read-only.", hint="Start without --read-only to change it."
             )
+        self.check_identity()
         session = Session(self.engine, expire_on_commit=False)
         uow = UnitOfWork(session, self.secrets, self.actor)
         try:
@@ -218,21 +292,40 @@ def is_unique_violation(exc: IntegrityError) -> bool:
     return "unique" in text or "duplicate key" in text
 
 
+def _no_store(where: str, why: str) -> NoStoreError:
+    return NoStoreError(
+        f"There is no tui-oauth store at {where}: {why}.",
+        hint="Check the path (--db or TUI_OAUTH_DB); to make a new, empty store there, run "
+             "`tui-oauth db init` with the same --db. (Only the default store is created "
+             "on first use.)",
+    )
+
+
 def open_store(url: str | None = None, *, secrets_backend: KeyringBackend | None = None,
                read_only: bool = False, actor: Actor | None = None,
-               auto_upgrade: bool = True, keyring_timeout: float = 5.0) -> Store:
-    """Open (creating and migrating if needed) the store at ``url``.
+               auto_upgrade: bool = True, keyring_timeout: float = 5.0,
+               create: bool = True) -> Store:
+    """Open (migrating if needed) the store at ``url``.
 
-    ``url`` defaults to ``--db``/``TUI_OAUTH_DB``/the platformdirs file.  The
+    ``url`` defaults to ``--db``/``TUI_OAUTH_DB``/the platformdirs file.  With
+    ``create`` false a missing store is an error instead of a new, empty one (the
+    front doors create one only at the default location, or by `db init`).  The
     keyring is not touched here: it is resolved on the first secret read or
     write, so that listing never needs it.
     """
     resolved = resolve_db_url(url)
+    parsed = parse_url(resolved)
+    path = sqlite_path(parsed)
+    if not create and path is not None and not path.exists():
+        raise _no_store(str(path), "the file does not exist")
     engine = make_engine(resolved)
     reads = reader(engine)  # opening never takes the write lock (SQLite: never waits for a writer)
     try:
+        identity = _file_identity(path) if path is not None else None
         check_connection(reads)
         revision = current_revision(reads)
+        if revision is None and not create:
+            raise _no_store(redact_url(resolved), "the database has no tui-oauth tables")
         if revision != HEAD:
             if read_only or not auto_upgrade:
                 raise StoreError(
@@ -254,4 +347,13 @@ def open_store(url: str | None = None, *, secrets_backend: KeyringBackend | None
         raise StoreError(f"Cannot open {redact_url(resolved)}: {exc.orig}") from exc
     secrets = SecretStore(namespace=store_id, backend=secrets_backend, timeout=keyring_timeout)
     return Store(engine, secrets, url=resolved, store_id=store_id,
-                 actor=actor or Actor.from_environment(), read_only=read_only)
+                 actor=actor or Actor.from_environment(), read_only=read_only,
+                 path=path, identity=identity)
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino

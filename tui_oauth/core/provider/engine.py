@@ -141,6 +141,7 @@ class ProviderEngine:
 
     @contextmanager
     def _unit(self) -> Iterator[Session]:
+        self.store.check_identity()  # a removed or replaced store file: refuse (503)
         session = Session(self.store.engine, expire_on_commit=False)
         self._local.session = session
         try:

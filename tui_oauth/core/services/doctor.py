@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
 
 from tui_oauth.core.config import default_data_dir
-from tui_oauth.core.database import reader, sqlite_path
+from tui_oauth.core.database import reader, sqlite_path, sqlite_space
 from tui_oauth.core.errors import SecretStoreError
 from tui_oauth.core.migrations import current_revision
 from tui_oauth.core.models import Consumer, ConsumerInfo, ServiceProvider, StoreMeta
@@ -87,6 +87,17 @@ class DoctorService:
             expected[DATA_KEY_ITEM] = "provider data key (encrypts token secrets)"
         return expected
 
+    def _space(self, report: DoctorReport) -> None:
+        space = sqlite_space(self.store.engine)
+        if space is None:
+            return
+        mib = 1048576
+        message = (f"{space.file_bytes / mib:.1f} MiB, of which {space.free_bytes / mib:.1f} "
+                   f"MiB free inside the file; WAL {space.wal_bytes / mib:.1f} MiB")
+        wasteful = space.free_bytes > 64 * mib and space.free_bytes > space.file_bytes // 2
+        report.add("database size", WARN if wasteful else INFO, message,
+                   fix="`tui-oauth db vacuum` gives the free space back." if wasteful else None)
+
     def _server_failures(self, report: DoctorReport) -> None:
         """What each `serve` reported it could not read from its keyring."""
         from tui_oauth.core.provider.consumers import STATUS_PREFIX
@@ -123,6 +134,7 @@ class DoctorService:
                 _mode_check(report, "database directory", path.parent, 0o700)
             for suffix in ("", "-wal", "-shm"):
                 _mode_check(report, f"database file{suffix}", Path(f"{path}{suffix}"), 0o600)
+            self._space(report)
         try:
             store.secrets.check()
         except SecretStoreError as exc:
