@@ -44,10 +44,8 @@ SPEC: dict[str, Spec] = {
                               "(oauth_authorization_expires_in), seconds"),
     "request_token_ttl": Spec(600, 30, 86400, "request token lifetime, seconds"),
     "timestamp_window": Spec(300, 10, 3600, "accepted clock difference, seconds"),
-    "problem_detail": Spec(FULL, 0, 0,
-                           "full: say which of consumer key, signature method, token or "
-                           "signature is wrong; minimal: answer signature_invalid for all "
-                           "four (keys cannot be enumerated)", (FULL, MINIMAL)),
+    "problem_detail": Spec(FULL, 0, 0, "what a refusal tells a caller who cannot sign: "
+                           "full or minimal", (FULL, MINIMAL)),
 }
 
 
