@@ -38,7 +38,13 @@ from starlette.responses import (
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tui_oauth.core.errors import NotFoundError, StoreError, TuiOAuthError, ValidationError
+from tui_oauth.core.errors import (
+    NotFoundError,
+    StoreError,
+    StoreGoneError,
+    TuiOAuthError,
+    ValidationError,
+)
 from tui_oauth.core.provider.engine import ProviderEngine
 from tui_oauth.core.provider.problems import Problem
 from tui_oauth.web import pages
@@ -130,7 +136,10 @@ def raw_target(request: Request) -> tuple[str, str]:
 
 def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None,
                refresh_interval: float = 30.0, prune_interval: float = 60.0,
-               purge_interval: float = 8 * 3600.0) -> Starlette:
+               purge_interval: float = 8 * 3600.0,
+               on_fatal: Callable[[str], None] | None = None) -> Starlette:
+    """The provider's ASGI app.  ``on_fatal`` is called (once) when serving cannot go
+    on: the store was removed or replaced under the server (`serve` then stops)."""
     realm = engine.public_url
     csrf_key = engine.data_key.derive("authorize-csrf")
     header_name = trusted_user_header.lower() if trusted_user_header else None
@@ -290,17 +299,34 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
         return html(pages.denied_page(result.consumer_name))
 
     async def housekeeping() -> None:
-        ticks = 0
-        step = max(1.0, min(refresh_interval, prune_interval))
+        """Every second: is the store still the one opened?  On their own schedules:
+        refresh the consumers' secrets, prune nonces, purge old tokens."""
+        loop = asyncio.get_running_loop()
+        due = {"refresh": loop.time() + refresh_interval, "prune": loop.time() + prune_interval,
+               "purge": loop.time() + purge_interval}
         while True:
-            await asyncio.sleep(step)
-            ticks += 1
+            await asyncio.sleep(min(1.0, refresh_interval, prune_interval))
             try:
-                if ticks * step % refresh_interval < step:
+                await run_in_threadpool(engine.store.check_identity, deep=True)
+            except StoreGoneError as exc:
+                log.critical("%s %s", exc.message, exc.hint or "")
+                app.state.fatal = exc.message
+                if on_fatal is not None:
+                    on_fatal(exc.message)
+                return
+            except Exception as exc:  # the database is down: requests say so (503)
+                log.warning("cannot check the store: %s", exc)
+                continue
+            now = loop.time()
+            try:
+                if now >= due["refresh"]:
+                    due["refresh"] = now + refresh_interval
                     await run_in_threadpool(engine.consumers.refresh_all)
-                if ticks * step % prune_interval < step:
+                if now >= due["prune"]:
+                    due["prune"] = now + prune_interval
                     await run_in_threadpool(engine.prune_nonces)
-                if ticks * step % purge_interval < step:  # as Atlassian: every 8 hours
+                if now >= due["purge"]:  # as Atlassian: every 8 hours
+                    due["purge"] = now + purge_interval
                     purged = await run_in_threadpool(engine.store.tokens.purge)
                     if purged:
                         log.info("purged %d expired, used or long-revoked token(s)", purged)
@@ -329,6 +355,7 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.unexpected_errors = 0
+    app.state.fatal = None
     app.state.engine = engine
     app.add_middleware(QuietDisconnect)
     if engine.public_path:
