@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import logging
 
 import click
 
@@ -37,15 +36,31 @@ def _is_loopback(host: str) -> bool:
               help="Take the signed-in user from this request header, set by the fronting "
                    "proxy (e.g. X-Remote-User). Off by default: then the authorize page "
                    "cannot approve, use `tui-oauth tokens authorize`.")
+@click.option("--header-timeout", type=click.FloatRange(0.5, 300), default=10.0,
+              show_default=True, metavar="SECONDS",
+              help="Close a connection whose request headers have not all arrived this long "
+                   "after it opened (or after the previous response); a request body gets "
+                   "as long again. Bounds slow clients (Slowloris).")
+@click.option("--max-connections", type=click.IntRange(16, 1_000_000), default=4096,
+              show_default=True,
+              help="Open connections at most. Beyond it, the connection that has waited "
+                   "longest for its request headers is closed to admit the new one; when "
+                   "every connection is busy, the new one gets 503. Kept below the open-files "
+                   "limit, whose soft limit is raised to the hard one.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-              default="info", show_default=True)
-@needs_keyring
+              default="info", show_default=True,
+              help="debug adds the access log. OAuth signatures, tokens, verifiers, session "
+                   "handles and secrets are redacted from every line.")
+@needs_keyring(when=lambda _: not app_context().read_only)
 def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
-          log_level: str) -> None:
+          header_timeout: float, max_connections: int, log_level: str) -> None:
     """Run the provider: request-token, authorize, access-token, consumer-info, /rest/whoami."""
-    import uvicorn
+    if app_context().read_only:
+        fail("serve cannot run --read-only: the provider writes nonces and tokens on every "
+             "signed request; drop --read-only (the store's other users are unaffected).")
 
     from tui_oauth.core.provider.engine import ProviderEngine, normalize_public_url
+    from tui_oauth.web import server
     from tui_oauth.web.app import create_app
 
     host, port = _listen(listen)
@@ -58,11 +73,23 @@ def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
         click.echo("warning: the public URL is http and the server listens beyond loopback: "
                    "tokens and HMAC signatures travel in clear. Put a TLS proxy in front.",
                    err=True)
+    nofile = server.raise_nofile_limit()
+    connections = server.connection_budget(max_connections, nofile)
+    if connections < max_connections:
+        click.echo(f"warning: --max-connections {max_connections} lowered to {connections}: "
+                   f"the open-files limit is {nofile} (raise it with `ulimit -Hn` or "
+                   "LimitNOFILE= in a systemd unit).", err=True)
+    repeats = server.configure_logging(log_level)
     store = app_context().store
     engine = ProviderEngine(store, public)
     app = create_app(engine, trusted_user_header=trusted_user_header)
-    logging.getLogger("tui_oauth").setLevel(log_level.upper())
     click.echo(f"Serving {public} on {host}:{port} (store {store.display_url}); "
-               f"{len(engine.consumers._by_uid)} consumer(s) loaded.", err=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False,
-                server_header=False, access_log=log_level == "debug")
+               f"{len(engine.consumers._by_uid)} consumer(s) loaded; at most {connections} "
+               f"connections, request headers within {header_timeout:g} s.", err=True)
+    config = server.make_config(app, host=host, port=port, header_timeout=header_timeout,
+                                max_connections=connections, log_level=log_level,
+                                access_log=log_level == "debug")
+    try:
+        server.run(config)
+    finally:
+        repeats.flush()
