@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 import os
 import socket
 import sys
@@ -430,11 +431,35 @@ def open_connection(host: str, port: int, guard: Guard,
     raise error
 
 
+_quiet = threading.local()
+
+
+class _QuietHeaderDefects(logging.Filter):
+    """urllib3 logs a warning with a traceback when it cannot parse a response's headers,
+    which any server can cause (and the deadline's shutdown does, mid-header).  For a
+    guarded connection the fetch itself reports what went wrong, so drop that line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (getattr(_quiet, "active", False)
+                    and str(record.msg).startswith("Failed to parse headers"))
+
+
+_HEADER_FILTER = _QuietHeaderDefects()
+logging.getLogger("urllib3.connection").addFilter(_HEADER_FILTER)
+
+
 class _GuardedConnectionMixin:
     """Replaces urllib3's ``_new_conn`` (which resolves and connects in one step, to
     whatever the name resolves to) with :func:`open_connection`."""
 
     _after_connect = WAITING
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        _quiet.active = True
+        try:
+            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            _quiet.active = False
 
     def __init__(self, *args: Any, guard: Guard, **kwargs: Any) -> None:
         self._guard = guard
