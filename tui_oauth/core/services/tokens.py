@@ -9,6 +9,7 @@ stay (so a consumer is told ``token_revoked``) until purged.
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -31,6 +32,9 @@ LIVE_STATES = (PENDING, AUTHORIZED, ACTIVE)
 STATES = (PENDING, AUTHORIZED, DENIED, USED, ACTIVE, REVOKED, EXPIRED)
 TYPES = (TOKEN_REQUEST, TOKEN_ACCESS)
 MAX_PAGE = 1000
+#: Seconds a long purge pauses between its batches, so that SQLite's busy handler
+#: lets the provider's writes (nonces, tokens) in instead of starving them.
+BATCH_PAUSE = 0.005
 
 
 @dataclass(frozen=True)
@@ -277,8 +281,6 @@ class TokenService:
     def purge_nonces(self, older_than: int, *, batch: int = 5000) -> int:
         """Delete nonces whose timestamp is more than ``older_than`` seconds old (they
         can no longer be replayed: their timestamp is refused).  Batched."""
-        import time
-
         cutoff = int(time.time()) - older_than
         total = 0
         while True:
@@ -290,6 +292,7 @@ class TokenService:
                 uow.session.exec(delete(Nonce).where(col(Nonce.id).in_(ids)))
                 total += len(ids)
             self.store.keep_wal_small()
+            time.sleep(BATCH_PAUSE)
         return total
 
     def revoke(self, token: str) -> TokenRow:
@@ -356,6 +359,7 @@ class TokenService:
                 total += len(ids)
                 last_id = max(i for i in ids if i is not None)
             self.store.keep_wal_small()
+            time.sleep(BATCH_PAUSE)  # let the server's writes in between batches
         if total:
             with self.store.transaction() as uow:
                 uow.audit("token.purge", "token", "*", detail=f"{total} token(s) purged")
