@@ -190,3 +190,35 @@ async def test_detail_shows_fields_and_tokens_and_revokes(demo_store: Store) -> 
         assert "revoked" in screen_text(pilot)
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_edit_form_does_not_save_over_a_change_made_elsewhere(demo_store: Store) -> None:
+    """Issue 7, item 1: the form says so and offers to reload instead of saving over it."""
+    from tui_oauth.tui.modals.confirm import ConfirmModal
+
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("G")  # partner-portal
+        await pilot.press("e")
+        await settle(pilot)
+        assert isinstance(app.screen, ConsumerFormScreen)
+        # Meanwhile, someone else changes the description (another terminal, the CLI).
+        demo_store.consumers.edit("partner-portal", description="Changed in another terminal")
+        app.screen.query_one("#name", Input).value = "My new name"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)
+        assert "changed elsewhere since you opened it" in screen_text(pilot)
+        row = demo_store.consumers.get("partner-portal")
+        assert row.name != "My new name"  # nothing was saved over the other change
+        await pilot.press("y")  # Reload
+        await settle(pilot)
+        assert isinstance(app.screen, ConsumerFormScreen)
+        assert app.screen.query_one("#description", Input).value == "Changed in another terminal"
+        app.screen.query_one("#name", Input).value = "My new name"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+    row = demo_store.consumers.get("partner-portal")
+    assert (row.name, row.description) == ("My new name", "Changed in another terminal")
