@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import click
 
@@ -82,14 +83,22 @@ def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
     repeats = server.configure_logging(log_level)
     store = app_context().store
     engine = ProviderEngine(store, public)
-    app = create_app(engine, trusted_user_header=trusted_user_header)
+    running: list[Any] = []  # the uvicorn server, once made
+
+    def stop(_message: str) -> None:  # the store is gone: stop as on Ctrl-C, then exit 1
+        for uv in running:
+            uv.should_exit = True
+
+    app = create_app(engine, trusted_user_header=trusted_user_header, on_fatal=stop)
     click.echo(f"Serving {public} on {host}:{port} (store {store.display_url}); "
-               f"{len(engine.consumers._by_uid)} consumer(s) loaded; at most {connections} "
+               f"{engine.consumers.size} consumer(s) loaded; at most {connections} "
                f"connections, request headers within {header_timeout:g} s.", err=True)
     config = server.make_config(app, host=host, port=port, header_timeout=header_timeout,
                                 max_connections=connections, log_level=log_level,
                                 access_log=log_level == "debug")
     try:
-        server.run(config)
+        server.run(config, on_server=running.append)
     finally:
         repeats.flush()
+    if app.state.fatal:
+        fail(f"{app.state.fatal} The server stopped; start it again on the store you mean.")
