@@ -7,10 +7,12 @@ passphrase is replaced by ``[redacted]`` whatever its value.
 
 from __future__ import annotations
 
-import getpass
+import ipaddress
 import json
 import os
+import pwd
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,35 +20,69 @@ from typing import Any
 from sqlmodel import Session, SQLModel
 
 from tui_oauth.core.models import AuditEntry
+from tui_oauth.core.text import visible
 
 REDACTED = "[redacted]"
 _SECRET_NAME = re.compile(r"secret|private|password|passphrase|verifier", re.IGNORECASE)
 _NOT_SECRET = {"has_shared_secret"}
 
 
+# Environment variables getpass.getuser() reads the login name from, in its order.
+LOGIN_VARS = ("LOGNAME", "USER", "LNAME", "USERNAME")
+MAX_LOGIN = 64
+INVALID_ADDR = "invalid"
+
+
 @dataclass(frozen=True)
 class Actor:
-    """Who is acting: the OS user, and the SSH client's address when present."""
+    """Who is acting: the OS user, and the SSH client's address when present.
+
+    ``user`` is the name of the process's real uid, which no environment
+    variable can change; when the login name in the environment
+    ($LOGNAME, $USER, as ``getpass.getuser`` reads it) says otherwise (``su``,
+    ``sudo -E``, or a forged variable) it follows in brackets:
+    ``root (login alice)``.  ``client_addr`` is the address in $SSH_CLIENT
+    (or $SSH_CONNECTION) when it parses as an IP address, ``invalid`` when it
+    does not, None without SSH.  Neither ever holds a control character.
+    """
 
     user: str
     client_addr: str | None = None
 
     @classmethod
-    def from_environment(cls, env: dict[str, str] | None = None) -> Actor:
-        env = dict(os.environ) if env is None else env
+    def from_environment(cls, env: Mapping[str, str] | None = None, *,
+                         uid: int | None = None) -> Actor:
+        env = os.environ if env is None else env
+        uid = os.getuid() if uid is None else uid
         try:
-            user = getpass.getuser()
-        except (KeyError, OSError):
-            user = f"uid:{os.getuid()}"
-        addr = None
-        for var in ("SSH_CLIENT", "SSH_CONNECTION"):
-            if env.get(var):
-                addr = env[var].split()[0]
-                break
-        return cls(user=user, client_addr=addr)
+            user = visible(pwd.getpwuid(uid).pw_name)
+        except KeyError:  # a uid without a passwd entry (containers)
+            user = f"uid:{uid}"
+        login = next((env[v] for v in LOGIN_VARS if env.get(v)), None)
+        if login is not None and login != user:
+            shown = visible(login)
+            if len(shown) > MAX_LOGIN:
+                shown = shown[:MAX_LOGIN] + "…"
+            user = f"{user} (login {shown})"
+        return cls(user=user, client_addr=client_address(env))
 
     def __str__(self) -> str:
         return f"{self.user}@{self.client_addr}" if self.client_addr else self.user
+
+
+def client_address(env: Mapping[str, str]) -> str | None:
+    """The SSH client's IP address from $SSH_CLIENT / $SSH_CONNECTION, normalised;
+    ``invalid`` when the variable holds anything else; None when neither is set."""
+    for var in ("SSH_CLIENT", "SSH_CONNECTION"):
+        value = env.get(var)
+        if not value:
+            continue
+        parts = value.split()
+        try:
+            return str(ipaddress.ip_address(parts[0] if parts else ""))
+        except ValueError:
+            return INVALID_ADDR
+    return None
 
 
 def redact(data: dict[str, Any]) -> dict[str, Any]:

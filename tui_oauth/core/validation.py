@@ -6,6 +6,7 @@ import unicodedata
 from urllib.parse import urlsplit
 
 from tui_oauth.core.errors import FieldError, ValidationError
+from tui_oauth.core.text import escape_char
 
 MAX_KEY = 255
 MAX_NAME = 255
@@ -14,9 +15,29 @@ MAX_URL = 2048
 MAX_SECRET = 1024
 
 
+# Control (C0, DEL, C1), format (bidi controls, zero-width), surrogate, private-use,
+# unassigned, and the line and paragraph separators U+2028/U+2029.
+CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
 def has_control(value: str) -> bool:
-    """Control, format, surrogate, private-use or unassigned characters."""
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value)
+    """True when ``value`` holds a character of :data:`CONTROL_CATEGORIES`."""
+    return any(unicodedata.category(ch) in CONTROL_CATEGORIES for ch in value)
+
+
+def control_problem(value: str, *, label: str, multiline: bool = False) -> str | None:
+    """Why ``value`` may not be stored (its control characters, shown escaped), or None.
+
+    The one rule for every text field, wherever it comes from: the CLI, a
+    console form (checked again as it is pasted), a fetched document.
+    ``multiline`` allows line feeds and tabs (descriptions).
+    """
+    found = [ch for ch in value if unicodedata.category(ch) in CONTROL_CATEGORIES
+             and not (multiline and ch in "\n\t")]
+    if not found:
+        return None
+    shown = ", ".join(escape_char(ch) for ch in dict.fromkeys(found))
+    return f"{label} contains control characters ({shown}); remove them."
 
 
 class Checker:
@@ -42,9 +63,9 @@ class Checker:
         if len(value) > max_len:
             self.fail(field, f"{label} is {len(value)} characters long; at most {max_len} fit.")
             return None
-        bad = value.replace("\n", "").replace("\t", "") if multiline else value
-        if has_control(bad):
-            self.fail(field, f"{label} contains control characters; remove them.")
+        problem = control_problem(value, label=label, multiline=multiline)
+        if problem:
+            self.fail(field, problem)
             return None
         return value
 
