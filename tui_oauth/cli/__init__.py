@@ -12,8 +12,9 @@ from typing import Any
 import click
 
 from tui_oauth import __version__
-from tui_oauth.cli.common import AppContext, format_error, needs_keyring
+from tui_oauth.cli.common import AppContext, format_error, needs_keyring, say
 from tui_oauth.core.errors import TuiOAuthError
+from tui_oauth.core.text import visible
 
 
 class RootGroup(click.Group):
@@ -30,12 +31,21 @@ class RootGroup(click.Group):
         except TuiOAuthError as exc:
             lines = format_error(exc)
             for line in lines:
-                click.echo(f"error: {line}", err=True)
+                say(f"error: {line}", err=True)
             ctx.exit(1)
-        except click.UsageError:
-            raise
+        except click.UsageError as exc:
+            # click prints it (with the usage line); what it quotes came from the
+            # command line, so it is shown like any other outside text.
+            message = exc.format_message()
+            if isinstance(exc, click.NoSuchOption) and exc.ctx is not None and any(
+                    isinstance(p, click.Argument) for p in exc.ctx.command.params):
+                message += (" A value that starts with '-' goes after --: "
+                            f"{exc.ctx.command_path} [OPTIONS] -- VALUE")
+            if visible(message) == exc.format_message():
+                raise
+            raise click.UsageError(visible(message), ctx=exc.ctx) from None
         except click.ClickException as exc:
-            click.echo(f"error: {exc.format_message()}", err=True)
+            say(f"error: {exc.format_message()}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted; nothing more was changed.", err=True)

@@ -18,6 +18,7 @@ from tui_oauth.cli.common import (
     print_table,
     read_secret,
     read_text_file,
+    say,
     secret_edit,
     secret_options,
     touches_secret,
@@ -155,7 +156,7 @@ def _public_key(path: str | None) -> str | None:
 
 def _print_preview(preview: ConsumerPreview) -> None:
     doc, f = preview.fetched.doc, preview.fetched
-    click.echo(f"Fetched {f.final_url} ({f.status}, {f.content_type}, {f.elapsed:.2f} s):")
+    say(f"Fetched {f.final_url} ({f.status}, {f.content_type}, {f.elapsed:.2f} s):")
     print_fields([
         ("Key", doc.key),
         ("Name", doc.name),
@@ -249,7 +250,7 @@ def _report(consumer: Consumer, verb: str, as_json: bool) -> None:
     if as_json:
         print_json(consumer_dict(detail))
     else:
-        click.echo(f"{verb} consumer {consumer.key!r} ({consumer.name}).")
+        say(f"{verb} consumer {consumer.key!r} ({consumer.name}).")
 
 
 @consumers.command("edit")
@@ -286,4 +287,4 @@ def remove(key: str, yes: bool) -> None:
     confirm(f"Remove consumer {key!r} ({detail.consumer.name}) and its "
             f"{detail.token_count} token(s)?", yes)
     n = store.consumers.remove(key)
-    click.echo(f"Removed consumer {key!r} and {n} token(s).")
+    say(f"Removed consumer {key!r} and {n} token(s).")

@@ -16,6 +16,7 @@ from tui_oauth.cli.common import (
     needs_keyring,
     print_fields,
     print_json,
+    say,
 )
 from tui_oauth.core.services import UNSET
 from tui_oauth.core.services.consumer_info import ConsumerInfoView
@@ -74,7 +75,7 @@ def edit(name: str | None, description: str | None, callback_url: str | None) ->
         description=UNSET if description is None else description,
         callback_url=UNSET if callback_url is None else callback_url,
     )
-    click.echo("Updated the Consumer Info.")
+    say("Updated the Consumer Info.")
 
 
 @info.command("export")
@@ -104,7 +105,7 @@ def export(fmt: str, output: Path | None, force: bool) -> None:
         output.write_bytes(data)
     except OSError as exc:
         fail(f"--output: cannot write {output}: {exc.strerror}.")
-    click.echo(f"Wrote {fmt} to {output}.", err=True)
+    say(f"Wrote {fmt} to {output}.", err=True)
 
 
 @info.command("rotate-key")
@@ -120,9 +121,9 @@ def rotate_key(bits: str, yes: bool) -> None:
     """
     svc = app_context().store.consumer_info
     current = svc.view()
-    click.echo(f"Current key: RSA {current.public_key.bits} bits, {current.fingerprint}")
+    say(f"Current key: RSA {current.public_key.bits} bits, {current.fingerprint}")
     confirm("Regenerate the key pair (providers that trust the old public key will refuse "
             "our requests until they get the new one)?", yes)
     old, new = svc.rotate_key(int(bits))
-    click.echo(f"New key: RSA {new.bits} bits, {new.fingerprint} (was {old.fingerprint}).")
-    click.echo("Give the new public key to every provider: `tui-oauth info export`.")
+    say(f"New key: RSA {new.bits} bits, {new.fingerprint} (was {old.fingerprint}).")
+    say("Give the new public key to every provider: `tui-oauth info export`.")

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from tui_oauth.cli.common import print_fields, print_json
+from tui_oauth.cli.common import print_fields, print_json, say
 
 
 @click.group("keyring")
@@ -78,10 +78,10 @@ def lock() -> None:
     from tui_oauth.core.keyring_session import lock_session
 
     if lock_session() is None:
-        click.echo("No private keyring session is running; nothing to lock.", err=True)
+        say("No private keyring session is running; nothing to lock.", err=True)
         return
-    click.echo("Locked the keyring of the private session; the next command that needs it "
-               "asks for the passphrase.", err=True)
+    say("Locked the keyring of the private session; the next command that needs it "
+        "asks for the passphrase.", err=True)
 
 
 @keyring_group.command("stop")
@@ -91,7 +91,7 @@ def stop() -> None:
 
     state = stop_session()
     if state is None:
-        click.echo("No private keyring session is running.", err=True)
+        say("No private keyring session is running.", err=True)
         return
-    click.echo(f"Stopped the private keyring session (dbus-daemon {state.dbus_pid}, "
-               f"gnome-keyring {state.keyring_pid or '-'}).", err=True)
+    say(f"Stopped the private keyring session (dbus-daemon {state.dbus_pid}, "
+        f"gnome-keyring {state.keyring_pid or '-'}).", err=True)

@@ -16,6 +16,7 @@ from tui_oauth.cli.common import (
     print_json,
     print_table,
     read_secret,
+    say,
     secret_edit,
     secret_options,
 )
@@ -84,7 +85,7 @@ def show(name: str, as_json: bool) -> None:
         ("Updated", fmt_time(p.updated_at)),
     ])
     for w in provider_warnings(p):
-        click.echo(f"warning: {w}", err=True)
+        say(f"warning: {w}", err=True)
 
 
 def field_options(fn: Any, *, adding: bool) -> Any:
@@ -105,7 +106,7 @@ def field_options(fn: Any, *, adding: bool) -> Any:
 
 def _warn(p: ServiceProvider) -> None:
     for w in provider_warnings(p):
-        click.echo(f"warning: {w}", err=True)
+        say(f"warning: {w}", err=True)
 
 
 @providers.command("add")
@@ -127,7 +128,7 @@ def add(name: str, as_json: bool, secret_stdin: bool, secret_file: Path | None,
     if as_json:
         print_json(provider_dict(p, 0))
     else:
-        click.echo(f"Added service provider {p.name!r}.")
+        say(f"Added service provider {p.name!r}.")
 
 
 @providers.command("edit")
@@ -151,7 +152,7 @@ def edit(name: str, new_name: str | None, remove_secret: bool, as_json: bool,
     if as_json:
         print_json(provider_dict(p, svc.token_count(p.name)))
     else:
-        click.echo(f"Updated service provider {p.name!r}.")
+        say(f"Updated service provider {p.name!r}.")
 
 
 for _cmd, _adding in ((add, True), (edit, False)):
@@ -168,4 +169,4 @@ def remove(name: str, yes: bool) -> None:
     tokens = svc.token_count(name)
     confirm(f"Remove service provider {name!r} and the {tokens} token(s) we hold from it?", yes)
     n = svc.remove(name)
-    click.echo(f"Removed service provider {name!r} and {n} token(s).")
+    say(f"Removed service provider {name!r} and {n} token(s).")

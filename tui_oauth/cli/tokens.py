@@ -14,6 +14,7 @@ from tui_oauth.cli.common import (
     print_fields,
     print_json,
     print_table,
+    say,
 )
 from tui_oauth.core.services.tokens import STATES, TYPES, TokenRow, TokenSelection
 
@@ -52,7 +53,7 @@ def list_(consumer_key: str | None, user: str | None, type_: str | None, state: 
         empty="No tokens.",
     )
     if page.next_before_id:
-        click.echo(f"(more: --before {page.next_before_id})")
+        say(f"(more: --before {page.next_before_id})")
 
 
 @tokens.command()
@@ -81,7 +82,7 @@ def revoke(token: str | None, consumer_key: str | None, user: str | None, type_:
         if as_json:
             print_json(_row(row))
         else:
-            click.echo(f"Token {row.token} ({row.consumer_key}, {row.user or '-'}): {row.state}.")
+            say(f"Token {row.token} ({row.consumer_key}, {row.user or '-'}): {row.state}.")
         return
     if not bulk:
         raise click.UsageError("Give a TOKEN, or --consumer, --user, --expired or --unused-days.")
@@ -92,14 +93,14 @@ def revoke(token: str | None, consumer_key: str | None, user: str | None, type_:
         if as_json:
             print_json({"revoked": 0})
         else:
-            click.echo("No live token matches; nothing to revoke.")
+            say("No live token matches; nothing to revoke.")
         return
     confirm(f"Revoke {count} token(s)?", yes)
     n = store.tokens.revoke_where(sel)
     if as_json:
         print_json({"revoked": n})
     else:
-        click.echo(f"Revoked {n} token(s).")
+        say(f"Revoked {n} token(s).")
 
 
 @tokens.command()
@@ -120,7 +121,7 @@ def purge(nonce_age: int | None, as_json: bool) -> None:
     if as_json:
         print_json({"tokens": n_tokens, "nonces": n_nonces})
     else:
-        click.echo(f"Purged {n_tokens} token(s) and {n_nonces} nonce(s).")
+        say(f"Purged {n_tokens} token(s) and {n_nonces} nonce(s).")
 
 
 @tokens.command()
@@ -139,13 +140,13 @@ def authorize(request_token: str, user: str, deny: bool, as_json: bool) -> None:
                     "verifier": result.verifier, "callback": redirect})
         return
     if result.approved:
-        click.echo(result.verifier)
-        click.echo(f"Approved for {result.consumer_name} ({result.consumer_key}) as "
-                   f"{result.user}; give the verifier above to the application.", err=True)
+        say(result.verifier)
+        say(f"Approved for {result.consumer_name} ({result.consumer_key}) as "
+            f"{result.user}; give the verifier above to the application.", err=True)
     else:
-        click.echo(f"Denied {result.consumer_name} ({result.consumer_key}).", err=True)
+        say(f"Denied {result.consumer_name} ({result.consumer_key}).", err=True)
     if redirect:
-        click.echo(f"Callback: {redirect}", err=True)
+        say(f"Callback: {redirect}", err=True)
 
 
 @click.group()
@@ -174,5 +175,5 @@ def settings_set(name: str, value: str) -> None:
     from tui_oauth.core.provider.settings import set_setting
 
     number = set_setting(app_context().store, name, value)
-    click.echo(f"{name} = {number}. Restart `tui-oauth serve` to apply it.")
+    say(f"{name} = {number}. Restart `tui-oauth serve` to apply it.")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
+from tui_oauth.core.text import command_line
+
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;"
     "color:#172b4d}h1{font-size:1.4rem}.box{border:1px solid #dfe1e6;border-radius:4px;"
@@ -46,13 +48,19 @@ def authorize_form(action: str, token: str, csrf: str, user: str, name: str,
     )
 
 
+def authorize_command(token: str) -> str:
+    """The command an administrator runs to approve ``token``; ``--`` goes before the
+    token, which may start with ``-``."""
+    return command_line("tokens", "authorize", "--user", "NAME", values=[token])
+
+
 def approve_elsewhere(token: str, name: str, description: str | None) -> str:
     return page(
         "Approval needed",
         consumer_block(name, description)
         + "<p>This server does not know who you are (no trusted user header is configured), "
         "so it cannot take your answer here. An administrator can approve it with:</p>"
-        f"<p><code>tui-oauth tokens authorize {escape(token)} --user NAME</code></p>"
+        f"<p><code>{escape(authorize_command(token))}</code></p>"
         "<p>and give the verifier it prints to the application.</p>",
     )
 
