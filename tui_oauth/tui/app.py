@@ -15,14 +15,18 @@ from contextlib import suppress
 from pathlib import Path, PurePath
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.widgets import TextArea
 from textual.worker import Worker, WorkerState
 
 from tui_oauth.core.errors import TuiOAuthError, ValidationError
 from tui_oauth.core.store import Store
+from tui_oauth.core.text import visible
+from tui_oauth.core.validation import control_problem
 from tui_oauth.tui import commands
 from tui_oauth.tui.messages import (
     ConsumerInfoChanged,
@@ -40,6 +44,7 @@ from tui_oauth.tui.modals.help import HelpModal
 from tui_oauth.tui.screens.audit import AuditScreen
 from tui_oauth.tui.screens.main import MainScreen
 from tui_oauth.tui.text import error_text, plural
+from tui_oauth.tui.widgets.field import Field
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -115,6 +120,43 @@ class OAuthAdminApp(App[None]):
         yield from commands.system_commands(self, screen)
         yield from super().get_system_commands(screen)
 
+    # Text from outside: never markup, nothing raw, no control character pasted ----
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every notification is plain text: a consumer key such as ``mk[/b]`` or
+        ``[@click=app.quit]`` is shown as written, never read as markup (``markup``
+        is ignored), and control characters show as escapes."""
+        super().notify(visible(message, multiline=True), title=visible(title),
+                       severity=severity, timeout=timeout, markup=False)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Paste) and not event.is_forwarded:
+            event.text = self._checked_paste(event.text)
+            if not event.text:
+                return
+        await super().on_event(event)
+
+    def _checked_paste(self, text: str) -> str:
+        """What a paste may put into the focused field: the text without a trailing line
+        break, or nothing when it holds control characters or (in a one-line field)
+        several lines.  The refusal is said under the field (validation's words), so a
+        pasted escape sequence is never stored, shown raw, or cut short in silence."""
+        focused = self.focused
+        multiline = isinstance(focused, TextArea)
+        text = text.replace("\r\n", "\n") if multiline else text.rstrip("\r\n")
+        problem = control_problem(text, label="The pasted text", multiline=multiline)
+        if problem is None:
+            return text
+        problem += " Nothing was pasted."
+        field = next((n for n in (focused.ancestors_with_self if focused else [])
+                      if isinstance(n, Field)), None)
+        if field is not None:
+            field.show_error(problem)
+        else:
+            self.notify(problem, severity="warning", markup=False)
+        return ""
+
     # The one error handler --------------------------------------------------
 
     @on(WorkFailed)
@@ -162,7 +204,8 @@ class OAuthAdminApp(App[None]):
     def on_consumer_info_changed(self, event: ConsumerInfoChanged) -> None:
         self.notify("New key pair generated: give the new public key to every provider."
                     if event.what == "rotate" else "Consumer Info saved.",
-                    severity="warning" if event.what == "rotate" else "information")
+                    severity="warning" if event.what == "rotate" else "information",
+                    markup=False)
         self._reload("info")
 
     def on_provider_saved(self, event: ProviderSaved) -> None:

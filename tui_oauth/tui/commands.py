@@ -81,7 +81,7 @@ def invoke(app: App[Any], entry: Entry) -> Callable[[], None]:
 
     def run() -> None:
         if not entry.enabled:
-            app.notify(READ_ONLY_REFUSAL, severity="warning")
+            app.notify(READ_ONLY_REFUSAL, severity="warning", markup=False)
             return
         screen = app.screen
         if entry.tab is not None:

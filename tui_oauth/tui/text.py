@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
-from textual.markup import escape
+from rich.text import Text
+
+from tui_oauth.core.text import visible
 
 
 def when(value: datetime | None, *, seconds: bool = False) -> str:
@@ -30,9 +33,28 @@ def plural(n: int, word: str, words: str | None = None) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {words or word + 's'}"
 
 
-def safe(text: object) -> str:
-    """Escape text from a user or the network before it goes into markup."""
-    return escape(str(text))
+def plain(text: str, *, multiline: bool = True, style: str = "") -> Text:
+    """Text to show in a Static, Label or dialog: a rich ``Text``, never read as markup
+    (``[@click=app.quit]`` stays those characters), with every control, bidi and
+    separator character shown as an escape (:func:`tui_oauth.core.text.visible`),
+    so nothing from a user, a database row or the network reaches the terminal raw."""
+    return Text(visible(text, multiline=multiline), style=style)
+
+
+def shown(value: str | None) -> str:
+    """One value from outside as a single line of text for a view (``-`` when empty)."""
+    return visible(value) if value else "-"
+
+
+def field_rows(rows: Iterable[tuple[str, str]], width: int) -> str:
+    """``label  value`` lines; every value shown with ``visible`` (a description of
+    several lines keeps them, indented under its first)."""
+    lines: list[str] = []
+    for label, value in rows:
+        first, *rest = visible(value, multiline=True).split("\n")
+        lines.append(f"{label:<{width}}{first}")
+        lines += [" " * width + line for line in rest]
+    return "\n".join(lines)
 
 
 def error_text(exc: BaseException) -> str:

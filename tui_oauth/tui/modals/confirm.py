@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from tui_oauth.tui.text import plain
+
 
 class ConfirmModal(ModalScreen[bool]):
     BINDINGS = [
@@ -23,10 +25,10 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title", markup=False)
-            yield Static(self.body, classes="dialog-body", markup=False)
+            yield Label(plain(self.title_text), classes="dialog-title")
+            yield Static(plain(self.body), classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(self.yes, id="yes", variant="error")
+                yield Button(plain(self.yes), id="yes", variant="error")
                 yield Button("No", id="no", variant="primary")
 
     def on_mount(self) -> None:

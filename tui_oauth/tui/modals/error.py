@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from tui_oauth.tui.text import plain
+
 
 class ErrorModal(ModalScreen[None]):
     BINDINGS = [
@@ -21,8 +23,8 @@ class ErrorModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -error"):
-            yield Label(self.title_text, classes="dialog-title", markup=False)
-            yield Static(self.body, classes="dialog-body", markup=False)
+            yield Label(plain(self.title_text), classes="dialog-title")
+            yield Static(plain(self.body), classes="dialog-body")
             yield Static("The details are in the log (run with --verbose, or textual console).",
                          classes="field-hint")
             yield Button("Close", id="close", variant="primary")

@@ -13,9 +13,10 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from tui_oauth.core.errors import FieldError, ValidationError
 from tui_oauth.core.keys import describe
+from tui_oauth.core.validation import control_problem
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import ExportWritten
-from tui_oauth.tui.text import error_text
+from tui_oauth.tui.text import error_text, plain
 
 FORMATS = [("consumer-info XML", "xml"), ("public key, PEM", "pem"),
            ("public key, bare base64", "base64")]
@@ -73,6 +74,9 @@ class ExportModal(ModalScreen[str | None]):
         overwrite = self.query_one("#overwrite", Checkbox).value
 
         def work() -> str:
+            problem = control_problem(str(path), label="The file name")
+            if problem:
+                raise ValidationError(FieldError("path", problem))
             if not str(path) or path.is_dir():
                 raise ValidationError(FieldError("path", "Give a file name to write to."))
             if path.exists() and not overwrite:
@@ -96,7 +100,7 @@ class ExportModal(ModalScreen[str | None]):
                 failed=self._failed)
 
     def _failed(self, exc: Exception) -> bool:
-        self.query_one("#export-error", Static).update(error_text(exc))
+        self.query_one("#export-error", Static).update(plain(error_text(exc)))
         return True
 
     def _written(self, path: str) -> None:

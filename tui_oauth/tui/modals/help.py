@@ -10,6 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
 from tui_oauth.tui.commands import Entry
+from tui_oauth.tui.text import plain
 
 
 class HelpModal(ModalScreen[None]):
@@ -31,7 +32,7 @@ class HelpModal(ModalScreen[None]):
             note = "ctrl+p opens the command palette: every action by name. Esc closes."
             if self.read_only:
                 note += " Read-only: dimmed actions are refused."
-            yield Static(note, classes="field-hint")
+            yield Static(plain(note), classes="field-hint")
 
     def on_mount(self) -> None:
         table = self.query_one("#help-table", DataTable)

@@ -9,6 +9,8 @@ from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Label, Static
 
+from tui_oauth.tui.text import plain
+
 REVEAL_SECONDS = 10
 
 
@@ -27,9 +29,8 @@ class RevealSecretModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(f"Shared secret of {self.provider}", classes="dialog-title",
-                        markup=False)
-            yield Static(self.secret, id="secret-value", markup=False)
+            yield Label(plain(f"Shared secret of {self.provider}"), classes="dialog-title")
+            yield Static(plain(self.secret), id="secret-value")
             yield Static("", id="secret-countdown", classes="dialog-body")
             yield Static("This reveal is recorded in the audit log.", classes="field-hint")
 
@@ -39,8 +40,7 @@ class RevealSecretModal(ModalScreen[None]):
 
     def _tick_label(self) -> None:
         self.query_one("#secret-countdown", Static).update(
-            f"Hidden again in {self.remaining} s (Esc hides it now)."
-        )
+            plain(f"Hidden again in {self.remaining} s (Esc hides it now)."))
 
     def _tick(self) -> None:
         self.remaining -= 1

@@ -8,9 +8,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from tui_oauth.core.text import visible
+from tui_oauth.tui.text import plain
+
 
 class TypedConfirmModal(ModalScreen[bool]):
-    """Dismisses True only when ``expected`` was typed exactly."""
+    """Dismisses True only when ``expected`` was typed exactly: as it is shown, so a
+    key that holds control characters (shown escaped, e.g. ``\\x1b``) is typed the
+    way it reads."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="typed_confirm.cancel",
@@ -21,19 +26,19 @@ class TypedConfirmModal(ModalScreen[bool]):
         super().__init__(classes="dialog-screen")
         self.title_text = title
         self.body = body
-        self.expected = expected
+        self.expected = visible(expected)
         self.action_label = action
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title", markup=False)
-            yield Static(self.body, classes="dialog-body", markup=False)
-            yield Label(f"Type {self.expected} to confirm:", classes="dialog-prompt",
-                        markup=False)
+            yield Label(plain(self.title_text), classes="dialog-title")
+            yield Static(plain(self.body), classes="dialog-body")
+            yield Label(plain(f"Type {self.expected} to confirm:"), classes="dialog-prompt")
             yield Input(id="typed", placeholder=self.expected)
             yield Static("", id="typed-error", classes="field-error", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button(self.action_label, id="confirm", variant="error", disabled=True)
+                yield Button(plain(self.action_label), id="confirm", variant="error",
+                             disabled=True)
                 yield Button("Cancel", id="cancel", variant="primary")
 
     def on_mount(self) -> None:
@@ -48,8 +53,7 @@ class TypedConfirmModal(ModalScreen[bool]):
             self.dismiss(True)
         else:
             self.query_one("#typed-error", Static).update(
-                f"That is not {self.expected}; nothing was changed. Esc cancels."
-            )
+                plain(f"That is not {self.expected}; nothing was changed. Esc cancels."))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

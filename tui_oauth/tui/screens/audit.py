@@ -16,8 +16,9 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from tui_oauth.core.models import AuditEntry
 from tui_oauth.core.services.audit import AuditPage
+from tui_oauth.core.text import visible
 from tui_oauth.tui.jobs import run_job, store_of
-from tui_oauth.tui.text import dash, plural, when
+from tui_oauth.tui.text import dash, plain, plural, when
 from tui_oauth.tui.widgets.filter_input import FilterInput
 from tui_oauth.tui.widgets.table import Table
 
@@ -25,11 +26,13 @@ PAGE = 100
 
 
 def describe_entry(e: AuditEntry) -> str:
-    lines = [f"#{e.id}  {when(e.at, seconds=True)} UTC  {e.actor}"
-             + (f" from {e.client_addr}" if e.client_addr else ""),
-             f"{e.action} {e.target_type} {e.target}"]
+    """The entry for people; every stored field shown with ``visible`` (the actor and
+    the address came from the environment of whoever made the change)."""
+    lines = [f"#{e.id}  {when(e.at, seconds=True)} UTC  {visible(e.actor)}"
+             + (f" from {visible(e.client_addr)}" if e.client_addr else ""),
+             visible(f"{e.action} {e.target_type} {e.target}")]
     if e.detail:
-        lines.append(e.detail)
+        lines.append(visible(e.detail, multiline=True))
     for label, raw in (("before", e.before), ("after", e.after)):
         if raw:
             try:
@@ -37,7 +40,7 @@ def describe_entry(e: AuditEntry) -> str:
                 text = ", ".join(f"{k}={v!r}" for k, v in data.items())
             except (ValueError, AttributeError):
                 text = raw
-            lines.append(f"{label}: {text}")
+            lines.append(f"{label}: {visible(text)}")
     return "\n".join(lines)
 
 
@@ -106,15 +109,15 @@ class AuditScreen(Screen[None]):
             nav.append("n: older")
         if len(self.pages) > 1:
             nav.append("p: newer")
-        self.query_one("#audit-status", Label).update(
+        self.query_one("#audit-status", Label).update(plain(
             f"Page {len(self.pages)}: {plural(len(page.entries), 'entry', 'entries')}"
-            f"{where}" + (" · " + "  ".join(nav) if nav else ""))
+            f"{where}" + (" · " + "  ".join(nav) if nav else "")))
         self._show_entry(table.current_key)
 
     def _show_entry(self, key: str | None) -> None:
         entry = self.entries.get(key or "")
         self.query_one("#audit-entry", Static).update(
-            describe_entry(entry) if entry else "No entry.")
+            plain(describe_entry(entry)) if entry else "No entry.")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_entry(dash(event.row_key.value if event.row_key else None))

@@ -9,10 +9,11 @@ from textual.widgets import Button, Checkbox, Input, Static
 
 from tui_oauth.core.errors import FetchError
 from tui_oauth.core.services.consumers import ConsumerPreview
+from tui_oauth.core.text import visible
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import ConsumerSaved
 from tui_oauth.tui.screens.form import FormScreen
-from tui_oauth.tui.text import dash
+from tui_oauth.tui.text import dash, field_rows, plain
 from tui_oauth.tui.widgets.field import Field
 
 ALLOW_PRIVATE_LABEL = "Allow private addresses (an intranet server)"
@@ -72,7 +73,7 @@ class ConsumerByUrlScreen(FormScreen):
         url = self.value("url")
         allow_private = self.query_one("#allow_private", Checkbox).value
         store = store_of(self)
-        self.query_one("#preview", Static).update(f"Fetching {url} …")
+        self.query_one("#preview", Static).update(plain(f"Fetching {url} …", multiline=False))
         run_job(self, lambda: store.consumers.preview_from_url(url, allow_private=allow_private),
                 self._set_preview,
                 doing="Fetching the consumer-info", group="fetch",
@@ -96,25 +97,26 @@ class ConsumerByUrlScreen(FormScreen):
             save.disabled = True
             text.update("Nothing fetched yet.")
             return
+        # Everything here came from the network: each value is shown with visible().
         f, doc = preview.fetched, preview.fetched.doc
         pk = doc.public_key
         lines = [
-            f"Found at {f.final_url} (HTTP {f.status}, {f.content_type}, {f.elapsed:.2f} s)",
+            visible(f"Found at {f.final_url} (HTTP {f.status}, {f.content_type}, "
+                    f"{f.elapsed:.2f} s)"),
             "",
-            f"Consumer key : {doc.key}",
-            f"Name         : {doc.name}",
-            f"Description  : {dash(doc.description)}",
-            f"Callback URL : {dash(doc.callback)}",
-            f"Public key   : RSA {pk.bits} bits",
-            f"Fingerprint  : {pk.fingerprint}",
+            field_rows([("Consumer key :", doc.key), ("Name         :", doc.name),
+                        ("Description  :", dash(doc.description)),
+                        ("Callback URL :", dash(doc.callback)),
+                        ("Public key   :", f"RSA {pk.bits} bits"),
+                        ("Fingerprint  :", pk.fingerprint)], 15),
         ]
-        lines += [f"Warning: {w}" for w in pk.warnings]
+        lines += [visible(f"Warning: {w}") for w in pk.warnings]
         if preview.existing is not None:
-            lines += ["", f"A consumer with key {doc.key} already exists "
-                          f"({preview.existing.name}); remove it first or edit it."]
+            lines += ["", visible(f"A consumer with key {doc.key} already exists "
+                                  f"({preview.existing.name}); remove it first or edit it.")]
         else:
             lines += ["", "Saved as an RSA-SHA1 consumer; press ctrl+s or 'Add this consumer'."]
-        text.update("\n".join(lines))
+        text.update(plain("\n".join(lines)))
         save.disabled = preview.existing is not None
         if not save.disabled:
             save.focus()

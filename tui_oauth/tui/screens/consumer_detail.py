@@ -16,7 +16,7 @@ from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import TokensRevoked
 from tui_oauth.tui.modals.confirm import ConfirmModal
 from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
-from tui_oauth.tui.text import dash, plural, when, yes_no
+from tui_oauth.tui.text import dash, field_rows, plain, plural, when, yes_no
 from tui_oauth.tui.widgets.table import Table
 
 PAGE = 100
@@ -41,7 +41,7 @@ def describe_consumer(d: ConsumerDetail) -> str:
         ("PLAINTEXT", yes_no(c.allow_plaintext)),
         ("Created", when(c.created_at)), ("Updated", when(c.updated_at)),
     ]
-    return "\n".join(f"{k:<14}{v}" for k, v in rows)
+    return field_rows(rows, 14)
 
 
 class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
@@ -72,7 +72,7 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         self.next_before: int | None = None
 
     def compose(self) -> ComposeResult:
-        yield Label(f"Consumer {self.key}", id="detail-title", markup=False)
+        yield Label(plain(f"Consumer {self.key}", multiline=False), id="detail-title")
         with VerticalScroll(id="detail-fields"):
             yield Static("Loading…", id="consumer-fields", markup=False)
         yield Label("Tokens", id="tokens-title", markup=False)
@@ -97,8 +97,8 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
     def _show_detail(self, detail: ConsumerDetail) -> None:
         self.detail = detail
         self.query_one("#detail-title", Label).update(
-            f"Consumer {detail.consumer.key} — {detail.consumer.name}")
-        self.query_one("#consumer-fields", Static).update(describe_consumer(detail))
+            plain(f"Consumer {detail.consumer.key} — {detail.consumer.name}", multiline=False))
+        self.query_one("#consumer-fields", Static).update(plain(describe_consumer(detail)))
 
     def _load_tokens(self) -> None:
         store, before = store_of(self), self.pages[-1]
@@ -118,9 +118,9 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         self.next_before = page.next_before_id
         more = " · n: older" if page.next_before_id else ""
         newer = " · p: newer" if len(self.pages) > 1 else ""
-        self.query_one("#tokens-title", Label).update(
+        self.query_one("#tokens-title", Label).update(plain(
             f"Tokens, newest first: page {len(self.pages)}, {plural(len(page.rows), 'token')}"
-            f"{more}{newer}" if page.rows else "Tokens: none")
+            f"{more}{newer}" if page.rows else "Tokens: none"))
 
     def action_next_page(self) -> None:
         if self.next_before is not None:
@@ -152,7 +152,7 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
     def action_revoke(self) -> None:
         token = self.query_one("#tokens", Table).current_key
         if token is None:
-            self.notify("No token selected.", severity="warning")
+            self.notify("No token selected.", severity="warning", markup=False)
             return
         store = store_of(self)
 
@@ -175,7 +175,7 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
 
         def counted(n: int) -> None:
             if n == 0:
-                self.notify(f"{self.key} has no live token to revoke.")
+                self.notify(f"{self.key} has no live token to revoke.", markup=False)
                 return
             def answered(yes: bool | None) -> None:
                 if yes:

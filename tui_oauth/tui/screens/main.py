@@ -104,4 +104,4 @@ class MainScreen(Screen[None]):
         self.consumers.reload()
         self.info.reload()
         self.providers.reload()
-        self.notify("Reloaded from the store.", timeout=2)
+        self.notify("Reloaded from the store.", timeout=2, markup=False)

@@ -14,7 +14,7 @@ from tui_oauth.tui.guards import ReadOnlyGuard
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.provider_actions import confirm_remove_provider, reveal_secret
 from tui_oauth.tui.screens.provider_form import ProviderFormScreen
-from tui_oauth.tui.text import dash, when
+from tui_oauth.tui.text import dash, field_rows, plain, when
 
 MASK = "••••••••"
 
@@ -31,7 +31,7 @@ def describe_provider(p: ServiceProvider, tokens: int) -> str:
         ("Held tokens", str(tokens)),
         ("Created", when(p.created_at)), ("Updated", when(p.updated_at)),
     ]
-    text = "\n".join(f"{k:<15}{v}" for k, v in rows)
+    text = field_rows(rows, 15)
     for w in provider_warnings(p):
         text += f"\n\nWarning: {w}"
     return text
@@ -57,7 +57,8 @@ class ProviderDetailScreen(ReadOnlyGuard, Screen[None]):
         self.tokens = 0
 
     def compose(self) -> ComposeResult:
-        yield Label(f"Service provider {self.provider_name}", id="detail-title", markup=False)
+        yield Label(plain(f"Service provider {self.provider_name}", multiline=False),
+                    id="detail-title")
         with VerticalScroll(id="detail-fields"):
             yield Static("Loading…", id="provider-fields", markup=False)
         yield Footer()
@@ -77,9 +78,10 @@ class ProviderDetailScreen(ReadOnlyGuard, Screen[None]):
     def _show(self, found: tuple[ServiceProvider, int]) -> None:
         self.provider, self.tokens = found
         self.provider_name = self.provider.name
-        self.query_one("#detail-title", Label).update(f"Service provider {self.provider.name}")
+        self.query_one("#detail-title", Label).update(
+            plain(f"Service provider {self.provider.name}", multiline=False))
         self.query_one("#provider-fields", Static).update(
-            describe_provider(self.provider, self.tokens))
+            plain(describe_provider(self.provider, self.tokens)))
 
     def action_back(self) -> None:
         self.dismiss(None)

@@ -15,7 +15,7 @@ from tui_oauth.tui.modals.add_route import AddRouteModal
 from tui_oauth.tui.screens.consumer_by_url import ConsumerByUrlScreen
 from tui_oauth.tui.screens.consumer_detail import ConsumerDetailScreen
 from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
-from tui_oauth.tui.text import day, plural, yes_no
+from tui_oauth.tui.text import day, plain, plural, yes_no
 from tui_oauth.tui.widgets.filter_input import FilteredList, FilterInput
 from tui_oauth.tui.widgets.table import Table
 
@@ -89,7 +89,7 @@ class ConsumersTab(FilteredList, ReadOnlyGuard, Vertical):
         text = self.filter_text.strip()
         shown = plural(len(rows), "consumer") + (f" matching “{text}”" if text else "")
         self.query_one("#consumers-status", Label).update(
-            f"{shown} · sorted by {label} {arrow} · s: sort  /: filter  enter: open")
+            plain(f"{shown} · sorted by {label} {arrow} · s: sort  /: filter  enter: open"))
 
     # Sort -------------------------------------------------------------------
 

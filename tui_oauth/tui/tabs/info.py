@@ -14,7 +14,7 @@ from tui_oauth.tui.messages import ConsumerInfoChanged
 from tui_oauth.tui.modals.export import ExportModal
 from tui_oauth.tui.modals.typed_confirm import TypedConfirmModal
 from tui_oauth.tui.screens.info_form import InfoFormScreen
-from tui_oauth.tui.text import dash, error_text, when
+from tui_oauth.tui.text import dash, error_text, field_rows, plain, when
 
 ROTATE_WORD = "rotate"
 
@@ -66,7 +66,7 @@ class InfoTab(ReadOnlyGuard, VerticalScroll):
 
     def _failed(self, exc: Exception) -> bool:
         self.query_one("#info-fields", Static).update(
-            f"Cannot show the Consumer Info: {error_text(exc)}")
+            plain(f"Cannot show the Consumer Info: {error_text(exc)}"))
         return False
 
     def _show(self, view: ConsumerInfoView) -> None:
@@ -77,12 +77,12 @@ class InfoTab(ReadOnlyGuard, VerticalScroll):
             ("Callback URL", dash(i.callback_url)),
             ("Public key", f"RSA {pk.bits} bits, created {when(i.key_created_at)}"),
         ]
-        self.query_one("#info-fields", Static).update(
-            "\n".join(f"{k:<14}{v}" for k, v in rows)
-            + "\n\ne: edit · x: export · c: copy key · C: copy XML · K: new key pair")
-        self.query_one("#info-fingerprint", Static).update(pk.fingerprint)
-        self.query_one("#info-pem", Static).update(pk.pem.strip())
-        self.query_one("#info-base64", Static).update(pk.base64_der)
+        self.query_one("#info-fields", Static).update(plain(
+            field_rows(rows, 14)
+            + "\n\ne: edit · x: export · c: copy key · C: copy XML · K: new key pair"))
+        self.query_one("#info-fingerprint", Static).update(plain(pk.fingerprint))
+        self.query_one("#info-pem", Static).update(plain(pk.pem.strip()))
+        self.query_one("#info-base64", Static).update(plain(pk.base64_der))
 
     # Actions ----------------------------------------------------------------
 
@@ -96,14 +96,14 @@ class InfoTab(ReadOnlyGuard, VerticalScroll):
     def action_copy_key(self) -> None:
         if self.view is not None:
             self.app.copy_to_clipboard(self.view.public_key.pem)
-            self.notify("Public key (PEM) copied to the clipboard.")
+            self.notify("Public key (PEM) copied to the clipboard.", markup=False)
 
     def action_copy_xml(self) -> None:
         store = store_of(self)
 
         def copy(xml: bytes) -> None:
             self.app.copy_to_clipboard(xml.decode("utf-8"))
-            self.notify("Consumer-info XML copied to the clipboard.")
+            self.notify("Consumer-info XML copied to the clipboard.", markup=False)
 
         run_job(self, store.consumer_info.export_xml, copy, doing="Rendering the XML",
                 group="copy")

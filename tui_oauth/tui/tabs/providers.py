@@ -13,7 +13,7 @@ from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.provider_actions import confirm_remove_provider, reveal_secret
 from tui_oauth.tui.screens.provider_detail import MASK, ProviderDetailScreen
 from tui_oauth.tui.screens.provider_form import ProviderFormScreen
-from tui_oauth.tui.text import plural
+from tui_oauth.tui.text import plain, plural
 from tui_oauth.tui.widgets.filter_input import FilteredList, FilterInput
 from tui_oauth.tui.widgets.table import Table
 
@@ -74,9 +74,9 @@ class ProvidersTab(FilteredList, ReadOnlyGuard, Vertical):
             table.focus()  # focus was lost while the table was loading
         self.rows = rows
         text = self.filter_text.strip()
-        self.query_one("#providers-status", Label).update(
+        self.query_one("#providers-status", Label).update(plain(
             plural(len(rows), "service provider") + (f" matching “{text}”" if text else "")
-            + " · enter: open  r: reveal secret  /: filter")
+            + " · enter: open  r: reveal secret  /: filter"))
 
     def selected(self) -> ProviderSummary | None:
         key = self.table.current_key

@@ -5,7 +5,10 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widget import Widget
-from textual.widgets import Label, Static
+from textual.widgets import Input, Label, Static, TextArea
+
+from tui_oauth.core.text import visible
+from tui_oauth.tui.text import plain
 
 
 class Field(Vertical):
@@ -21,15 +24,29 @@ class Field(Vertical):
 
     def compose(self) -> ComposeResult:
         if self.label:
-            yield Label(self.label, classes="field-label")
+            yield Label(plain(self.label), classes="field-label")
         yield self.control
         if self.hint:
-            yield Static(self.hint, classes="field-hint", markup=False)
+            yield Static(plain(self.hint), classes="field-hint")
         yield Static("", classes="field-error", markup=False)
+
+    def on_mount(self) -> None:
+        """A value read from the store is shown as text: were any control characters
+        in it (a row written before they were refused), they show escaped, say so."""
+        control = self.control
+        if isinstance(control, Input) and visible(control.value) != control.value:
+            control.value = visible(control.value)
+        elif isinstance(control, TextArea) and (
+                visible(control.text, multiline=True) != control.text):
+            control.text = visible(control.text, multiline=True)
+        else:
+            return
+        self.show_error("This value holds control characters, shown escaped (e.g. \\x1b)."
+                        + ("" if control.disabled else " Saving stores it as shown."))
 
     def show_error(self, message: str | None) -> None:
         error = self.query_one(".field-error", Static)
-        error.update(message or "")
+        error.update(plain(message or ""))
         self.set_class(bool(message), "-invalid")
 
     @property

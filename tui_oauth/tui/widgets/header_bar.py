@@ -8,6 +8,7 @@ from textual.reactive import reactive
 from textual.widgets import Label
 
 from tui_oauth.tui.jobs import run_job, store_of
+from tui_oauth.tui.text import plain
 
 
 class HeaderBar(Horizontal):
@@ -16,8 +17,8 @@ class HeaderBar(Horizontal):
     def compose(self) -> ComposeResult:
         store = store_of(self)
         yield Label("OAuth Administration", id="header-title")
-        yield Label(f"store: {store.display_url}", id="header-store", markup=False)
-        yield Label(self.keyring, id="header-keyring", markup=False)
+        yield Label(plain(f"store: {store.display_url}", multiline=False), id="header-store")
+        yield Label(plain(self.keyring, multiline=False), id="header-keyring")
         if store.read_only:
             yield Label(" READ-ONLY ", id="header-readonly")
 
@@ -34,4 +35,4 @@ class HeaderBar(Horizontal):
 
     def watch_keyring(self, value: str) -> None:
         if self.is_mounted:
-            self.query_one("#header-keyring", Label).update(value)
+            self.query_one("#header-keyring", Label).update(plain(value, multiline=False))

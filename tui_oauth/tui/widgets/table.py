@@ -10,6 +10,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist, RowKey
 
+from tui_oauth.core.text import visible
+
 
 class Table(DataTable[Any], inherit_bindings=False):
     """``enter`` is left to the tab or screen (open); only movement is bound here."""
@@ -37,9 +39,10 @@ class Table(DataTable[Any], inherit_bindings=False):
 
     def add_row(self, *cells: Any, height: int | None = 1, key: str | None = None,
                 label: Any = None) -> RowKey:
-        """Cells that are strings are shown as they are: never read as markup."""
-        shown = [Text(c, no_wrap=True, overflow="ellipsis") if isinstance(c, str) else c
-                 for c in cells]
+        """Cells that are strings are shown as text, never read as markup, with any
+        control, bidi or separator character escaped (core.text.visible)."""
+        shown = [Text(visible(c), no_wrap=True, overflow="ellipsis") if isinstance(c, str)
+                 else c for c in cells]
         row_key = super().add_row(*shown, height=height, key=key, label=label)
         # Widen auto-width columns now.  DataTable measures new cells only when it
         # next goes idle; a screen drawn (or read by a test) before that showed
