@@ -29,7 +29,8 @@ from tui_oauth.core.migrations import upgrade
 @click.option("--filter", "text", metavar="TEXT", help="Action, target, actor or detail.")
 @click.option("--action", help="Actions starting with this, e.g. consumer. or provider.edit.")
 @click.option("--target", help="Exactly this consumer key / provider name.")
-@click.option("--actor", help="Exactly this OS user.")
+@click.option("--actor", help="Exactly this actor as recorded: the OS user, or e.g. "
+              "'root (login alice)' when the login name differed (--filter matches part).")
 @click.option("--since", type=click.DateTime(), help="On or after this time (UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with before/after).")
 def audit(limit: int, before_id: int | None, text: str | None, action: str | None,
