@@ -151,7 +151,8 @@ def authorize(request_token: str, user: str, deny: bool, as_json: bool) -> None:
 
 @click.group()
 def settings() -> None:
-    """Provider settings: token lifetimes and the timestamp window (seconds)."""
+    """Provider settings: token lifetimes and the timestamp window (seconds), and how
+    much a refusal tells (problem_detail: full or minimal)."""
 
 
 @settings.command("show")
@@ -171,7 +172,9 @@ def settings_show(as_json: bool) -> None:
 @click.argument("name")
 @click.argument("value")
 def settings_set(name: str, value: str) -> None:
-    """Set NAME to VALUE seconds (a running server picks it up when restarted)."""
+    """Set NAME to VALUE: seconds for the lifetimes and the window, full or minimal for
+    problem_detail (`settings show` lists them; a running server applies it when
+    restarted)."""
     from tui_oauth.core.provider.settings import set_setting
 
     number = set_setting(app_context().store, name, value)
