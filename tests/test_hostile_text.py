@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import html
 import json
+import logging
 import os
 import pwd
 import re
@@ -47,7 +48,7 @@ from tui_oauth.core.errors import ValidationError
 from tui_oauth.core.keys import generate_key_pair
 from tui_oauth.core.models import TOKEN_ACCESS, TOKEN_REQUEST, AuditEntry, Token
 from tui_oauth.core.store import Store, open_store
-from tui_oauth.core.text import command_line, visible, visible_json
+from tui_oauth.core.text import VisibleFormatter, command_line, visible, visible_json
 from tui_oauth.core.timeutil import utcnow
 from tui_oauth.core.validation import Checker
 from tui_oauth.tui.app import make_app
@@ -118,6 +119,16 @@ def test_json_stays_json_with_nothing_raw() -> None:
     assert json.loads(dumped) == data
     assert not raw_hidden(dumped)
     assert "日本 Zoë" in dumped  # readable, not \\u-escaped
+
+
+def test_log_lines_are_escaped_and_cannot_forge_the_next_one() -> None:
+    formatter = VisibleFormatter("%(levelname)s %(message)s")
+    record = logging.LogRecord("tui_oauth", logging.WARNING, __file__, 1,
+                               "unknown consumer key %s", ("k" + ESCAPES + "\nERROR forged",),
+                               None)
+    line = formatter.format(record)
+    assert not raw_hidden(line) and "\n" not in line
+    assert line.startswith("WARNING unknown consumer key k\\x1b[2J")
 
 
 # --- the audit actor -------------------------------------------------------------------

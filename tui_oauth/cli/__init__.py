@@ -14,7 +14,7 @@ import click
 from tui_oauth import __version__
 from tui_oauth.cli.common import AppContext, format_error, needs_keyring, say
 from tui_oauth.core.errors import TuiOAuthError
-from tui_oauth.core.text import visible
+from tui_oauth.core.text import VisibleFormatter, visible
 
 
 class RootGroup(click.Group):
@@ -66,8 +66,9 @@ def cli(ctx: click.Context, db: str | None, read_only: bool, verbose: int) -> No
 
     Without a command, opens the console.
     """
-    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2),
-                        format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(VisibleFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2), handlers=[handler])
     if not isinstance(ctx.obj, AppContext):
         ctx.obj = AppContext(db, read_only)
     else:

@@ -28,9 +28,11 @@ either way.
 
 from __future__ import annotations
 
+import logging
 import re
 import shlex
 import unicodedata
+from typing import Any
 
 HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
@@ -113,3 +115,15 @@ def command_line(*words: str, values: tuple[str, ...] | list[str] = ()) -> str:
     if values:
         parts += ["--", *(shlex.quote(v) for v in values)]
     return " ".join(parts)
+
+
+class VisibleFormatter(logging.Formatter):
+    """Log lines quote text from outside (a consumer key or a user name from a request,
+    a path): each message is shown with :func:`visible` on one line (a line feed in it
+    cannot forge the next entry), and a traceback keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return visible(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return visible(super().formatException(ei), multiline=True)
