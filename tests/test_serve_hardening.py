@@ -475,3 +475,25 @@ def test_serve_refuses_read_only_in_one_line() -> None:
         r.stderr.count("\n") == 1, r.stderr
     assert "nonces and tokens" in r.stderr
     assert r.stdout == ""
+
+
+def test_serve_log_lines_show_control_characters_visibly() -> None:
+    """A path or key a client sent is data: an escape sequence in it must not reach the
+    operator's terminal (issue 7, item 7), nor a line feed forge a log entry."""
+    import io
+    import logging
+
+    from tui_oauth.web import server
+
+    out = io.StringIO()
+    repeats = server.configure_logging("info", stream=out)
+    try:
+        logging.getLogger("tui_oauth.web.app").info(
+            "refused %s %s: %s", "GET", "/rest/whoami\x1b]52;c;ZWNobyBwd25lZA==\x07",
+            "consumer\nFAKE ENTRY")
+        repeats.flush()
+    finally:
+        logging.getLogger().handlers.clear()
+    text = out.getvalue()
+    assert "\x1b" not in text and "\x07" not in text
+    assert "\\x1b]52" in text and text.count("\n") == 1

@@ -54,6 +54,8 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from tui_oauth.core.text import VisibleFormatter
+
 log = logging.getLogger(__name__)
 
 DEFAULT_HEADER_TIMEOUT = 10.0
@@ -473,7 +475,8 @@ def configure_logging(level: str, stream: Any = None) -> RepeatFilter:
     """Logging for ``tui-oauth serve``: one stderr handler on the root logger with
     redaction then repeat collapsing; ``tui_oauth`` and ``uvicorn`` at ``level``."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # Log lines quote what clients sent (paths, keys): escaped, one line per entry.
+    handler.setFormatter(VisibleFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     repeats = RepeatFilter()
     handler.addFilter(RedactFilter())
     handler.addFilter(repeats)
