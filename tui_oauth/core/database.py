@@ -190,7 +190,8 @@ def file_mode(path: Path) -> str | None:
         return None
 
 
-def checkpoint(engine: Engine, mode: str = "TRUNCATE") -> tuple[int, int, int] | None:
+def checkpoint(engine: Engine, mode: str = "TRUNCATE", *, wait_ms: int = 100
+               ) -> tuple[int, int, int] | None:
     """SQLite: copy the WAL into the database and start it again from empty.
 
     TRUNCATE waits (up to the busy timeout) for the readers still using old WAL
@@ -207,8 +208,14 @@ def checkpoint(engine: Engine, mode: str = "TRUNCATE") -> tuple[int, int, int] |
     try:
         cur = raw.cursor()
         try:
+            # A short wait: while it waits for readers the checkpoint holds the write
+            # lock, and a writer waiting for that lock keeps its own read snapshot, so
+            # the two would wait on each other for the whole busy timeout. Better to
+            # give up (busy = 1) and try again after the next batch.
+            cur.execute(f"PRAGMA busy_timeout = {wait_ms}")
             row = cur.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         finally:
+            cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             cur.close()
     finally:
         raw.close()

@@ -189,7 +189,7 @@ class Store:
                     hint="Restart so that the new store (and its own keyring items) is used.",
                 )
 
-    def keep_wal_small(self, threshold: int = WAL_CHECKPOINT_AT) -> None:
+    def keep_wal_small(self, threshold: int | None = None) -> None:
         """SQLite: checkpoint and truncate the WAL once it passes ``threshold`` bytes.
 
         For long jobs made of many short transactions (purges): under a server's
@@ -202,7 +202,7 @@ class Store:
             size = Path(f"{self.path}-wal").stat().st_size
         except OSError:
             return
-        if size > threshold:
+        if size > (WAL_CHECKPOINT_AT if threshold is None else threshold):
             try:
                 checkpoint(self.engine, "TRUNCATE")
             except OperationalError as exc:  # busy past the timeout: try after the next batch
