@@ -1,6 +1,7 @@
-"""Running the real ``tui-oauth`` program as a subprocess, for the CLI tests.
+"""Running the real ``tui-oauth`` program, for the CLI tests.
 
-``Cli`` runs ``python -m tui_oauth --db URL ...`` with stdin not a terminal
+``Cli`` runs ``tui-oauth --db URL ...`` (in this process by default, as a
+subprocess on request) with stdin not a terminal
 (``/dev/null`` unless ``input`` is given), keeps every output, and checks
 after each run that no traceback reached stderr.  The ``cli`` fixture gives a
 new SQLite store in ``tmp_path`` with its secrets in the real Secret Service
@@ -67,12 +68,21 @@ class Cli:
     """``python -m tui_oauth`` against one store; every result is kept."""
 
     def __init__(self, db_url: str | None, env: dict[str, str] | None = None, *,
-                 init: bool = True) -> None:
+                 init: bool = True, subprocess: bool = False) -> None:
         """``init``: make the store when ``db_url`` names a SQLite file that does not
-        exist yet (as `tui-oauth db init` would, but from a template: faster)."""
+        exist yet (as `tui-oauth db init` would, but from a template: faster).
+
+        ``subprocess``: run each command as its own process (``python -m
+        tui_oauth``), as a user's shell does.  Otherwise the same program runs in
+        this process through click's runner: the same code from the command line to
+        the store and the real keyring, without half a second of interpreter start
+        and imports per command (the suite's budget is 3 minutes).  A test that
+        gives its own environment (``env``) always gets subprocesses.
+        """
         if init and db_url is not None:
             new_sqlite_store(db_url)
         self.db_url = db_url
+        self.subprocess = subprocess or env is not None
         self.env = base_env() if env is None else env
         self.results: list[Result] = []
 
@@ -83,18 +93,22 @@ class Cli:
         if db and self.db_url is not None:
             cmd += ["--db", self.db_url]
         cmd += list(args)
-        done = subprocess.run(
-            cmd, cwd=REPO, env={**self.env, **(env or {})}, input=input,
-            stdin=subprocess.DEVNULL if input is None else None,
-            capture_output=True, text=True, timeout=timeout, check=False,
-        )
-        result = Result(cmd[3:], done.returncode, done.stdout, done.stderr)
+        if self.subprocess:
+            done = subprocess.run(
+                cmd, cwd=REPO, env={**self.env, **(env or {})}, input=input,
+                stdin=subprocess.DEVNULL if input is None else None,
+                capture_output=True, text=True, timeout=timeout, check=False,
+            )
+            result = Result(cmd[3:], done.returncode, done.stdout, done.stderr)
+        else:
+            result = run_in_process(cmd[3:], input=input, env=env)
         self.results.append(result)
-        assert "Traceback" not in done.stderr, f"{cmd[3:]} printed a traceback:\n{done.stderr}"
+        assert "Traceback" not in result.stderr, (
+            f"{cmd[3:]} printed a traceback:\n{result.stderr}")
         if rc is not None:
-            assert done.returncode == rc, (
-                f"{cmd[3:]} exited {done.returncode}, expected {rc}\n--- stdout:\n{done.stdout}"
-                f"\n--- stderr:\n{done.stderr}")
+            assert result.returncode == rc, (
+                f"{cmd[3:]} exited {result.returncode}, expected {rc}\n--- stdout:\n"
+                f"{result.stdout}\n--- stderr:\n{result.stderr}")
         return result
 
     def everything_printed(self) -> str:
@@ -123,6 +137,30 @@ class Cli:
 
     def keyring_service(self) -> str:
         return f"tui-oauth/{self.store_id()}"
+
+
+def run_in_process(args: list[str], *, input: str | None = None,
+                   env: dict[str, str] | None = None) -> Result:
+    """``tui-oauth ARGS`` through click's runner, in this process (see Cli)."""
+    import traceback
+
+    from click.testing import CliRunner
+
+    from tui_oauth.cli import cli as root
+
+    overrides: dict[str, str | None] = {k: None for k in os.environ
+                                        if k == "TUI_OAUTH_DB" or k.lower() in _PROXY_VARS}
+    overrides.update(env or {})
+    done = CliRunner().invoke(root, args, input=input, env=overrides, prog_name="tui-oauth",
+                              catch_exceptions=True)
+    stderr = done.stderr
+    code = done.exit_code
+    if done.exception is not None and not isinstance(done.exception, SystemExit):
+        # What the interpreter would print, so that the no-traceback check sees it.
+        stderr += "Traceback (most recent call last):\n" + "".join(
+            traceback.format_exception(done.exception))
+        code = 1
+    return Result(args, code, done.stdout, stderr)
 
 
 _template: list[Path] = []

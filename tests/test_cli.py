@@ -114,7 +114,7 @@ def test_help_of_every_command(path: tuple[str, ...]) -> None:
 
 
 def test_version_and_root_help_subprocess() -> None:
-    run = Cli(None)
+    run = Cli(None, subprocess=True)
     assert run("--version").stdout.strip() == f"tui-oauth, version {__version__}"
     out = run("--help").stdout
     for group in ("consumers", "info", "providers", "audit", "doctor", "db"):
@@ -134,12 +134,12 @@ def test_help_of_every_group_subprocess(group: str) -> None:
 
 def test_console_needs_a_terminal(tmp_path: Path) -> None:
     """Without a command the console opens, but not on a pipe (it would hang)."""
-    r = Cli(f"sqlite:///{tmp_path / 'c.db'}")(rc=2, timeout=20)
+    r = Cli(f"sqlite:///{tmp_path / 'c.db'}", subprocess=True)(rc=2, timeout=20)
     assert "The console needs a terminal" in r.stderr and r.stdout == ""
 
 
 def test_usage_errors_exit_2_subprocess(tmp_path: Path) -> None:
-    run = Cli(f"sqlite:///{tmp_path / 'u.db'}")
+    run = Cli(f"sqlite:///{tmp_path / 'u.db'}", subprocess=True)
     r = run("consumers", "list", "--bogus", rc=2)
     assert "No such option '--bogus'" in r.stderr and r.stdout == ""
     r = run("consumers", "show", rc=2)
