@@ -14,6 +14,7 @@ that cost the same to verify against.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import secrets
@@ -81,6 +82,13 @@ def status_key(host: str | None = None) -> str:
     return STATUS_PREFIX + host[: 64 - len(STATUS_PREFIX)]
 
 
+@functools.cache
+def _dummy_rsa_key() -> Any:
+    """The RSA public key unknown consumers are checked against: made once per process
+    (generating a 2048-bit key costs 50 to 500 ms; nothing about it is secret)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+
+
 class ConsumerCache:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -89,7 +97,7 @@ class ConsumerCache:
         self._keys: dict[str, str] = {}  # uid -> consumer key, for messages
         self._reported: dict[str, str] | None = None  # failures last written to store_meta
         self.keyring_reads = 0  # for tests: what the request path cost
-        dummy_rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+        dummy_rsa = _dummy_rsa_key()
         self.dummy_secret = secrets.token_urlsafe(32)
         self.dummy = ConsumerEntry(
             id=-1, key="", name="", uid="", updated_at=None, signature_method="",
