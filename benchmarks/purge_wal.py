@@ -27,48 +27,32 @@ import threading
 import time
 from pathlib import Path
 
-import keyring.backend
 import requests
 import uvicorn
 from requests_oauthlib import OAuth1
 
-from tui_oauth.core import store as store_mod
-from tui_oauth.core.provider.engine import ProviderEngine
-from tui_oauth.core.store import open_store
-from tui_oauth.web.app import create_app
+ROOT = str(Path(__file__).resolve().parent.parent)
+sys.path.insert(0, ROOT)
+
+from benchmarks.bench_support import memory_keyring  # noqa: E402
+from tui_oauth.core import store as store_mod  # noqa: E402
+from tui_oauth.core.provider.engine import ProviderEngine  # noqa: E402
+from tui_oauth.core.store import open_store  # noqa: E402
+from tui_oauth.web.app import create_app  # noqa: E402
 
 KEY, SECRET = "bench", "bench-shared-secret"
 
 
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    priority = 0  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.items: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.items.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.items[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.items.pop((service, username), None)
-
-
 def _no_checkpoints() -> None:
     store_mod.WAL_CHECKPOINT_AT = 1 << 62
-    store_mod.Store.keep_wal_small.__defaults__ = (1 << 62,)
 
 
 # What `tui-oauth tokens purge` does, in a process of its own (no keyring needed).
 PURGE = """
 import os, sys
-sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0] if sys.argv[0] else '.')))
 from tui_oauth.core import store as store_mod
 if os.environ.get("TUI_OAUTH_BENCH_NO_CHECKPOINT"):
-    store_mod.Store.keep_wal_small.__defaults__ = (1 << 62,)
+    store_mod.WAL_CHECKPOINT_AT = 1 << 62
 with store_mod.open_store(sys.argv[1], create=False) as s:
     print(s.tokens.purge())
 """
@@ -100,7 +84,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="purge-wal-"))
     path = tmp / "store.db"
-    store = open_store(f"sqlite:///{path}", secrets_backend=MemoryKeyring(), create=True)
+    store = open_store(f"sqlite:///{path}", secrets_backend=memory_keyring(), create=True)
     consumer = store.consumers.add(key=KEY, name="Bench", shared_secret=SECRET,
                                    signature_method="HMAC-SHA1", two_lo_allowed=True)
     t0 = time.perf_counter()
@@ -156,7 +140,7 @@ def main() -> None:
         if args.no_checkpoint:
             env["TUI_OAUTH_BENCH_NO_CHECKPOINT"] = "1"
         done = subprocess.run(
-            [sys.executable, "-c", PURGE, f"sqlite:///{path}"], env=env,
+            [sys.executable, "-c", PURGE, f"sqlite:///{path}"], env=env, cwd=ROOT,
             capture_output=True, text=True, check=True, timeout=1800)
         purged = int(done.stdout.strip().splitlines()[-1])
     elapsed = time.perf_counter() - t0

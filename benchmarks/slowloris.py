@@ -48,28 +48,9 @@ MAX_SLOW, MAX_SECONDS = 5000, 120.0
 
 
 def _memory_keyring() -> Any:
-    from keyring.backend import KeyringBackend
-    from keyring.compat import properties
+    from benchmarks.bench_support import memory_keyring
 
-    class Memory(KeyringBackend):
-        @properties.classproperty
-        def priority(cls) -> float:
-            raise RuntimeError("explicit only")
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.items: dict[tuple[str, str], str] = {}
-
-        def get_password(self, service: str, username: str) -> str | None:
-            return self.items.get((service, username))
-
-        def set_password(self, service: str, username: str, password: str) -> None:
-            self.items[(service, username)] = password
-
-        def delete_password(self, service: str, username: str) -> None:
-            self.items.pop((service, username), None)
-
-    return Memory()
+    return memory_keyring()
 
 
 def serve(db_url: str, sock: socket.socket, log_path: str, options: dict[str, Any]) -> None:
