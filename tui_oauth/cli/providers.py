@@ -37,7 +37,8 @@ def provider_dict(p: ServiceProvider, tokens: int) -> dict[str, Any]:
         "name": p.name, "description": p.description, "consumer_key": p.consumer_key,
         "signature_method": p.signature_method, "has_shared_secret": p.has_shared_secret,
         "request_token_url": p.request_token_url, "authorization_url": p.authorization_url,
-        "access_token_url": p.access_token_url, "held_tokens": tokens,
+        "access_token_url": p.access_token_url, "allow_private": p.allow_private,
+        "held_tokens": tokens,
         "warnings": provider_warnings(p), "created_at": p.created_at, "updated_at": p.updated_at,
     }
 
@@ -80,6 +81,7 @@ def show(name: str, as_json: bool) -> None:
         ("Request token URL", p.request_token_url),
         ("Authorization URL", p.authorization_url),
         ("Access token URL", p.access_token_url),
+        ("Private addresses", "allowed" if p.allow_private else "refused (public only)"),
         ("Tokens held", tokens),
         ("Created", fmt_time(p.created_at)),
         ("Updated", fmt_time(p.updated_at)),
@@ -98,6 +100,9 @@ def field_options(fn: Any, *, adding: bool) -> Any:
         click.option("--request-token-url", metavar="URL"),
         click.option("--authorization-url", metavar="URL"),
         click.option("--access-token-url", metavar="URL"),
+        click.option("--allow-private/--no-allow-private", default=None,
+                     help="Let requests to this provider reach loopback and intranet "
+                          "addresses (refused by default)."),
     ]
     for opt in opts:  # applied to a Command, each option is appended in turn
         fn = opt(fn)

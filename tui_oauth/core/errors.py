@@ -102,3 +102,40 @@ class StoreGoneError(StoreError):
 
 class NoStoreError(StoreError):
     """There is no store where one was asked for (and none is made unasked)."""
+
+
+class ProviderError(TuiOAuthError):
+    """Talking to a service provider (the consumer side) failed.
+
+    ``problem``/``advice``: the provider's ``oauth_problem`` and
+    ``oauth_problem_advice`` when it sent them; ``status``: its HTTP status;
+    ``base_string``: for ``signature_invalid``, the signature base string we
+    signed (it holds no secret); ``skew``: for ``timestamp_refused``, the
+    provider's clock minus ours in seconds, from its ``Date`` header.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, problem: str | None = None,
+                 advice: str | None = None, status: int | None = None,
+                 base_string: str | None = None, skew: float | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.problem = problem
+        self.advice = advice
+        self.status = status
+        self.base_string = base_string
+        self.skew = skew
+
+
+class ProviderUnreachableError(ProviderError):
+    """No answer: the address was refused, the connection failed, or the time ran out."""
+
+
+class ProviderTimeoutError(ProviderUnreachableError):
+    """The provider did not answer in full within the time limit."""
+
+
+class ProviderResponseError(ProviderError):
+    """The provider answered, but not with what the protocol expects (status, fields, size)."""
+
+
+class ProviderProblemError(ProviderError):
+    """The provider refused with an ``oauth_problem``."""

@@ -98,6 +98,7 @@ class ServiceProvider(SQLModel, table=True):
     request_token_url: str = Field(max_length=2048)
     authorization_url: str = Field(max_length=2048)
     access_token_url: str = Field(max_length=2048)
+    allow_private: bool = Field(default=False, description="may be on loopback/intranet")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -150,6 +151,8 @@ class HeldToken(SQLModel, table=True):
     session_handle: str | None = Field(default=None, max_length=1024)
     issued_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    authorization_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Nonce(SQLModel, table=True):

@@ -53,6 +53,7 @@ from tui_oauth.core.secrets import SecretStore
 
 if TYPE_CHECKING:
     from tui_oauth.core.services.audit import AuditService
+    from tui_oauth.core.services.connect import ConsumerSideService
     from tui_oauth.core.services.consumer_info import ConsumerInfoService
     from tui_oauth.core.services.consumers import ConsumerService
     from tui_oauth.core.services.doctor import DoctorService
@@ -264,6 +265,12 @@ class Store:
         from tui_oauth.core.services.tokens import TokenService
 
         return TokenService(self)
+
+    @cached_property
+    def consumer_side(self) -> ConsumerSideService:
+        from tui_oauth.core.services.connect import ConsumerSideService
+
+        return ConsumerSideService(self)
 
     @cached_property
     def audit(self) -> AuditService:

@@ -41,7 +41,8 @@ URL_FIELDS = {
     "authorization_url": "Authorization URL",
     "access_token_url": "Access token URL",
 }
-EDITABLE = ("name", "description", "consumer_key", "signature_method", *URL_FIELDS)
+EDITABLE = ("name", "description", "consumer_key", "signature_method", *URL_FIELDS,
+            "allow_private")
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ class ServiceProviderService:
         out["signature_method"] = method
         for field, label in URL_FIELDS.items():
             out[field] = c.url(field, data.get(field), label=label, required=True)
+        out["allow_private"] = bool(data.get("allow_private") or False)
         if method not in PROVIDER_SIGNATURE_METHODS:
             c.fail("signature_method", f"Signature method {method!r} is not one of "
                    f"{', '.join(PROVIDER_SIGNATURE_METHODS)}.")
@@ -168,14 +170,15 @@ class ServiceProviderService:
 
     def add(self, *, name: str, consumer_key: str, request_token_url: str,
             authorization_url: str, access_token_url: str, shared_secret: str | None = None,
-            signature_method: str | None = None, description: str | None = None
-            ) -> ServiceProvider:
+            signature_method: str | None = None, description: str | None = None,
+            allow_private: Any = False) -> ServiceProvider:
         c = Checker()
         secret = c.secret("shared_secret", shared_secret, label="Shared secret")
         fields = self._clean(c, dict(
             name=name, description=description, consumer_key=consumer_key,
             signature_method=signature_method, request_token_url=request_token_url,
             authorization_url=authorization_url, access_token_url=access_token_url,
+            allow_private=allow_private,
         ), has_secret=shared_secret is not None)
         c.raise_if_any()
         if fields["signature_method"] == RSA_SHA1:
