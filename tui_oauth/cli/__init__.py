@@ -92,7 +92,16 @@ def console() -> None:
 
 
 def _register() -> None:
-    from tui_oauth.cli import admin, consumers, info, keyring_cmd, providers, serve, tokens
+    from tui_oauth.cli import (
+        admin,
+        consumers,
+        info,
+        keyring_cmd,
+        provider_connect,  # noqa: F401 (adds providers connect/call/tokens/forget/test)
+        providers,
+        serve,
+        tokens,
+    )
 
     cli.add_command(consumers.consumers)
     cli.add_command(info.info)

@@ -108,6 +108,9 @@ FIELD_FLAGS: dict[str, str] = {
     "authorization_url": "--authorization-url",
     "access_token_url": "--access-token-url",
     "url": "--from-url",
+    "as_user": "--as",
+    "data": "-d/--data-file",
+    "verifier": "verifier",
     "sort": "--sort",
 }
 

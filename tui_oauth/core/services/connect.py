@@ -38,6 +38,7 @@ from sqlmodel import col, select
 from tui_oauth import __version__
 from tui_oauth.core.errors import (
     FetchError,
+    FieldError,
     NotFoundError,
     ProviderError,
     ProviderProblemError,
@@ -266,7 +267,7 @@ class ConsumerSideService:
     def _check_url(p: ServiceProvider, url: str) -> None:
         scheme = urlsplit(url).scheme.lower()
         if scheme not in ("http", "https"):
-            raise ValidationError("url", f"{url!r} is not an http or https URL.")
+            raise ValidationError(FieldError("url", f"{url!r} is not an http or https URL."))
         if p.signature_method == PLAINTEXT and scheme != "https":
             raise ProviderError(
                 f"Service provider {p.name!r} signs with PLAINTEXT, which sends the secrets "
@@ -476,8 +477,8 @@ class ConsumerSideService:
         keep it as this local user's token (replacing any it had)."""
         verifier = verifier.strip()
         if not verifier:
-            raise ValidationError("verifier", "The verifier is empty: paste the code the "
-                                  "provider showed after approving.")
+            raise ValidationError(FieldError("verifier", "The verifier is empty: give the "
+                                             "code the provider showed after approving."))
         user = local_user or default_local_user()
         p = self._provider(step.provider)
         client = self._client(p, token=step.token, token_secret=step.secret, verifier=verifier)
@@ -589,13 +590,14 @@ class ConsumerSideService:
         url = self.resolve_url(p, url)
         if as_user is not None:
             if not two_legged:
-                raise ValidationError("as_user", "Acting as a user needs 2-legged OAuth.")
+                raise ValidationError(FieldError("as_user",
+                                                 "Acting as a user needs 2-legged OAuth."))
             parts = urlsplit(url)
             query = [*parse_qsl(parts.query, keep_blank_values=True),
                      ("xoauth_requestor_id", as_user)]
             url = urlunsplit(parts._replace(query=urlencode(query)))
         if data is not None and body is not None:
-            raise ValidationError("data", "Give form fields or a body, not both.")
+            raise ValidationError(FieldError("data", "Give form fields or a body, not both."))
         user = local_user or default_local_user()
         row: HeldToken | None = None
         secret = ""
