@@ -154,3 +154,53 @@ def test_failing_keyring_that_echoes_the_value(
             assert secret not in shown
         assert_clean(all_text(store), [secret], [], "a table")
     assert_clean(logged(debug_logs), [secret], [], "the logs")
+
+
+def test_held_tokens_leak_nothing(sqlite_url: str, memory_keyring: MemoryKeyring,
+                                  debug_logs: pytest.LogCaptureFixture) -> None:
+    """The consumer side (issue 8): held token secrets, the provider's shared secret and
+    our private key stay out of the tables, the audit log, the file, the logs and the
+    failure messages (a signature_invalid one shows the base string we signed)."""
+    from tests.provider_support import add_hmac_consumer, running_server
+    from tests.test_consumer_side import connect, endpoints
+    from tui_oauth.core.errors import ProviderProblemError
+
+    store = open_store(sqlite_url, secrets_backend=memory_keyring)
+    path = Path(make_url(sqlite_url).database or "")
+    held = sqlite3.connect(path)  # keeps the WAL in place: scanned too
+    held.execute("SELECT COUNT(*) FROM store_meta").fetchall()
+    shared, wrong = distinctive("p-shared"), distinctive("p-wrong")
+    try:
+        with running_server(store) as srv:
+            add_hmac_consumer(store, "partner", shared)
+            store.providers.add(name="hmac", consumer_key="partner", shared_secret=shared,
+                                allow_private=True, **endpoints(srv.base))
+            info = store.consumer_info.get()
+            store.consumers.add(key=info.key, name="Us", public_key=info.public_key)
+            store.providers.add(name="rsa", consumer_key=info.key, signature_method="RSA-SHA1",
+                                allow_private=True, **endpoints(srv.base))
+            secrets = [shared, wrong]
+            for name in ("hmac", "rsa"):
+                connect(store, name)
+                assert store.consumer_side.call(name, "GET", "/rest/whoami",
+                                                local_user="ops").status == 200
+                secrets.append(store.consumer_side._held(store.providers.get(name), "ops")[1])
+            store.providers.edit("hmac", shared_secret=wrong)
+            with pytest.raises(ProviderProblemError) as err:
+                store.consumer_side.request_token("hmac")
+        assert err.value.base_string
+        pems = [store.consumer_info.private_key_pem()]
+        assert_clean(str(err.value), secrets, pems, "a failure message")
+        assert_clean(all_text(store), secrets, pems, "a table")
+        with store.engine.connect() as conn:
+            rows = conn.execute(text("SELECT * FROM audit_log")).all()
+        audit = "\n".join("|".join(str(v) for v in row) for row in rows)
+        assert "provider.connect" in audit
+        assert_clean(audit, secrets, pems, "the audit log")
+        for f in (path, Path(f"{path}-wal")):
+            if f.exists():
+                assert_clean(f.read_bytes(), secrets, pems, f.name)
+    finally:
+        held.close()
+        store.close()
+    assert_clean(logged(debug_logs), secrets, pems, "the logs")
