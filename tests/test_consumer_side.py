@@ -19,6 +19,7 @@ from tests.helpers import all_text, audit_actions
 from tests.keyring_backends import MemoryKeyring
 from tests.provider_support import OAUTH, Server, add_hmac_consumer, running_server
 from tui_oauth.core.errors import (
+    ProviderError,
     ProviderProblemError,
     ProviderResponseError,
     ProviderTimeoutError,
@@ -344,3 +345,44 @@ def test_unreachable(sqlite_store: Store) -> None:
     provider_at(sqlite_store, base)
     with pytest.raises(ProviderUnreachableError, match="refused"):
         sqlite_store.consumer_side.request_token("odd")
+
+
+# --- an independent provider: Authlib's ----------------------------------------------
+
+
+def test_against_authlib_provider(sqlite_store: Store) -> None:
+    """Our HMAC-SHA1 and RSA-SHA1 signatures, token parsing and the dance, judged by
+    Authlib's OAuth 1.0a server (tests/authlib_provider.py)."""
+    import base64
+
+    from tests.authlib_provider import authlib_provider, hmac_client, rsa_client
+
+    info = sqlite_store.consumer_info.get()
+    body = base64.b64decode(info.public_key)
+    b64 = base64.encodebytes(body).decode().replace("\n", "")
+    pem = ("-----BEGIN PUBLIC KEY-----\n"
+           + "\n".join(b64[i:i + 64] for i in range(0, len(b64), 64))
+           + "\n-----END PUBLIC KEY-----\n")
+    side = sqlite_store.consumer_side
+    with authlib_provider(clients=[hmac_client("authlib-ck", SECRET),
+                                   rsa_client(info.key, pem)]) as p:
+        urls = {"request_token_url": p.request_token_url, "authorization_url": p.authorize_url,
+                "access_token_url": p.access_token_url}
+        sqlite_store.providers.add(name="al-hmac", consumer_key="authlib-ck",
+                                   shared_secret=SECRET, allow_private=True, **urls)
+        sqlite_store.providers.add(name="al-rsa", consumer_key=info.key,
+                                   signature_method="RSA-SHA1", allow_private=True, **urls)
+        for name in ("al-hmac", "al-rsa"):
+            step = side.request_token(name)
+            side.exchange(step, p.approve(step.token, "alice"), "ops")
+            r = side.call(name, "GET", p.resource_url(), local_user="ops")
+            assert r.status == 200, r.body
+            assert json.loads(r.body)["user"] == "alice"
+            r = side.call(name, "POST", p.resource_url(), data=[("q", "a b&c")],
+                          local_user="ops")
+            assert r.status == 200, r.body
+        step = side.request_token("al-hmac")
+        p.approve(step.token, "alice")
+        with pytest.raises(ProviderError) as err:
+            side.exchange(step, "wrong-verifier", "ops")
+        assert "wrong-verifier" not in str(err.value)
