@@ -124,7 +124,7 @@ def test_atlassian_to_atlassian(pair: Pair) -> None:
     assert a("providers", "tokens", "B", "--json").json() == []
 
 
-def test_connect_with_callback_listener(pair: Pair) -> None:
+def test_connect_with_callback_listener_and_2lo(pair: Pair) -> None:
     proc = start(pair.a, "providers", "connect", "B", "--callback-listen", "127.0.0.1:0",
                  "--wait", "30")
     assert proc.stdout is not None
@@ -141,8 +141,7 @@ def test_connect_with_callback_listener(pair: Pair) -> None:
     who = pair.a("providers", "call", "B", "/rest/whoami", "--json").json()
     assert who["body"]["user"] == "bob"
 
-
-def test_two_legged_as_user(pair: Pair) -> None:
+    # 2-legged, acting as a user of B (one fixture for both: it costs two servers)
     pair.b("consumers", "edit", pair.key, "--2lo", "--impersonation")
     who = pair.a("providers", "call", "B", "/rest/whoami", "--2lo", "--as", "carol",
                  "--json").json()

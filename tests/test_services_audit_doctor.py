@@ -18,6 +18,7 @@ from sqlmodel import Session
 from tests.helpers import HTTPS, pem_body_lines, pem_spki, rsa_key
 from tests.keyring_backends import FailingKeyring, MemoryKeyring
 from tui_oauth.core.audit import Actor
+from tui_oauth.core.migrations import HEAD
 from tui_oauth.core.models import AuditEntry
 from tui_oauth.core.services.consumer_info import private_key_item
 from tui_oauth.core.services.consumers import consumer_secret_item
@@ -237,7 +238,7 @@ def test_doctor_healthy_store(any_store: Store) -> None:
     assert any_store.dialect in by_name["store"].message
     assert "secretpw" not in " ".join(ch.message for ch in report.checks)
     assert any_store.store_id in by_name["store id"].message
-    assert "revision 0001" in by_name["schema"].message
+    assert f"revision {HEAD}" in by_name["schema"].message
     assert by_name["keyring"].status == OK
     assert by_name["keyring"].message == any_store.secrets.backend_name
     assert by_name["keyring"].message.startswith(
