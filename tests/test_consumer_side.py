@@ -386,3 +386,29 @@ def test_against_authlib_provider(sqlite_store: Store) -> None:
         with pytest.raises(ProviderError) as err:
             side.exchange(step, "wrong-verifier", "ops")
         assert "wrong-verifier" not in str(err.value)
+
+
+def test_plaintext_only_over_https(sqlite_store: Store) -> None:
+    from tui_oauth.core.errors import ProviderError as Refused
+
+    sqlite_store.providers.add(name="plain", consumer_key="k", shared_secret=SECRET,
+                               signature_method="PLAINTEXT",
+                               **endpoints("https://sp.example.com"))
+    with pytest.raises(Refused, match="only https URLs"):  # refused before any connection
+        sqlite_store.consumer_side.call("plain", "GET", "http://127.0.0.1:9/x",
+                                        two_legged=True)
+
+
+def test_authorization_url_is_a_hyperlink_only_on_a_terminal(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from tui_oauth.cli.provider_connect import _link
+
+    url = "https://sp.example.com/authorize?oauth_token=abc"
+    monkeypatch.setattr("sys.stdout", io.StringIO())
+    assert _link(url) == url
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    linked = _link(url)
+    assert linked.startswith(f"\x1b]8;;{url}\x1b\\{url}\x1b]8;;\x1b\\") and "\x1b]52;c;" in linked
+    assert _link(url + "\x1b[31m") == url + "\\x1b[31m"  # outside text is never raw
