@@ -123,7 +123,7 @@ async def test_connect_call_and_forget(tui_store: Store, server: Server) -> None
             modal.step.authorization_url
         assert modal.step.authorization_url.startswith(server.base + OAUTH + "/authorize?")
         assert app.focused is modal.query_one("#verifier", Input)
-        await pilot.press(*"wrong-verifier", "enter")
+        await pilot.press(*"nope", "enter")
         field = modal.query_one("#field-verifier", Field)
         assert await wait_for(pilot, lambda: bool(field.error))
         assert "refused the access token request" in field.error
@@ -277,3 +277,18 @@ def test_snapshot_provider_detail(demo_store: Store, snap_compare: Callable[...,
     """Example Inc at 80x24: its settings and the token held for "ci"."""
     assert snap_compare(make_app(demo_store), terminal_size=SIZE,
                         run_before=run_keys("3", "enter"))
+
+
+def fixed_call(self: object, name: str, method: str, url: str, **_: Any) -> CallResponse:
+    body = json.dumps({"consumer_key": "ck-8843-example", "user": "alice",
+                       "mode": "3lo"}).encode()
+    return CallResponse(200, "OK", [("content-type", "application/json"),
+                                    ("content-length", str(len(body)))], body)
+
+
+def test_snapshot_request_pane(demo_store: Store, snap_compare: Callable[..., bool],
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request pane after GET /rest/whoami (a fixed answer)."""
+    monkeypatch.setattr(type(demo_store.consumer_side), "call", fixed_call)
+    assert snap_compare(make_app(demo_store), terminal_size=SIZE,
+                        run_before=run_keys("3", "enter", "u", *"/rest/whoami", "enter"))

@@ -59,6 +59,7 @@ def describe_provider(p: ServiceProvider, tokens: int) -> str:
 
 
 class ProviderDetailScreen(ReadOnlyGuard, Screen[None]):
+    HELP_TITLE = "Service provider"
     AUTO_FOCUS = "#held-tokens"
     CHANGES = frozenset({"edit", "remove", "reveal", "connect", "forget"})
     BINDINGS = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from tui_oauth.core.services.connect import CheckResult
@@ -30,9 +30,11 @@ class CheckList(VerticalScroll):
 
     def add(self, result: CheckResult) -> None:
         self.results.append(result)
-        word = "passed" if result.passed else "FAILED"
-        self.mount(Static(plain(f"{word}  {result.name}: {result.detail}"),
-                          classes="check " + ("-passed" if result.passed else "-failed")))
+        state = "-passed" if result.passed else "-failed"
+        self.mount(Horizontal(
+            Static("passed" if result.passed else "FAILED", classes="check-word"),
+            Static(plain(f"{result.name}: {result.detail}"), classes="check-detail"),
+            classes=f"check {state}"))
         self.scroll_end(animate=False)
 
     def finish(self) -> None:

@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Select, Static, TabbedContent, TextArea
 
+from tui_oauth.core.errors import NotFoundError
 from tui_oauth.core.services.connect import CallResponse
 from tui_oauth.tui.guards import ReadOnlyGuard
 from tui_oauth.tui.jobs import run_job, store_of
@@ -120,9 +121,9 @@ class RequestPane(ReadOnlyGuard, Vertical):
 
     def set_local_user(self, user: str | None) -> None:
         self.local_user = user
-        who = f"{user}'s held token" if user else "your held token (none selected)"
+        who = f"{user}'s" if user else "yours (none selected)"
         self.query_one("#request-as", Static).update(plain(
-            f"Signed with {who} · body: key=value lines (form), JSON or text"))
+            f"Token: {who} · body: key=value lines (form), JSON or text"))
 
     def focus_url(self) -> None:
         self.query_one("#url", Input).focus()
@@ -190,7 +191,10 @@ class RequestPane(ReadOnlyGuard, Vertical):
                 loading=self.query_one("#response"), failed=self._failed)
 
     def _failed(self, exc: Exception) -> bool:
-        self._say(f"The call failed: {error_text(exc)}")
+        said = error_text(exc)
+        if isinstance(exc, NotFoundError) and "No token is held" in exc.message:
+            said = f"{exc.message} Connect first: Esc, then c."
+        self._say(f"The call failed: {said}")
         self.query_one("#response-headers", Static).update("")
         self.query_one("#response-body", Static).update("")
         return True
