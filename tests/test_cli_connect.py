@@ -169,3 +169,8 @@ def test_failures_exit_1_in_words(cli: Cli) -> None:
     assert "No tokens held from Web" in r.stdout
     r = cli("providers", "connect", "Web", "--callback-listen", "192.0.2.1:80", rc=2)
     assert "not a loopback address" in r.stderr
+    cli("providers", "edit", "Web", "--no-allow-private")
+    assert cli("providers", "show", "Web", "--json").json()["allow_private"] is False
+    r = cli("providers", "test", "Web", rc=1)  # refused before connecting, and says why
+    assert r.stdout.count("FAIL") == 5 and "a loopback address" in r.stdout
+    assert "--allow-private" in r.stdout

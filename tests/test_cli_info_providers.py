@@ -16,7 +16,8 @@ INFO_FIELDS = {"key", "name", "description", "callback_url", "public_key", "key_
                "created_at", "updated_at"}
 PROVIDER_FIELDS = {"name", "description", "consumer_key", "signature_method",
                    "has_shared_secret", "request_token_url", "authorization_url",
-                   "access_token_url", "allow_private", "held_tokens", "warnings", "created_at", "updated_at"}
+                   "access_token_url", "allow_private", "held_tokens", "warnings", "created_at",
+                   "updated_at"}
 PROVIDER_SUMMARY_FIELDS = {"name", "consumer_key", "signature_method", "has_shared_secret",
                            "request_token_url", "token_count", "created_at"}
 SECRET = "prov1der-Distinctive-secret-7Hq2"
