@@ -138,6 +138,8 @@ async def test_connect_call_and_forget(tui_store: Store, server: Server) -> None
                               and app.screen.step is not None)
         modal = app.screen
         assert isinstance(modal, ConnectModal) and modal.step is not None
+        await pilot.press("ctrl+y")  # OSC 52, from the verifier field
+        assert app.clipboard == modal.step.authorization_url
         decision = tui_store.tokens.authorize(modal.step.token, "alice")
         modal.query_one("#local-user", Input).value = "ops"
         await pilot.press(*decision.verifier, "enter")
@@ -146,6 +148,7 @@ async def test_connect_call_and_forget(tui_store: Store, server: Server) -> None
         [held] = tui_store.consumer_side.tokens(NAME)
         assert held.user == "ops" and held.renewable
         assert "Held tokens: 1 token" in screen_text(pilot)
+        assert screen.selected_token is not None and screen.selected_token.user == "ops"
         assert "provider.connect" in audit_actions(tui_store)
 
         # The request pane: GET /rest/whoami with ops's token, the JSON pretty-printed.

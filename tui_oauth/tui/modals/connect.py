@@ -74,8 +74,9 @@ class ConnectModal(ModalScreen[HeldTokenInfo | None]):
 
     def _step_failed(self, exc: Exception) -> bool:
         self.query_one("#connect-status", Static).update(plain(
-            f"No request token: {error_text(exc)}"))
+            f"No request token: {error_text(exc)} (Esc closes; then c tries again.)"))
         self.query_one("#connect-status").add_class("-error")
+        self.query_one("#connect-url").display = False
         return True
 
     def action_copy_url(self) -> None:
