@@ -412,3 +412,26 @@ def test_authorization_url_is_a_hyperlink_only_on_a_terminal(
     linked = _link(url)
     assert linked.startswith(f"\x1b]8;;{url}\x1b\\{url}\x1b]8;;\x1b\\") and "\x1b]52;c;" in linked
     assert _link(url + "\x1b[31m") == url + "\\x1b[31m"  # outside text is never raw
+
+
+def test_raw_body_sent_as_is_with_body_hash(sqlite_store: Store, server: Server) -> None:
+    """A JSON body is not signed itself; with body_hash, oauth_body_hash is, and our own
+    provider (oauthlib) still accepts the signature."""
+    add_rsa_pair(sqlite_store, server)
+    connect(sqlite_store, "self")
+    for body_hash in (False, True):
+        r = sqlite_store.consumer_side.call(
+            "self", "POST", "/rest/whoami", body=b'{"a": 1}', local_user="ops",
+            headers=[("Content-Type", "application/json")], body_hash=body_hash)
+        assert r.status == 200, r.body
+    seen: list[str] = []
+
+    def record(h: http.server.BaseHTTPRequestHandler) -> None:
+        seen.append(h.headers.get("Authorization", ""))
+        answer(200, b"{}", "application/json")(h)
+
+    with tiny_server(record) as base:
+        sqlite_store.consumer_side.call("self", "POST", base + "/x", body=b"", two_legged=True,
+                                        body_hash=True)
+    # base64(SHA-1 of the empty body), percent-encoded in the header
+    assert 'oauth_body_hash="2jmj7l5rSw0yVb%2FvlWAYkK%2FYBwk%3D"' in seen[0]

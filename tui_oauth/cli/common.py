@@ -109,6 +109,7 @@ FIELD_FLAGS: dict[str, str] = {
     "access_token_url": "--access-token-url",
     "url": "--from-url",
     "as_user": "--as",
+    "body_hash": "--body-hash",
     "data": "-d/--data-file",
     "verifier": "verifier",
     "sort": "--sort",

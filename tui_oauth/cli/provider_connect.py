@@ -227,6 +227,8 @@ def _body_text(r: CallResponse) -> tuple[str | None, Any]:
               help="2-legged: sign with no user's token.")
 @click.option("--as", "as_user", metavar="USER",
               help="With --2lo: act as this provider user (xoauth_requestor_id).")
+@click.option("--body-hash", is_flag=True,
+              help="Sign oauth_body_hash of a --data-file body, for providers that ask.")
 @click.option("--include", "-i", is_flag=True, help="Print the response headers too.")
 @click.option("--max-bytes", type=click.IntRange(1, 1024 * 1024 * 1024),
               default=CALL_RESPONSE_LIMIT, show_default=True,
@@ -236,7 +238,8 @@ def _body_text(r: CallResponse) -> tuple[str | None, Any]:
 @needs_keyring
 def call(name: str, method_or_url: str, url: str | None, data: tuple[str, ...],
          data_file: Path | None, header: tuple[str, ...], local_user: str | None,
-         two_legged: bool, as_user: str | None, include: bool, max_bytes: int,
+         two_legged: bool, as_user: str | None, body_hash: bool, include: bool,
+         max_bytes: int,
          timeout: float, as_json: bool) -> None:
     """Send a signed request to a service provider with the token we hold.
 
@@ -273,7 +276,8 @@ def call(name: str, method_or_url: str, url: str | None, data: tuple[str, ...],
         method = "POST"
     r = app_context().store.consumer_side.call(
         name, method, target, data=form, body=body, headers=headers, local_user=local_user,
-        two_legged=two_legged, as_user=as_user, max_bytes=max_bytes, timeout=timeout)
+        two_legged=two_legged, as_user=as_user, max_bytes=max_bytes, body_hash=body_hash,
+        timeout=timeout)
     text, value = _body_text(r)
     if as_json:
         print_json({"status": r.status, "reason": r.reason,

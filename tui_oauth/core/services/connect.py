@@ -14,7 +14,9 @@ whose messages say what went wrong and what to do.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import os
 import pwd
 import re
@@ -180,14 +182,18 @@ class _Answer:
 
 
 class _Client(Client):
-    """oauthlib's client, also signing ``oauth_session_handle`` when renewing."""
+    """oauthlib's client, also signing ``oauth_session_handle`` when renewing and
+    ``oauth_body_hash`` (the OAuth Request Body Hash extension) when asked."""
 
     session_handle: str | None = None
+    body_hash: str | None = None
 
     def get_oauth_params(self, request: Any) -> list[tuple[str, str]]:
         params: list[tuple[str, str]] = super().get_oauth_params(request)
         if self.session_handle:
             params.append(("oauth_session_handle", self.session_handle))
+        if self.body_hash:
+            params.append(("oauth_body_hash", self.body_hash))
         return params
 
 
@@ -577,13 +583,16 @@ class ConsumerSideService:
              data: Sequence[tuple[str, str]] | None = None, body: bytes | None = None,
              headers: Sequence[tuple[str, str]] = (), local_user: str | None = None,
              two_legged: bool = False, as_user: str | None = None,
-             max_bytes: int = CALL_RESPONSE_LIMIT,
+             max_bytes: int = CALL_RESPONSE_LIMIT, body_hash: bool = False,
              timeout: float = DEFAULT_TIMEOUT) -> CallResponse:
         """A signed request with the held token (or 2-legged, as ``as_user`` when given).
 
         Form ``data`` is signed; a raw ``body`` is sent as is.  An expired token with a
         session handle is renewed once (before, or when the provider says
-        token_expired), and the new token replaces it.  The provider's refusals come
+        token_expired), and the new token replaces it.  ``body_hash``: sign
+        ``oauth_body_hash`` (base64 SHA-1 of the raw body, empty for none) for
+        providers that ask for it; never with form data, which is signed itself.
+        The provider's refusals come
         back as a response with ``problem``/``advice`` set, not as an error.
         """
         p = self._provider(provider_name)
@@ -598,6 +607,10 @@ class ConsumerSideService:
             url = urlunsplit(parts._replace(query=urlencode(query)))
         if data is not None and body is not None:
             raise ValidationError(FieldError("data", "Give form fields or a body, not both."))
+        if data is not None and body_hash:
+            raise ValidationError(FieldError("body_hash", "oauth_body_hash is for bodies that "
+                                             "are not form-encoded; form fields are signed "
+                                             "as they are."))
         user = local_user or default_local_user()
         row: HeldToken | None = None
         secret = ""
@@ -611,6 +624,9 @@ class ConsumerSideService:
         def send() -> _Answer:
             client = (self._client(p) if row is None else
                       self._client(p, token=row.token, token_secret=secret))
+            if body_hash:
+                client.body_hash = base64.b64encode(
+                    hashlib.sha1(body or b"", usedforsecurity=False).digest()).decode("ascii")
             return self._send(p, client, method, url, form=data, body=body, headers=headers,
                               limit=max_bytes, truncate=True, timeout=timeout)
 
