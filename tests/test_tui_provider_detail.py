@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Input, Select, Static
 
 from tests.helpers import audit_actions
 from tests.provider_support import OAUTH, Server, add_hmac_consumer, running_server
@@ -171,6 +171,12 @@ async def test_connect_call_and_forget(tui_store: Store, server: Server) -> None
         await pilot.pause()
         assert "Line 1 of the body is not key=value" in str(
             pane.query_one("#response-status", Static).render())
+        pane.query_one("#body").text = "a=b c\nx=1"  # type: ignore[attr-defined]
+        pane.query_one("#method", Select).value = "POST"
+        first = pane.response
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: pane.response is not first)
+        assert pane.response is not None and pane.response.status == 200
 
         # Forget: Esc leaves the pane, [ [ back to the Provider pane, f asks first.
         await pilot.press("escape", "[", "[")
