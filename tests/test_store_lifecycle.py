@@ -7,6 +7,7 @@ stops with a clear error; the SQLite WAL stays bounded while purging.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -106,10 +107,8 @@ def _under_load(path: Path, store_: object, work: Callable[[], object]) -> tuple
 
     def sample() -> None:
         while not stop.is_set():
-            try:
+            with contextlib.suppress(OSError):
                 largest[0] = max(largest[0], wal.stat().st_size)
-            except OSError:
-                pass
             time.sleep(0.002)
 
     threads = [threading.Thread(target=read_forever, args=(i * 0.0015,)) for i in range(3)]
@@ -185,12 +184,9 @@ def test_a_replaced_store_is_noticed(tmp_path: Path, memory_keyring: MemoryKeyri
 def test_the_server_refuses_then_stops_when_its_store_is_removed(
         sqlite_url: str, memory_keyring: MemoryKeyring) -> None:
     import requests
-
-    from tests.provider_support import running_server
-
     from oauthlib.oauth1 import Client
 
-    from tests.provider_support import add_hmac_consumer
+    from tests.provider_support import add_hmac_consumer, running_server
 
     store = open_store(sqlite_url, secrets_backend=memory_keyring)
     secret = add_hmac_consumer(store, "partner")
