@@ -48,7 +48,7 @@ def describe_provider(p: ServiceProvider, tokens: int) -> str:
         ("Signature", p.signature_method),
         ("Request token", p.request_token_url), ("Authorize", p.authorization_url),
         ("Access token", p.access_token_url),
-        ("Private addr.", yes_no(bool(getattr(p, "allow_private", False)))),
+        ("Private addr.", yes_no(p.allow_private)),
         ("Held tokens", str(tokens)),
         ("Created", when(p.created_at)), ("Updated", when(p.updated_at)),
     ]
