@@ -84,7 +84,8 @@ async def test_test_connection_shows_each_check_passed(tui_store: Store,
 
 async def test_checks_show_as_they_come(tui_store: Store, server: Server,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first result is on the screen while the test is still running."""
+    """The first result is on the screen while the test is still running, and the
+    screen takes keys meanwhile."""
     go_on = threading.Event()
 
     def slow_test(name: str, **_: Any) -> Iterator[CheckResult]:
@@ -101,6 +102,10 @@ async def test_checks_show_as_they_come(tui_store: Store, server: Server,
         assert await wait_for(pilot, lambda: len(checks_of(app).results) == 1, timeout=5)
         assert checks_of(app).running
         assert "passed  First: came at once" in screen_text(pilot)
+        await pilot.press("[")  # the screen answers keys meanwhile
+        assert app.screen.active_pane == "overview"  # type: ignore[attr-defined]
+        await pilot.press("]")
+        assert checks_of(app).running
         go_on.set()
         assert await wait_for(pilot, lambda: not checks_of(app).running)
         shown = screen_text(pilot)
