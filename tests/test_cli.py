@@ -29,7 +29,10 @@ def walk(cmd: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple
                                                                            click.Command]]:
     yield path, cmd
     if isinstance(cmd, click.Group):
-        for name, sub in sorted(cmd.commands.items()):
+        ctx = click.Context(cmd)
+        for name in sorted(cmd.list_commands(ctx)):  # loads the lazy ones
+            sub = cmd.get_command(ctx, name)
+            assert sub is not None, name
             yield from walk(sub, (*path, name))
 
 
@@ -255,3 +258,27 @@ def test_secret_file_first_line_only(invoke: Invoke, tmp_path: Path,
     invoke("providers", "add", *provider_args("p"), "--secret-file", str(path))
     assert "line-one" in memory_keyring.items.values()
     assert not any("line-two" in v for v in memory_keyring.items.values())
+
+
+def test_commands_load_lazily_and_the_root_help_matches_them() -> None:
+    """`--version`, `--help` and `keyring ...` import no command module and no database
+    layer (half a second a run); each command is imported when it runs."""
+    import subprocess
+    import sys
+
+    from tui_oauth.cli import LAZY_COMMANDS
+
+    probe = ("import sys; from tui_oauth.cli import main\n"
+             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+             "heavy = [m for m in ('sqlalchemy', 'sqlmodel', 'cryptography', 'tui_oauth.cli."
+             "consumers') if m in sys.modules]\nprint('HEAVY', heavy)")
+    for args in (["--version"], ["--help"], ["keyring", "--help"]):
+        out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True,
+                             text=True, check=True, timeout=30).stdout
+        assert "HEAVY []" in out, (args, out)
+    ctx = click.Context(root)
+    for name, (_module, _attr, help_text) in LAZY_COMMANDS.items():
+        command = root.get_command(ctx, name)
+        assert command is not None and command.name in (name, "keyring_group")
+        assert help_text and help_text[0].isupper()
+    assert sorted(root.list_commands(ctx)) == sorted(LAZY_COMMANDS)

@@ -25,6 +25,26 @@ class RootGroup(click.Group):
     click's usage text and exit code 2.
     """
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in LAZY_COMMANDS:
+            import importlib
+
+            module, attr, _ = LAZY_COMMANDS[cmd_name]
+            found = getattr(importlib.import_module(module), attr)
+            self.add_command(found, cmd_name)
+        return found
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of `--help`, from LAZY_COMMANDS (importing none of them)."""
+        rows = [(name, LAZY_COMMANDS[name][2]) for name in sorted(LAZY_COMMANDS)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -91,31 +111,29 @@ def console() -> None:
     run_console(app_context().store)
 
 
-def _register() -> None:
-    from tui_oauth.cli import (
-        admin,
-        consumers,
-        info,
-        keyring_cmd,
-        provider_connect,  # noqa: F401 (adds providers connect/call/tokens/forget/test)
-        providers,
-        serve,
-        tokens,
-    )
-
-    cli.add_command(consumers.consumers)
-    cli.add_command(info.info)
-    cli.add_command(providers.providers)
-    cli.add_command(admin.audit)
-    cli.add_command(admin.doctor)
-    cli.add_command(admin.db)
-    cli.add_command(tokens.tokens)
-    cli.add_command(tokens.settings)
-    cli.add_command(serve.serve)
-    cli.add_command(keyring_cmd.keyring_group)
-
-
-_register()
+#: Command name -> (module, attribute).  A command's module (and what it needs: the
+#: database layer alone costs ~350 ms) is imported only when that command runs or its
+#: help is asked for, so `--version`, `--help` and `keyring status` answer at once.
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "consumers": ("tui_oauth.cli.consumers", "consumers",
+                  "Applications allowed to use our resources."),
+    "info": ("tui_oauth.cli.info", "info",
+             "Our Consumer Info: key, name, key pair (created on first use)."),
+    # provider_connect adds connect/call/tokens/forget/test to the providers group.
+    "providers": ("tui_oauth.cli.provider_connect", "providers",
+                  "Service providers whose resources we consume."),
+    "audit": ("tui_oauth.cli.admin", "audit", "The audit log, newest first."),
+    "doctor": ("tui_oauth.cli.admin", "doctor",
+               "Check the store: location, permissions, keyring, orphans."),
+    "db": ("tui_oauth.cli.admin", "db", "The database itself: init, upgrade, vacuum."),
+    "tokens": ("tui_oauth.cli.tokens", "tokens",
+               "Tokens issued to consumers: list, revoke, purge, authorize."),
+    "settings": ("tui_oauth.cli.tokens", "settings",
+                 "Provider settings: token lifetimes, timestamp window, problem detail."),
+    "serve": ("tui_oauth.cli.serve", "serve", "Run the OAuth 1.0a provider over HTTP."),
+    "keyring": ("tui_oauth.cli.keyring_cmd", "keyring_group",
+                "The private keyring session: status, lock, stop."),
+}
 
 
 def main(argv: list[str] | None = None) -> None:

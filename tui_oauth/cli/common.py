@@ -9,16 +9,19 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from keyring.backend import KeyringBackend
 from rich.cells import cell_len
 
 from tui_oauth.core.errors import ReadOnlyError, TuiOAuthError, ValidationError
-from tui_oauth.core.services import UNSET
-from tui_oauth.core.store import Store, open_store
 from tui_oauth.core.text import visible, visible_json
+from tui_oauth.core.unset import UNSET
+
+if TYPE_CHECKING:  # the store (SQLAlchemy, SQLModel: ~350 ms) loads when first used
+    from keyring.backend import KeyringBackend
+
+    from tui_oauth.core.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,6 +42,7 @@ class AppContext:
     def store(self) -> Store:
         if self._store is None:
             from tui_oauth.core.config import is_default_location, resolve_db_url
+            from tui_oauth.core.store import open_store
 
             # A store is made on first use only at the default location; elsewhere a
             # missing store is an error (a typo, or a store removed under us), and

@@ -4,35 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from tui_oauth.core.audit import changed, snapshot
 from tui_oauth.core.errors import StaleError, ValidationError
 from tui_oauth.core.timeutil import utcnow
+from tui_oauth.core.unset import UNSET as UNSET  # re-exported: the services take it
 from tui_oauth.core.validation import Checker
 
 if TYPE_CHECKING:
     from tui_oauth.core.store import UnitOfWork
 
 
-class _Unset:
-    """Marks an argument that was not given (as opposed to given as None)."""
-
-    _instance: _Unset | None = None
-
-    def __new__(cls) -> _Unset:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-UNSET: Final[Any] = _Unset()
 
 
 def secret_item(kind: str, uid: str, what: str) -> str:
