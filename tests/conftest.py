@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import keyring
 import psycopg
@@ -102,6 +103,23 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def memory_keyring() -> MemoryKeyring:
     return MemoryKeyring()
+
+
+@pytest.fixture
+def sqlite_store(sqlite_url: str, memory_keyring: MemoryKeyring) -> Iterator[Store]:
+    """A SQLite store with an in-memory keyring (the provider and consumer-side tests)."""
+    s = open_store(sqlite_url, secrets_backend=memory_keyring)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def server(sqlite_store: Store) -> Iterator[Any]:
+    """tui-oauth's provider over ``sqlite_store``, on 127.0.0.1 (tests.provider_support)."""
+    from tests.provider_support import running_server
+
+    with running_server(sqlite_store) as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -34,13 +34,6 @@ from tui_oauth.core.timeutil import utcnow
 SECRET = "kd94hf93k423kf44"
 
 
-@pytest.fixture
-def sqlite_store(sqlite_url: str, memory_keyring: MemoryKeyring) -> Iterator[Store]:
-    s = open_store(sqlite_url, secrets_backend=memory_keyring)
-    yield s
-    s.close()
-
-
 def endpoints(base: str) -> dict[str, str]:
     return {"request_token_url": base + OAUTH + "/request-token",
             "authorization_url": base + OAUTH + "/authorize?x=1",
@@ -68,12 +61,6 @@ def connect(store: Store, name: str, user: str = "alice", local: str = "ops") ->
     decision = store.tokens.authorize(step.token, user)
     side.exchange(step, decision.verifier, local)
     return step
-
-
-@pytest.fixture
-def server(sqlite_store: Store) -> Iterator[Server]:
-    with running_server(sqlite_store) as srv:
-        yield srv
 
 
 def test_rsa_connect_and_call(sqlite_store: Store, server: Server) -> None:

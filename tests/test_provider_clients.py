@@ -15,7 +15,6 @@ import hmac
 import http.client
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, quote, quote_from_bytes, urlsplit
 
@@ -24,7 +23,6 @@ import requests
 from oauthlib.oauth1 import SIGNATURE_TYPE_BODY, SIGNATURE_TYPE_QUERY, Client
 from requests_oauthlib import OAuth1
 
-from tests.keyring_backends import MemoryKeyring
 from tests.provider_support import (
     OAUTH,
     Server,
@@ -33,28 +31,14 @@ from tests.provider_support import (
     auth,
     oauth_session,
     problem_of,
-    running_server,
 )
 from tui_oauth.core.services.tokens import Decision
-from tui_oauth.core.store import Store, open_store
+from tui_oauth.core.store import Store
 
 RSA_KEY = "jira:6f1c0d2e-1111-4a2b-9c3d-5e6f7a8b9c0d"
 HMAC_KEY = "www.google.com"
 SECRET = "kd94hf93k423kf44"
 FORM = "application/x-www-form-urlencoded"
-
-
-@pytest.fixture
-def sqlite_store(sqlite_url: str, memory_keyring: MemoryKeyring) -> Iterator[Store]:
-    s = open_store(sqlite_url, secrets_backend=memory_keyring)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def server(sqlite_store: Store) -> Iterator[Server]:
-    with running_server(sqlite_store) as srv:
-        yield srv
 
 
 class Answer:

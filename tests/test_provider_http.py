@@ -5,12 +5,10 @@ and every refusal with its oauth_problem and status."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 import requests
 from oauthlib.oauth1 import SIGNATURE_PLAINTEXT, SIGNATURE_TYPE_BODY
 from requests_oauthlib import OAuth1
@@ -31,25 +29,12 @@ from tests.provider_support import (
 )
 from tui_oauth.core.models import Token
 from tui_oauth.core.provider.settings import ProviderSettings
-from tui_oauth.core.store import Store, open_store
+from tui_oauth.core.store import Store
 from tui_oauth.core.timeutil import utcnow
 
 RSA_KEY = "jira:6f1c0d2e-1111-4a2b-9c3d-5e6f7a8b9c0d"
 HMAC_KEY = "www.google.com"
 SECRET = "kd94hf93k423kf44"
-
-
-@pytest.fixture
-def sqlite_store(sqlite_url: str, memory_keyring: MemoryKeyring) -> Iterator[Store]:
-    s = open_store(sqlite_url, secrets_backend=memory_keyring)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def server(sqlite_store: Store) -> Iterator[Server]:
-    with running_server(sqlite_store) as srv:
-        yield srv
 
 
 def expect_problem(response: requests.Response, problem: str, status: int) -> dict[str, str]:
