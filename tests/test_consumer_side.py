@@ -158,7 +158,15 @@ def test_wrong_verifier_and_forget(sqlite_store: Store, server: Server) -> None:
     sqlite_store.tokens.authorize(step.token, "alice")
     with pytest.raises(ProviderProblemError) as err:
         side.exchange(step, "not-the-verifier", "ops")
-    assert err.value.problem and "connect again" in str(err.value)
+    assert err.value.problem == "token_rejected" and "connect again" in str(err.value)
+    # The provider's advice reads as words (it travels percent-encoded in the header).
+    assert err.value.advice and " " in err.value.advice and "%20" not in str(err.value)
+    # Not approved yet: says so, rather than blaming the verifier.
+    pending = side.request_token("self")
+    with pytest.raises(ProviderProblemError) as err:
+        side.exchange(pending, "whatever", "ops")
+    assert err.value.problem == "permission_unknown"
+    assert "has not approved the request yet" in str(err.value) and "%20" not in str(err.value)
     connect(sqlite_store, "self")
     assert side.forget("self", "nobody") == 0
     assert side.forget("self") == 1 and side.tokens("self") == []

@@ -35,7 +35,7 @@ from tui_oauth.core.services.connect import (
     ConnectStep,
     default_local_user,
 )
-from tui_oauth.core.text import visible
+from tui_oauth.core.text import command_line, visible
 
 MAX_DATA_FILE = 16 * 1024 * 1024
 _FORM = "application/x-www-form-urlencoded"
@@ -324,7 +324,7 @@ def tokens(name: str, as_json: bool) -> None:
                 [[t.user or "-", fmt_time(t.issued_at), fmt_time(t.expires_at),
                   "yes" if t.renewable else "no", fmt_time(t.last_used_at)] for t in rows],
                 empty=f"No tokens held from {name}. Get one with "
-                      "`tui-oauth providers connect NAME`.")
+                      f"`{command_line('providers', 'connect', values=[name])}`.")
 
 
 @providers.command("forget")

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 import urllib3
@@ -172,7 +172,9 @@ class _Answer:
         www = self.headers.get("WWW-Authenticate", "")
         if www[:6].lower() == "oauth ":
             with contextlib.suppress(ValueError, IndexError):
-                found.update(oauth_utils.parse_authorization_header(www))
+                # Header values are percent-encoded (RFC 5849 section 3.5.1).
+                found.update((k, unquote(v)) for k, v
+                             in oauth_utils.parse_authorization_header(www))
         if "oauth_problem" not in found and len(self.body) < 16 * 1024:
             text = self.text().strip()
             if "oauth_problem=" in text and "<" not in text:
@@ -406,10 +408,16 @@ class ConsumerSideService:
             elif problem in ("consumer_key_unknown", "consumer_key_rejected"):
                 hint = (f"Check the consumer key ({p.consumer_key}): the provider must have "
                         "us as a consumer under that key.")
+            elif problem == "permission_unknown" and what == "access token request":
+                hint = ("The user has not approved the request yet: approve it at the "
+                        "authorization URL, then give the verifier the provider shows.")
+            elif problem == "permission_denied" and what == "access token request":
+                hint = "The user denied access: connect again if that was a mistake."
             elif problem in ("token_expired", "token_rejected", "token_used",
                              "permission_denied", "permission_unknown", "token_revoked"):
-                hint = ("The request token may have expired, been used, or the verifier is "
-                        "wrong: connect again." if what == "access token request" else
+                hint = ("The verifier is wrong, or the request token expired or was used "
+                        "(a refused exchange ends it at most providers): connect again."
+                        if what == "access token request" else
                         "Connect again to get a new token.")
             return ProviderProblemError(message, hint=hint, problem=problem, advice=advice,
                                         status=ans.status, base_string=base, skew=skew)
