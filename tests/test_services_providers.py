@@ -257,3 +257,27 @@ def test_reveal_is_audited(store: Store) -> None:
     entry = store.audit.list(limit=1).entries[0]
     assert entry.action == "provider.reveal_secret"
     assert SECRET not in f"{entry.before}{entry.after}{entry.detail}"
+
+
+def test_names_are_unique_without_regard_to_case(store: Store) -> None:
+    """Issue 9: "Example" and "example" are one name (an index on lower(name) too)."""
+    from tui_oauth.core.errors import ConflictError
+
+    urls = dict(request_token_url="https://sp.example/r", authorization_url="https://sp.example/a",
+                access_token_url="https://sp.example/t")
+    store.providers.add(name="Example", consumer_key="ck", shared_secret="s", **urls)
+    with pytest.raises(ConflictError, match="without regard to case"):
+        store.providers.add(name="EXAMPLE", consumer_key="ck", shared_secret="s", **urls)
+    store.providers.add(name="Other", consumer_key="ck", shared_secret="s", **urls)
+    with pytest.raises(ConflictError):
+        store.providers.edit("Other", name="example")
+    assert store.providers.get("example").name == "Example"  # found whatever the case
+    store.providers.edit("example", description="found by any case")
+    store.providers.edit("Example", name="EXAMPLE")  # its own name in another case: fine
+    assert [p.name for p in store.providers.list()] == ["EXAMPLE", "Other"]
+    # The database refuses it too, whatever writes it.
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:
+        conn.execute(text("UPDATE service_providers SET name = 'other' WHERE name = 'EXAMPLE'"))

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from tui_oauth.core.timeutil import UTCDateTime, utcnow
@@ -84,9 +93,13 @@ class ConsumerInfo(SQLModel, table=True):
 
 
 class ServiceProvider(SQLModel, table=True):
-    """A third party whose resources we consume."""
+    """A third party whose resources we consume.  Names are unique without regard to
+    case (an index on lower(name))."""
 
     __tablename__ = "service_providers"
+    __table_args__ = (
+        Index("uq_service_providers_name_lower", text("lower(name)"), unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     uid: str = Field(max_length=36, unique=True)

@@ -56,6 +56,12 @@ class ProviderSummary:
     created_at: datetime
 
 
+def named(name: str) -> Any:
+    """The condition for the provider called ``name``: names are unique without regard
+    to case (an index on lower(name) serves it)."""
+    return func.lower(ServiceProvider.name) == name.lower()
+
+
 def provider_secret_item(provider: ServiceProvider) -> str:
     return secret_item("provider", provider.uid, "shared-secret")
 
@@ -113,8 +119,10 @@ class ServiceProviderService:
         ]
 
     def get(self, name: str) -> ServiceProvider:
+        """The provider named ``name``; names are unique without regard to case, so
+        ``example`` finds ``Example``."""
         with self.store.session() as s:
-            row = s.exec(select(ServiceProvider).where(ServiceProvider.name == name)).first()
+            row = s.exec(select(ServiceProvider).where(named(name))).first()
         if row is None:
             raise NotFoundError(
                 f"No service provider named {name!r}.",
@@ -187,8 +195,8 @@ class ServiceProviderService:
                                    **fields)
         try:
             with self.store.transaction() as uow:
-                if uow.session.exec(select(ServiceProvider.id)
-                                    .where(ServiceProvider.name == provider.name)).first():
+                if uow.session.exec(select(ServiceProvider.id).where(
+                        func.lower(ServiceProvider.name) == provider.name.lower())).first():
                     raise self._taken(provider.name)
                 uow.session.add(provider)
                 uow.session.flush()
@@ -203,7 +211,8 @@ class ServiceProviderService:
     @staticmethod
     def _taken(name: str) -> ConflictError:
         return ConflictError([FieldError(
-            "name", f"A service provider named {name!r} already exists; choose another name.")])
+            "name", f"A service provider named {name!r} already exists (names are unique "
+                    "without regard to case); choose another name.")])
 
     def edit(self, name: str, /, *, shared_secret: Any = UNSET,
              expected_updated_at: datetime | None = None, **changes: Any) -> ServiceProvider:
@@ -221,7 +230,7 @@ class ServiceProviderService:
         try:
             with self.store.transaction() as uow:
                 row = uow.session.exec(select(ServiceProvider)
-                                       .where(ServiceProvider.name == name)
+                                       .where(named(name))
                                        .with_for_update()).first()
                 if row is None:
                     raise NotFoundError(f"No service provider named {name!r}.",
@@ -235,7 +244,8 @@ class ServiceProviderService:
                 c.raise_if_any()
                 if fields["name"] != row.name and uow.session.exec(
                         select(ServiceProvider.id).where(
-                            ServiceProvider.name == fields["name"])).first():
+                            func.lower(ServiceProvider.name) == fields["name"].lower(),
+                            ServiceProvider.id != row.id)).first():
                     raise self._taken(fields["name"])
                 save_edit(uow, row, {f: fields[f] for f in given}, secret,
                           item=provider_secret_item(row), action="provider.edit",
@@ -247,7 +257,7 @@ class ServiceProviderService:
     def remove(self, name: str) -> int:
         """Remove a provider and the tokens we hold from it; returns that token count."""
         with self.store.transaction() as uow:
-            row = uow.session.exec(select(ServiceProvider).where(ServiceProvider.name == name)
+            row = uow.session.exec(select(ServiceProvider).where(named(name))
                                    .with_for_update()).first()
             if row is None:
                 raise NotFoundError(f"No service provider named {name!r}.",
