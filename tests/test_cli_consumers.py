@@ -215,3 +215,16 @@ def test_remove_secret_switching_to_rsa(cli: Cli, keyring_backend: Any, pem_file
     assert after["has_shared_secret"] is False and after["signature_method"] == "RSA-SHA1"
     assert _keyring_value(cli, keyring_backend, "h") is None
     assert SECRET not in cli.everything_printed()
+
+
+def test_a_weak_key_warns_when_it_is_added(cli: Cli, tmp_path: Path) -> None:
+    """Issue 9: the warning comes when the key is added, not only in the detail view."""
+    from tests.helpers import pem_spki, rsa_key
+
+    weak = tmp_path / "weak.pem"
+    weak.write_text(pem_spki(rsa_key(0, bits=1024)))
+    r = cli("consumers", "add", "--key", "old", "--name", "Old", "--public-key-file", str(weak))
+    assert "warning: its public key has 1024 bits" in r.stderr
+    r = cli("consumers", "edit", "old", "--name", "Old app", "--json")
+    assert "warning: its public key has 1024 bits" in r.stderr
+    assert r.json()["name"] == "Old app"  # stdout stays pure JSON

@@ -251,6 +251,10 @@ def _report(consumer: Consumer, verb: str, as_json: bool) -> None:
         print_json(consumer_dict(detail))
     else:
         say(f"{verb} consumer {consumer.key!r} ({consumer.name}).")
+    if detail.public_key is not None and detail.public_key.weak:
+        say(f"warning: its public key has {detail.public_key.bits} bits; keys under 2048 bits "
+            "can be broken. Ask the consumer's admin for a 2048-bit (or larger) key pair.",
+            err=True)
 
 
 @consumers.command("edit")
