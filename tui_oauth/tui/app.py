@@ -19,8 +19,8 @@ from textual import events, on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
-from textual.screen import Screen
-from textual.widgets import TextArea
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Checkbox, Input, RadioButton, Select, Switch, TextArea
 from textual.worker import Worker, WorkerState
 
 from tui_oauth.core.errors import TuiOAuthError, ValidationError
@@ -42,6 +42,7 @@ from tui_oauth.tui.messages import (
 from tui_oauth.tui.modals.error import ErrorModal
 from tui_oauth.tui.modals.help import HelpModal
 from tui_oauth.tui.screens.audit import AuditScreen
+from tui_oauth.tui.screens.form import FormScreen
 from tui_oauth.tui.screens.main import MainScreen
 from tui_oauth.tui.text import error_text, plural
 from tui_oauth.tui.widgets.field import Field
@@ -49,6 +50,9 @@ from tui_oauth.tui.widgets.field import Field
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 KEYMAP_ENV = "TUI_OAUTH_KEYMAP"
+# App-level letters: they act only where no form could want the key.
+LETTER_ACTIONS = frozenset({"leave", "help", "audit"})
+FORM_CONTROLS = (Input, TextArea, Checkbox, Select, Button, RadioButton, Switch)
 
 
 def stylesheets() -> list[str | PurePath]:
@@ -71,7 +75,7 @@ class OAuthAdminApp(App[None]):
     CSS_PATH = stylesheets()
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
-        Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave the console"),
+        Binding("q", "leave", "Quit", id="app.quit", tooltip="Leave the console"),
         Binding("question_mark", "help", "Help", id="app.help",
                 tooltip="Every key of this screen"),
         Binding("ctrl+p", "command_palette", "Commands", id="app.command_palette",
@@ -104,8 +108,28 @@ class OAuthAdminApp(App[None]):
     # Keys -------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in LETTER_ACTIONS and self.letters_are_input():
+            return False  # typed in a form, a letter is text or nothing
         # No audit view on top of the audit view.
         return not (action == "audit" and isinstance(self.screen, AuditScreen))
+
+    def letters_are_input(self) -> bool:
+        """In a form, or with a form control focused, app letters do nothing."""
+        return isinstance(self.screen, FormScreen) or isinstance(self.focused, FORM_CONTROLS)
+
+    def action_leave(self) -> None:
+        """``q``: quit (only where no form could want the letter)."""
+        self.run_worker(self.action_quit(), exclusive=True, group="quit")
+
+    async def action_quit(self) -> None:
+        """Quit; with a changed form open (``ctrl+q``), ask "discard changes?" first."""
+        changed = next((s for s in reversed(self.screen_stack)
+                        if isinstance(s, FormScreen) and s.changed), None)
+        if changed is None or isinstance(self.screen, ModalScreen):
+            if changed is None:
+                self.exit()
+            return
+        changed.ask_discard(self.exit)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpModal):

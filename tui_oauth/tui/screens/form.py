@@ -6,13 +6,16 @@ service layer under its field (or at the top when it names no field).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static, TextArea
 
 from tui_oauth.core.errors import StaleError, TuiOAuthError, ValidationError
 from tui_oauth.tui.text import error_text, plain
@@ -29,6 +32,55 @@ class FormScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__(classes="form-screen")
+        self._initial: dict[int, object] | None = None
+
+    # Changed? ----------------------------------------------------------------
+
+    def _values(self) -> dict[int, object]:
+        values: dict[int, object] = {}
+        for control in self.query("Input, TextArea, Checkbox, Select").results(Widget):
+            if isinstance(control, (Input, Checkbox)):
+                values[id(control)] = control.value
+            elif isinstance(control, TextArea):
+                values[id(control)] = control.text
+            elif isinstance(control, Select):
+                values[id(control)] = control.value
+        return values
+
+    @on(events.Mount)
+    def _remember_values(self) -> None:
+        for field_input in self.query(Input):
+            field_input.select_on_focus = False  # the first key must not erase the value
+        # After the fields' own on_mount (which may show a stored value escaped).
+        self.call_after_refresh(self._take_snapshot)
+
+    def _take_snapshot(self) -> None:
+        if self._initial is None:
+            self._initial = self._values()
+
+    @property
+    def changed(self) -> bool:
+        """Has anything been typed, ticked or chosen since the form opened?"""
+        if self._initial is None:
+            return False
+        now = self._values()
+        return any(now.get(k) != v for k, v in self._initial.items())
+
+    def ask_discard(self, then: Callable[[], object]) -> None:
+        """``then()`` at once when nothing changed, else after "discard changes?" (No
+        focused: enter on its own keeps the form)."""
+        if not self.changed:
+            then()
+            return
+        from tui_oauth.tui.modals.confirm import ConfirmModal
+
+        def answer(discard: bool | None) -> None:
+            if discard:
+                then()
+
+        self.app.push_screen(ConfirmModal(
+            "Discard changes?", "What you typed in this form is lost.", yes="Discard"),
+            answer)
 
     def compose(self) -> ComposeResult:
         yield Label(plain(self.form_title(), multiline=False), id="form-title")
@@ -143,7 +195,7 @@ class FormScreen(Screen[None]):
         raise NotImplementedError
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.ask_discard(lambda: self.dismiss(None))
 
     def value(self, name: str) -> str:
         return self.query_one(f"#{name}", Input).value

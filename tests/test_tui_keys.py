@@ -1,0 +1,118 @@
+"""Keys never go astray: app letters stay out of forms, a changed form asks before it
+is dropped, and keys typed ahead in one burst land on the widget focused by the key
+before them."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from textual import events
+from textual.keys import _character_to_key, _get_unicode_name_from_key
+from textual.pilot import Pilot
+from textual.widgets import Button, Checkbox, Input
+
+from tests.tui_support import settle
+from tui_oauth.core.store import Store
+from tui_oauth.tui.app import make_app
+from tui_oauth.tui.modals.confirm import ConfirmModal
+from tui_oauth.tui.screens.audit import AuditScreen
+from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
+from tui_oauth.tui.screens.main import MainScreen
+
+
+async def burst(pilot: Pilot[object], keys: str | list[str]) -> None:
+    """Every key queued at once, as a paste or a slow SSH link delivers them: no
+    pause between keys, so nothing deferred runs between two of them."""
+    app = pilot.app
+    driver = app._driver
+    assert driver is not None
+    for key in keys:
+        if len(key) == 1 and not key.isalnum():
+            key = _character_to_key(key)
+        try:
+            char: str | None = unicodedata.lookup(_get_unicode_name_from_key(key))
+        except KeyError:
+            char = key if len(key) == 1 else None
+        event = events.Key(key, char)
+        event.set_sender(app)
+        driver.send_message(event)
+    await settle(pilot)
+
+
+async def open_manual_form(pilot: Pilot[object]) -> ConsumerFormScreen:
+    await settle(pilot)
+    await pilot.press("a", "m")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, ConsumerFormScreen)
+    return screen
+
+
+async def test_app_letters_do_nothing_in_a_form(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        form = await open_manual_form(pilot)
+        for target in (form.query_one("#three_lo_allowed", Checkbox),
+                       form.query_one("#save", Button)):
+            target.focus()
+            await pilot.pause()
+            for key in ("q", "l", "question_mark", "1", "3", "]"):
+                await pilot.press(key)
+                assert app.is_running and app.screen is form, (target, key)
+                assert isinstance(app.screen_stack[1], MainScreen)
+        # typed into a field, the letters are text
+        form.query_one("#name", Input).focus()
+        await pilot.press("q", "l", "question_mark")
+        assert form.query_one("#name", Input).value == "ql?"
+        assert app.screen is form
+
+
+async def test_leaving_a_changed_form_asks(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        form = await open_manual_form(pilot)
+        # unchanged: Esc just closes
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        form = await open_manual_form(pilot)
+        await pilot.press("x")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("n")  # keep the form as typed
+        await settle(pilot)
+        assert app.screen is form and form.query_one("#key", Input).value == "x"
+        # ctrl+q (the one quit key that works in a form) asks too
+        await pilot.press("ctrl+q")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal) and app.is_running
+        await pilot.press("n")
+        await settle(pilot)
+        assert app.screen is form
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_app_letters_still_work_on_the_lists(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        assert isinstance(app.screen, AuditScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_fields_keep_their_value_on_focus(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        form = await open_manual_form(pilot)
+        await pilot.press(*"abc", "tab", *"Name", "shift+tab", "d")
+        assert form.query_one("#key", Input).value == "abcd"
