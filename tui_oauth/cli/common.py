@@ -160,6 +160,19 @@ def print_json(data: Any) -> None:
                                        ensure_ascii=False)))
 
 
+def print_json_stream(items: Iterable[Any]) -> None:
+    """A JSON array written an element at a time (the same text as :func:`print_json`
+    of the whole list), so that a listing of any size needs constant memory."""
+    first = True
+    for item in items:
+        text = visible_json(json.dumps(_jsonable(item), indent=2, ensure_ascii=False))
+        click.echo(("[\n" if first else ",\n") + "\n".join("  " + line
+                                                          for line in text.splitlines()),
+                   nl=False)
+        first = False
+    click.echo("[]" if first else "\n]")
+
+
 def say(message: str, *, err: bool = False) -> None:
     """Print one line of text for people.  Every value in it that came from outside
     (names, keys, URLs, users, error messages quoting input) reaches the terminal

@@ -15,6 +15,7 @@ from tui_oauth.cli.common import (
     needs_keyring,
     print_fields,
     print_json,
+    print_json_stream,
     print_table,
     read_secret,
     read_text_file,
@@ -70,10 +71,11 @@ def consumer_dict(detail: ConsumerDetail) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_(filter_: str | None, sort: str, desc: bool, as_json: bool) -> None:
     """List consumers (no secret is read)."""
-    rows = app_context().store.consumers.list(filter_, sort=sort, descending=desc)
-    if as_json:
-        print_json(rows)
+    service = app_context().store.consumers
+    if as_json:  # streamed: constant memory however many consumers there are
+        print_json_stream(service.iter_list(filter_, sort=sort, descending=desc))
         return
+    rows = service.list(filter_, sort=sort, descending=desc)
     print_table(
         ["key", "name", "signature", "2lo", "tokens", "created"],
         [[r.key, r.name, r.signature_method, fmt_bool(r.two_lo_allowed), r.token_count,
