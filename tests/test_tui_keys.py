@@ -11,13 +11,14 @@ from textual.keys import _character_to_key, _get_unicode_name_from_key
 from textual.pilot import Pilot
 from textual.widgets import Button, Checkbox, Input
 
-from tests.tui_support import settle
+from tests.tui_support import settle, wait_for
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import make_app
 from tui_oauth.tui.modals.confirm import ConfirmModal
 from tui_oauth.tui.screens.audit import AuditScreen
 from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
 from tui_oauth.tui.screens.main import MainScreen
+from tui_oauth.tui.widgets.table import Table
 
 
 async def burst(pilot: Pilot[object], keys: str | list[str]) -> None:
@@ -116,3 +117,25 @@ async def test_fields_keep_their_value_on_focus(demo_store: Store) -> None:
         form = await open_manual_form(pilot)
         await pilot.press(*"abc", "tab", *"Name", "shift+tab", "d")
         assert form.query_one("#key", Input).value == "abcd"
+async def test_a_burst_after_slash_goes_into_the_filter(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#consumers-table", Table)
+        assert table.cursor_row == 0
+        await burst(pilot, "/jira")
+        filt = app.screen.query_one("#consumers-filter", Input)
+        assert filt.value == "jira"
+        assert isinstance(app.screen, MainScreen)  # `a` did not open Add
+        assert await wait_for(pilot, lambda: table.row_count == 1)
+
+
+async def test_a_burst_with_tab_fills_two_fields(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        form = await open_manual_form(pilot)
+        await burst(pilot, [*"key", "tab", *"name"])
+        assert form.query_one("#key", Input).value == "key"
+        assert form.query_one("#name", Input).value == "name"
+
+

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path, PurePath
@@ -18,8 +19,10 @@ from typing import Any
 from textual import events, on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.message_pump import MessagePump
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 from textual.widgets import Button, Checkbox, Input, RadioButton, Select, Switch, TextArea
 from textual.worker import Worker, WorkerState
 
@@ -89,6 +92,10 @@ class OAuthAdminApp(App[None]):
         self.store = store
         self.sub_title = store.display_url + ("  READ-ONLY" if store.read_only else "")
         self._initial_keymap = keymap
+        # Keys typed ahead wait here while the key before them is still being handled.
+        self._keys_ahead: deque[events.Key] = deque()
+        self._key_in_flight: events.Key | None = None
+        self._key_timer: Timer | None = None
 
     def on_mount(self) -> None:
         keymap = self._initial_keymap
@@ -159,7 +166,61 @@ class OAuthAdminApp(App[None]):
             event.text = self._checked_paste(event.text)
             if not event.text:
                 return
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            self._keys_ahead.append(event)
+            if self._key_in_flight is None:
+                await self._next_key()
+            return
         await super().on_event(event)
+
+    # Keys typed ahead -------------------------------------------------------
+    #
+    # Textual forwards every key to the widget focused when the key *arrives*, but a
+    # key's bindings run only once it has bubbled back up to the app.  A burst such as
+    # `/jira` would thus reach the list before `/` has opened the filter.  So one key
+    # is in flight at a time: the next is forwarded only after the previous one was
+    # handled (stopped by a widget, or back at the app with its binding run) and
+    # what that deferred (a ``focus()``) has run.
+
+    async def _next_key(self) -> None:
+        while self._keys_ahead and self._key_in_flight is None:
+            event = self._keys_ahead.popleft()
+            target: MessagePump = self.focused or self.screen
+            self._key_in_flight = event
+            self._key_timer = self.set_timer(1.0, lambda e=event: self._key_done(e))
+            await super().on_event(event)  # a priority binding, or forwarded to target
+            if event.is_forwarded:
+                self._follow_key(event, target)
+            else:
+                self.call_later(self._key_done, event)
+
+    def _follow_key(self, event: events.Key, node: MessagePump) -> None:
+        """Once ``node`` has handled ``event``: done if it stopped there, else follow it
+        to the parent (the app's own turn ends with ``_key_done`` queued after anything
+        its binding deferred)."""
+        def handled() -> None:
+            if event is not self._key_in_flight:
+                return
+            parent = node._parent
+            # A key whose sender is the app is "stopped" at the screen, and still
+            # bubbles to the app: follow it there.
+            if node is self or parent is None or (event._stop_propagation
+                                                   and parent is not self):
+                self.call_later(self._key_done, event)
+            else:
+                self._follow_key(event, parent)
+
+        if not node.call_later(handled):
+            self.call_later(self._key_done, event)  # the widget went away meanwhile
+
+    async def _key_done(self, event: events.Key) -> None:
+        if event is not self._key_in_flight:
+            return
+        self._key_in_flight = None
+        if self._key_timer is not None:
+            self._key_timer.stop()
+            self._key_timer = None
+        await self._next_key()
 
     def _checked_paste(self, text: str) -> str:
         """What a paste may put into the focused field: the text without a trailing line
