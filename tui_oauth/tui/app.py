@@ -190,25 +190,30 @@ class OAuthAdminApp(App[None]):
             self._key_timer = self.set_timer(1.0, lambda e=event: self._key_done(e))
             await super().on_event(event)  # a priority binding, or forwarded to target
             if event.is_forwarded:
-                self._follow_key(event, target)
+                self._follow_key(event, target, target)
             else:
                 self.call_later(self._key_done, event)
 
-    def _follow_key(self, event: events.Key, node: MessagePump) -> None:
-        """Once ``node`` has handled ``event``: done if it stopped there, else follow it
-        to the parent (the app's own turn ends with ``_key_done`` queued after anything
-        its binding deferred)."""
+    def _follow_key(self, event: events.Key, node: MessagePump, target: MessagePump,
+                    *, last_pass: bool = False) -> None:
+        """Once ``node`` has handled ``event``, follow it to the parent, up to where it
+        stopped (or the app).  Then a last pass from ``target`` up to the app lets the
+        messages the key posted (an Input's ``Submitted``) bubble to their handlers;
+        ``_key_done`` is queued on the app after anything deferred on the way."""
         def handled() -> None:
             if event is not self._key_in_flight:
                 return
             parent = node._parent
             # A key whose sender is the app is "stopped" at the screen, and still
             # bubbles to the app: follow it there.
-            if node is self or parent is None or (event._stop_propagation
-                                                   and parent is not self):
-                self.call_later(self._key_done, event)
+            stopped = event._stop_propagation and parent is not self
+            if node is self or parent is None or (stopped and not last_pass):
+                if last_pass or target is self or not target.is_attached:
+                    self.call_later(self._key_done, event)
+                else:
+                    self._follow_key(event, target, target, last_pass=True)
             else:
-                self._follow_key(event, parent)
+                self._follow_key(event, parent, target, last_pass=last_pass)
 
         if not node.call_later(handled):
             self.call_later(self._key_done, event)  # the widget went away meanwhile

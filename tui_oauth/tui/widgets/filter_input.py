@@ -66,9 +66,19 @@ class FilteredList:
             event.stop()
             if not event.value:
                 event.input.remove_class("-shown")
-            self._tab.call_after_refresh(self._tab.table.focus)
+            self._focus_list()
 
     def on_filter_input_cleared(self, event: FilterInput.Cleared) -> None:
         event.stop()
-        self._tab.call_after_refresh(self._tab.table.focus)
+        self._focus_list()
         self._tab.reload()
+
+    def _focus_list(self) -> None:
+        """Now, so that keys typed after enter or Esc go to the list.  A list still
+        loading cannot take focus: then nothing has it (the list's keys are the
+        screen's and the app's meanwhile), and the tab focuses the list once loaded."""
+        table = self._tab.table
+        if table.focusable:
+            table.focus()
+        else:
+            self._tab.screen.set_focus(None)
