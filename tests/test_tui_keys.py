@@ -148,3 +148,14 @@ async def test_a_burst_after_enter_in_the_filter_goes_to_the_list(demo_store: St
         await burst(pilot, ["/", *"jira", "enter", "l"])
         assert isinstance(app.screen, AuditScreen)  # `l` reached the list, not the filter
         assert app.screen_stack[1].query_one("#consumers-filter", Input).value == "jira"
+
+
+async def test_a_burst_opening_a_form_fills_it(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await burst(pilot, ["a", "m", *"key", "tab", *"name"])
+        form = app.screen
+        assert isinstance(form, ConsumerFormScreen)
+        assert form.query_one("#key", Input).value == "key"
+        assert form.query_one("#name", Input).value == "name"

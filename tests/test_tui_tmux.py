@@ -74,3 +74,21 @@ def test_slash_and_a_filter_in_one_send_keys(console: Tmux) -> None:
     console.run("send-keys", "-t", "console", "-l", "q")
     assert "OAuth Administration" not in console.wait(
         lambda t: "OAuth Administration" not in t)
+
+
+def test_add_and_two_fields_in_one_send_keys(console: Tmux) -> None:
+    console.wait(lambda t: "Partner portal" in t)
+    console.run("send-keys", "-t", "console", *"amkk1", "Tab", *"nn2")
+    text = console.wait(lambda t: "nn2" in t)
+    lines = text.splitlines()
+    key_line = next(i for i, line in enumerate(lines) if "kk1" in line)
+    name_line = next(i for i, line in enumerate(lines) if "nn2" in line)
+    assert name_line > key_line, text  # two fields, not "kk1nn2" in the first
+    assert "kk1nn2" not in text, text
+    # a stray q in the filled form is text, and Esc asks before dropping it
+    console.run("send-keys", "-t", "console", "q")
+    text = console.wait(lambda t: "nn2q" in t)
+    assert "nn2q" in text, text
+    console.run("send-keys", "-t", "console", "Escape")
+    text = console.wait(lambda t: "Discard changes?" in t)
+    assert "Discard changes?" in text, text

@@ -96,6 +96,8 @@ class OAuthAdminApp(App[None]):
         self._keys_ahead: deque[events.Key] = deque()
         self._key_in_flight: events.Key | None = None
         self._key_timer: Timer | None = None
+        self._key_screen: Screen[Any] | None = None
+        self._key_waits = 0
 
     def on_mount(self) -> None:
         keymap = self._initial_keymap
@@ -187,6 +189,8 @@ class OAuthAdminApp(App[None]):
             event = self._keys_ahead.popleft()
             target: MessagePump = self.focused or self.screen
             self._key_in_flight = event
+            self._key_screen = self.screen
+            self._key_waits = 0
             self._key_timer = self.set_timer(1.0, lambda e=event: self._key_done(e))
             await super().on_event(event)  # a priority binding, or forwarded to target
             if event.is_forwarded:
@@ -220,6 +224,17 @@ class OAuthAdminApp(App[None]):
 
     async def _key_done(self, event: events.Key) -> None:
         if event is not self._key_in_flight:
+            return
+        screen = self.screen
+        if screen is not self._key_screen:
+            # The key opened (or closed) a screen: the next key waits for it to be
+            # mounted and for what it focused on mount (``focus()`` is deferred).
+            if not screen.is_mounted and self._key_waits < 200:
+                self._key_waits += 1
+                self.set_timer(0.005, lambda: self._key_done(event))
+                return
+            self._key_screen = screen
+            self.call_later(self._key_done, event)
             return
         self._key_in_flight = None
         if self._key_timer is not None:
