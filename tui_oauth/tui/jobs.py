@@ -46,6 +46,10 @@ def run_job(node: DOMNode, work: Callable[[], T], done: Callable[[T], object] | 
     def stop_loading() -> None:
         if loading is not None and loading.is_attached:
             loading.loading = False
+            # While it loaded, a focused widget's keys were not in the footer: show them
+            # again (Textual refreshes the footer on focus changes only).
+            with suppress(Exception):
+                loading.screen.refresh_bindings()
 
     def succeed(result: T) -> None:
         stop_loading()

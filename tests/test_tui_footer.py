@@ -1,0 +1,87 @@
+"""The footer keeps up: after a removal or a new key pair, it lists the keys that
+work again (not only quit, help and audit)."""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+from textual.widgets import Footer
+
+from tests.tui_support import settle, wait_for
+from tui_oauth.core.store import Store
+from tui_oauth.tui.app import make_app
+from tui_oauth.tui.screens.main import MainScreen
+
+
+def footer_text(pilot: Pilot[object]) -> str:
+    footer = pilot.app.screen.query_one(Footer)
+    return " ".join(str(w.render()) for w in footer.query("*"))
+
+
+def footer_says(pilot: Pilot[object], *words: str) -> bool:
+    text = footer_text(pilot)
+    return all(w in text for w in words)
+
+
+async def test_footer_after_removing_a_consumer_from_its_view(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert footer_says(pilot, "Add", "Edit", "Remove")
+        await pilot.press("enter")
+        await settle(pilot)
+        key = demo_store.consumers.list()[0].key
+        await pilot.press("d", *key, "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert await wait_for(pilot, lambda: footer_says(pilot, "Add", "Edit", "Remove"),
+                              timeout=3), footer_text(pilot)
+
+
+async def test_footer_after_rotating_the_key(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        assert footer_says(pilot, "Edit", "Export")
+        await pilot.press("K", *"rotate", "enter")
+        await settle(pilot)
+        assert await wait_for(pilot, lambda: footer_says(pilot, "Edit", "Export"),
+                              timeout=3), footer_text(pilot)
+
+
+async def test_footer_after_removing_a_provider(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        assert footer_says(pilot, "Add", "Edit", "Remove")
+        name = demo_store.providers.list()[0].name
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press(*name, "enter")
+        await settle(pilot)
+        assert len(demo_store.providers.list()) == 1
+        assert await wait_for(pilot, lambda: footer_says(pilot, "Add", "Edit", "Remove"),
+                              timeout=3), footer_text(pilot)
+
+
+async def test_footer_after_removing_a_provider_from_its_view(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        name = demo_store.providers.list()[0].name
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not isinstance(app.screen, MainScreen)
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press(*name, "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert len(demo_store.providers.list()) == 1
+        assert await wait_for(pilot, lambda: footer_says(pilot, "Add", "Edit", "Remove"),
+                              timeout=3), footer_text(pilot)
