@@ -159,3 +159,20 @@ async def test_a_burst_opening_a_form_fills_it(demo_store: Store) -> None:
         assert isinstance(form, ConsumerFormScreen)
         assert form.query_one("#key", Input).value == "key"
         assert form.query_one("#name", Input).value == "name"
+
+
+async def test_read_only_says_refused_at_every_key(read_only_store: Store) -> None:
+    app = make_app(read_only_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        for key in ("a", "a", "d"):
+            await pilot.press(key)
+        for tab, key in (("3", "r"), ("2", "K")):
+            await pilot.press(tab)
+            await settle(pilot)
+            await pilot.press(key)
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        said = [str(n.message) for n in app._notifications]
+        assert sum("read-only: refused" in m for m in said) == 5, said
+        assert not any("--" in m for m in said)  # no CLI flag quoted in the console

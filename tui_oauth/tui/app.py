@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from pathlib import Path, PurePath
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 from textual import events, on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.message_pump import MessagePump
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
@@ -31,6 +32,7 @@ from tui_oauth.core.store import Store
 from tui_oauth.core.text import visible
 from tui_oauth.core.validation import control_problem
 from tui_oauth.tui import commands
+from tui_oauth.tui.guards import ReadOnlyGuard
 from tui_oauth.tui.messages import (
     ConsumerInfoChanged,
     ConsumerRemoved,
@@ -121,6 +123,17 @@ class OAuthAdminApp(App[None]):
             return False  # typed in a form, a letter is text or nothing
         # No audit view on top of the audit view.
         return not (action == "audit" and isinstance(self.screen, AuditScreen))
+
+    async def run_action(self, action: Any, default_namespace: DOMNode | None = None,
+                         namespaces: Mapping[str, DOMNode] | None = None) -> bool:
+        """A change refused by ``--read-only`` says so, whichever key asked for it."""
+        target, name, params = self._parse_action(
+            action, self if default_namespace is None else default_namespace, namespaces)
+        if (isinstance(target, ReadOnlyGuard) and name in target.CHANGES
+                and target.check_action(name, params) is None):
+            self.notify(commands.READ_ONLY_REFUSAL, severity="warning", markup=False)
+            return True
+        return await super().run_action(action, default_namespace, namespaces)
 
     def letters_are_input(self) -> bool:
         """In a form, or with a form control focused, app letters do nothing."""

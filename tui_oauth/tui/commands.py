@@ -20,7 +20,8 @@ from textual.screen import Screen
 
 from tui_oauth.tui.widgets.table import Table
 
-READ_ONLY_REFUSAL = "Refused: the store is open read-only (start without --read-only to change it)."
+READ_ONLY_REFUSAL = ("read-only: refused. This console opened the store read-only; "
+                     "open it again in read-write mode to change it.")
 
 
 @dataclass(frozen=True)
