@@ -176,3 +176,19 @@ async def test_read_only_says_refused_at_every_key(read_only_store: Store) -> No
         said = [str(n.message) for n in app._notifications]
         assert sum("read-only: refused" in m for m in said) == 5, said
         assert not any("--" in m for m in said)  # no CLI flag quoted in the console
+
+
+async def test_a_field_error_clears_once_the_field_is_changed(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        form = await open_manual_form(pilot)
+        await pilot.press(*"bad key", "ctrl+s")
+        await settle(pilot)
+        fields = form.fields()
+        assert fields["key"].error and fields["name"].error
+        form.query_one("#key", Input).focus()
+        await pilot.press("backspace")
+        await settle(pilot)
+        assert fields["key"].error == "" and not fields["key"].has_class("-invalid")
+        assert fields["name"].error  # the others keep theirs until changed
+        assert form.has_class("-has-error")

@@ -113,6 +113,12 @@ class FormScreen(Screen[None]):
         self.query_one("#form-error", Static).update("")
         self.remove_class("-has-error")
 
+    def on_field_edited(self, event: Field.Edited) -> None:
+        event.stop()
+        if not any(f.has_class("-invalid") for f in self.fields().values()):
+            self.query_one("#form-error", Static).update("")
+            self.remove_class("-has-error")
+
     def show_warning(self, text: str) -> None:
         """Something to know that does not stop the save (shown above the buttons)."""
         warning = self.query_one("#form-warning", Static)

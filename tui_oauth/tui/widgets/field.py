@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Input, Label, Static, TextArea
+from textual.widgets import Checkbox, Input, Label, Select, Static, TextArea
 
 from tui_oauth.core.text import visible
 from tui_oauth.tui.text import plain
@@ -21,6 +23,7 @@ class Field(Vertical):
         self.label = label
         self.control = control
         self.hint = hint
+        self._value_at_error: object = None
 
     def compose(self) -> ComposeResult:
         if self.label:
@@ -48,6 +51,28 @@ class Field(Vertical):
         error = self.query_one(".field-error", Static)
         error.update(plain(message or ""))
         self.set_class(bool(message), "-invalid")
+        self._value_at_error = self._value() if message else None
+
+    def _value(self) -> object:
+        control = self.control
+        return control.text if isinstance(control, TextArea) else getattr(control, "value", None)
+
+    @on(Input.Changed)
+    @on(TextArea.Changed)
+    @on(Checkbox.Changed)
+    @on(Select.Changed)
+    def _edited(self) -> None:
+        """The error goes as soon as the value is changed (the save checks it again)."""
+        if self.has_class("-invalid") and self._value() != self._value_at_error:
+            self.show_error(None)
+            self.post_message(self.Edited(self))
+
+    class Edited(Message):
+        """A field whose error was shown has been changed."""
+
+        def __init__(self, field: Field) -> None:
+            super().__init__()
+            self.field = field
 
     @property
     def error(self) -> str:
