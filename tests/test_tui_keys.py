@@ -192,3 +192,15 @@ async def test_a_field_error_clears_once_the_field_is_changed(demo_store: Store)
         assert fields["key"].error == "" and not fields["key"].has_class("-invalid")
         assert fields["name"].error  # the others keep theirs until changed
         assert form.has_class("-has-error")
+
+
+def test_console_texts_quote_no_cli_flag() -> None:
+    import inspect
+
+    from tui_oauth.tui import commands
+    from tui_oauth.tui.modals import error
+    from tui_oauth.tui.widgets import request_pane
+
+    assert "--" not in commands.READ_ONLY_REFUSAL
+    assert "--" not in request_pane.READ_ONLY_CALL
+    assert "--verbose" not in inspect.getsource(error)

@@ -271,7 +271,7 @@ async def test_read_only_refuses_connect_forget_and_call(read_only_store: Store)
         await pilot.pause()
         pane = screen.query_one(RequestPane)
         assert pane.check_action("send", ()) is None
-        assert "Refused: the store is open read-only" in str(
+        assert "read-only: refused" in str(
             pane.query_one("#response-status", Static).render())
     assert [t.user for t in read_only_store.consumer_side.tokens("Example Inc")] == ["ci"]
 

@@ -25,7 +25,7 @@ class ErrorModal(ModalScreen[None]):
         with Vertical(classes="dialog -error"):
             yield Label(plain(self.title_text), classes="dialog-title")
             yield Static(plain(self.body), classes="dialog-body")
-            yield Static("The details are in the log (run with --verbose, or textual console).",
+            yield Static("The details are in the log (verbose mode logs more).",
                          classes="field-hint")
             yield Button("Close", id="close", variant="primary")
 

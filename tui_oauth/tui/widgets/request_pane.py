@@ -27,8 +27,8 @@ METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD")
 BODY_KINDS = (("form", "form"), ("JSON", "json"), ("text", "text"))
 #: Past this many characters the body shown is cut (the whole was received).
 SHOW_LIMIT = 256 * 1024
-READ_ONLY_CALL = ("Refused: the store is open read-only, and a call may renew the held token "
-                  "(a change). Start without --read-only to call the provider.")
+READ_ONLY_CALL = ("read-only: refused. A call may renew the held token (a change), and this "
+                  "console opened the store read-only.")
 
 
 def parse_form(text: str) -> list[tuple[str, str]]:
