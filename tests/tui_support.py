@@ -21,10 +21,9 @@ from tui_oauth.tui.demo import DISPLAY_URL, fill_demo_store
 
 
 @pytest.fixture
-def tui_store(sqlite_url: str, memory_keyring: MemoryKeyring) -> Iterator[Store]:
-    store = open_store(sqlite_url, secrets_backend=memory_keyring)
-    yield store
-    store.close()
+def tui_store(sqlite_store: Store) -> Store:
+    """The console's store: conftest's SQLite store with an in-memory keyring."""
+    return sqlite_store
 
 
 @pytest.fixture
