@@ -258,3 +258,21 @@ def test_a_database_made_again_under_the_server_is_noticed(store: object) -> Non
         conn.execute(text("UPDATE store_meta SET value = 'another' WHERE key = 'store_id'"))
     with pytest.raises(StoreGoneError, match="no longer the store this process opened"):
         store.check_identity(deep=True)
+
+
+def test_doctor_says_how_much_is_free_and_db_vacuum_gives_it_back(cli: Cli) -> None:
+    cli("consumers", "add", "--key", "k", "--name", "K", "--secret-stdin", input="s\n")
+    path = Path((cli.db_url or "").removeprefix("sqlite:///"))
+    consumer_id = cli.query("SELECT id FROM consumers WHERE key = 'k'")[0][0]
+    _fill_expired_tokens(path, consumer_id, 20_000)
+    assert cli("tokens", "purge", "--json").json()["tokens"] == 20_000
+    size = {c["name"]: c for c in cli("doctor", "--json").json()["checks"]}["database size"]
+    free = float(size["message"].split(" of which ")[1].split(" MiB")[0])
+    assert free > 1.0, size  # the purge freed pages inside the file
+    before = path.stat().st_size
+    out = cli("db", "vacuum").stdout
+    assert out.startswith("Vacuumed sqlite:///") and " -> " in out
+    assert path.stat().st_size < before / 2
+    size = {c["name"]: c for c in cli("doctor", "--json").json()["checks"]}["database size"]
+    assert " of which 0.0 MiB free" in size["message"]
+    assert cli("--read-only", "db", "vacuum", rc=1).stderr.startswith("error: db vacuum")

@@ -190,35 +190,47 @@ def file_mode(path: Path) -> str | None:
         return None
 
 
+def _sqlite_run(engine: Engine, *statements: str, finally_: str | None = None) -> Any:
+    """Run ``statements`` on a raw pooled SQLite connection, outside any transaction
+    (it is in autocommit mode, see _on_connect: VACUUM and checkpoints need that),
+    then ``finally_`` on it whatever happened; returns the last statement's first row."""
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        try:
+            row = None
+            for sql in statements:
+                row = cur.execute(sql).fetchone()
+            return row
+        finally:
+            if finally_ is not None:
+                cur.execute(finally_)
+            cur.close()
+    finally:
+        raw.close()
+
+
 def checkpoint(engine: Engine, mode: str = "TRUNCATE", *, wait_ms: int = 100
                ) -> tuple[int, int, int] | None:
     """SQLite: copy the WAL into the database and start it again from empty.
 
-    TRUNCATE waits (up to the busy timeout) for the readers still using old WAL
-    frames, so a long purge under load does not grow the WAL without bound: the
-    server's many short overlapping reads would otherwise keep it from ever being
-    reset.  Returns SQLite's (busy, log frames, checkpointed frames); None on
-    PostgreSQL, where this does not apply.
+    TRUNCATE waits (up to ``wait_ms``) for the readers still using old WAL frames,
+    so a long purge under load does not grow the WAL without bound: the server's
+    many short overlapping reads would otherwise keep it from ever being reset.
+    Returns SQLite's (busy, log frames, checkpointed frames); None on PostgreSQL,
+    where this does not apply.
     """
     if engine.dialect.name != "sqlite":
         return None
     if mode not in ("PASSIVE", "FULL", "RESTART", "TRUNCATE"):
         raise ValueError(mode)
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        try:
-            # A short wait: while it waits for readers the checkpoint holds the write
-            # lock, and a writer waiting for that lock keeps its own read snapshot, so
-            # the two would wait on each other for the whole busy timeout. Better to
-            # give up (busy = 1) and try again after the next batch.
-            cur.execute(f"PRAGMA busy_timeout = {wait_ms}")
-            row = cur.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
-        finally:
-            cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            cur.close()
-    finally:
-        raw.close()
+    # A short wait: while it waits for readers the checkpoint holds the write lock,
+    # and a writer waiting for that lock keeps its own read snapshot, so the two
+    # would wait on each other for the whole busy timeout. Better to give up
+    # (busy = 1) and try again after the next batch.
+    row = _sqlite_run(engine, f"PRAGMA busy_timeout = {wait_ms}",
+                      f"PRAGMA wal_checkpoint({mode})",
+                      finally_=f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return (int(row[0]), int(row[1]), int(row[2])) if row else None
 
 
@@ -238,6 +250,7 @@ def sqlite_space(engine: Engine) -> SpaceReport | None:
     with reader(engine).connect() as conn:
         page_size = int(conn.exec_driver_sql("PRAGMA page_size").scalar() or 0)
         free_pages = int(conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0)
+
     def size(p: Path) -> int:
         try:
             return p.stat().st_size
@@ -253,13 +266,5 @@ def vacuum(engine: Engine) -> None:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE")
         return
-    raw = engine.raw_connection()  # in autocommit mode (see _on_connect): VACUUM needs it
-    try:
-        cur = raw.cursor()
-        try:
-            cur.execute("VACUUM")
-        finally:
-            cur.close()
-    finally:
-        raw.close()
+    _sqlite_run(engine, "VACUUM")
     checkpoint(engine)

@@ -206,9 +206,9 @@ class ConsumerCache:
                     value = json.dumps({"since": since,
                                         "consumers": sorted(now)[:20], "count": len(now),
                                         "error": next(iter(now.values()))[:200]})
-                    if len(value) > 1024:
-                        value = json.dumps({"since": utcnow().isoformat(timespec="seconds"),
-                                            "consumers": [], "count": len(now), "error": ""})
+                    if len(value) > 1024:  # store_meta.value's size: keep what fits
+                        value = json.dumps({"since": since, "consumers": [],
+                                            "count": len(now), "error": ""})
                     if row is None:
                         row = StoreMeta(key=key, value=value)
                     else:
