@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import text
 
-from tests.conftest import secret_service_backend
+from tests.conftest import new_sqlite_store, secret_service_backend
 from tui_oauth.core.database import make_engine
 
 REPO = Path(__file__).resolve().parent.parent
@@ -161,36 +161,6 @@ def run_in_process(args: list[str], *, input: str | None = None,
             traceback.format_exception(done.exception))
         code = 1
     return Result(args, code, done.stdout, stderr)
-
-
-_template: list[Path] = []
-
-
-def new_sqlite_store(db_url: str) -> None:
-    """Make an empty store (with its own id) at a SQLite URL or path that has none."""
-    import shutil
-    import sqlite3
-    import tempfile
-    import uuid
-
-    from tui_oauth.core.config import resolve_db_url
-    from tui_oauth.core.database import parse_url, sqlite_path
-    from tui_oauth.core.store import open_store
-
-    path = sqlite_path(parse_url(resolve_db_url(db_url)))
-    if path is None or path.exists() or not path.parent.is_dir():
-        return
-    if not _template:
-        template = Path(tempfile.mkdtemp(prefix="store-template-")) / "template.db"
-        open_store(f"sqlite:///{template}", create=True).close()
-        _template.append(template)
-    shutil.copyfile(_template[0], path)
-    path.chmod(0o600)
-    conn = sqlite3.connect(path)
-    with conn:
-        conn.execute("UPDATE store_meta SET value = ? WHERE key = 'store_id'",
-                     (str(uuid.uuid4()),))
-    conn.close()
 
 
 def delete_store_secrets(db_url: str, backend: Any) -> None:
