@@ -52,6 +52,7 @@ from tui_oauth.core.models import StoreMeta
 from tui_oauth.core.secrets import SecretStore
 
 if TYPE_CHECKING:
+    from tui_oauth.core.changes import ChangeWatcher
     from tui_oauth.core.services.audit import AuditService
     from tui_oauth.core.services.connect import ConsumerSideService
     from tui_oauth.core.services.consumer_info import ConsumerInfoService
@@ -208,6 +209,15 @@ class Store:
                 checkpoint(self.engine, "TRUNCATE")
             except OperationalError as exc:  # busy past the timeout: try after the next batch
                 log.info("WAL checkpoint postponed: %s", exc)
+
+    def watch_changes(self) -> ChangeWatcher:
+        """A watcher whose ``poll()`` says whether the store changed since the last poll
+        (anyone's commit: this process, the CLI, the provider, another host), at a
+        cost that does not grow with the store; see :mod:`tui_oauth.core.changes`.
+        It connects: make and poll it off a UI thread, and close it when done."""
+        from tui_oauth.core.changes import ChangeWatcher
+
+        return ChangeWatcher(self)
 
     def session(self) -> Session:
         """A read session (no keyring, no audit); on SQLite it never takes the write lock."""
