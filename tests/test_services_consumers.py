@@ -325,7 +325,7 @@ def test_list_filter(three: Store, text: str | None, keys: list[str]) -> None:
     ("created", False, ["jira:1", "conf_2", "bamboo"]),
     ("created", True, ["bamboo", "conf_2", "jira:1"]),
     ("signature_method", False, ["conf_2", "bamboo", "jira:1"]),
-    ("two_lo", True, ["bamboo", "conf_2", "jira:1"]),
+    ("two_lo", True, ["bamboo", "jira:1", "conf_2"]),  # ties by key, descending too
 ])
 def test_list_sort(three: Store, sort: str, descending: bool, keys: list[str]) -> None:
     assert [c.key for c in three.consumers.list(sort=sort, descending=descending)] == keys
@@ -467,12 +467,57 @@ def test_listing_a_page_at_a_time_gives_every_row_once_in_order(store: Store, so
         paged = list(store.consumers.iter_list(sort=sort, descending=descending, page_size=3))
         assert sorted(r.key for r in paged) == sorted(ids)  # each row once
         values = [(_value(r, sort), r.key) for r in paged]
-        # sorted by the column (either way), ties by the key ascending
-        assert values == sorted(sorted(values, key=lambda v: v[1]), key=lambda v: v[0],
-                                reverse=descending)
+        # sorted by the column, ties by the key, both in the sort's direction
+        assert values == sorted(values, reverse=descending)
         assert {r.key: r.token_count for r in paged}["k04"] == 5
     filtered = list(store.consumers.iter_list("alpha", sort="name", page_size=2))
     assert [r.name.lower() for r in filtered] == ["alpha"] * 7  # alpha and Alpha
+
+
+@pytest.mark.parametrize("sort", ["key", "name", "signature_method", "created", "two_lo"])
+def test_windows_are_slices_of_the_whole_list(store: Store, sort: str) -> None:
+    """Windows (the console's list, issue 9): any window, from the front or read from
+    the end, is the same slice of the one-query list; a key's position is its index;
+    counts follow the filter."""
+    for i in range(13):
+        add_rsa(store, key=f"w{i:02d}", name=["Beta", "alpha", "Alpha"][i % 3],
+                two_lo_allowed=bool(i % 2), description="special" if i % 4 == 0 else None)
+    for descending in (False, True):
+        whole = [r.key for r in store.consumers.list(sort=sort, descending=descending)]
+        total = store.consumers.count()
+        assert total == len(whole) == 13
+        for start in (0, 1, 5, 8, 12, 13):
+            for known in (None, total):
+                got = store.consumers.window(sort=sort, descending=descending, start=start,
+                                             size=4, total=known)
+                assert [r.key for r in got] == whole[start:start + 4], (start, known)
+        for i, key in enumerate(whole):
+            assert store.consumers.position(key, sort=sort, descending=descending) == i
+    assert store.consumers.position("nobody", sort=sort) is None
+    assert store.consumers.count("SPECIAL") == 4
+    special = [r.key for r in store.consumers.list("special", sort=sort)]
+    assert [r.key for r in store.consumers.window("special", sort=sort, start=1, size=2,
+                                                  total=4)] == special[1:3]
+    assert store.consumers.position(special[2], "special", sort=sort) == 2
+    assert store.consumers.position("w01", "special", sort=sort) is None  # filtered out
+
+
+def test_token_windows_newest_first(three: Store) -> None:
+    """A consumer's tokens a window at a time (the console's detail view)."""
+    jira, bamboo = three.consumers.get("jira:1"), three.consumers.get("bamboo")
+    add_tokens(three, jira.id, request=4, access=5)  # type: ignore[arg-type]
+    add_tokens(three, bamboo.id, access=2)  # type: ignore[arg-type]
+    whole = three.tokens.list(consumer_key="jira:1").rows  # newest first
+    assert three.tokens.count_of("jira:1") == len(whole) == 9
+    for start in range(10):
+        for total in (None, 9):
+            got = three.tokens.window("jira:1", start=start, size=4, total=total)
+            assert [t.token for t in got] == [t.token for t in whole[start:start + 4]]
+    assert [three.tokens.position("jira:1", t.token) for t in whole] == list(range(9))
+    other = three.tokens.list(consumer_key="bamboo").rows[0].token
+    assert three.tokens.position("jira:1", other) is None
+    with pytest.raises(NotFoundError):
+        three.tokens.window("nobody")
 
 
 def _value(row: Any, sort: str) -> Any:

@@ -281,3 +281,22 @@ def test_names_are_unique_without_regard_to_case(store: Store) -> None:
 
     with pytest.raises(IntegrityError), store.engine.begin() as conn:
         conn.execute(text("UPDATE service_providers SET name = 'other' WHERE name = 'EXAMPLE'"))
+
+
+def test_windows_of_providers_by_name_ignoring_case(store: Store) -> None:
+    """The console's providers list (issue 9): windows are slices of the list by name
+    without regard to case; positions and filtered counts agree with it."""
+    for name in ("delta", "Alpha", "charlie", "Bravo", "echo", "Foxtrot"):
+        add(store, name, description="legacy" if name in ("delta", "Bravo") else None)
+    whole = [p.name for p in store.providers.list()]
+    assert whole == ["Alpha", "Bravo", "charlie", "delta", "echo", "Foxtrot"]
+    assert store.providers.count() == 6
+    for start in range(7):
+        for total in (None, 6):
+            assert [p.name for p in store.providers.window(start=start, size=3, total=total)
+                    ] == whole[start:start + 3]
+    assert [store.providers.position(n.upper()) for n in whole] == list(range(6))
+    assert store.providers.count("LEGACY") == 2
+    assert [p.name for p in store.providers.window("legacy")] == ["Bravo", "delta"]
+    assert store.providers.position("delta", "legacy") == 1
+    assert store.providers.position("echo", "legacy") is None

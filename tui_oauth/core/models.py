@@ -56,6 +56,12 @@ class Consumer(SQLModel, table=True):
     """An application allowed to consume our resources."""
 
     __tablename__ = "consumers"
+    # The list's sort orders (a window skips ids along these; ties by key).
+    __table_args__ = (
+        Index("ix_consumers_name_lower", text("lower(name)"), "key"),
+        Index("ix_consumers_signature_key", "signature_method", "key"),
+        Index("ix_consumers_created_key", "created_at", "key"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     uid: str = Field(max_length=36, unique=True, description="names the keyring item")
@@ -124,7 +130,10 @@ class Token(SQLModel, table=True):
     """
 
     __tablename__ = "tokens"
-    __table_args__ = (Index("ix_tokens_consumer_type", "consumer_id", "type"),)
+    __table_args__ = (
+        Index("ix_tokens_consumer_type", "consumer_id", "type"),
+        Index("ix_tokens_consumer_id", "consumer_id", "id"),  # a consumer's tokens, newest first
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     token: str = Field(max_length=255, unique=True)

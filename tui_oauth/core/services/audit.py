@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, or_
 from sqlmodel import col, select
 
 from tui_oauth.core.models import AuditEntry
-from tui_oauth.core.services.consumers import like_pattern
+from tui_oauth.core.services.windows import any_contains
 
 if TYPE_CHECKING:
     from tui_oauth.core.store import Store
@@ -43,14 +42,8 @@ class AuditService:
             stmt = stmt.where(AuditEntry.actor == actor)
         if since is not None:
             stmt = stmt.where(col(AuditEntry.at) >= since)
-        if text and text.strip():
-            pattern = like_pattern(text.strip())
-            stmt = stmt.where(or_(
-                func.lower(AuditEntry.action).like(pattern, escape="\\"),
-                func.lower(AuditEntry.target).like(pattern, escape="\\"),
-                func.lower(AuditEntry.actor).like(pattern, escape="\\"),
-                func.lower(func.coalesce(AuditEntry.detail, "")).like(pattern, escape="\\"),
-            ))
+        stmt = stmt.where(*any_contains(
+            [AuditEntry.action, AuditEntry.target, AuditEntry.actor, AuditEntry.detail], text))
         stmt = stmt.order_by(col(AuditEntry.id).desc()).limit(limit + 1)
         with self.store.session() as s:
             rows = list(s.exec(stmt).all())

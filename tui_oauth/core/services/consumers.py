@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, case, delete, func, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -31,6 +32,14 @@ from tui_oauth.core.services import (
     check_fresh,
     save_edit,
     secret_item,
+)
+from tui_oauth.core.services.windows import (
+    any_contains,
+    count_rows,
+    in_order,
+    like_pattern,  # noqa: F401  (re-exported)
+    position_of,
+    window_ids,
 )
 from tui_oauth.core.validation import (
     MAX_DESCRIPTION,
@@ -99,11 +108,6 @@ def consumer_secret_item(consumer: Consumer) -> str:
     return secret_item("consumer", consumer.uid, "shared-secret")
 
 
-def like_pattern(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 class ConsumerService:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -116,53 +120,95 @@ class ConsumerService:
         """The same rows as :meth:`list`, read a page at a time (keyset paging on the
         sort column and the key), so that memory stays constant however many there are;
         token counts are taken for each page's consumers only (an indexed query)."""
+        order = self._order(sort)
+        first = order[0]
+        after: tuple[Any, str] | None = None
+        while True:
+            stmt = sa_select(*self._SUMMARY, first.label("sort_value"))
+            stmt = self._filtered(stmt, filter)
+            if after is not None:  # ties are broken by the key, in the sort's direction
+                value, key = after
+                before = col(Consumer.key) < key if descending else col(Consumer.key) > key
+                stmt = stmt.where(before if sort == "key" else or_(
+                    first < value if descending else first > value,
+                    and_(first == value, before)))
+            stmt = stmt.order_by(*(o.desc() if descending else o.asc() for o in order))
+            with self.store.session() as s:
+                rows = s.execute(stmt.limit(page_size)).all()
+                counts = self._counts(s, [r[0] for r in rows]) if rows else {}
+            yield from (self._summary(r, counts) for r in rows)
+            if len(rows) < page_size:
+                return
+            after = (rows[-1][-1], rows[-1][1])
+
+    # Windows: what the console's list asks for as it scrolls (see services/windows.py)
+
+    def count(self, filter: str | None = None) -> int:
+        """How many consumers match ``filter``."""
+        with self.store.session() as s:
+            return count_rows(s, Consumer, self._conditions(filter))
+
+    def window(self, filter: str | None = None, *, sort: str = "key",
+               descending: bool = False, start: int = 0, size: int = 100,
+               total: int | None = None) -> list[ConsumerSummary]:
+        """Rows ``start`` .. ``start + size - 1`` of the list sorted by ``sort``
+        (ties by key, in the same direction); ``total`` (from :meth:`count`) lets a
+        window near the end be read from the end."""
+        order = self._order(sort)
+        with self.store.session() as s:
+            ids = window_ids(s, Consumer.id, self._conditions(filter), order,
+                             descending=descending, start=start, size=size, total=total)
+            if not ids:
+                return []
+            rows = s.execute(sa_select(*self._SUMMARY).where(col(Consumer.id).in_(ids))).all()
+            counts = self._counts(s, ids)
+        return [self._summary(r, counts) for r in in_order(rows, ids, lambda r: r[0])]
+
+    #: The columns of a list row: never the public key itself, only whether there is one.
+    _SUMMARY = (col(Consumer.id), col(Consumer.key), col(Consumer.name),
+                col(Consumer.signature_method), col(Consumer.two_lo_allowed),
+                col(Consumer.created_at), col(Consumer.public_key).is_not(None),
+                col(Consumer.has_shared_secret))
+
+    @staticmethod
+    def _summary(r: Any, counts: dict[int, int]) -> ConsumerSummary:
+        return ConsumerSummary(key=r[1], name=r[2], signature_method=r[3],
+                               two_lo_allowed=bool(r[4]), token_count=counts.get(r[0], 0),
+                               created_at=r[5], has_public_key=bool(r[6]),
+                               has_shared_secret=bool(r[7]))
+
+    def position(self, key: str, filter: str | None = None, *, sort: str = "key",
+                 descending: bool = False) -> int | None:
+        """Where ``key`` stands in that list (None when the filter hides it or it is gone)."""
+        with self.store.session() as s:
+            return position_of(s, Consumer, self._conditions(filter), self._order(sort),
+                               col(Consumer.key) == key, descending=descending)
+
+    @staticmethod
+    def _order(sort: str) -> list[Any]:
         if sort not in SORT_COLUMNS:
             raise ValidationError(
                 f"Cannot sort by {sort!r}; choose one of {', '.join(sorted(SORT_COLUMNS))}.",
                 field="sort",
             )
-        order = SORT_COLUMNS[sort]
-        after: tuple[Any, str] | None = None
-        while True:
-            stmt = select(Consumer, order.label("sort_value"))
-            stmt = self._filtered(stmt, filter)
-            if after is not None:  # ties are broken by the key, ascending, either way
-                value, key = after
-                stmt = stmt.where(or_(order < value if descending else order > value,
-                                      and_(order == value, col(Consumer.key) > key)))
-            stmt = stmt.order_by(order.desc() if descending else order.asc(),
-                                 col(Consumer.key).asc()).limit(page_size)
-            with self.store.session() as s:
-                rows = s.exec(stmt).all()
-                counts = dict(s.exec(
-                    select(Token.consumer_id, func.count())
-                    .where(col(Token.consumer_id).in_([c.id for c, _ in rows]))
-                    .group_by(col(Token.consumer_id))).all()) if rows else {}
-            for c, _ in rows:
-                yield ConsumerSummary(
-                    key=c.key, name=c.name, signature_method=c.signature_method,
-                    two_lo_allowed=c.two_lo_allowed, token_count=int(counts.get(c.id, 0)),
-                    created_at=c.created_at, has_public_key=bool(c.public_key),
-                    has_shared_secret=c.has_shared_secret)
-            if len(rows) < page_size:
-                return
-            last, value = rows[-1]
-            after = (value, last.key)
+        return [SORT_COLUMNS[sort]] if sort == "key" else [SORT_COLUMNS[sort],
+                                                            col(Consumer.key)]
 
     @staticmethod
-    def _filtered(stmt: Any, filter: str | None) -> Any:
-        if filter and filter.strip():
-            pattern = like_pattern(filter.strip())
-            stmt = stmt.where(
-                or_(
-                    func.lower(Consumer.key).like(pattern, escape="\\"),
-                    func.lower(Consumer.name).like(pattern, escape="\\"),
-                    func.lower(func.coalesce(Consumer.description, "")).like(
-                        pattern, escape="\\"
-                    ),
-                )
-            )
-        return stmt
+    def _counts(s: Any, ids: list[int]) -> dict[int, int]:
+        """Tokens per consumer, for these consumers only (the consumer_id index)."""
+        return {cid: int(n) for cid, n in s.execute(
+            select(Token.consumer_id, func.count())
+            .where(col(Token.consumer_id).in_(ids))
+            .group_by(col(Token.consumer_id))).all()}
+
+    @staticmethod
+    def _conditions(filter: str | None) -> list[Any]:
+        return any_contains([Consumer.key, Consumer.name, Consumer.description], filter)
+
+    @classmethod
+    def _filtered(cls, stmt: Any, filter: str | None) -> Any:
+        return stmt.where(*cls._conditions(filter))
 
     def list(self, filter: str | None = None, *, sort: str = "key",
              descending: bool = False) -> list[ConsumerSummary]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, or_
+from sqlalchemy import delete, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -30,7 +30,13 @@ from tui_oauth.core.services import (
     save_edit,
     secret_item,
 )
-from tui_oauth.core.services.consumers import like_pattern
+from tui_oauth.core.services.windows import (
+    any_contains,
+    count_rows,
+    in_order,
+    position_of,
+    window_ids,
+)
 from tui_oauth.core.validation import MAX_DESCRIPTION, MAX_KEY, MAX_NAME, Checker
 
 if TYPE_CHECKING:
@@ -92,6 +98,41 @@ class ServiceProviderService:
     def __init__(self, store: Store) -> None:
         self.store = store
 
+    # Windows: what the console's list asks for as it scrolls (see services/windows.py)
+
+    ORDER = (func.lower(ServiceProvider.name),)  # unique: no tie to break
+
+    def count(self, filter: str | None = None) -> int:
+        with self.store.session() as s:
+            return count_rows(s, ServiceProvider, self._conditions(filter))
+
+    def window(self, filter: str | None = None, *, start: int = 0, size: int = 100,
+               total: int | None = None) -> list[ProviderSummary]:
+        """Rows ``start`` .. ``start + size - 1`` of the list by name (ignoring case)."""
+        with self.store.session() as s:
+            ids = window_ids(s, ServiceProvider.id, self._conditions(filter), self.ORDER,
+                             descending=False, start=start, size=size, total=total)
+            if not ids:
+                return []
+            rows = s.exec(select(ServiceProvider).where(col(ServiceProvider.id).in_(ids))).all()
+            counts = {pid: int(n) for pid, n in s.exec(
+                select(HeldToken.provider_id, func.count())
+                .where(col(HeldToken.provider_id).in_(ids))
+                .group_by(col(HeldToken.provider_id))).all()}
+        return [ProviderSummary(p.name, p.consumer_key, p.signature_method, p.has_shared_secret,
+                                p.request_token_url, counts.get(p.id or 0, 0), p.created_at)
+                for p in in_order(rows, ids, lambda p: p.id)]
+
+    def position(self, name: str, filter: str | None = None) -> int | None:
+        with self.store.session() as s:
+            return position_of(s, ServiceProvider, self._conditions(filter), self.ORDER,
+                               named(name), descending=False)
+
+    @staticmethod
+    def _conditions(filter: str | None) -> list[Any]:
+        return any_contains([ServiceProvider.name, ServiceProvider.consumer_key,
+                             ServiceProvider.description], filter)
+
     def list(self, filter: str | None = None) -> list[ProviderSummary]:
         counts = (
             select(HeldToken.provider_id, func.count().label("n"))
@@ -101,14 +142,7 @@ class ServiceProviderService:
         stmt = select(ServiceProvider, func.coalesce(counts.c.n, 0)).outerjoin(
             counts, counts.c.provider_id == ServiceProvider.id
         )
-        if filter and filter.strip():
-            pattern = like_pattern(filter.strip())
-            stmt = stmt.where(or_(
-                func.lower(ServiceProvider.name).like(pattern, escape="\\"),
-                func.lower(ServiceProvider.consumer_key).like(pattern, escape="\\"),
-                func.lower(func.coalesce(ServiceProvider.description, "")).like(
-                    pattern, escape="\\"),
-            ))
+        stmt = stmt.where(*self._conditions(filter))
         stmt = stmt.order_by(func.lower(ServiceProvider.name))
         with self.store.session() as s:
             rows = s.exec(stmt).all()

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from tui_oauth.core.errors import NotFoundError, ValidationError
 from tui_oauth.core.models import TOKEN_ACCESS, TOKEN_REQUEST, Consumer, Nonce, Token
+from tui_oauth.core.services.windows import count_rows, in_order, position_of, window_ids
 from tui_oauth.core.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -181,6 +182,38 @@ class TokenService:
                 col(Token.last_used_at) <= cutoff,
             ))
         return where
+
+    # A consumer's tokens a window at a time, newest first (the console's detail view)
+
+    def count_of(self, consumer_key: str) -> int:
+        """How many tokens ``consumer_key`` has, in any state (an index-only count)."""
+        cid = self._consumer_id(consumer_key)
+        with self.store.session() as s:
+            return count_rows(s, Token, [col(Token.consumer_id) == cid])
+
+    def window(self, consumer_key: str, *, start: int = 0, size: int = 100,
+               total: int | None = None) -> list[TokenRow]:
+        """Tokens ``start`` .. ``start + size - 1`` of ``consumer_key``, newest first."""
+        cid = self._consumer_id(consumer_key)
+        now = utcnow()
+        with self.store.session() as s:
+            ids = window_ids(s, Token.id, [col(Token.consumer_id) == cid], [col(Token.id)],
+                             descending=True, start=start, size=size, total=total)
+            if not ids:
+                return []
+            found = s.exec(select(Token, Consumer.key, Consumer.name)
+                           .join(Consumer, col(Consumer.id) == col(Token.consumer_id))
+                           .where(col(Token.id).in_(ids))).all()
+        return [TokenRow(t.id or 0, t.token, key, name, t.type, t.user, shown_state(t, now),
+                         t.issued_at, t.expires_at, t.last_used_at)
+                for t, key, name in in_order(found, ids, lambda r: r[0].id)]
+
+    def position(self, consumer_key: str, token: str) -> int | None:
+        """Where ``token`` stands among ``consumer_key``'s tokens, newest first."""
+        cid = self._consumer_id(consumer_key)
+        with self.store.session() as s:
+            return position_of(s, Token, [col(Token.consumer_id) == cid], [col(Token.id)],
+                               col(Token.token) == token, descending=True)
 
     def list(self, *, consumer_key: str | None = None, user: str | None = None,
              type: str | None = None, state: str | None = None, limit: int = 100,
