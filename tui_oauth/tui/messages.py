@@ -72,3 +72,10 @@ class ExportWritten(Message):
         super().__init__()
         self.path = path
         self.what = what
+
+
+class StoreChanged(Message):
+    """The store changed since the last look (anyone's write: this console, the CLI,
+    the provider, another host); posted to the current screen by
+    :mod:`tui_oauth.tui.watch`.  Handlers (``on_store_changed``) read again what they
+    show, keeping the selection."""
