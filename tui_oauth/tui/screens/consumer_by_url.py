@@ -12,6 +12,7 @@ from tui_oauth.core.services.consumers import ConsumerPreview
 from tui_oauth.core.text import visible
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import ConsumerSaved
+from tui_oauth.tui.screens.consumer_form import key_summary, key_warnings
 from tui_oauth.tui.screens.form import FormScreen
 from tui_oauth.tui.text import dash, field_rows, plain
 from tui_oauth.tui.widgets.field import Field
@@ -107,10 +108,10 @@ class ConsumerByUrlScreen(FormScreen):
             field_rows([("Consumer key :", doc.key), ("Name         :", doc.name),
                         ("Description  :", dash(doc.description)),
                         ("Callback URL :", dash(doc.callback)),
-                        ("Public key   :", f"RSA {pk.bits} bits"),
+                        ("Public key   :", key_summary(pk)),
                         ("Fingerprint  :", pk.fingerprint)], 15),
         ]
-        lines += [visible(f"Warning: {w}") for w in pk.warnings]
+        lines += [visible(w) for w in key_warnings(pk)]
         if preview.existing is not None:
             lines += ["", visible(f"A consumer with key {doc.key} already exists "
                                   f"({preview.existing.name}); remove it first or edit it.")]

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 
+from tui_oauth.core.keys import PublicKeyInfo
 from tui_oauth.core.services.consumers import ConsumerDetail
 from tui_oauth.core.services.tokens import TokenPage, TokenSelection
+from tui_oauth.core.text import visible
 from tui_oauth.tui.consumer_actions import confirm_remove_consumer
 from tui_oauth.tui.guards import ReadOnlyGuard
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import TokensRevoked
 from tui_oauth.tui.modals.confirm import ConfirmModal
-from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
+from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen, key_summary
 from tui_oauth.tui.text import dash, field_rows, plain, plural, when, yes_no
 from tui_oauth.tui.widgets.table import Table
 
 PAGE = 100
+BASE64_TITLE = "Public key (bare base64, what Atlassian's \"Public Key\" field takes) · b: copy"
+PEM_TITLE = "Public key (PEM) · c: copy"
 
 
 def describe_consumer(d: ConsumerDetail) -> str:
@@ -29,8 +35,8 @@ def describe_consumer(d: ConsumerDetail) -> str:
         ("Tokens", f"{d.request_tokens} request, {d.access_tokens} access"),
         ("Description", dash(c.description)),
         ("Signature", c.signature_method),
-        ("Public key", f"RSA {pk.bits} bits" + (" (weak: under 2048)" if pk.weak else "")
-         if pk else "none"),
+        ("Public key", (key_summary(pk) + ": ask the consumer for a new key pair"
+                        if pk.weak else key_summary(pk)) if pk else "none"),
         ("Fingerprint", pk.fingerprint if pk else "-"),
         ("Shared secret", "stored in the keyring" if c.has_shared_secret else "none"),
         ("Callback URL", dash(c.callback_url)),
@@ -52,6 +58,11 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         Binding("e", "edit", "Edit", id="consumer.edit", tooltip="Edit this consumer"),
         Binding("d", "remove", "Remove", id="consumer.remove",
                 tooltip="Remove this consumer and its tokens"),
+        Binding("c", "copy_pem", "Copy PEM", id="consumer.copy_pem",
+                tooltip="Copy the public key (PEM) to the clipboard (OSC 52, works over SSH)"),
+        Binding("b", "copy_base64", "Copy base64", id="consumer.copy_base64",
+                tooltip="Copy the public key as bare base64 (Atlassian's \"Public Key\" "
+                        "field) to the clipboard (OSC 52)"),
         Binding("r", "revoke", "Revoke token", id="consumer.revoke",
                 tooltip="Revoke the selected token"),
         Binding("R", "revoke_all", "Revoke all", id="consumer.revoke_all",
@@ -75,6 +86,14 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         yield Label(plain(f"Consumer {self.key}", multiline=False), id="detail-title")
         with VerticalScroll(id="detail-fields"):
             yield Static("Loading…", id="consumer-fields", markup=False)
+            # Shown once the consumer is read, if it has a public key.
+            for widget in (Label(plain(BASE64_TITLE), classes="section"),
+                           Static("", id="consumer-base64", markup=False),
+                           Label(plain(PEM_TITLE), classes="section"),
+                           Static("", id="consumer-pem", markup=False)):
+                widget.add_class("key-section")
+                widget.display = False
+                yield widget
         yield Label("Tokens", id="tokens-title", markup=False)
         yield Table(id="tokens")
         yield Footer()
@@ -99,6 +118,11 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         self.query_one("#detail-title", Label).update(
             plain(f"Consumer {detail.consumer.key} — {detail.consumer.name}", multiline=False))
         self.query_one("#consumer-fields", Static).update(plain(describe_consumer(detail)))
+        pk = detail.public_key
+        for widget in self.query(".key-section"):
+            widget.display = pk is not None
+        self.query_one("#consumer-base64", Static).update(plain(pk.base64_der if pk else ""))
+        self.query_one("#consumer-pem", Static).update(plain(pk.pem.strip() if pk else ""))
 
     def _load_tokens(self) -> None:
         store, before = store_of(self), self.pages[-1]
@@ -131,6 +155,27 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         if len(self.pages) > 1:
             self.pages.pop()
             self._load_tokens()
+
+    # Copying the public key ----------------------------------------------------
+
+    def action_copy_pem(self) -> None:
+        self._copy("PEM", lambda pk: pk.pem)
+
+    def action_copy_base64(self) -> None:
+        self._copy("bare base64", lambda pk: pk.base64_der)
+
+    def _copy(self, form: str, text: Callable[[PublicKeyInfo], str]) -> None:
+        if self.detail is None:
+            self.notify("The consumer is still being read.", markup=False)
+            return
+        pk = self.detail.public_key
+        if pk is None:
+            self.notify(f"{visible(self.key)} has no public key (it signs with a shared secret): "
+                        "nothing to copy.", severity="warning", markup=False)
+            return
+        self.app.copy_to_clipboard(text(pk))
+        self.notify(f"Copied the public key ({form}) — your terminal must allow OSC 52.",
+                    markup=False)
 
     # Changes -----------------------------------------------------------------
 

@@ -5,21 +5,61 @@ from __future__ import annotations
 from typing import Any
 
 from textual.app import ComposeResult
-from textual.widgets import Checkbox, Input, Select, TextArea
+from textual.widgets import Checkbox, Input, Select, Static, TextArea
 
-from tui_oauth.core.keys import describe
+from tui_oauth.core.errors import ValidationError
+from tui_oauth.core.keys import RECOMMENDED_BITS, PublicKeyInfo, describe, parse_public_key
 from tui_oauth.core.models import HMAC_SHA1, RSA_SHA1, Consumer
 from tui_oauth.core.services import UNSET
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import ConsumerSaved
 from tui_oauth.tui.screens.form import FormScreen
+from tui_oauth.tui.text import plain
 from tui_oauth.tui.widgets.field import Field
 
 METHODS = [("RSA-SHA1 (public key)", RSA_SHA1), ("HMAC-SHA1 (shared secret)", HMAC_SHA1)]
 
 
+def key_summary(pk: PublicKeyInfo) -> str:
+    """``RSA 2048 bits``; a key under 2048 bits says, in words, that it is weak."""
+    if not pk.weak:
+        return f"RSA {pk.bits} bits"
+    return f"RSA {pk.bits} bits: WEAK (under {RECOMMENDED_BITS})"
+
+
+def key_warnings(pk: PublicKeyInfo) -> list[str]:
+    """What to say about a key that may still be saved: weak, an expired certificate."""
+    said = [f"Weak key: RSA {pk.bits} bits, under the {RECOMMENDED_BITS} bits recommended. "
+            "It can be saved, but ask the consumer for a 2048-bit (or larger) key pair."
+            ] if pk.weak else []
+    return said + [f"Warning: {w}" for w in pk.warnings
+                   if not (pk.weak and w.startswith(f"{pk.bits}-bit key"))]
+
+
+def pasted_key_warning(text: str) -> str:
+    """The warning for what is in the public key field now ("" when none, or when it
+    does not parse: that is an error, said when saving)."""
+    if not text.strip():
+        return ""
+    try:
+        return "\n".join(key_warnings(parse_public_key(text)))
+    except ValidationError:
+        return ""
+
+
 class ConsumerFormScreen(FormScreen):
     """``consumer`` None adds; a Consumer (with its PEM) edits."""
+
+    DEFAULT_CSS = """
+    ConsumerFormScreen #public-key-warning {
+        color: $warning;
+        height: auto;
+        display: none;
+    }
+    ConsumerFormScreen #public-key-warning.-shown {
+        display: block;
+    }
+    """
 
     def __init__(self, consumer: Consumer | None = None, public_key_pem: str = "") -> None:
         super().__init__()
@@ -49,6 +89,7 @@ class ConsumerFormScreen(FormScreen):
                            allow_blank=False, id="signature_method"))
         yield Field("public_key", "Public key (PEM, X.509 certificate or bare base64)",
                     TextArea(self.public_key_pem, id="public_key", soft_wrap=True))
+        yield Static("", id="public-key-warning", markup=False)
         secret_hint = ("Only for HMAC-SHA1; kept in the keyring." if c is None or
                        not c.has_shared_secret else
                        "A secret is stored; leave blank to keep it, type a new one to replace it.")
@@ -74,6 +115,18 @@ class ConsumerFormScreen(FormScreen):
 
     def on_mount(self) -> None:
         self.query_one("#name" if self.consumer else "#key").focus()
+        self._update_key_warning()
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if event.text_area.id == "public_key":
+            self._update_key_warning()
+
+    def _update_key_warning(self) -> None:
+        """A weak key is said as soon as it is pasted (a warning: it may be saved)."""
+        text = pasted_key_warning(self.query_one("#public_key", TextArea).text)
+        warning = self.query_one("#public-key-warning", Static)
+        warning.update(plain(text))
+        warning.set_class(bool(text), "-shown")
 
     def collect(self) -> dict[str, Any]:
         public_key = self.query_one("#public_key", TextArea).text.strip()
