@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import itertools
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -205,6 +207,57 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
     click.echo("  ".join(_pad(h.upper(), w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for r in rows:
         click.echo("  ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _fit(text: str, width: int, mode: str | None) -> str:
+    """``text`` cut to ``width`` cells with an ellipsis: ``"end"`` keeps its start (names),
+    ``"middle"`` both ends (keys: ``jira:1354…9426``); ``None`` never cuts (numbers)."""
+    if mode is None or cell_len(text) <= width or width < 2:
+        return text
+    room = width - 1  # the ellipsis takes one cell
+
+    def take(chars: Iterable[str], cells: int) -> list[str]:
+        out: list[str] = []
+        for ch in chars:
+            cells -= cell_len(ch)
+            if cells < 0:
+                break
+            out.append(ch)
+        return out
+
+    if mode == "end":
+        return "".join(take(text, room)) + "…"
+    left = "".join(take(text, (room + 1) // 2))
+    right = "".join(reversed(take(reversed(text), room // 2)))
+    return left + "…" + right
+
+
+def print_table_stream(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
+                       first: int, shorten: Sequence[str | None] | None = None,
+                       empty: str = "(none)") -> None:
+    """:func:`print_table` for listings of any size, in constant memory.
+
+    The first ``first`` rows (a page of the listing: reading them reads no more)
+    set the column widths and print exactly as :func:`print_table` would print
+    them; the rows after are written as they come, each cell too wide for its
+    column shortened as ``shorten`` says for that column (see :func:`_fit`).
+    """
+    it = iter(rows)
+    head = [[visible(str(c)) for c in r] for r in itertools.islice(it, first)]
+    if not head:
+        say(empty)
+        return
+    widths = [max(cell_len(h), *(cell_len(r[i]) for r in head)) for i, h in enumerate(headers)]
+    modes = list(shorten) if shorten is not None else [None] * len(headers)
+    click.echo("  ".join(_pad(h.upper(), w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for r in head:
+        click.echo("  ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip())
+    del head
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()  # the first page shows at once, even through a pipe
+    for row in it:
+        cells = [_fit(visible(str(c)), w, m) for c, w, m in zip(row, widths, modes, strict=True)]
+        click.echo("  ".join(_pad(c, w) for c, w in zip(cells, widths, strict=True)).rstrip())
 
 
 def print_fields(pairs: Iterable[tuple[str, Any]]) -> None:

@@ -16,7 +16,7 @@ from tui_oauth.cli.common import (
     print_fields,
     print_json,
     print_json_stream,
-    print_table,
+    print_table_stream,
     read_secret,
     read_text_file,
     say,
@@ -30,6 +30,9 @@ from tui_oauth.core.services import UNSET
 from tui_oauth.core.services.consumers import SORT_COLUMNS, ConsumerDetail, ConsumerPreview
 
 METHOD = "|".join(CONSUMER_SIGNATURE_METHODS)
+#: Rows read from the store at a time by `consumers list`; the first page sets the
+#: table's column widths.
+LIST_PAGE_SIZE = 1000
 
 
 @click.group()
@@ -75,11 +78,13 @@ def list_(filter_: str | None, sort: str, desc: bool, as_json: bool) -> None:
     if as_json:  # streamed: constant memory however many consumers there are
         print_json_stream(service.iter_list(filter_, sort=sort, descending=desc))
         return
-    rows = service.list(filter_, sort=sort, descending=desc)
-    print_table(
+    # Streamed too: the first page prints at once (and sets the column widths).
+    rows = service.iter_list(filter_, sort=sort, descending=desc, page_size=LIST_PAGE_SIZE)
+    print_table_stream(
         ["key", "name", "signature", "2lo", "tokens", "created"],
-        [[r.key, r.name, r.signature_method, fmt_bool(r.two_lo_allowed), r.token_count,
-          fmt_time(r.created_at)] for r in rows],
+        ([r.key, r.name, r.signature_method, fmt_bool(r.two_lo_allowed), r.token_count,
+          fmt_time(r.created_at)] for r in rows),
+        first=LIST_PAGE_SIZE, shorten=["middle", "end", None, None, None, None],
         empty="No consumers." + (" (none match the filter)" if filter_ else
                                  " Add one with `tui-oauth consumers add`."),
     )

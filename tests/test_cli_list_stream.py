@@ -1,0 +1,79 @@
+"""`consumers list` (the table) streams: the first page is written before the next is
+read, later rows are fitted to the first page's widths, and memory stays constant
+(benchmarks/list_memory.py measures 100,000 consumers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import pytest
+
+from tests.cli_support import Cli
+from tests.helpers import pem_spki, rsa_key
+from tests.keyring_backends import MemoryKeyring
+from tui_oauth.cli import consumers as consumers_cli
+from tui_oauth.cli.common import _fit
+from tui_oauth.core.store import Store, open_store
+
+
+def fill(cli: Cli, keys_names: list[tuple[str, str]]) -> None:
+    assert cli.db_url is not None
+    pem = pem_spki(rsa_key(0))
+    with open_store(cli.db_url, secrets_backend=MemoryKeyring()) as store:
+        for key, name in keys_names:
+            store.consumers.add(key=key, name=name, public_key=pem)
+
+
+def test_first_page_is_written_before_the_next_is_read(
+        cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    fill(cli, [(f"app:{i:02d}", f"Application {i}") for i in range(12)])
+    monkeypatch.setattr(consumers_cli, "LIST_PAGE_SIZE", 5)
+    pages_read = 0  # iter_list opens one read session a page
+    real_session = Store.session
+
+    def counting_session(self: Store) -> Any:
+        nonlocal pages_read
+        pages_read += 1
+        return real_session(self)
+
+    at_echo: list[int] = []
+    real_echo = click.echo
+
+    def recording_echo(*args: Any, **kwargs: Any) -> None:
+        at_echo.append(pages_read)
+        real_echo(*args, **kwargs)
+
+    monkeypatch.setattr(Store, "session", counting_session)
+    monkeypatch.setattr(click, "echo", recording_echo)
+    lines = cli("consumers", "list").stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["KEY", *(f"app:{i:02d}" for i in range(12))]
+    assert pages_read == 3  # 5 + 5 + 2 rows
+    # The header and the whole first page went out having read one page only.
+    assert at_echo[:6] == [1] * 6, at_echo
+    assert at_echo[6] == 2
+
+
+def test_later_rows_fit_the_first_page_widths(cli: Cli,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    long_key = "zz:" + "k" * 40 + ":end"
+    fill(cli, [("a:1", "A"), ("a:2", "Bee"), (long_key, "N" * 30)])
+    monkeypatch.setattr(consumers_cli, "LIST_PAGE_SIZE", 2)
+    lines = cli("consumers", "list").stdout.splitlines()
+    assert lines[0].split() == ["KEY", "NAME", "SIGNATURE", "2LO", "TOKENS", "CREATED"]
+    last = lines[3]
+    assert last.startswith("z…d  NNN…  RSA-SHA1")  # key: both ends; name: its start
+    assert len(last) == len(lines[1])  # the columns line up
+    # The whole listing in one page: nothing shortened, as before.
+    monkeypatch.setattr(consumers_cli, "LIST_PAGE_SIZE", 1000)
+    assert cli("consumers", "list").stdout.splitlines()[3].startswith(f"{long_key}  {'N' * 30}")
+
+
+def test_fit() -> None:
+    assert _fit("jira:13549426", 9, "middle") == "jira…9426"
+    assert _fit("Application 7", 6, "end") == "Appli…"
+    assert _fit("12345678", 3, None) == "12345678"  # numbers are never cut
+    assert _fit("short", 9, "end") == "short"
+    # Wide characters count two cells; the result never passes the width.
+    assert _fit("日本語の名前", 6, "end") == "日本…"
+    assert _fit("キー:日本語", 7, "middle") == "キ…語"  # 5 cells: padded to 7
