@@ -106,9 +106,12 @@ def cli(ctx: click.Context, db: str | None, read_only: bool, verbose: int) -> No
 @needs_keyring
 def console() -> None:
     from tui_oauth.cli.common import app_context
+    from tui_oauth.cli.console_log import console_logging
     from tui_oauth.tui import run_console
 
-    run_console(app_context().store)
+    store = app_context().store
+    with console_logging():  # stderr would paint over the screen
+        run_console(store)
 
 
 #: Command name -> (module, attribute).  A command's module (and what it needs: the

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from tui_oauth.core.config import default_data_dir
 from tui_oauth.core.database import reader, sqlite_path, sqlite_space
 from tui_oauth.core.errors import SecretStoreError
+from tui_oauth.core.logfile import console_log_path
 from tui_oauth.core.migrations import current_revision
 from tui_oauth.core.models import Consumer, ConsumerInfo, ServiceProvider, StoreMeta
 from tui_oauth.core.provider.crypto import CHECK_META_KEY, DATA_KEY_ITEM
@@ -63,6 +64,24 @@ def _mode_check(report: DoctorReport, label: str, path: Path, want: int) -> None
                    f"({oct(mode)}); others can read it.", fix=f"chmod {oct(want)[2:]} {path}")
     else:
         report.add(label, OK, f"{path} ({oct(mode)})")
+
+
+def _console_log_check(report: DoctorReport) -> None:
+    """Where the console writes its log (it never writes to the terminal it draws on)."""
+    path = console_log_path()
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        report.add("console log", INFO, f"{path} (not yet written)")
+        return
+    except OSError as exc:
+        report.add("console log", WARN, f"{path}: cannot stat ({exc.strerror})")
+        return
+    if mode & 0o077:
+        report.add("console log", WARN, f"{path} (exists, {oct(mode)}); others can read it.",
+                   fix=f"chmod 600 {path}")
+    else:
+        report.add("console log", INFO, f"{path} (exists)")
 
 
 class DoctorService:
@@ -135,6 +154,7 @@ class DoctorService:
             for suffix in ("", "-wal", "-shm"):
                 _mode_check(report, f"database file{suffix}", Path(f"{path}{suffix}"), 0o600)
             self._space(report)
+        _console_log_check(report)
         try:
             store.secrets.check()
         except SecretStoreError as exc:
