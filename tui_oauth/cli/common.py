@@ -215,6 +215,10 @@ def _fit(text: str, width: int, mode: str | None) -> str:
     if mode is None or cell_len(text) <= width or width < 2:
         return text
     room = width - 1  # the ellipsis takes one cell
+    if text.isascii():  # one cell a character: slices (the common case, and fast)
+        if mode == "end":
+            return text[:room] + "…"
+        return text[:(room + 1) // 2] + "…" + text[len(text) - room // 2:]
 
     def take(chars: Iterable[str], cells: int) -> list[str]:
         out: list[str] = []
