@@ -65,14 +65,29 @@ def stylesheets() -> list[str | PurePath]:
     return [HERE / "app.tcss", *sorted(p for p in HERE.rglob("*.tcss") if p.name != "app.tcss")]
 
 
-def keymap_from_env(value: str | None) -> dict[str, str]:
-    """``TUI_OAUTH_KEYMAP="consumers.add=A;app.quit=ctrl+q"``: binding id = keys."""
+def keymap_from_env(value: str | None, problems: list[str] | None = None) -> dict[str, str]:
+    """``TUI_OAUTH_KEYMAP="consumers.add=A;app.quit=ctrl+q"``: binding id = keys.
+    An item that is not ``id=keys`` is left out, and said in ``problems``."""
     keymap: dict[str, str] = {}
     for item in (value or "").split(";"):
         binding_id, sep, keys = item.partition("=")
         if sep and binding_id.strip() and keys.strip():
             keymap[binding_id.strip()] = keys.strip()
+        elif item.strip() and problems is not None:
+            why = ("it has no \"=\"" if not sep else "the id is missing"
+                   if not binding_id.strip() else "no key is given")
+            problems.append(f'"{item.strip()}": {why}; write id=keys, e.g. consumers.add=A')
     return keymap
+
+
+def unknown_ids(keymap: dict[str, str], problems: list[str]) -> dict[str, str]:
+    """``keymap`` without the ids no binding has, each said in ``problems``."""
+    known = commands.binding_ids()
+    for binding_id, keys in keymap.items():
+        if binding_id not in known:
+            problems.append(f'"{binding_id}={keys}": no key binding has the id "{binding_id}"; '
+                            "ids are listed in the help (?)")
+    return {k: v for k, v in keymap.items() if k in known}
 
 
 class OAuthAdminApp(App[None]):
@@ -83,6 +98,8 @@ class OAuthAdminApp(App[None]):
         Binding("q", "leave", "Quit", id="app.quit", tooltip="Leave the console"),
         Binding("question_mark", "help", "Help", id="app.help",
                 tooltip="Every key of this screen"),
+        Binding("f1", "help_anywhere", "Help", id="app.help_anywhere", show=False,
+                tooltip="Every key of this screen, in a form too (where ? is text)"),
         Binding("ctrl+p", "command_palette", "Commands", id="app.command_palette",
                 priority=True, show=False, tooltip="Every action by name"),
         Binding("l", "audit", "Audit", id="app.audit",
@@ -103,10 +120,15 @@ class OAuthAdminApp(App[None]):
 
     def on_mount(self) -> None:
         keymap = self._initial_keymap
+        problems: list[str] = []
         if keymap is None:
-            keymap = keymap_from_env(os.environ.get(KEYMAP_ENV))
+            keymap = keymap_from_env(os.environ.get(KEYMAP_ENV), problems)
         if keymap:
+            keymap = unknown_ids(keymap, problems)
             self.set_keymap(keymap)
+        if problems:
+            self.notify(f"{KEYMAP_ENV}: " + "\n".join(problems), title="Keys not remapped",
+                        severity="warning", timeout=20)
         self.push_screen(MainScreen(id="main"))
 
     @property
@@ -157,6 +179,10 @@ class OAuthAdminApp(App[None]):
         if isinstance(self.screen, HelpModal):
             return
         self.push_screen(HelpModal(commands.entries(self, self.screen), self.store.read_only))
+
+    def action_help_anywhere(self) -> None:
+        """``F1``: the help, even where ``?`` is text."""
+        self.action_help()
 
     def action_audit(self) -> None:
         if not isinstance(self.screen, AuditScreen):

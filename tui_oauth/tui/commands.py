@@ -77,6 +77,25 @@ def entries(app: App[Any], screen: Screen[Any] | None = None) -> list[Entry]:
     return found
 
 
+def binding_ids() -> frozenset[str]:
+    """The id of every binding the console's screens, dialogs and widgets declare
+    (what ``TUI_OAUTH_KEYMAP`` may name)."""
+    import importlib
+    import pkgutil
+
+    import tui_oauth.tui as package
+
+    ids: set[str] = set()
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        module = importlib.import_module(info.name)
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, DOMNode):
+                for binding in obj.__dict__.get("BINDINGS", []):
+                    if isinstance(binding, Binding) and binding.id:
+                        ids.add(binding.id)
+    return frozenset(ids)
+
+
 def invoke(app: App[Any], entry: Entry) -> Callable[[], None]:
     """A palette callback: switch to the entry's tab, then run its action (or say why not)."""
 
@@ -96,7 +115,8 @@ def invoke(app: App[Any], entry: Entry) -> Callable[[], None]:
 
 def system_commands(app: App[Any], screen: Screen[Any]) -> Iterator[SystemCommand]:
     for entry in entries(app, screen):
-        if entry.section == "Lists" or entry.binding.action in {"command_palette", "help"}:
+        if entry.section == "Lists" or entry.binding.action in {"command_palette", "help",
+                                                              "help_anywhere"}:
             continue
         title = f"{entry.section}: {entry.description}"
         help_text = f"key {entry.keys} · {entry.tooltip}"

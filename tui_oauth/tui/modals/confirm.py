@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.containers import Vertical
 from textual.widgets import Button, Label, Static
 
+from tui_oauth.tui.modals.base import Dialog, dialog_bindings, dialog_body, dialog_buttons
 from tui_oauth.tui.text import plain
 
 
-class ConfirmModal(ModalScreen[bool]):
+class ConfirmModal(Dialog[bool]):
+    """``ctrl+s`` (or ``y``) answers yes, ``Esc`` (or ``n``) no; ``enter`` presses the
+    focused button, No unless another was chosen."""
+
+    CANCEL = False
     BINDINGS = [
-        Binding("escape,n", "answer(False)", "No", id="confirm.no", tooltip="Do nothing"),
-        Binding("y", "answer(True)", "Yes", id="confirm.yes", tooltip="Go ahead"),
+        *dialog_bindings("confirm", "Yes", "Go ahead", primary_keys="ctrl+s,y",
+                         cancel="No", cancel_keys="escape,n", cancel_id="confirm.no",
+                         cancel_tip="Do nothing"),
     ]
 
     def __init__(self, title: str, body: str, *, yes: str = "Yes") -> None:
-        super().__init__(classes="dialog-screen")
+        super().__init__()
         self.title_text = title
         self.body = body
         self.yes = yes
@@ -26,8 +30,9 @@ class ConfirmModal(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(plain(self.title_text), classes="dialog-title")
-            yield Static(plain(self.body), classes="dialog-body")
-            with Horizontal(classes="dialog-buttons"):
+            with dialog_body():
+                yield Static(plain(self.body), classes="dialog-body")
+            with dialog_buttons():
                 yield Button(plain(self.yes), id="yes", variant="error")
                 yield Button("No", id="no", variant="primary")
 
@@ -38,5 +43,5 @@ class ConfirmModal(ModalScreen[bool]):
         event.stop()
         self.dismiss(event.button.id == "yes")
 
-    def action_answer(self, answer: bool) -> None:
-        self.dismiss(answer)
+    def action_primary(self) -> None:
+        self.dismiss(True)

@@ -12,29 +12,31 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.containers import Vertical
 from textual.widgets import Button, Input, Label, Static
 
 from tui_oauth.core.errors import ValidationError
 from tui_oauth.core.services.connect import ConnectStep, HeldTokenInfo, default_local_user
 from tui_oauth.tui.jobs import run_job, store_of
+from tui_oauth.tui.modals.base import Dialog, dialog_bindings, dialog_body, dialog_buttons
 from tui_oauth.tui.text import error_text, plain
 from tui_oauth.tui.widgets.field import Field
 
 
-class ConnectModal(ModalScreen[HeldTokenInfo | None]):
-    """Dismisses with the held token's info once connected, None when cancelled."""
+class ConnectModal(Dialog[HeldTokenInfo | None]):
+    """Dismisses with the held token's info once connected, None when cancelled.
+    ``ctrl+s`` (and ``enter`` in a field) exchanges the verifier; ``Esc`` cancels."""
 
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="connect.cancel",
-                tooltip="Stop here (the request token is left to expire)"),
+        *dialog_bindings("connect", "Connect",
+                         "Exchange the verifier for an access token",
+                         cancel_tip="Stop here (the request token is left to expire)"),
         Binding("ctrl+y", "copy_url", "Copy URL", id="connect.copy_url",
                 tooltip="Copy the authorization URL to the clipboard (OSC 52, works over SSH)"),
     ]
 
     def __init__(self, provider: str, local_user: str | None = None) -> None:
-        super().__init__(classes="dialog-screen")
+        super().__init__()
         self.provider = provider
         self.local_user = local_user or default_local_user()
         self.step: ConnectStep | None = None
@@ -43,14 +45,15 @@ class ConnectModal(ModalScreen[HeldTokenInfo | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="connect-dialog"):
             yield Label(plain(f"Connect to {self.provider}"), classes="dialog-title")
-            yield Static("Asking the provider for a request token…", id="connect-status",
-                         markup=False)
-            yield Static("", id="connect-url", markup=False)
-            yield Field("verifier", "Verifier", Input(id="verifier", disabled=True,
-                                                      placeholder="the code shown after approving"))
-            yield Field("local_user", "Local user (whose token this is)",
-                        Input(self.local_user, id="local-user"))
-            with Horizontal(classes="dialog-buttons"):
+            with dialog_body():
+                yield Static("Asking the provider for a request token…", id="connect-status",
+                             markup=False)
+                yield Static("", id="connect-url", markup=False)
+                yield Field("verifier", "Verifier", Input(
+                    id="verifier", disabled=True, placeholder="the code shown after approving"))
+                yield Field("local_user", "Local user (whose token this is)",
+                            Input(self.local_user, id="local-user"))
+            with dialog_buttons():
                 yield Button("Copy URL", id="copy", disabled=True)
                 yield Button("Connect", id="connect", variant="primary", disabled=True)
                 yield Button("Cancel", id="cancel")
@@ -84,8 +87,8 @@ class ConnectModal(ModalScreen[HeldTokenInfo | None]):
             self.app.copy_to_clipboard(self.step.authorization_url)
             self.notify("Authorization URL copied to the clipboard.", markup=False)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def action_primary(self) -> None:
+        self._exchange()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

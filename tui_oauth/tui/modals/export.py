@@ -6,9 +6,7 @@ import os
 from pathlib import Path
 
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.containers import Vertical
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from tui_oauth.core.errors import FieldError, ValidationError
@@ -16,6 +14,7 @@ from tui_oauth.core.keys import describe
 from tui_oauth.core.validation import control_problem
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import ExportWritten
+from tui_oauth.tui.modals.base import Dialog, dialog_bindings, dialog_body, dialog_buttons
 from tui_oauth.tui.text import error_text, plain
 
 FORMATS = [("consumer-info XML", "xml"), ("public key, PEM", "pem"),
@@ -24,23 +23,26 @@ DEFAULT_NAMES = {"xml": "consumer-info.xml", "pem": "consumer-public-key.pem",
                  "base64": "consumer-public-key.txt"}
 
 
-class ExportModal(ModalScreen[str | None]):
+class ExportModal(Dialog[str | None]):
+    """``ctrl+s`` (and ``enter`` in the file name) writes the file; ``Esc`` cancels."""
+
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="export.cancel", tooltip="Do nothing"),
+        *dialog_bindings("export", "Export", "Write the file", cancel_tip="Do nothing"),
     ]
 
     def __init__(self, directory: Path | None = None) -> None:
-        super().__init__(classes="dialog-screen")
+        super().__init__()
         self.directory = directory or Path.cwd()
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Export our Consumer Info", classes="dialog-title")
-            yield Select(FORMATS, value="xml", allow_blank=False, id="format")
-            yield Input(str(self.directory / DEFAULT_NAMES["xml"]), id="path")
-            yield Checkbox("Overwrite if the file exists", False, id="overwrite")
-            yield Static("", id="export-error", classes="field-error", markup=False)
-            with Horizontal(classes="dialog-buttons"):
+            with dialog_body():
+                yield Select(FORMATS, value="xml", allow_blank=False, id="format")
+                yield Input(str(self.directory / DEFAULT_NAMES["xml"]), id="path")
+                yield Checkbox("Overwrite if the file exists", False, id="overwrite")
+                yield Static("", id="export-error", classes="field-error", markup=False)
+            with dialog_buttons():
                 yield Button("Export", id="export", variant="primary")
                 yield Button("Cancel", id="cancel")
 
@@ -64,8 +66,8 @@ class ExportModal(ModalScreen[str | None]):
         else:
             self.dismiss(None)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def action_primary(self) -> None:
+        self.export()
 
     def export(self) -> None:
         store = store_of(self)

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Label, Static
+from textual.widgets import Button, Label, Static
 
+from tui_oauth.tui.modals.base import Dialog, dialog_bindings, dialog_body, dialog_buttons
 from tui_oauth.tui.text import plain
 
 REVEAL_SECONDS = 10
 
 
-class RevealSecretModal(ModalScreen[None]):
+class RevealSecretModal(Dialog[None]):
+    """Every dialog key hides it: ``ctrl+s``/``enter`` (and ``r``), ``Esc``."""
+
     BINDINGS = [
-        Binding("escape,enter,r", "close", "Hide", id="reveal.hide",
-                tooltip="Hide the secret now"),
+        *dialog_bindings("reveal", "Hide", "Hide the secret now",
+                         primary_keys="ctrl+s,enter,r", cancel="Hide",
+                         cancel_tip="Hide the secret now"),
     ]
 
     def __init__(self, provider: str, secret: str, seconds: int | None = None) -> None:
-        super().__init__(classes="dialog-screen")
+        super().__init__()
         self.provider = provider
         self.secret = secret
         self.remaining = REVEAL_SECONDS if seconds is None else seconds
@@ -30,9 +32,12 @@ class RevealSecretModal(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(plain(f"Shared secret of {self.provider}"), classes="dialog-title")
-            yield Static(plain(self.secret), id="secret-value")
-            yield Static("", id="secret-countdown", classes="dialog-body")
-            yield Static("This reveal is recorded in the audit log.", classes="field-hint")
+            with dialog_body():
+                yield Static(plain(self.secret), id="secret-value")
+                yield Static("", id="secret-countdown", classes="dialog-body")
+                yield Static("This reveal is recorded in the audit log.", classes="field-hint")
+            with dialog_buttons():
+                yield Button("Hide", id="hide", variant="primary")
 
     def on_mount(self) -> None:
         self._tick_label()
@@ -48,6 +53,15 @@ class RevealSecretModal(ModalScreen[None]):
             self.action_close()
         else:
             self._tick_label()
+
+    def on_button_pressed(self) -> None:
+        self.action_close()
+
+    def action_primary(self) -> None:
+        self.action_close()
+
+    def action_cancel(self) -> None:
+        self.action_close()
 
     def action_close(self) -> None:
         if self._timer is not None:

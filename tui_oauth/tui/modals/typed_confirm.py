@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.containers import Vertical
 from textual.widgets import Button, Input, Label, Static
 
 from tui_oauth.core.text import visible
+from tui_oauth.tui.modals.base import Dialog, dialog_bindings, dialog_body, dialog_buttons
 from tui_oauth.tui.text import plain
 
 
-class TypedConfirmModal(ModalScreen[bool]):
+class TypedConfirmModal(Dialog[bool]):
     """Dismisses True only when ``expected`` was typed exactly: as it is shown, so a
     key that holds control characters (shown escaped, e.g. ``\\x1b``) is typed the
-    way it reads."""
+    way it reads. ``ctrl+s`` and ``enter`` confirm only then; ``Esc`` cancels."""
 
+    CANCEL = False
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="typed_confirm.cancel",
-                tooltip="Do nothing"),
+        *dialog_bindings("typed_confirm", "Confirm",
+                         "Go ahead, once the word asked for is typed",
+                         cancel_tip="Do nothing"),
     ]
 
     def __init__(self, title: str, body: str, expected: str, *, action: str = "Remove") -> None:
-        super().__init__(classes="dialog-screen")
+        super().__init__()
         self.title_text = title
         self.body = body
         self.expected = visible(expected)
@@ -32,11 +33,13 @@ class TypedConfirmModal(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(plain(self.title_text), classes="dialog-title")
-            yield Static(plain(self.body), classes="dialog-body")
-            yield Label(plain(f"Type {self.expected} to confirm:"), classes="dialog-prompt")
-            yield Input(id="typed", placeholder=self.expected)
-            yield Static("", id="typed-error", classes="field-error", markup=False)
-            with Horizontal(classes="dialog-buttons"):
+            with dialog_body():
+                yield Static(plain(self.body), classes="dialog-body")
+                yield Label(plain(f"Type {self.expected} to confirm:"),
+                            classes="dialog-prompt")
+                yield Input(id="typed", placeholder=self.expected)
+                yield Static("", id="typed-error", classes="field-error", markup=False)
+            with dialog_buttons():
                 yield Button(plain(self.action_label), id="confirm", variant="error",
                              disabled=True)
                 yield Button("Cancel", id="cancel", variant="primary")
@@ -49,7 +52,10 @@ class TypedConfirmModal(ModalScreen[bool]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.value == self.expected:
+        self.action_primary()
+
+    def action_primary(self) -> None:
+        if self.query_one("#typed", Input).value == self.expected:
             self.dismiss(True)
         else:
             self.query_one("#typed-error", Static).update(
@@ -61,6 +67,3 @@ class TypedConfirmModal(ModalScreen[bool]):
             self.dismiss(True)
         else:
             self.dismiss(False)
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)

@@ -1,0 +1,173 @@
+"""Every dialog answers the same keys the same way: Esc dismisses it with its cancel
+answer, ctrl+s and enter with its primary answer (enter where no focused control
+takes it: a focused button presses itself, a text field submits)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox
+
+from tests.tui_support import settle, wait_for
+from tui_oauth.core.store import Store
+from tui_oauth.tui import commands
+from tui_oauth.tui.app import make_app
+from tui_oauth.tui.modals.add_route import AddRouteModal
+from tui_oauth.tui.modals.base import Dialog
+from tui_oauth.tui.modals.confirm import ConfirmModal
+from tui_oauth.tui.modals.connect import ConnectModal
+from tui_oauth.tui.modals.error import ErrorModal
+from tui_oauth.tui.modals.export import ExportModal
+from tui_oauth.tui.modals.help import HelpModal
+from tui_oauth.tui.modals.reveal_secret import RevealSecretModal
+from tui_oauth.tui.modals.typed_confirm import TypedConfirmModal
+from tui_oauth.tui.widgets.tick import EMPTY, TICKED
+
+Make = Callable[[Any], ModalScreen[Any]]
+
+
+def _help(app: Any) -> ModalScreen[Any]:
+    return HelpModal(commands.entries(app, app.screen), read_only=False)
+
+
+# name: (make the dialog, its cancel answer, its primary answer)
+DIALOGS: dict[str, tuple[Make, object, object]] = {
+    "confirm": (lambda app: ConfirmModal("Remove?", "It goes."), False, True),
+    "add_route": (lambda app: AddRouteModal(), None, "url"),
+    "error": (lambda app: ErrorModal("Broken", "It broke."), None, None),
+    "help": (_help, None, None),
+    "reveal_secret": (lambda app: RevealSecretModal("jira", "s3cret", seconds=60), None, None),
+}
+
+
+async def open_dialog(pilot: Pilot[object], make: Make) -> list[object]:
+    """Push the dialog; the returned list gets its answer."""
+    await settle(pilot)
+    answers: list[object] = []
+    pilot.app.push_screen(make(pilot.app), answers.append)
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, Dialog)
+    return answers
+
+
+KEYS = ("escape", "ctrl+s", "enter")
+
+
+@pytest.mark.parametrize("name", sorted(DIALOGS))
+async def test_each_dialog_answers_esc_ctrl_s_and_enter(name: str, demo_store: Store) -> None:
+    make, cancel, primary = DIALOGS[name]
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for key in KEYS:
+            answers = await open_dialog(pilot, make)
+            await pilot.press(key)
+            await settle(pilot)
+            if name == "confirm" and key == "enter":
+                expected = cancel  # enter presses the focused button: No
+            else:
+                expected = cancel if key == "escape" else primary
+            assert answers == [expected], key
+            assert not isinstance(app.screen, ModalScreen), key
+
+
+async def test_confirm_enter_presses_the_focused_button(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        answers = await open_dialog(pilot, lambda app: ConfirmModal("Remove?", "It goes."))
+        assert app.focused is app.screen.query_one("#no", Button)
+        app.screen.query_one("#yes", Button).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert answers == [True]
+
+
+async def test_typed_confirm_answers_only_the_right_word(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for key in ("ctrl+s", "enter"):  # in the field, where the word is typed
+            answers = await open_dialog(
+                pilot, lambda app: TypedConfirmModal("Remove jira?", "It goes.", "jira"))
+            modal = app.screen
+            await pilot.press(*"jir", key)
+            await settle(pilot)
+            assert answers == [] and app.screen is modal, key
+            assert "That is not jira" in str(modal.query_one("#typed-error").render())
+            await pilot.press("a", key)
+            await settle(pilot)
+            assert answers == [True], key
+        answers = await open_dialog(
+            pilot, lambda app: TypedConfirmModal("Remove jira?", "It goes.", "jira"))
+        await pilot.press(*"jira", "escape")
+        await settle(pilot)
+        assert answers == [False]
+
+
+async def test_export_dialog_keys(demo_store: Store, tmp_path: Path) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for key in KEYS:
+            folder = tmp_path / key
+            folder.mkdir()
+            answers = await open_dialog(pilot, lambda app, f=folder: ExportModal(f))
+            await pilot.press(key)
+            assert await wait_for(pilot, lambda a=answers: bool(a), timeout=3), key
+            target = folder / "consumer-info.xml"
+            if key == "escape":
+                assert answers == [None] and not target.exists()
+            else:
+                assert answers == [str(target)] and target.exists(), key
+        # The Overwrite checkbox shows its state as a glyph, not only a colour.
+        await open_dialog(pilot, lambda app: ExportModal(tmp_path))
+        box = app.screen.query_one("#overwrite", Checkbox)
+        assert box.BUTTON_INNER == EMPTY
+        box.value = True
+        await pilot.pause()
+        assert box.BUTTON_INNER == TICKED
+
+
+@pytest.mark.parametrize("key", KEYS)
+async def test_connect_dialog_keys(key: str, demo_store: Store,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    step = SimpleNamespace(authorization_url="https://jira.example/authorize?t=1", token="t")
+    held = SimpleNamespace(user="ops")
+    exchanged: list[tuple[object, str, str]] = []
+
+    def exchange(got: object, verifier: str, user: str) -> object:
+        exchanged.append((got, verifier, user))
+        return held
+
+    monkeypatch.setattr(demo_store.consumer_side, "request_token", lambda name: step)
+    monkeypatch.setattr(demo_store.consumer_side, "exchange", exchange)
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        answers = await open_dialog(pilot, lambda app: ConnectModal("jira", "ops"))
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConnectModal)
+                              and app.screen.step is step)
+        await pilot.press(*"1234", key)
+        assert await wait_for(pilot, lambda: bool(answers), timeout=3)
+        if key == "escape":
+            assert answers == [None] and exchanged == []
+        else:
+            assert answers == [held] and exchanged == [(step, "1234", "ops")]
+
+
+async def test_every_dialog_shares_the_keys() -> None:
+    """Each dialog's bindings: ctrl+s to its primary action, escape to cancel, with ids
+    and tooltips."""
+    for cls in (ConfirmModal, TypedConfirmModal, AddRouteModal, ConnectModal, ErrorModal,
+                ExportModal, HelpModal, RevealSecretModal):
+        assert issubclass(cls, Dialog)
+        by_action: dict[str, list[str]] = {}
+        for binding in cls.BINDINGS:
+            assert not isinstance(binding, tuple)
+            assert binding.id and binding.tooltip, (cls, binding)
+            by_action.setdefault(binding.action, []).extend(binding.key.split(","))
+        assert "ctrl+s" in by_action["primary"], cls
+        assert "escape" in by_action["cancel"], cls
+
