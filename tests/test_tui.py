@@ -13,6 +13,7 @@ from tui_oauth.tui.modals.error import ErrorModal
 from tui_oauth.tui.modals.help import HelpModal
 from tui_oauth.tui.screens.main import MainScreen
 from tui_oauth.tui.widgets.table import Table
+from tui_oauth.tui.widgets.virtual_table import VirtualTable
 
 
 async def test_header_tabs_and_tab_keys(demo_store: Store) -> None:
@@ -25,7 +26,7 @@ async def test_header_tabs_and_tab_keys(demo_store: Store) -> None:
         assert "READ-ONLY" not in text
         tabs = app.screen.query_one(TabbedContent)
         assert tabs.active == "consumers"
-        table = app.screen.query_one("#consumers-table", Table)
+        table = app.screen.query_one("#consumers-table", VirtualTable)
         assert table.row_count == 3
         assert "jira:6f1c2a4e" in text and "Partner portal" in text
         for key, tab in (("2", "info"), ("3", "providers"), ("1", "consumers"),
@@ -43,7 +44,7 @@ async def test_jkgG_move_in_lists(demo_store: Store) -> None:
     app = make_app(demo_store)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        table = app.screen.query_one("#consumers-table", Table)
+        table = app.screen.query_one("#consumers-table", VirtualTable)
         assert table.cursor_row == 0
         await pilot.press("j", "j")
         assert table.cursor_row == 2
@@ -59,7 +60,7 @@ async def test_filter_and_escape_clears(demo_store: Store) -> None:
     app = make_app(demo_store)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        table = app.screen.query_one("#consumers-table", Table)
+        table = app.screen.query_one("#consumers-table", VirtualTable)
         await pilot.press("slash", *"wiki")  # matches Confluence's description
         await settle(pilot)
         assert table.row_count == 1
@@ -75,7 +76,7 @@ async def test_filter_and_escape_clears(demo_store: Store) -> None:
         # providers filter too
         await pilot.press("3", "slash", *"crm")
         await settle(pilot)
-        providers = app.screen.query_one("#providers-table", Table)
+        providers = app.screen.query_one("#providers-table", VirtualTable)
         assert providers.row_count == 1 and providers.current_key == "Legacy CRM"
 
 
@@ -83,7 +84,7 @@ async def test_sort_cycles_columns_and_reverses(demo_store: Store) -> None:
     app = make_app(demo_store)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        table = app.screen.query_one("#consumers-table", Table)
+        table = app.screen.query_one("#consumers-table", VirtualTable)
 
         def keys() -> list[str]:
             return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
@@ -196,7 +197,7 @@ async def test_a_failing_worker_shows_words_not_a_traceback(
         def broken(*args: object, **kwargs: object) -> None:
             raise StoreError("The database went away [bold]now[/bold].", hint="Try again.")
 
-        monkeypatch.setattr(demo_store.consumers, "list", broken)
+        monkeypatch.setattr(demo_store.consumers, "count", broken)
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert app.is_running
@@ -207,7 +208,7 @@ async def test_a_failing_worker_shows_words_not_a_traceback(
         def crash(*args: object, **kwargs: object) -> None:
             raise ZeroDivisionError("division by zero")
 
-        monkeypatch.setattr(demo_store.consumers, "list", crash)
+        monkeypatch.setattr(demo_store.consumers, "count", crash)
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert isinstance(app.screen, ErrorModal)
@@ -248,7 +249,7 @@ async def test_works_on_postgresql_too(store: Store) -> None:
     app = make_app(store)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        assert app.screen.query_one("#consumers-table", Table).current_key == "jira:42"
+        assert app.screen.query_one("#consumers-table", VirtualTable).current_key == "jira:42"
         await pilot.press("2")
         await settle(pilot)
         assert "tui-oauth:" in screen_text(pilot)
@@ -262,7 +263,6 @@ async def test_table_columns_fit_new_rows_at_once() -> None:
     screen drawn in between showed every column at its header's width: "ji…")."""
     from textual.app import App, ComposeResult
 
-    from tui_oauth.tui.widgets.table import Table
 
     class One(App[None]):
         def compose(self) -> ComposeResult:

@@ -20,7 +20,7 @@ from tui_oauth.tui.screens.consumer_detail import ConsumerDetailScreen
 from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
 from tui_oauth.tui.screens.main import MainScreen
 from tui_oauth.tui.widgets.field import Field
-from tui_oauth.tui.widgets.table import Table
+from tui_oauth.tui.widgets.virtual_table import VirtualTable
 
 KEY = "jira:6f1c2a4e-1b7d-4e8a-9c3f-0d2b5e6a7f99"
 
@@ -50,7 +50,7 @@ async def test_add_by_url_fetches_shows_and_saves(tui_store: Store) -> None:
             await pilot.press("ctrl+s")
             await settle(pilot)
             assert isinstance(app.screen, MainScreen)
-            table = app.screen.query_one("#consumers-table", Table)
+            table = app.screen.query_one("#consumers-table", VirtualTable)
             assert table.current_key == KEY
     saved = tui_store.consumers.get(KEY)
     assert saved.name == "JIRA" and saved.public_key == public_b64
@@ -148,7 +148,7 @@ async def test_remove_needs_the_key_typed(tui_store: Store) -> None:
         await pilot.press("2", "enter")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
-        assert app.screen.query_one("#consumers-table", Table).row_count == 0
+        assert app.screen.query_one("#consumers-table", VirtualTable).row_count == 0
     assert tui_store.consumers.list() == []
     assert any(isinstance(m, ConsumerRemoved) and m.tokens == 3 for m in seen)
 
@@ -172,7 +172,7 @@ async def test_detail_shows_fields_and_tokens_and_revokes(demo_store: Store) -> 
         text = screen_text(pilot)
         assert "RSA 2048 bits" in text and "SHA256:E9:8D" in text
         assert "3 request, 4 access" in text
-        tokens = app.screen.query_one("#tokens", Table)
+        tokens = app.screen.query_one("#tokens", VirtualTable)
         assert tokens.row_count == 7
         first = tokens.current_key
         await pilot.press("r")

@@ -23,7 +23,7 @@ from tui_oauth.tui.screens.main import MainScreen
 from tui_oauth.tui.screens.provider_detail import ProviderDetailScreen
 from tui_oauth.tui.screens.provider_form import ProviderFormScreen
 from tui_oauth.tui.widgets.field import Field
-from tui_oauth.tui.widgets.table import Table
+from tui_oauth.tui.widgets.virtual_table import VirtualTable
 
 
 def field_error(app: Any, name: str) -> str:
@@ -162,7 +162,7 @@ async def test_add_provider_errors_http_warning_plaintext_refused(tui_store: Sto
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
-        assert app.screen.query_one("#providers-table", Table).current_key == "Example"
+        assert app.screen.query_one("#providers-table", VirtualTable).current_key == "Example"
         assert any("http" in str(n.message) for n in app._notifications)
     p = tui_store.providers.get("Example")
     assert p.signature_method == "HMAC-SHA1"
@@ -183,7 +183,7 @@ async def test_edit_rename_and_remove_provider(demo_store: Store) -> None:
         assert isinstance(app.screen, MainScreen)
         assert "Old CRM" in screen_text(pilot)
         # No held token: a yes/no with No focused.
-        table = app.screen.query_one("#providers-table", Table)
+        table = app.screen.query_one("#providers-table", VirtualTable)
         table.select_key("Old CRM")
         await pilot.press("d")
         await pilot.pause()

@@ -18,7 +18,7 @@ from tui_oauth.tui.modals.confirm import ConfirmModal
 from tui_oauth.tui.screens.audit import AuditScreen
 from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
 from tui_oauth.tui.screens.main import MainScreen
-from tui_oauth.tui.widgets.table import Table
+from tui_oauth.tui.widgets.virtual_table import VirtualTable
 
 
 async def burst(pilot: Pilot[object], keys: str | list[str]) -> None:
@@ -121,7 +121,7 @@ async def test_a_burst_after_slash_goes_into_the_filter(demo_store: Store) -> No
     app = make_app(demo_store)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        table = app.screen.query_one("#consumers-table", Table)
+        table = app.screen.query_one("#consumers-table", VirtualTable)
         assert table.cursor_row == 0
         await burst(pilot, "/jira")
         filt = app.screen.query_one("#consumers-filter", Input)

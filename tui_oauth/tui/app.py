@@ -50,6 +50,7 @@ from tui_oauth.tui.screens.audit import AuditScreen
 from tui_oauth.tui.screens.form import FormScreen
 from tui_oauth.tui.screens.main import MainScreen
 from tui_oauth.tui.text import error_text, plural
+from tui_oauth.tui.watch import install_store_watch
 from tui_oauth.tui.widgets.field import Field
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ class OAuthAdminApp(App[None]):
             self.notify(f"{KEYMAP_ENV}: " + "\n".join(problems), title="Keys not remapped",
                         severity="warning", timeout=20)
         self.push_screen(MainScreen(id="main"))
+        install_store_watch(self)  # the screens keep up with changes made elsewhere
 
     @property
     def main(self) -> MainScreen:

@@ -19,6 +19,7 @@ from textual.markup import escape
 from textual.screen import Screen
 
 from tui_oauth.tui.widgets.table import Table
+from tui_oauth.tui.widgets.virtual_table import VirtualTable
 
 READ_ONLY_REFUSAL = ("read-only: refused. This console opened the store read-only; "
                      "open it again in read-write mode to change it.")
@@ -51,8 +52,9 @@ def _sections(app: App[Any], screen: Screen[Any]) -> list[tuple[str, DOMNode, st
         title = getattr(screen, "HELP_TITLE", None) or type(screen).__name__.removesuffix(
             "Screen").replace("Modal", "")
         sections.append((title, screen, None))
-    if screen.query(Table):
-        sections.append(("Lists", screen.query(Table).first(), None))
+    lists: list[DOMNode] = [*screen.query(VirtualTable), *screen.query(Table)]
+    if lists:
+        sections.append(("Lists", lists[0], None))
     sections.append(("Everywhere", app, None))
     return sections
 

@@ -4,7 +4,7 @@ An admin keeps the console open while a colleague revokes tokens from the CLI
 and the provider issues new ones.  :func:`install_store_watch` polls the store's
 change marker (:meth:`tui_oauth.core.store.Store.watch_changes`: constant cost
 whatever the store's size) every ``interval`` seconds, and when it changed posts
-:class:`~tui_oauth.tui.messages.StoreChanged` to the app's current screen.
+:class:`~tui_oauth.tui.messages.StoreChanged` to the app's screens.
 
 Contract
 --------
@@ -14,10 +14,10 @@ Contract
 * Each tick runs the poll in a thread worker (group ``"store-watch"``), never on
   the UI thread; a tick is skipped while the previous poll still runs.  The first
   poll only connects and takes the baseline.
-* On a change, ``StoreChanged`` goes to ``app.screen`` (the top of the stack,
-  a dialog included; it does not bubble to the app).  A screen or tab handles
-  ``on_store_changed`` by reading again what it shows, keeping the selection,
-  the filter, the sort and the scroll position, and leaving any form being
+* On a change, ``StoreChanged`` goes to every screen of the stack (the one in
+  front and those under it, a dialog included; it does not bubble to the app).
+  A screen or tab handles ``on_store_changed`` by reading again what it shows,
+  keeping the selection, the filter, the sort and the scroll position, and leaving any form being
   edited alone (a save over a changed row is caught by the services' staleness
   check).  A screen that has nothing to reload ignores it.  Several writes in
   one interval give one message.
@@ -66,7 +66,10 @@ class StoreWatch:
         self._timer: Timer | None = None
 
     def start(self) -> StoreWatch:
+        """Take the baseline now (a write made before the first tick is not missed),
+        then poll every ``interval``."""
         self._timer = self.app.set_interval(self.interval, self._tick, name=GROUP)
+        self._tick()
         return self
 
     def stop(self) -> None:
@@ -133,7 +136,8 @@ class StoreWatch:
 
     def _changed(self) -> None:
         if not self._stopped and self.app.is_running:
-            self.app.screen.post_message(StoreChanged())
+            for screen in self.app.screen_stack:  # a list under a dialog keeps up too
+                screen.post_message(StoreChanged())
 
     def _gone(self, exc: StoreGoneError) -> None:
         if self._stopped:

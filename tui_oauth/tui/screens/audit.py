@@ -18,6 +18,7 @@ from tui_oauth.core.models import AuditEntry
 from tui_oauth.core.services.audit import AuditPage
 from tui_oauth.core.text import visible
 from tui_oauth.tui.jobs import run_job, store_of
+from tui_oauth.tui.messages import StoreChanged
 from tui_oauth.tui.text import dash, plain, plural, when
 from tui_oauth.tui.widgets.filter_input import FilterInput
 from tui_oauth.tui.widgets.table import Table
@@ -82,14 +83,20 @@ class AuditScreen(Screen[None]):
     def filter_text(self) -> str:
         return self.query_one("#audit-filter", FilterInput).value
 
-    def load(self) -> None:
+    def load(self, *, quiet: bool = False) -> None:
         store, before, text = store_of(self), self.pages[-1], self.filter_text
         run_job(self, lambda: store.audit.list(limit=PAGE, before_id=before, text=text or None),
                 self._show, doing="Reading the audit log", group="page",
-                loading=self.query_one("#audit-table"))
+                loading=None if quiet else self.query_one("#audit-table"))
+
+    def on_store_changed(self, event: StoreChanged) -> None:
+        """New entries appear on the first page, newest first; older pages stay put."""
+        if self.pages == [None]:
+            self.load(quiet=True)
 
     def _show(self, page: AuditPage) -> None:
         table = self.query_one("#audit-table", Table)
+        keep = table.current_key
         table.clear()
         self.entries = {}
         for e in page.entries:
@@ -99,6 +106,7 @@ class AuditScreen(Screen[None]):
             target = e.target if len(e.target) <= 32 else e.target[:31] + "…"
             table.add_row(when(e.at, seconds=True), e.actor, e.action, target,
                           detail[:60] + ("…" if len(detail) > 60 else ""), key=key)
+        table.select_key(keep)
         self.next_before = page.next_before_id
         if self.is_current and self.app.focused is None:
             table.focus()  # focus was lost while the table was loading

@@ -1,4 +1,4 @@
-"""One consumer: every field, its public key, and its tokens (paged from the database)."""
+"""One consumer: every field, its public key, and its tokens (read a window at a time)."""
 
 from __future__ import annotations
 
@@ -12,18 +12,26 @@ from textual.widgets import Footer, Label, Static
 
 from tui_oauth.core.keys import PublicKeyInfo
 from tui_oauth.core.services.consumers import ConsumerDetail
-from tui_oauth.core.services.tokens import TokenPage, TokenSelection
+from tui_oauth.core.services.tokens import TokenSelection
 from tui_oauth.core.text import visible
 from tui_oauth.tui.consumer_actions import confirm_remove_consumer
 from tui_oauth.tui.guards import ReadOnlyGuard
 from tui_oauth.tui.jobs import run_job, store_of
-from tui_oauth.tui.messages import TokensRevoked
+from tui_oauth.tui.messages import StoreChanged, TokensRevoked
 from tui_oauth.tui.modals.confirm import ConfirmModal
 from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen, key_summary
 from tui_oauth.tui.text import dash, field_rows, plain, plural, when, yes_no
-from tui_oauth.tui.widgets.table import Table
+from tui_oauth.tui.widgets.virtual_table import Column, FuncSource, Row, VirtualTable
 
-PAGE = 100
+TOKEN_COLUMNS = [
+    Column("User", min=8, max=24),
+    Column("Type", drop=3),
+    Column("State"),
+    Column("Issued", drop=2),
+    Column("Expires"),
+    Column("Last used", drop=1),
+    Column("Token", min=12, shorten="middle"),
+]
 BASE64_TITLE = "Public key (bare base64, what Atlassian's \"Public Key\" field takes) · b: copy"
 PEM_TITLE = "Public key (PEM) · c: copy"
 
@@ -67,10 +75,6 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
                 tooltip="Revoke the selected token"),
         Binding("R", "revoke_all", "Revoke all", id="consumer.revoke_all",
                 tooltip="Revoke every live token of this consumer"),
-        Binding("n", "next_page", "Older", id="consumer.tokens_older",
-                tooltip="Next page of tokens (older)"),
-        Binding("p", "previous_page", "Newer", id="consumer.tokens_newer",
-                tooltip="Previous page of tokens (newer)"),
         Binding("ctrl+r", "refresh", "Refresh", id="consumer.refresh", show=False,
                 tooltip="Read the consumer and its tokens again"),
     ]
@@ -79,8 +83,6 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         super().__init__()
         self.key = key
         self.detail: ConsumerDetail | None = None
-        self.pages: list[int | None] = [None]  # before_id of each page seen
-        self.next_before: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Label(plain(f"Consumer {self.key}", multiline=False), id="detail-title")
@@ -95,23 +97,28 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
                 widget.display = False
                 yield widget
         yield Label("Tokens", id="tokens-title", markup=False)
-        yield Table(id="tokens")
+        yield VirtualTable(TOKEN_COLUMNS, id="tokens", doing="Reading the tokens")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#tokens", Table)
-        table.add_columns("User", "Type", "State", "Issued", "Expires", "Last used", "Token")
-        table.focus()
+        self.tokens.focus()
         self.action_refresh()
+
+    @property
+    def tokens(self) -> VirtualTable:
+        return self.query_one("#tokens", VirtualTable)
 
     # Loading -----------------------------------------------------------------
 
-    def action_refresh(self) -> None:
+    def action_refresh(self, quiet: bool = False) -> None:
         store = store_of(self)
         run_job(self, lambda: store.consumers.detail(self.key), self._show_detail,
                 doing="Reading the consumer", group="detail",
-                loading=self.query_one("#detail-fields"))
-        self._load_tokens()
+                loading=None if quiet else self.query_one("#detail-fields"))
+        if quiet and self.tokens.loaded:
+            self.tokens.load()  # the same list again: the cursor stays on its token
+        else:
+            self._load_tokens()
 
     def _show_detail(self, detail: ConsumerDetail) -> None:
         self.detail = detail
@@ -125,36 +132,27 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         self.query_one("#consumer-pem", Static).update(plain(pk.pem.strip() if pk else ""))
 
     def _load_tokens(self) -> None:
-        store, before = store_of(self), self.pages[-1]
-        run_job(self, lambda: store.tokens.list(consumer_key=self.key, limit=PAGE,
-                                                before_id=before),
-                self._show_tokens, doing="Reading the tokens", group="tokens",
-                loading=self.query_one("#tokens"))
+        """Every token, newest first, read a window at a time as the list scrolls."""
+        service, key = store_of(self).tokens, self.key
 
-    def _show_tokens(self, page: TokenPage) -> None:
-        table = self.query_one("#tokens", Table)
-        keep = table.current_key
-        table.clear()
-        for t in page.rows:
-            table.add_row(dash(t.user), t.type, t.state, when(t.issued_at), when(t.expires_at),
-                          when(t.last_used_at), t.token[:12] + "…", key=t.token)
-        table.select_key(keep)
-        self.next_before = page.next_before_id
-        more = " · n: older" if page.next_before_id else ""
-        newer = " · p: newer" if len(self.pages) > 1 else ""
+        def window(start: int, size: int, total: int) -> list[Row]:
+            return [Row(t.token, (dash(t.user), t.type, t.state, when(t.issued_at),
+                                  when(t.expires_at), when(t.last_used_at), t.token), t)
+                    for t in service.window(key, start=start, size=size, total=total)]
+
+        self.tokens.load(FuncSource(lambda: service.count_of(key), window,
+                                    lambda token: service.position(key, token)))
+
+    def on_store_changed(self, event: StoreChanged) -> None:
+        """Changed elsewhere: read the consumer and the tokens in view again, quietly."""
+        self.action_refresh(quiet=True)
+
+    def on_virtual_table_loaded(self, event: VirtualTable.Loaded) -> None:
+        event.stop()
+        n = event.row_count
         self.query_one("#tokens-title", Label).update(plain(
-            f"Tokens, newest first: page {len(self.pages)}, {plural(len(page.rows), 'token')}"
-            f"{more}{newer}" if page.rows else "Tokens: none"))
-
-    def action_next_page(self) -> None:
-        if self.next_before is not None:
-            self.pages.append(self.next_before)
-            self._load_tokens()
-
-    def action_previous_page(self) -> None:
-        if len(self.pages) > 1:
-            self.pages.pop()
-            self._load_tokens()
+            f"Tokens, newest first: {plural(n, 'token')} · r: revoke  R: revoke all"
+            if n else "Tokens: none", multiline=False))
 
     # Copying the public key ----------------------------------------------------
 
@@ -195,7 +193,7 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
                                     on_done=lambda: self.dismiss(None))
 
     def action_revoke(self) -> None:
-        token = self.query_one("#tokens", Table).current_key
+        token = self.tokens.current_key
         if token is None:
             self.notify("No token selected.", severity="warning", markup=False)
             return

@@ -8,6 +8,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
+from tui_oauth.tui.messages import StoreChanged
 from tui_oauth.tui.tabs.consumers import ConsumersTab
 from tui_oauth.tui.tabs.info import InfoTab
 from tui_oauth.tui.tabs.providers import ProvidersTab
@@ -99,6 +100,13 @@ class MainScreen(Screen[None]):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.focus_tab()
+
+    def on_store_changed(self, event: StoreChanged) -> None:
+        """A change made elsewhere (CLI, provider, another host): read again what the
+        tabs show, keeping each list's cursor and scroll."""
+        self.consumers.refresh_rows()
+        self.providers.refresh_rows()
+        self.info.reload(quiet=True)
 
     def action_refresh(self) -> None:
         self.consumers.reload()

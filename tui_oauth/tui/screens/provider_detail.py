@@ -25,6 +25,7 @@ from tui_oauth.core.services.connect import HeldTokenInfo
 from tui_oauth.core.services.providers import provider_warnings
 from tui_oauth.tui.guards import ReadOnlyGuard
 from tui_oauth.tui.jobs import run_job, store_of
+from tui_oauth.tui.messages import StoreChanged
 from tui_oauth.tui.modals.confirm import ConfirmModal
 from tui_oauth.tui.modals.connect import ConnectModal
 from tui_oauth.tui.provider_actions import confirm_remove_provider, reveal_secret
@@ -114,15 +115,19 @@ class ProviderDetailScreen(ReadOnlyGuard, Screen[None]):
 
     # Loading -----------------------------------------------------------------
 
-    def action_refresh(self) -> None:
+    def action_refresh(self, quiet: bool = False) -> None:
         store, name = store_of(self), self.provider_name
 
         def work() -> tuple[ServiceProvider, int]:
             return store.providers.get(name), store.providers.token_count(name)
 
         run_job(self, work, self._show, doing="Reading the provider", group="detail",
-                loading=self.query_one("#detail-fields"))
+                loading=None if quiet else self.query_one("#detail-fields"))
         self._load_tokens()
+
+    def on_store_changed(self, event: StoreChanged) -> None:
+        """Changed elsewhere: read the provider and the tokens we hold again, quietly."""
+        self.action_refresh(quiet=True)
 
     def _show(self, found: tuple[ServiceProvider, int]) -> None:
         self.provider, self.tokens = found

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Label
+from textual.widgets import Label
 
 from tui_oauth.core.services.consumers import ConsumerSummary
 from tui_oauth.tui.consumer_actions import confirm_remove_consumer
@@ -17,8 +17,16 @@ from tui_oauth.tui.screens.consumer_detail import ConsumerDetailScreen
 from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
 from tui_oauth.tui.text import day, plain, plural, yes_no
 from tui_oauth.tui.widgets.filter_input import FilteredList, FilterInput
-from tui_oauth.tui.widgets.table import Table
+from tui_oauth.tui.widgets.virtual_table import Column, FuncSource, Row, VirtualTable
 
+COLUMNS = [
+    Column("Key", min=12, shorten="middle"),
+    Column("Name", min=8, max=40),
+    Column("Signature", drop=2),
+    Column("2LO", drop=1),
+    Column("Tokens", align="right", drop=3),
+    Column("Created", drop=4),
+]
 SORTS = [("key", "key"), ("name", "name"), ("signature_method", "signature"),
          ("created", "created")]
 
@@ -47,49 +55,68 @@ class ConsumersTab(FilteredList, ReadOnlyGuard, Vertical):
         super().__init__(id="consumers-tab")
         self.sort_index = 0
         self.descending = False
-        self.rows: list[ConsumerSummary] = []
 
     def compose(self) -> ComposeResult:
         yield FilterInput(placeholder="Filter consumers: key, name or description",
                           id="consumers-filter")
         yield Label("", id="consumers-status", classes="status", markup=False)
-        yield Table(id="consumers-table")
+        yield VirtualTable(COLUMNS, id="consumers-table", doing="Reading the consumers")
 
     def on_mount(self) -> None:
-        self.query_one(Table).add_columns("Key", "Name", "Signature", "2LO", "Tokens", "Created")
         self.reload()
 
     @property
-    def table(self) -> Table:
-        return self.query_one("#consumers-table", Table)
+    def table(self) -> VirtualTable:
+        return self.query_one("#consumers-table", VirtualTable)
 
-
-    def reload(self, select: str | None = None) -> None:
-        store, text = store_of(self), self.filter_text
+    def source(self) -> FuncSource:
+        """The list as it is filtered and sorted now, read a window at a time."""
+        service, text = store_of(self).consumers, self.filter_text
         sort, _ = SORTS[self.sort_index]
         descending = self.descending
-        run_job(self, lambda: store.consumers.list(text, sort=sort, descending=descending),
-                lambda rows: self._show(rows, select), doing="Reading the consumers",
-                group="list", loading=self.table)
 
-    def _show(self, rows: list[ConsumerSummary], select: str | None) -> None:
+        def window(start: int, size: int, total: int) -> list[Row]:
+            rows = service.window(text, sort=sort, descending=descending, start=start,
+                                  size=size, total=total)
+            return [Row(r.key, (r.key, r.name, r.signature_method, yes_no(r.two_lo_allowed),
+                                f"{r.token_count:,}", day(r.created_at)), r) for r in rows]
+
+        return FuncSource(lambda: service.count(text), window,
+                          lambda key: service.position(key, text, sort=sort,
+                                                       descending=descending))
+
+    def reload(self, select: str | None = None) -> None:
+        """Read the list again (filter, sort or a change); the cursor stays on ``select``
+        or on the row it was on."""
+        self.table.load(self.source(), keep=select)
+
+    def refresh_rows(self) -> None:
+        """The store changed elsewhere: read what is shown again, keeping the cursor."""
+        self.table.load()
+
+    def on_virtual_table_loaded(self, event: VirtualTable.Loaded) -> None:
+        event.stop()
         table = self.table
-        keep = select or table.current_key
-        table.clear()
-        for r in rows:
-            table.add_row(r.key, r.name, r.signature_method, yes_no(r.two_lo_allowed),
-                          str(r.token_count), day(r.created_at), key=r.key)
-        table.select_key(keep)
         if (self.screen.is_current and self.app.focused is None
                 and getattr(self.screen, "active_tab", None) == "consumers"):
-            table.focus()  # focus was lost while the table was loading
-        self.rows = rows
+            table.focus()
+        self._status()
+
+    def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
+        event.stop()
+        self._status()
+
+    def _status(self) -> None:
+        table = self.table
         _, label = SORTS[self.sort_index]
         arrow = "↓" if self.descending else "↑"
         text = self.filter_text.strip()
-        shown = plural(len(rows), "consumer") + (f" matching “{text}”" if text else "")
-        self.query_one("#consumers-status", Label).update(
-            plain(f"{shown} · sorted by {label} {arrow} · s: sort  /: filter  enter: open"))
+        shown = plural(table.row_count, "consumer") + (f" matching “{text}”" if text else "")
+        key = table.current_key
+        at = f"{table.cursor_row + 1:,}/{table.row_count:,} {key} · " if key else ""
+        self.query_one("#consumers-status", Label).update(plain(
+            f"{at}{shown} · sorted by {label} {arrow} · s: sort  /: filter  enter: open",
+            multiline=False))
 
     # Sort -------------------------------------------------------------------
 
@@ -104,17 +131,17 @@ class ConsumersTab(FilteredList, ReadOnlyGuard, Vertical):
     # Open, add, edit, remove ----------------------------------------------
 
     def selected(self) -> ConsumerSummary | None:
-        key = self.table.current_key
-        return next((r for r in self.rows if r.key == key), None)
+        row = self.table.current_row
+        return row.data if row is not None else None
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
         event.stop()
         self.action_open()
 
     def action_open(self) -> None:
         row = self.selected()
         if row is not None:
-            self.app.push_screen(ConsumerDetailScreen(row.key), lambda _: self.reload())
+            self.app.push_screen(ConsumerDetailScreen(row.key), lambda _: self.refresh_rows())
 
     def action_add(self) -> None:
         def chosen(route: str | None) -> None:

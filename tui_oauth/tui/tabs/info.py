@@ -58,11 +58,13 @@ class InfoTab(ReadOnlyGuard, VerticalScroll):
     def on_mount(self) -> None:
         self.reload()
 
-    def reload(self) -> None:
+    def reload(self, *, quiet: bool = False) -> None:
+        """Read the Consumer Info again; ``quiet`` (a change made elsewhere) keeps what
+        is shown until the new one is read, with no loading indicator."""
         store = store_of(self)
         # The first view creates the record and its key pair (keyring): a worker.
         run_job(self, store.consumer_info.view, self._show, doing="Reading the Consumer Info",
-                group="info", loading=self, failed=self._failed)
+                group="info", loading=None if quiet else self, failed=self._failed)
 
     def _failed(self, exc: Exception) -> bool:
         self.query_one("#info-fields", Static).update(

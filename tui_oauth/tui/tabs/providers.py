@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Label
+from textual.widgets import Label
 
 from tui_oauth.core.services.providers import ProviderSummary
 from tui_oauth.tui.guards import ReadOnlyGuard
@@ -15,7 +15,16 @@ from tui_oauth.tui.screens.provider_detail import MASK, ProviderDetailScreen
 from tui_oauth.tui.screens.provider_form import ProviderFormScreen
 from tui_oauth.tui.text import plain, plural
 from tui_oauth.tui.widgets.filter_input import FilteredList, FilterInput
-from tui_oauth.tui.widgets.table import Table
+from tui_oauth.tui.widgets.virtual_table import Column, FuncSource, Row, VirtualTable
+
+COLUMNS = [
+    Column("Name", min=10, max=40),
+    Column("Consumer key", min=12, shorten="middle"),
+    Column("Signature", drop=2),
+    Column("Secret", drop=1),
+    Column("Tokens", align="right", drop=3),
+    Column("Request token URL", min=16, shorten="middle", drop=4),
+]
 
 
 class ProvidersTab(FilteredList, ReadOnlyGuard, Vertical):
@@ -37,61 +46,73 @@ class ProvidersTab(FilteredList, ReadOnlyGuard, Vertical):
 
     def __init__(self) -> None:
         super().__init__(id="providers-tab")
-        self.rows: list[ProviderSummary] = []
 
     def compose(self) -> ComposeResult:
         yield FilterInput(placeholder="Filter providers: name, consumer key or description",
                           id="providers-filter")
         yield Label("", id="providers-status", classes="status", markup=False)
-        yield Table(id="providers-table")
+        yield VirtualTable(COLUMNS, id="providers-table", doing="Reading the service providers")
 
     def on_mount(self) -> None:
-        self.table.add_columns("Name", "Consumer key", "Signature", "Secret", "Tokens",
-                               "Request token URL")
         self.reload()
 
     @property
-    def table(self) -> Table:
-        return self.query_one("#providers-table", Table)
+    def table(self) -> VirtualTable:
+        return self.query_one("#providers-table", VirtualTable)
 
+    def source(self) -> FuncSource:
+        service, text = store_of(self).providers, self.filter_text
+
+        def window(start: int, size: int, total: int) -> list[Row]:
+            return [Row(r.name, (r.name, r.consumer_key, r.signature_method,
+                                 MASK if r.has_shared_secret else "none", f"{r.token_count:,}",
+                                 r.request_token_url), r)
+                    for r in service.window(text, start=start, size=size, total=total)]
+
+        return FuncSource(lambda: service.count(text), window,
+                          lambda name: service.position(name, text))
 
     def reload(self, select: str | None = None) -> None:
-        store, text = store_of(self), self.filter_text
-        run_job(self, lambda: store.providers.list(text), lambda rows: self._show(rows, select),
-                doing="Reading the service providers", group="list", loading=self.table)
+        self.table.load(self.source(), keep=select)
 
-    def _show(self, rows: list[ProviderSummary], select: str | None) -> None:
-        table = self.table
-        keep = select or table.current_key
-        table.clear()
-        for r in rows:
-            table.add_row(r.name, r.consumer_key, r.signature_method,
-                          MASK if r.has_shared_secret else "none", str(r.token_count),
-                          r.request_token_url, key=r.name)
-        table.select_key(keep)
+    def refresh_rows(self) -> None:
+        """The store changed elsewhere: read what is shown again, keeping the cursor."""
+        self.table.load()
+
+    def on_virtual_table_loaded(self, event: VirtualTable.Loaded) -> None:
+        event.stop()
         if (self.screen.is_current and self.app.focused is None
                 and getattr(self.screen, "active_tab", None) == "providers"):
-            table.focus()  # focus was lost while the table was loading
-        self.rows = rows
-        text = self.filter_text.strip()
+            self.table.focus()  # focus was lost while the table was loading
+        self._status()
+
+    def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
+        event.stop()
+        self._status()
+
+    def _status(self) -> None:
+        table, text = self.table, self.filter_text.strip()
+        key = table.current_key
+        at = f"{table.cursor_row + 1:,}/{table.row_count:,} {key} · " if key else ""
         self.query_one("#providers-status", Label).update(plain(
-            plural(len(rows), "service provider") + (f" matching “{text}”" if text else "")
-            + " · enter: open  r: reveal secret  /: filter"))
+            at + plural(table.row_count, "service provider")
+            + (f" matching “{text}”" if text else "")
+            + " · enter: open  r: reveal secret  /: filter", multiline=False))
 
     def selected(self) -> ProviderSummary | None:
-        key = self.table.current_key
-        return next((r for r in self.rows if r.name == key), None)
+        row = self.table.current_row
+        return row.data if row is not None else None
 
     # Actions --------------------------------------------------------------
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
         event.stop()
         self.action_open()
 
     def action_open(self) -> None:
         row = self.selected()
         if row is not None:
-            self.app.push_screen(ProviderDetailScreen(row.name), lambda _: self.reload())
+            self.app.push_screen(ProviderDetailScreen(row.name), lambda _: self.refresh_rows())
 
     def action_add(self) -> None:
         self.app.push_screen(ProviderFormScreen())
