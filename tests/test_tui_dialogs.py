@@ -171,3 +171,40 @@ async def test_every_dialog_shares_the_keys() -> None:
         assert "ctrl+s" in by_action["primary"], cls
         assert "escape" in by_action["cancel"], cls
 
+
+
+LONG = "\n".join(f"Line {i} of a long explanation that wraps at sixty columns." for i in range(30))
+SMALL_DIALOGS: dict[str, Make] = {
+    "confirm": lambda app: ConfirmModal("Remove?", LONG),
+    "typed_confirm": lambda app: TypedConfirmModal("Remove jira?", LONG, "jira"),
+    "add_route": lambda app: AddRouteModal(),
+    "error": lambda app: ErrorModal("Broken", LONG),
+    "help": _help,
+    "reveal_secret": lambda app: RevealSecretModal("jira", "s3cret " * 40, seconds=60),
+    "export": lambda app: ExportModal(Path("/nonexistent") / ("deep" * 20)),
+    "connect": lambda app: ConnectModal("jira", "ops"),
+}
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24)])
+async def test_dialog_buttons_stay_in_sight_on_a_small_terminal(
+        size: tuple[int, int], demo_store: Store) -> None:
+    """Every dialog at 60x20 (and 80x24), with a body longer than the screen: the body
+    scrolls, the buttons stay docked in sight."""
+    from textual.geometry import Region
+
+    app = make_app(demo_store)
+    async with app.run_test(size=size) as pilot:
+        screen_region = Region(0, 0, *size)
+        for name, make in SMALL_DIALOGS.items():
+            await open_dialog(pilot, make)
+            await pilot.pause()
+            dialog = app.screen.query_one(".dialog")
+            assert screen_region.contains_region(dialog.region), name
+            buttons = list(app.screen.query(Button))
+            assert buttons or name == "reveal_secret", name
+            for button in buttons:
+                assert button.region.height == 3, (name, button)
+                assert dialog.region.contains_region(button.region), (name, button)
+            app.screen.dismiss(None)
+            await settle(pilot)

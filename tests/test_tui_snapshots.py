@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 from tests.tui_support import settle
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import make_app
+from tui_oauth.tui.demo import DISPLAY_URL
 
 SIZE = (100, 30)
 
@@ -40,3 +41,30 @@ def keys(*presses: str) -> Callable[[Pilot[object]], object]:
 def test_snapshot(name: str, presses: tuple[str, ...], demo_store: Store,
                   snap_compare: Callable[..., bool]) -> None:
     assert snap_compare(make_app(demo_store), terminal_size=SIZE, run_before=keys(*presses))
+
+
+# Small terminals: the help's rows wrap at 80x24; a dialog keeps its buttons at 60x20.
+@pytest.mark.parametrize(("name", "size", "presses"), [
+    ("help_80x24", (80, 24), ("question_mark",)),
+    ("remove_consumer_60x20", (60, 20), ("d",)),
+])
+def test_snapshot_small(name: str, size: tuple[int, int], presses: tuple[str, ...],
+                        demo_store: Store, snap_compare: Callable[..., bool]) -> None:
+    assert snap_compare(make_app(demo_store), terminal_size=size, run_before=keys(*presses))
+
+
+# NO_COLOR: a checkbox's state and a refused key read without colour (a tick; a
+# struck-through key). Textual reads NO_COLOR when the app is made.
+def test_snapshot_no_color_form(demo_store: Store, snap_compare: Callable[..., bool],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(make_app(demo_store), terminal_size=(100, 50),  # the checkboxes too
+                        run_before=keys("a", "m"))
+
+
+def test_snapshot_no_color_read_only(read_only_store: Store,
+                                     snap_compare: Callable[..., bool],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    read_only_store.url = DISPLAY_URL  # the header shows this, not the temporary path
+    assert snap_compare(make_app(read_only_store), terminal_size=SIZE, run_before=keys())

@@ -20,6 +20,7 @@ from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Stat
 from tui_oauth.core.errors import StaleError, TuiOAuthError, ValidationError
 from tui_oauth.tui.text import error_text, plain
 from tui_oauth.tui.widgets.field import Field
+from tui_oauth.tui.widgets.tick import keep_ticks
 
 
 class FormScreen(Screen[None]):
@@ -51,6 +52,7 @@ class FormScreen(Screen[None]):
     def _remember_values(self) -> None:
         for field_input in self.query(Input):
             field_input.select_on_focus = False  # the first key must not erase the value
+        keep_ticks(self, *self.query(Checkbox))  # ticked or not without colour (NO_COLOR)
         # After the fields' own on_mount (which may show a stored value escaped).
         self.call_after_refresh(self._take_snapshot)
 
