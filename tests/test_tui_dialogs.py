@@ -47,11 +47,14 @@ DIALOGS: dict[str, tuple[Make, object, object]] = {
 
 
 async def open_dialog(pilot: Pilot[object], make: Make) -> list[object]:
-    """Push the dialog; the returned list gets its answer."""
-    await settle(pilot)
+    """Push the dialog (over the main page, loaded once); the returned list gets its
+    answer."""
+    if not getattr(pilot.app, "_dialog_test_settled", False):
+        await settle(pilot)
+        pilot.app._dialog_test_settled = True  # type: ignore[attr-defined]
     answers: list[object] = []
     pilot.app.push_screen(make(pilot.app), answers.append)
-    await settle(pilot)
+    await pilot.pause()
     assert isinstance(pilot.app.screen, Dialog)
     return answers
 
@@ -59,21 +62,22 @@ async def open_dialog(pilot: Pilot[object], make: Make) -> list[object]:
 KEYS = ("escape", "ctrl+s", "enter")
 
 
+@pytest.mark.parametrize("key", KEYS)
 @pytest.mark.parametrize("name", sorted(DIALOGS))
-async def test_each_dialog_answers_esc_ctrl_s_and_enter(name: str, demo_store: Store) -> None:
+async def test_each_dialog_answers_esc_ctrl_s_and_enter(
+        name: str, key: str, demo_store: Store) -> None:
     make, cancel, primary = DIALOGS[name]
     app = make_app(demo_store)
     async with app.run_test(size=(100, 30)) as pilot:
-        for key in KEYS:
-            answers = await open_dialog(pilot, make)
-            await pilot.press(key)
-            await settle(pilot)
-            if name == "confirm" and key == "enter":
-                expected = cancel  # enter presses the focused button: No
-            else:
-                expected = cancel if key == "escape" else primary
-            assert answers == [expected], key
-            assert not isinstance(app.screen, ModalScreen), key
+        answers = await open_dialog(pilot, make)
+        await pilot.press(key)
+        await pilot.pause()
+        if name == "confirm" and key == "enter":
+            expected = cancel  # enter presses the focused button: No
+        else:
+            expected = cancel if key == "escape" else primary
+        assert answers == [expected]
+        assert not isinstance(app.screen, ModalScreen)
 
 
 async def test_confirm_enter_presses_the_focused_button(demo_store: Store) -> None:
@@ -83,52 +87,51 @@ async def test_confirm_enter_presses_the_focused_button(demo_store: Store) -> No
         assert app.focused is app.screen.query_one("#no", Button)
         app.screen.query_one("#yes", Button).focus()
         await pilot.press("enter")
-        await settle(pilot)
+        await pilot.pause()
         assert answers == [True]
 
 
-async def test_typed_confirm_answers_only_the_right_word(demo_store: Store) -> None:
+@pytest.mark.parametrize("key", KEYS)
+async def test_typed_confirm_answers_only_the_right_word(key: str, demo_store: Store) -> None:
     app = make_app(demo_store)
     async with app.run_test(size=(100, 30)) as pilot:
-        for key in ("ctrl+s", "enter"):  # in the field, where the word is typed
-            answers = await open_dialog(
-                pilot, lambda app: TypedConfirmModal("Remove jira?", "It goes.", "jira"))
-            modal = app.screen
-            await pilot.press(*"jir", key)
-            await settle(pilot)
-            assert answers == [] and app.screen is modal, key
-            assert "That is not jira" in str(modal.query_one("#typed-error").render())
-            await pilot.press("a", key)
-            await settle(pilot)
-            assert answers == [True], key
         answers = await open_dialog(
             pilot, lambda app: TypedConfirmModal("Remove jira?", "It goes.", "jira"))
-        await pilot.press(*"jira", "escape")
-        await settle(pilot)
-        assert answers == [False]
+        modal = app.screen
+        if key == "escape":
+            await pilot.press(*"jira", key)  # even with the word typed
+            await pilot.pause()
+            assert answers == [False]
+            return
+        # in the field, where the word is typed: not yet
+        await pilot.press(*"jir", key)
+        await pilot.pause()
+        assert answers == [] and app.screen is modal
+        assert "That is not jira" in str(modal.query_one("#typed-error").render())
+        await pilot.press("a", key)
+        await pilot.pause()
+        assert answers == [True]
 
 
-async def test_export_dialog_keys(demo_store: Store, tmp_path: Path) -> None:
+@pytest.mark.parametrize("key", KEYS)
+async def test_export_dialog_keys(key: str, demo_store: Store, tmp_path: Path) -> None:
     app = make_app(demo_store)
     async with app.run_test(size=(100, 30)) as pilot:
-        for key in KEYS:
-            folder = tmp_path / key
-            folder.mkdir()
-            answers = await open_dialog(pilot, lambda app, f=folder: ExportModal(f))
-            await pilot.press(key)
-            assert await wait_for(pilot, lambda a=answers: bool(a), timeout=3), key
-            target = folder / "consumer-info.xml"
-            if key == "escape":
-                assert answers == [None] and not target.exists()
-            else:
-                assert answers == [str(target)] and target.exists(), key
-        # The Overwrite checkbox shows its state as a glyph, not only a colour.
-        await open_dialog(pilot, lambda app: ExportModal(tmp_path))
-        box = app.screen.query_one("#overwrite", Checkbox)
-        assert box.BUTTON_INNER == EMPTY
-        box.value = True
-        await pilot.pause()
-        assert box.BUTTON_INNER == TICKED
+        answers = await open_dialog(pilot, lambda app: ExportModal(tmp_path))
+        if key == "escape":
+            # The Overwrite checkbox shows its state as a glyph, not only a colour.
+            box = app.screen.query_one("#overwrite", Checkbox)
+            assert box.BUTTON_INNER == EMPTY
+            box.value = True
+            await pilot.pause()
+            assert box.BUTTON_INNER == TICKED
+        await pilot.press(key)
+        assert await wait_for(pilot, lambda: bool(answers), timeout=3)
+        target = tmp_path / "consumer-info.xml"
+        if key == "escape":
+            assert answers == [None] and not target.exists()
+        else:
+            assert answers == [str(target)] and target.exists()
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -186,25 +189,22 @@ SMALL_DIALOGS: dict[str, Make] = {
 }
 
 
-@pytest.mark.parametrize("size", [(60, 20), (80, 24)])
+@pytest.mark.parametrize("name", sorted(SMALL_DIALOGS))
 async def test_dialog_buttons_stay_in_sight_on_a_small_terminal(
-        size: tuple[int, int], demo_store: Store) -> None:
-    """Every dialog at 60x20 (and 80x24), with a body longer than the screen: the body
-    scrolls, the buttons stay docked in sight."""
+        name: str, demo_store: Store) -> None:
+    """Every dialog at 60x20, with a body longer than the screen: the body scrolls,
+    the buttons stay docked in sight."""
     from textual.geometry import Region
 
+    size = (60, 20)
     app = make_app(demo_store)
     async with app.run_test(size=size) as pilot:
         screen_region = Region(0, 0, *size)
-        for name, make in SMALL_DIALOGS.items():
-            await open_dialog(pilot, make)
-            await pilot.pause()
-            dialog = app.screen.query_one(".dialog")
-            assert screen_region.contains_region(dialog.region), name
-            buttons = list(app.screen.query(Button))
-            assert buttons or name == "reveal_secret", name
-            for button in buttons:
-                assert button.region.height == 3, (name, button)
-                assert dialog.region.contains_region(button.region), (name, button)
-            app.screen.dismiss(None)
-            await settle(pilot)
+        await open_dialog(pilot, SMALL_DIALOGS[name])
+        dialog = app.screen.query_one(".dialog")
+        assert screen_region.contains_region(dialog.region), name
+        buttons = list(app.screen.query(Button))
+        assert buttons, name
+        for button in buttons:
+            assert button.region.height == 3, (name, button)
+            assert dialog.region.contains_region(button.region), (name, button)

@@ -74,20 +74,18 @@ async def test_f1_opens_the_help_in_a_form_where_question_mark_is_text(
         demo_store: Store) -> None:
     app = make_app(demo_store)
     async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        await pilot.press("a", "m")
-        await settle(pilot)
-        form = app.screen
-        assert isinstance(form, ConsumerFormScreen)
+        form = ConsumerFormScreen()  # as a, m open it
+        await app.push_screen(form)
         form.query_one("#name", Input).focus()
+        await pilot.pause()
         await pilot.press("question_mark")
-        await settle(pilot)
+        await pilot.pause()
         assert app.screen is form and form.query_one("#name", Input).value == "?"
         await pilot.press("f1")
-        await settle(pilot)
+        await pilot.pause()
         assert isinstance(app.screen, HelpModal)
         assert ("ConsumerForm", "Save") in {(e.section, e.description)
                                             for e in app.screen.entries}
         await pilot.press("f1")  # closes it again
-        await settle(pilot)
+        await pilot.pause()
         assert app.screen is form and form.query_one("#name", Input).value == "?"

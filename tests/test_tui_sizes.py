@@ -28,7 +28,8 @@ async def test_by_url_preview_fits_80x24(tui_store: Store) -> None:
             screen = app.screen
             assert isinstance(screen, ConsumerByUrlScreen)
             screen.query_one("#allow_private", Checkbox).value = True  # a loopback server
-            await pilot.press(*base, "enter")
+            screen.query_one("#url", Input).value = base
+            await pilot.press("enter")
             await settle(pilot)
             assert screen.preview is not None
             text = screen_text(pilot)
