@@ -6,6 +6,9 @@
 # Everything is stopped and removed on exit, including on failure or Ctrl-C.
 #
 # Usage: scripts/run-tests.sh [pytest args...]
+#        scripts/run-tests.sh --exec COMMAND [ARGS...]   run COMMAND instead of pytest,
+#            with the same services and environment (benchmarks on PostgreSQL:
+#            benchmarks/console_scale.py --db '$TUI_OAUTH_TEST_PG_URL')
 #
 # Exported to pytest:
 #   TUI_OAUTH_TEST_PG_URL                  postgresql+psycopg://tuioauth:<pw>@127.0.0.1:<port>/postgres
@@ -14,6 +17,13 @@
 #   HOME, XDG_{RUNTIME,DATA,CONFIG,CACHE,STATE}_DIR, TMPDIR  (all inside the temp dir)
 #   DBUS_SESSION_BUS_ADDRESS               set by dbus-run-session
 set -euo pipefail
+
+run_exec=0
+if [[ "${1:-}" == "--exec" ]]; then
+    run_exec=1
+    shift
+fi
+export RUN_TESTS_EXEC=$run_exec
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
@@ -232,6 +242,9 @@ set +e
             exit 3
         }
         echo $$ >"$pidfile"
+        if [ "$RUN_TESTS_EXEC" = 1 ]; then
+            exec sh -c "$*"
+        fi
         exec "$0" -m pytest "$@"
     ' "$py" "$pytest_pidfile" "$@"
 ) <&3 3<&- &

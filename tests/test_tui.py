@@ -197,7 +197,7 @@ async def test_a_failing_worker_shows_words_not_a_traceback(
         def broken(*args: object, **kwargs: object) -> None:
             raise StoreError("The database went away [bold]now[/bold].", hint="Try again.")
 
-        monkeypatch.setattr(demo_store.consumers, "count", broken)
+        monkeypatch.setattr(demo_store.consumers, "window", broken)
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert app.is_running
@@ -208,7 +208,7 @@ async def test_a_failing_worker_shows_words_not_a_traceback(
         def crash(*args: object, **kwargs: object) -> None:
             raise ZeroDivisionError("division by zero")
 
-        monkeypatch.setattr(demo_store.consumers, "count", crash)
+        monkeypatch.setattr(demo_store.consumers, "window", crash)
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert isinstance(app.screen, ErrorModal)

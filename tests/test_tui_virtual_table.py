@@ -4,12 +4,13 @@ columns fitted to the width, loads that never pile up, the cursor kept by key.""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from hypothesis import given
 from hypothesis import strategies as st
 from rich.cells import cell_len
 from textual.app import App, ComposeResult
+from textual.pilot import Pilot
 
 from tests.tui_support import screen_text, settle, wait_for
 from tui_oauth.tui.widgets.virtual_table import (
@@ -37,6 +38,7 @@ class Listing:
         self.counts = 0
         self.lock = threading.Lock()
         self.gate: threading.Event | None = None
+        self.asked: list[str] = []  # the filter of each count or window
 
     def source(self, text: str = "") -> FuncSource:
         def rows() -> list[str]:
@@ -47,11 +49,15 @@ class Listing:
                 self.gate.wait(5)
             with self.lock:
                 self.counts += 1
+                self.asked.append(text)
             return len(rows())
 
-        def window(start: int, size: int, total: int) -> list[Row]:
+        def window(start: int, size: int, total: int | None) -> list[Row]:
+            if self.gate is not None:
+                self.gate.wait(5)
             with self.lock:
                 self.windows.append((start, size))
+                self.asked.append(text)
             return [Row(k, (k, f"name of {k}", str(i))) for i, k in
                     enumerate(rows()[start:start + size], start)]
 
@@ -74,6 +80,15 @@ class ListApp(App[None]):
         table = self.query_one(VirtualTable)
         table.focus()
         table.load(self.listing.source())
+
+
+async def pause_until(pilot: Pilot[None], condition: Callable[[], bool]) -> bool:
+    """Like tui_support.wait_for, without waiting for the workers (one is held here)."""
+    for _ in range(150):
+        if condition():
+            return True
+        await pilot.pause(0.02)
+    return condition()
 
 
 def keys(n: int) -> list[str]:
@@ -128,21 +143,24 @@ async def test_the_cursor_stays_on_its_row_when_rows_come_before_it() -> None:
 
 
 async def test_loads_never_pile_up_only_the_newest_waits() -> None:
-    """Seven filter keys while a count is slow: one load runs, the newest waits, the five
-    between are never read (issue 9: seven keys started seven full reloads)."""
+    """Seven filter keys while the database is slow: one load runs, the newest waits,
+    the five between are never read (issue 9: seven keys started seven full reloads)."""
     listing = Listing(keys(1000))
     app = ListApp(listing)
     async with app.run_test(size=(60, 12)) as pilot:
         await settle(pilot)
         table = app.query_one(VirtualTable)
         listing.gate = threading.Event()
-        before = listing.counts
-        for i in range(1, 8):
-            table.load(listing.source("app:000"[:i] if i < 7 else "app:0000999"))
+        listing.asked.clear()
+        loads = table.loads
+        texts = ["a", "ap", "app", "app:", "app:0", "app:00", "app:0000999"]
+        for text in texts:
+            table.load(listing.source(text))
         listing.gate.set()
         await settle(pilot)
         assert await wait_for(pilot, lambda: table.row_count == 1)
-        assert listing.counts - before == 2
+        assert set(listing.asked) == {"a", "app:0000999"}  # the five between: never
+        assert table.loads - loads == 1  # the first, superseded, is not shown
         assert table.current_key == "app:0000999"
 
 
@@ -186,3 +204,24 @@ def test_fitted_columns_never_overflow_unless_the_minimum_does(natural: list[int
     minimum = 2 + 12 + 1 + 6
     assert used <= width or used == minimum
     assert widths[0] >= 12 and widths[1] >= 6  # the columns that may not go
+
+
+async def test_rows_show_before_their_count_and_typing_never_waits_for_it() -> None:
+    """A filtered list shows its first rows at once and counts them after; the next
+    filter starts beside that count instead of queuing behind it."""
+    listing = Listing(keys(1000))
+    app = ListApp(listing)
+    async with app.run_test(size=(60, 12)) as pilot:
+        await settle(pilot)
+        table = app.query_one(VirtualTable)
+        gate = threading.Event()
+        slow = listing.source("app:0000")  # 1000 rows: more than a page, so counted
+        table.load(FuncSource(lambda: gate.wait(5) and slow.count(), slow.window,
+                              slow.position))
+        assert await pause_until(pilot, lambda: table.counting)
+        assert table.row_count == PAGE and table.current_key == "app:0000000"
+        table.load(listing.source("app:000099"))  # 10 rows: one page, no count
+        assert await pause_until(pilot, lambda: table.row_count == 10 and not table.counting)
+        gate.set()
+        await settle(pilot)
+        assert table.row_count == 10  # the late count of the older list changes nothing

@@ -75,7 +75,7 @@ class ConsumersTab(FilteredList, ReadOnlyGuard, Vertical):
         sort, _ = SORTS[self.sort_index]
         descending = self.descending
 
-        def window(start: int, size: int, total: int) -> list[Row]:
+        def window(start: int, size: int, total: int | None) -> list[Row]:
             rows = service.window(text, sort=sort, descending=descending, start=start,
                                   size=size, total=total)
             return [Row(r.key, (r.key, r.name, r.signature_method, yes_no(r.two_lo_allowed),

@@ -63,7 +63,7 @@ class ProvidersTab(FilteredList, ReadOnlyGuard, Vertical):
     def source(self) -> FuncSource:
         service, text = store_of(self).providers, self.filter_text
 
-        def window(start: int, size: int, total: int) -> list[Row]:
+        def window(start: int, size: int, total: int | None) -> list[Row]:
             return [Row(r.name, (r.name, r.consumer_key, r.signature_method,
                                  MASK if r.has_shared_secret else "none", f"{r.token_count:,}",
                                  r.request_token_url), r)

@@ -69,7 +69,9 @@ class Source(Protocol):
 
     def count(self) -> int: ...
 
-    def window(self, start: int, size: int, total: int) -> Sequence[Row]: ...
+    def window(self, start: int, size: int, total: int | None) -> Sequence[Row]:
+        """``total`` (when known) lets a window near the end be read from the end."""
+        ...
 
     def position(self, key: str) -> int | None: ...
 
@@ -79,13 +81,13 @@ class FuncSource:
     """A :class:`Source` from three functions (a service's, with the filter and sort bound)."""
 
     count_fn: Callable[[], int]
-    window_fn: Callable[[int, int, int], Sequence[Row]]
+    window_fn: Callable[[int, int, int | None], Sequence[Row]]
     position_fn: Callable[[str], int | None] = field(default=lambda key: None)
 
     def count(self) -> int:
         return self.count_fn()
 
-    def window(self, start: int, size: int, total: int) -> Sequence[Row]:
+    def window(self, start: int, size: int, total: int | None) -> Sequence[Row]:
         return self.window_fn(start, size, total)
 
     def position(self, key: str) -> int | None:
@@ -231,12 +233,19 @@ class VirtualTable(ScrollView, can_focus=True):
         self.row_count = 0
         self.cursor_row = 0
         self.loaded = False  # a first load has finished
+        self.loads = 0  # loads finished (a benchmark waits on it)
+        self.shows = 0  # times new rows were put on screen (early or finished)
+        self.counting = False  # rows shown, their number still being counted
+        self._early = 0  # the generation whose first rows were shown before the count
         self._source: Source | None = None
         self._generation = 0
         self._pages: OrderedDict[int, list[Row]] = OrderedDict()
         self._reading: set[int] = set()
         self._natural = [cell_len(c.label) for c in columns]
-        self._loading = False
+        # Loads running: generation -> counting (its rows shown, its length being
+        # counted).  A new load starts when none runs, or beside one that only counts:
+        # never more than two at once, and typing never waits for a count.
+        self._loads_running: dict[int, bool] = {}
         self._next_load: tuple[Source, str | None, bool] | None = None
         self._last_key: str | None = None
 
@@ -254,7 +263,11 @@ class VirtualTable(ScrollView, can_focus=True):
         if keep is None and not top:
             keep = self.current_key
         self._next_load = (source, keep, top)
-        if not self._loading:
+        self._maybe_start()
+
+    def _maybe_start(self) -> None:
+        if self._next_load is not None and len(self._loads_running) < 2 and all(
+                self._loads_running.values()):
             self._start_next_load()
 
     def _start_next_load(self) -> None:
@@ -262,29 +275,42 @@ class VirtualTable(ScrollView, can_focus=True):
             return
         source, keep, top = self._next_load
         self._next_load = None
-        self._loading = True
         self._generation += 1
         generation = self._generation
+        self._loads_running[generation] = False
         cursor = 0 if top else self.cursor_row
         scroll = 0 if top else int(self.scroll_y)
         height = max(self.size.height - 1, 1)
 
-        def work() -> tuple[int, int, int, dict[int, list[Row]]]:
-            total = source.count()
-            at = source.position(keep) if keep is not None else None
-            row = at if at is not None else cursor
-            row = max(0, min(row, total - 1))
-            if scroll <= cursor < scroll + height:  # the cursor keeps its line on screen
+        def place(row: int, total: int) -> int:
+            """The first row on screen: the cursor keeps its line if it can."""
+            if scroll <= cursor < scroll + height:
                 top_row = row - (cursor - scroll)
             elif scroll <= row < scroll + height:
                 top_row = scroll
             else:
                 top_row = row - height // 2
-            top_row = max(0, min(top_row, total - height))
-            pages = {}
+            return max(0, min(top_row, total - height))
+
+        def work() -> tuple[int, int, int, dict[int, list[Row]]]:
+            at = source.position(keep) if keep is not None else None
+            row = max(at if at is not None else cursor, 0)
+            first = row // PAGE
+            rows = list(source.window(first * PAGE, PAGE, None))
+            if len(rows) < PAGE and (rows or first == 0):
+                total = first * PAGE + len(rows)  # the list ends on this page: no count
+            else:
+                if rows:  # show these rows now; counting a filtered list scans it
+                    early = first * PAGE + len(rows)
+                    self.app.call_from_thread(self._shown_early, generation, source, row,
+                                              place(row, early), early, first, rows)
+                total = source.count()
+            row = max(0, min(row, total - 1))
+            top_row = place(row, total)
+            pages = {first: rows} if rows else {}
             for page in sorted({row // PAGE, top_row // PAGE,
                                 min(top_row + height, max(total - 1, 0)) // PAGE}):
-                if page * PAGE < total:
+                if page * PAGE < total and page not in pages:
                     pages[page] = list(source.window(page * PAGE, PAGE, total))
             return total, row, top_row, pages
 
@@ -300,34 +326,56 @@ class VirtualTable(ScrollView, can_focus=True):
         self.run_worker(body, name=self.doing, group="virtual-table-load", thread=True,
                         exit_on_error=False)
 
+    def _shown_early(self, generation: int, source: Source, row: int, top_row: int,
+                     at_least: int, page: int, rows: list[Row]) -> None:
+        """The rows around the cursor, before the count: the list is right at once and
+        its length follows (``counting`` until then)."""
+        if generation in self._loads_running:
+            self._loads_running[generation] = True
+        if generation == self._generation:
+            self._early = generation
+            self._show(source, at_least, row, top_row, {page: rows})
+            self.counting = True
+        self._maybe_start()
+
+    def _show(self, source: Source, total: int, row: int, top_row: int,
+              pages: dict[int, list[Row]]) -> None:
+        self._source = source
+        self._pages = OrderedDict(sorted(pages.items()))
+        self._reading.clear()
+        self._natural = [cell_len(c.label) for c in self.columns]
+        for rows in pages.values():
+            self._measure(rows)
+        self.row_count = total
+        self.cursor_row = row
+        self.loaded = True
+        self.shows += 1
+        self.virtual_size = Size(self.size.width, total + 1)
+        self.scroll_to(y=top_row, animate=False, immediate=True)
+        self.refresh()
+        self._highlighted()
+
     def _loaded(self, generation: int, source: Source,
                 result: tuple[int, int, int, dict[int, list[Row]]]) -> None:
-        self._loading = False
+        self._loads_running.pop(generation, None)
         if generation == self._generation:
             total, row, top_row, pages = result
-            self._source = source
-            self._pages = OrderedDict(sorted(pages.items()))
-            self._reading.clear()
-            self._natural = [cell_len(c.label) for c in self.columns]
-            for rows in pages.values():
-                self._measure(rows)
-            self.row_count = total
-            self.cursor_row = row
-            self.loaded = True
-            self.virtual_size = Size(self.size.width, total + 1)
-            self.scroll_to(y=top_row, animate=False, immediate=True)
-            self.refresh()
-            self._highlighted()
+            self.counting = False
+            if self._early == generation:  # the cursor may have moved since: it stays
+                row = max(0, min(self.cursor_row, total - 1))
+                top_row = max(0, min(int(self.scroll_y), total - 1))
+                pages = {**self._pages, **pages}
+            self._show(source, total, row, top_row, pages)
+            self.loads += 1
             self.post_message(self.Loaded(self, total))
-        if self._next_load is not None:
-            self._start_next_load()
+        self._maybe_start()
 
     def _load_failed(self, generation: int, source: Source, exc: Exception) -> None:
-        self._loading = False
+        self._loads_running.pop(generation, None)
         if generation == self._generation:
+            self.counting = False
             self.app.post_message(WorkFailed(exc, self.doing))
-        if self._next_load is not None:
-            self._start_next_load()
+        self._maybe_start()
 
     def _read_page(self, page: int) -> None:
         """Read one page of the current list in a thread, unless already there or on
@@ -340,7 +388,8 @@ class VirtualTable(ScrollView, can_focus=True):
 
         def body() -> None:
             if not self._page_in_view(page):
-                self.app.call_from_thread(self._reading.discard, page)
+                with suppress(RuntimeError):  # the app is closing
+                    self.app.call_from_thread(self._page_skipped, page)
                 return
             try:
                 rows: list[Row] | Exception = list(source.window(page * PAGE, PAGE, total))
@@ -351,6 +400,13 @@ class VirtualTable(ScrollView, can_focus=True):
 
         self.run_worker(body, name=self.doing, group=f"virtual-table-page-{page}",
                         thread=True, exit_on_error=False)
+
+    def _page_skipped(self, page: int) -> None:
+        """Scrolled out of view before it was read; it may be back in view meanwhile
+        (its rows then asked for it while it was still on the way)."""
+        self._reading.discard(page)
+        if self._page_in_view(page):
+            self._read_page(page)
 
     def _page_read(self, generation: int, page: int, rows: list[Row] | Exception) -> None:
         self._reading.discard(page)
@@ -396,6 +452,11 @@ class VirtualTable(ScrollView, can_focus=True):
             return None
         offset = index % PAGE
         return page[offset] if offset < len(page) else None
+
+    @property
+    def busy(self) -> bool:
+        """A load runs or waits."""
+        return bool(self._loads_running) or self._next_load is not None
 
     @property
     def current_row(self) -> Row | None:
