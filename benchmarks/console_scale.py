@@ -19,8 +19,8 @@ Targets: open at most 1.5 times the empty store's, filter at most 50 ms, sort at
 100 ms, G at most 50 ms, detail at most 200 ms, peak RSS at most 1.3 times.
 
     .venv/bin/python benchmarks/console_scale.py [--consumers N] [--db URL]
-    scripts/run-tests.sh --exec .venv/bin/python benchmarks/console_scale.py \\
-        --db '$TUI_OAUTH_TEST_PG_URL'      # on a throw-away PostgreSQL
+    scripts/run-tests.sh --exec '.venv/bin/python benchmarks/console_scale.py \\
+        --db "$TUI_OAUTH_TEST_PG_URL"'      # on a throw-away PostgreSQL
 """
 
 from __future__ import annotations
@@ -109,8 +109,6 @@ def fill_postgresql(url: str, consumers: int, providers: int, tokens: int) -> No
                            ("tokens", TOKENS_INSERT)):
             columns = sql.split("(", 1)[1].split(")", 1)[0]
             columns = columns.replace(" user,", ' "user",')
-            fixed = {"consumers": 2, "service_providers": 0, "tokens": 0}[table]
-            del fixed
             key = {"consumers": "consumers", "service_providers": "providers",
                    "tokens": "tokens"}[table]
             with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
@@ -120,12 +118,13 @@ def fill_postgresql(url: str, consumers: int, providers: int, tokens: int) -> No
 
 
 def _pg_row(table: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row of the INSERT's placeholders with its constants put in, for COPY."""
     if table == "consumers":  # the statement's NULL callback and execute-as are columns
         r = list(row)
         return (*r[:6], None, *r[6:10], None, *r[10:])
     if table == "tokens":
         return (*row[:3], "active", *row[3:])
-    return row
+    return (*row[:5], "HMAC-SHA1", *row[5:])  # service_providers
 
 
 # The child: one console, measured ------------------------------------------------

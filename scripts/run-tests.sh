@@ -8,7 +8,7 @@
 # Usage: scripts/run-tests.sh [pytest args...]
 #        scripts/run-tests.sh --exec COMMAND [ARGS...]   run COMMAND instead of pytest,
 #            with the same services and environment (benchmarks on PostgreSQL:
-#            benchmarks/console_scale.py --db '$TUI_OAUTH_TEST_PG_URL')
+#            --exec '.venv/bin/python benchmarks/console_scale.py --db "$TUI_OAUTH_TEST_PG_URL"')
 #
 # Exported to pytest:
 #   TUI_OAUTH_TEST_PG_URL                  postgresql+psycopg://tuioauth:<pw>@127.0.0.1:<port>/postgres
@@ -258,6 +258,11 @@ if [[ -s "$dbus_log" ]] && grep -qv 'Failed to set fd limit' "$dbus_log"; then
 fi
 
 case $rc in
+0) ;;
+*) if ((run_exec)); then
+    log "the command failed (exit code $rc)"
+    exit "$rc"
+fi ;;&
 0) ;;
 5)
     log "ERROR: pytest collected no tests (exit code 5) - check PYTEST_ARGS / -k selection"

@@ -69,6 +69,11 @@ async def test_filter_and_escape_clears(demo_store: Store) -> None:
         await pilot.press("enter")  # back to the list, filter kept
         assert app.focused is table
         assert table.row_count == 1
+        assert "esc Clear filter" in screen_text(pilot)
+        await pilot.press("escape")  # in the filtered list: the whole list again
+        await settle(pilot)
+        assert table.row_count == 3 and app.focused is table
+        assert "Clear filter" not in screen_text(pilot)
         await pilot.press("slash", "escape")
         await settle(pilot)
         assert table.row_count == 3

@@ -30,7 +30,7 @@ def dash(value: str | None) -> str:
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {words or word + 's'}"
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {words or word + 's'}"
 
 
 def plain(text: str, *, multiline: bool = True, style: str = "") -> Text:

@@ -43,6 +43,8 @@ class ConsumersTab(FilteredList, ReadOnlyGuard, Vertical):
         Binding("e", "edit", "Edit", id="consumers.edit", tooltip="Edit the selected consumer"),
         Binding("d", "remove", "Remove", id="consumers.remove",
                 tooltip="Remove the selected consumer and its tokens"),
+        Binding("escape", "unfilter", "Clear filter", id="consumers.unfilter",
+                tooltip="Show the whole list again"),
         Binding("/", "filter", "Filter", id="consumers.filter",
                 tooltip="Filter by key, name or description (Esc clears)"),
         Binding("s", "sort", "Sort", id="consumers.sort",

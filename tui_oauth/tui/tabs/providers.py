@@ -40,6 +40,8 @@ class ProvidersTab(FilteredList, ReadOnlyGuard, Vertical):
                 tooltip="Remove the selected provider and the tokens we hold from it"),
         Binding("r", "reveal", "Reveal", id="providers.reveal",
                 tooltip="Show the shared secret for a few seconds (recorded in the audit log)"),
+        Binding("escape", "unfilter", "Clear filter", id="providers.unfilter",
+                tooltip="Show the whole list again"),
         Binding("/", "filter", "Filter", id="providers.filter",
                 tooltip="Filter by name, consumer key or description (Esc clears)"),
     ]

@@ -36,7 +36,8 @@ class FilterInput(Input):
 
 class FilteredList:
     """For a tab with a FilterInput over its ``table``: `/` opens the filter, typing
-    reloads, enter returns to the list, Esc clears.  The tab (a Widget) defines
+    reloads, enter returns to the list, Esc clears (in the filter, or in the list while
+    it is filtered: the tab binds ``escape`` to ``unfilter``).  The tab (a Widget) defines
     ``table``, ``reload()`` and the filter's id in ``FILTER_ID``."""
 
     FILTER_ID: str
@@ -56,10 +57,20 @@ class FilteredList:
     def action_filter(self) -> None:
         self.filter_input.open()
 
+    def action_unfilter(self) -> None:
+        """Esc in the list while it is filtered: the whole list again."""
+        self.filter_input.action_clear_filter()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "unfilter":
+            return bool(self.filter_text)  # offered (and in the footer) only when filtered
+        return cast(bool | None, super().check_action(action, parameters))  # type: ignore[misc]
+
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == self.FILTER_ID:
             event.stop()
             self._tab.reload()
+            self._tab.screen.refresh_bindings()  # Esc: clear filter, or not
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == self.FILTER_ID:
