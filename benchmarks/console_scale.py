@@ -114,7 +114,9 @@ def fill_postgresql(url: str, consumers: int, providers: int, tokens: int) -> No
             with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in data[key]:
                     copy.write_row(_pg_row(table, row))
-        conn.execute("ANALYZE")
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"),
+                         autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")  # as autovacuum would, soon after a bulk load
 
 
 def _pg_row(table: str, row: tuple[Any, ...]) -> tuple[Any, ...]:

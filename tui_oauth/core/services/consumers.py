@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, delete, func, or_
+from sqlalchemy import case, delete, func, tuple_
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -128,10 +128,9 @@ class ConsumerService:
             stmt = self._filtered(stmt, filter)
             if after is not None:  # ties are broken by the key, in the sort's direction
                 value, key = after
-                before = col(Consumer.key) < key if descending else col(Consumer.key) > key
-                stmt = stmt.where(before if sort == "key" else or_(
-                    first < value if descending else first > value,
-                    and_(first == value, before)))
+                left: Any = first if sort == "key" else tuple_(first, col(Consumer.key))
+                right: Any = key if sort == "key" else tuple_(value, key)
+                stmt = stmt.where(left < right if descending else left > right)
             stmt = stmt.order_by(*(o.desc() if descending else o.asc() for o in order))
             with self.store.session() as s:
                 rows = s.execute(stmt.limit(page_size)).all()
