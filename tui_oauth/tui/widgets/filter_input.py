@@ -70,7 +70,11 @@ class FilteredList:
         if event.input.id == self.FILTER_ID:
             event.stop()
             self._tab.reload()
-            self._tab.screen.refresh_bindings()  # Esc: clear filter, or not
+            if bool(event.value) != bool(getattr(self, "_was_filtered", False)):
+                # Esc (clear filter) comes or goes in the footer.  Redrawing the footer
+                # costs tens of ms: not on every key, and after the rows are shown.
+                self._was_filtered = bool(event.value)
+                self._tab.set_timer(0.2, self._tab.screen.refresh_bindings)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == self.FILTER_ID:
