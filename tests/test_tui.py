@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import TabbedContent
 
-from tests.tui_support import screen_text, settle
+from tests.tui_support import screen_text, settle, wait_for
 from tui_oauth.core.errors import StoreError
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import OAuthAdminApp, keymap_from_env, make_app
@@ -69,11 +69,11 @@ async def test_filter_and_escape_clears(demo_store: Store) -> None:
         await pilot.press("enter")  # back to the list, filter kept
         assert app.focused is table
         assert table.row_count == 1
-        assert "esc Clear filter" in screen_text(pilot)
+        assert await wait_for(pilot, lambda: "esc Clear filter" in screen_text(pilot))
         await pilot.press("escape")  # in the filtered list: the whole list again
         await settle(pilot)
         assert table.row_count == 3 and app.focused is table
-        assert "Clear filter" not in screen_text(pilot)
+        assert await wait_for(pilot, lambda: "Clear filter" not in screen_text(pilot))
         await pilot.press("slash", "escape")
         await settle(pilot)
         assert table.row_count == 3
