@@ -43,10 +43,14 @@ def test_snapshot(name: str, presses: tuple[str, ...], demo_store: Store,
     assert snap_compare(make_app(demo_store), terminal_size=SIZE, run_before=keys(*presses))
 
 
-# Small terminals: the help's rows wrap at 80x24; a dialog keeps its buttons at 60x20.
+# Small terminals: the help's rows wrap at 80x24; a dialog keeps its buttons at 60x20;
+# the lists fit 80 columns.
 @pytest.mark.parametrize(("name", "size", "presses"), [
     ("help_80x24", (80, 24), ("question_mark",)),
     ("remove_consumer_60x20", (60, 20), ("d",)),
+    # the list fits 80 columns: the long key shortened in the middle, whole in the status
+    ("consumers_80x24", (80, 24), ("j",)),
+    ("consumer_detail_80x24", (80, 24), ("j", "enter")),
 ])
 def test_snapshot_small(name: str, size: tuple[int, int], presses: tuple[str, ...],
                         demo_store: Store, snap_compare: Callable[..., bool]) -> None:

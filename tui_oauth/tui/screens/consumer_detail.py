@@ -23,13 +23,13 @@ from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen, key_summary
 from tui_oauth.tui.text import dash, field_rows, plain, plural, when, yes_no
 from tui_oauth.tui.widgets.virtual_table import Column, FuncSource, Row, VirtualTable
 
-TOKEN_COLUMNS = [
+TOKEN_COLUMNS = [  # at 80 columns "Last used", then "Type", give way; times are never cut
     Column("User", min=8, max=24),
-    Column("Type", drop=3),
+    Column("Type", drop=2),
     Column("State"),
-    Column("Issued", drop=2),
-    Column("Expires"),
-    Column("Last used", drop=1),
+    Column("Issued", min=16, drop=1),
+    Column("Expires", min=16),
+    Column("Last used", min=16, drop=3),
     Column("Token", min=12, shorten="middle"),
 ]
 BASE64_TITLE = "Public key (bare base64, what Atlassian's \"Public Key\" field takes) · b: copy"
