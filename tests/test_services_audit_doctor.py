@@ -335,3 +335,31 @@ def test_doctor_backend_that_cannot_list(db_url: str) -> None:
         report = store.doctor.run()
     assert report.ok
     assert "cannot list" in checks(report)["secrets without row"].message
+
+
+def test_a_bounded_audit_search_goes_on_where_it_stopped(store: Store) -> None:
+    """A filter searches at most ``scan`` entries a page (issue 9: a filter matching
+    nothing read a million entries for one page); following next_before_id page after
+    page finds exactly what one unbounded search finds, in the same order."""
+    with Session(store.engine) as s:
+        for i in range(40):
+            s.add(AuditEntry(actor="admin", action="consumer.add", target_type="consumer",
+                             target=f"app-{i}", detail="needle" if i % 9 == 0 else "hay"))
+        s.commit()
+    everything = [e.id for e in store.audit.list(limit=1000, text="needle").entries]
+    assert len(everything) == 5
+    found: list[int | None] = []
+    before, pages, partial = None, 0, 0
+    while True:
+        page = store.audit.list(limit=2, before_id=before, text="needle", scan=7)
+        pages += 1
+        found += [e.id for e in page.entries]
+        partial += page.searched_to_id is not None
+        if page.next_before_id is None:
+            break
+        before = page.next_before_id
+    assert found == everything
+    assert partial >= 4 and pages < 20
+    nothing = store.audit.list(text="absent", scan=7)
+    assert nothing.entries == [] and nothing.searched_to_id is not None
+    assert store.audit.list(text="absent").next_before_id is None  # unbounded: the end

@@ -24,6 +24,9 @@ from tui_oauth.tui.widgets.filter_input import FilterInput
 from tui_oauth.tui.widgets.table import Table
 
 PAGE = 100
+# A filter searches this many entries a page at most (a filter that matches nothing read
+# the whole log: 4.7 s at 1,000,000 entries); `n` searches the next as many.
+SCAN = 50_000
 
 
 def describe_entry(e: AuditEntry) -> str:
@@ -85,7 +88,8 @@ class AuditScreen(Screen[None]):
 
     def load(self, *, quiet: bool = False) -> None:
         store, before, text = store_of(self), self.pages[-1], self.filter_text
-        run_job(self, lambda: store.audit.list(limit=PAGE, before_id=before, text=text or None),
+        run_job(self, lambda: store.audit.list(limit=PAGE, before_id=before, text=text or None,
+                                               scan=SCAN),
                 self._show, doing="Reading the audit log", group="page",
                 loading=None if quiet else self.query_one("#audit-table"))
 
@@ -113,8 +117,11 @@ class AuditScreen(Screen[None]):
         text = self.filter_text.strip()
         where = f" matching “{text}”" if text else ""
         nav = []
+        if page.searched_to_id is not None:  # a bounded search: say so, offer more
+            where += (f" among the newest {SCAN:,} entries" if len(self.pages) == 1
+                      else f" among the next {SCAN:,} older entries")
         if page.next_before_id:
-            nav.append("n: older")
+            nav.append("n: search older" if page.searched_to_id is not None else "n: older")
         if len(self.pages) > 1:
             nav.append("p: newer")
         self.query_one("#audit-status", Label).update(plain(
