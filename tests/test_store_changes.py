@@ -161,12 +161,12 @@ def test_nonces_alone_are_not_changes(store: Store, watcher: ChangeWatcher) -> N
     assert watcher.poll() is False
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_postgresql_writer_without_notify_is_seen(db_url: str, store: Store,
                                                   watcher: ChangeWatcher) -> None:
     """psql or an older tui-oauth sends no NOTIFY: the row counters catch its write once
     its statistics are flushed (within 10 s, or when it disconnects as here)."""
-    if store.dialect != "postgresql":
-        pytest.skip("PostgreSQL only")
+    assert store.dialect == "postgresql"
     import psycopg
     from sqlalchemy.engine import make_url
 

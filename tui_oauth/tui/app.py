@@ -129,7 +129,7 @@ class OAuthAdminApp(App[None]):
             self.set_keymap(keymap)
         if problems:
             self.notify(f"{KEYMAP_ENV}: " + "\n".join(problems), title="Keys not remapped",
-                        severity="warning", timeout=20)
+                        severity="warning", timeout=20, markup=False)
         self.push_screen(MainScreen(id="main"))
         install_store_watch(self)  # the screens keep up with changes made elsewhere
 
