@@ -215,7 +215,9 @@ def test_slow_headers_are_cut_off_while_signed_requests_are_served(sqlite_store:
             assert [read_until_closed(s, timeout=8) for s in silent] == [b"", b""]
             elapsed = time.monotonic() - started
             assert elapsed < 8, elapsed  # 1 s deadline: generous bound, not a benchmark
-            assert srv.limits.timed_out == 52
+            # the 52 slow ones, and the signed request's kept-alive connection if it sat
+            # idle past the deadline meanwhile (a busy machine)
+            assert srv.limits.timed_out in (52, 53), srv.limits.timed_out
             assert signed_whoami(srv.base).status_code == 200
         finally:
             close_all(socks + silent)
