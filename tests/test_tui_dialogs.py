@@ -62,22 +62,21 @@ async def open_dialog(pilot: Pilot[object], make: Make) -> list[object]:
 KEYS = ("escape", "ctrl+s", "enter")
 
 
-@pytest.mark.parametrize("key", KEYS)
-@pytest.mark.parametrize("name", sorted(DIALOGS))
-async def test_each_dialog_answers_esc_ctrl_s_and_enter(
-        name: str, key: str, demo_store: Store) -> None:
-    make, cancel, primary = DIALOGS[name]
+async def test_each_dialog_answers_esc_ctrl_s_and_enter(demo_store: Store) -> None:
+    """One console, every dialog, each key (a console a case cost 1.5 s each)."""
     app = make_app(demo_store)
     async with app.run_test(size=(100, 30)) as pilot:
-        answers = await open_dialog(pilot, make)
-        await pilot.press(key)
-        await pilot.pause()
-        if name == "confirm" and key == "enter":
-            expected = cancel  # enter presses the focused button: No
-        else:
-            expected = cancel if key == "escape" else primary
-        assert answers == [expected]
-        assert not isinstance(app.screen, ModalScreen)
+        for name, (make, cancel, primary) in sorted(DIALOGS.items()):
+            for key in KEYS:
+                answers = await open_dialog(pilot, make)
+                await pilot.press(key)
+                await pilot.pause()
+                if name == "confirm" and key == "enter":
+                    expected = cancel  # enter presses the focused button: No
+                else:
+                    expected = cancel if key == "escape" else primary
+                assert answers == [expected], (name, key)
+                assert not isinstance(app.screen, ModalScreen), (name, key)
 
 
 async def test_confirm_enter_presses_the_focused_button(demo_store: Store) -> None:
@@ -91,51 +90,52 @@ async def test_confirm_enter_presses_the_focused_button(demo_store: Store) -> No
         assert answers == [True]
 
 
-@pytest.mark.parametrize("key", KEYS)
-async def test_typed_confirm_answers_only_the_right_word(key: str, demo_store: Store) -> None:
+async def test_typed_confirm_answers_only_the_right_word(demo_store: Store) -> None:
     app = make_app(demo_store)
     async with app.run_test(size=(100, 30)) as pilot:
-        answers = await open_dialog(
-            pilot, lambda app: TypedConfirmModal("Remove jira?", "It goes.", "jira"))
-        modal = app.screen
-        if key == "escape":
-            await pilot.press(*"jira", key)  # even with the word typed
+        for key in KEYS:
+            answers = await open_dialog(
+                pilot, lambda app: TypedConfirmModal("Remove jira?", "It goes.", "jira"))
+            modal = app.screen
+            if key == "escape":
+                await pilot.press(*"jira", key)  # even with the word typed
+                await pilot.pause()
+                assert answers == [False]
+                continue
+            # in the field, where the word is typed: not yet
+            await pilot.press(*"jir", key)
             await pilot.pause()
-            assert answers == [False]
-            return
-        # in the field, where the word is typed: not yet
-        await pilot.press(*"jir", key)
-        await pilot.pause()
-        assert answers == [] and app.screen is modal
-        assert "That is not jira" in str(modal.query_one("#typed-error").render())
-        await pilot.press("a", key)
-        await pilot.pause()
-        assert answers == [True]
+            assert answers == [] and app.screen is modal, key
+            assert "That is not jira" in str(modal.query_one("#typed-error").render())
+            await pilot.press("a", key)
+            await pilot.pause()
+            assert answers == [True], key
 
 
-@pytest.mark.parametrize("key", KEYS)
-async def test_export_dialog_keys(key: str, demo_store: Store, tmp_path: Path) -> None:
+async def test_export_dialog_keys(demo_store: Store, tmp_path: Path) -> None:
     app = make_app(demo_store)
     async with app.run_test(size=(100, 30)) as pilot:
-        answers = await open_dialog(pilot, lambda app: ExportModal(tmp_path))
-        if key == "escape":
-            # The Overwrite checkbox shows its state as a glyph, not only a colour.
-            box = app.screen.query_one("#overwrite", Checkbox)
-            assert box.BUTTON_INNER == EMPTY
-            box.value = True
-            await pilot.pause()
-            assert box.BUTTON_INNER == TICKED
-        await pilot.press(key)
-        assert await wait_for(pilot, lambda: bool(answers), timeout=3)
-        target = tmp_path / "consumer-info.xml"
-        if key == "escape":
-            assert answers == [None] and not target.exists()
-        else:
-            assert answers == [str(target)] and target.exists()
+        for key in KEYS:
+            folder = tmp_path / key
+            folder.mkdir()
+            answers = await open_dialog(pilot, lambda app: ExportModal(folder))  # noqa: B023
+            if key == "escape":
+                # The Overwrite checkbox shows its state as a glyph, not only a colour.
+                box = app.screen.query_one("#overwrite", Checkbox)
+                assert box.BUTTON_INNER == EMPTY
+                box.value = True
+                await pilot.pause()
+                assert box.BUTTON_INNER == TICKED
+            await pilot.press(key)
+            assert await wait_for(pilot, lambda: bool(answers), timeout=3), key  # noqa: B023
+            target = folder / "consumer-info.xml"
+            if key == "escape":
+                assert answers == [None] and not target.exists()
+            else:
+                assert answers == [str(target)] and target.exists(), key
 
 
-@pytest.mark.parametrize("key", KEYS)
-async def test_connect_dialog_keys(key: str, demo_store: Store,
+async def test_connect_dialog_keys(demo_store: Store,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     step = SimpleNamespace(authorization_url="https://jira.example/authorize?t=1", token="t")
     held = SimpleNamespace(user="ops")
@@ -149,15 +149,17 @@ async def test_connect_dialog_keys(key: str, demo_store: Store,
     monkeypatch.setattr(demo_store.consumer_side, "exchange", exchange)
     app = make_app(demo_store)
     async with app.run_test(size=(100, 30)) as pilot:
-        answers = await open_dialog(pilot, lambda app: ConnectModal("jira", "ops"))
-        assert await wait_for(pilot, lambda: isinstance(app.screen, ConnectModal)
-                              and app.screen.step is step)
-        await pilot.press(*"1234", key)
-        assert await wait_for(pilot, lambda: bool(answers), timeout=3)
-        if key == "escape":
-            assert answers == [None] and exchanged == []
-        else:
-            assert answers == [held] and exchanged == [(step, "1234", "ops")]
+        for key in KEYS:
+            exchanged.clear()
+            answers = await open_dialog(pilot, lambda app: ConnectModal("jira", "ops"))
+            assert await wait_for(pilot, lambda: isinstance(app.screen, ConnectModal)
+                                  and app.screen.step is step)
+            await pilot.press(*"1234", key)
+            assert await wait_for(pilot, lambda: bool(answers), timeout=3)  # noqa: B023
+            if key == "escape":
+                assert answers == [None] and exchanged == []
+            else:
+                assert answers == [held] and exchanged == [(step, "1234", "ops")], key
 
 
 async def test_every_dialog_shares_the_keys() -> None:
@@ -189,9 +191,7 @@ SMALL_DIALOGS: dict[str, Make] = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SMALL_DIALOGS))
-async def test_dialog_buttons_stay_in_sight_on_a_small_terminal(
-        name: str, demo_store: Store) -> None:
+async def test_dialog_buttons_stay_in_sight_on_a_small_terminal(demo_store: Store) -> None:
     """Every dialog at 60x20, with a body longer than the screen: the body scrolls,
     the buttons stay docked in sight."""
     from textual.geometry import Region
@@ -200,11 +200,14 @@ async def test_dialog_buttons_stay_in_sight_on_a_small_terminal(
     app = make_app(demo_store)
     async with app.run_test(size=size) as pilot:
         screen_region = Region(0, 0, *size)
-        await open_dialog(pilot, SMALL_DIALOGS[name])
-        dialog = app.screen.query_one(".dialog")
-        assert screen_region.contains_region(dialog.region), name
-        buttons = list(app.screen.query(Button))
-        assert buttons, name
-        for button in buttons:
-            assert button.region.height == 3, (name, button)
-            assert dialog.region.contains_region(button.region), (name, button)
+        for name, make in sorted(SMALL_DIALOGS.items()):
+            await open_dialog(pilot, make)
+            dialog = app.screen.query_one(".dialog")
+            assert screen_region.contains_region(dialog.region), name
+            buttons = list(app.screen.query(Button))
+            assert buttons, name
+            for button in buttons:
+                assert button.region.height == 3, (name, button)
+                assert dialog.region.contains_region(button.region), (name, button)
+            app.pop_screen()
+            await pilot.pause()

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from textual.widgets import Input, Select
 
 from tests.helpers import audit_actions
-from tests.tui_support import screen_text, settle
+from tests.tui_support import screen_text, settle, wait_for
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import make_app
 from tui_oauth.tui.demo import INFO_KEY
@@ -220,8 +220,8 @@ async def test_reveal_secret_for_a_few_seconds_and_audited(
         await settle(pilot)
         assert isinstance(app.screen, RevealSecretModal)
         assert "demo-secret-ck-8843-example" in screen_text(pilot)
-        await pilot.pause(1.5)
-        assert isinstance(app.screen, MainScreen)  # hidden again by itself
+        # hidden again by itself, after its second (waited for: a busy machine is late)
+        assert await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), timeout=5)
         assert "demo-secret-ck-8843-example" not in screen_text(pilot)
     with demo_store.engine.connect() as conn:
         row = conn.execute(text(
