@@ -281,3 +281,37 @@ async def test_table_columns_fit_new_rows_at_once() -> None:
         key_col, created_col = table.ordered_columns
         assert key_col.content_width >= len("jira:6f1c2a4e-1b7d")
         assert created_col.content_width >= len("2026-11-23")
+
+
+async def test_a_superseded_job_takes_its_loading_indicator_away() -> None:
+    """A quiet refresh (no indicator) replacing a load in the same group: the load's
+    indicator goes too (it stayed, and the tab's keys left the footer, after a key
+    rotation met a change seen by the store watch)."""
+    import threading
+
+    from textual.app import App, ComposeResult
+    from textual.widgets import Static
+
+    from tui_oauth.tui.jobs import run_job
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Static("x", id="box")
+
+    gate, got = threading.Event(), []
+    app = One()
+    async with app.run_test() as pilot:
+        box = app.query_one("#box", Static)
+        run_job(box, lambda: gate.wait(5), got.append, doing="slow", group="g", loading=box)
+        await pilot.pause()
+        assert box.loading
+        run_job(box, lambda: "quiet", got.append, doing="quiet", group="g")
+        gate.set()
+        assert await wait_for(pilot, lambda: not box.loading and got == ["quiet"], timeout=5)
+        run_job(box, lambda: gate.wait(5), got.append, doing="slow", group="g", loading=box)
+        gate.clear()
+        run_job(box, lambda: gate.wait(5), got.append, doing="load", group="g", loading=box)
+        await pilot.pause()
+        assert box.loading  # the newer job's own indicator stays while it runs
+        gate.set()
+        assert await wait_for(pilot, lambda: not box.loading and len(got) == 2, timeout=5)

@@ -40,11 +40,14 @@ def run_job(node: DOMNode, work: Callable[[], T], done: Callable[[T], object] | 
     A newer job in the same ``group`` on the same node supersedes an older one.
     """
     app = node.app
+    owner = object()  # the job whose indicator this is (a newer job may take it over)
     if loading is not None:
         loading.loading = True
+        loading._tui_loading_owner = owner  # type: ignore[attr-defined]
 
     def stop_loading() -> None:
-        if loading is not None and loading.is_attached:
+        if (loading is not None and loading.is_attached
+                and getattr(loading, "_tui_loading_owner", None) is owner):
             loading.loading = False
             # While it loaded, a focused widget's keys were not in the footer: show them
             # again (Textual refreshes the footer on focus changes only).
@@ -75,9 +78,13 @@ def run_job(node: DOMNode, work: Callable[[], T], done: Callable[[T], object] | 
             outcome = (succeed, work())
         except Exception as exc:
             outcome = (fail, exc)
-        if worker.is_cancelled:
-            return
         with suppress(RuntimeError):  # the app is closing
+            if worker.is_cancelled:
+                # Superseded by a newer job of its group: no result, but its loading
+                # indicator goes, unless the newer job shows one of its own there
+                # (a quiet refresh replacing a load left the list "loading" forever).
+                app.call_from_thread(stop_loading)
+                return
             app.call_from_thread(*outcome)
 
     return node.run_worker(body, name=doing, group=group, thread=True, exclusive=True,
