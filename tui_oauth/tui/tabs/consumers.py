@@ -143,7 +143,9 @@ class ConsumersTab(FilteredList, ReadOnlyGuard, Vertical):
     def action_open(self) -> None:
         row = self.selected()
         if row is not None:
-            self.app.push_screen(ConsumerDetailScreen(row.key), lambda _: self.refresh_rows())
+            # No reload on the way back: what the view changed is announced (saved,
+            # removed, revoked), and the store watch brings the rest.
+            self.app.push_screen(ConsumerDetailScreen(row.key))
 
     def action_add(self) -> None:
         def chosen(route: str | None) -> None:

@@ -114,7 +114,7 @@ class ProvidersTab(FilteredList, ReadOnlyGuard, Vertical):
     def action_open(self) -> None:
         row = self.selected()
         if row is not None:
-            self.app.push_screen(ProviderDetailScreen(row.name), lambda _: self.refresh_rows())
+            self.app.push_screen(ProviderDetailScreen(row.name))  # see ConsumersTab.action_open
 
     def action_add(self) -> None:
         self.app.push_screen(ProviderFormScreen())
