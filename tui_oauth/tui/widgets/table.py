@@ -11,23 +11,14 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist, RowKey
 
 from tui_oauth.core.text import visible
+from tui_oauth.tui.widgets.moves import LIST_MOVES
 
 
 class Table(DataTable[Any], inherit_bindings=False):
     """``enter`` is left to the tab or screen (open); only movement is bound here."""
 
     BINDINGS = [
-        Binding("down,j", "cursor_down", "Down", show=False, id="list.down",
-                tooltip="Next row"),
-        Binding("up,k", "cursor_up", "Up", show=False, id="list.up", tooltip="Previous row"),
-        Binding("home,g", "scroll_top", "First", show=False, id="list.first",
-                tooltip="First row"),
-        Binding("end,G", "scroll_bottom", "Last", show=False, id="list.last",
-                tooltip="Last row"),
-        Binding("pagedown", "page_down", "Page down", show=False, id="list.page_down",
-                tooltip="One screen down"),
-        Binding("pageup", "page_up", "Page up", show=False, id="list.page_up",
-                tooltip="One screen up"),
+        *LIST_MOVES,
         Binding("left", "scroll_left", "Left", show=False, id="list.left",
                 tooltip="Scroll left"),
         Binding("right", "scroll_right", "Right", show=False, id="list.right",

@@ -27,7 +27,6 @@ from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -36,6 +35,7 @@ from textual.worker import get_current_worker
 
 from tui_oauth.core.text import visible
 from tui_oauth.tui.messages import WorkFailed
+from tui_oauth.tui.widgets.moves import LIST_MOVES
 
 PAGE = 100  # rows read at once
 KEEP_PAGES = 12  # pages kept in memory (the view's and the most recently used)
@@ -146,6 +146,16 @@ def fit_columns(columns: Sequence[Column], natural: Sequence[int], width: int) -
     return [w if s else 0 for w, s in zip(widths, shown, strict=True)]
 
 
+class _TableMessage(Message):
+    def __init__(self, table: VirtualTable) -> None:
+        super().__init__()
+        self.table = table
+
+    @property
+    def control(self) -> VirtualTable:
+        return self.table
+
+
 class VirtualTable(ScrollView, can_focus=True):
     """A row-cursor table over a :class:`Source`; moves like k9s: j/k, g/G, pages."""
 
@@ -175,55 +185,28 @@ class VirtualTable(ScrollView, can_focus=True):
         }
     }
     """
-    BINDINGS = [
-        Binding("down,j", "cursor_down", "Down", show=False, id="list.down",
-                tooltip="Next row"),
-        Binding("up,k", "cursor_up", "Up", show=False, id="list.up", tooltip="Previous row"),
-        Binding("home,g", "scroll_top", "First", show=False, id="list.first",
-                tooltip="First row"),
-        Binding("end,G", "scroll_bottom", "Last", show=False, id="list.last",
-                tooltip="Last row"),
-        Binding("pagedown", "page_down", "Page down", show=False, id="list.page_down",
-                tooltip="One screen down"),
-        Binding("pageup", "page_up", "Page up", show=False, id="list.page_up",
-                tooltip="One screen up"),
-    ]
+    BINDINGS = LIST_MOVES
 
-    class Highlighted(Message):
+    class Highlighted(_TableMessage):
         """The cursor is on another row (``key`` None while its row is being read)."""
 
         def __init__(self, table: VirtualTable, key: str | None) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.key = key
 
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
-
-    class Selected(Message):
+    class Selected(_TableMessage):
         """A click on the row under the cursor (enter is the screen's to bind)."""
 
         def __init__(self, table: VirtualTable, key: str) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.key = key
 
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
-
-    class Loaded(Message):
+    class Loaded(_TableMessage):
         """A (re)load finished: ``row_count`` rows match now."""
 
         def __init__(self, table: VirtualTable, row_count: int) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.row_count = row_count
-
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
 
     def __init__(self, columns: Sequence[Column], *, id: str | None = None,
                  doing: str = "Reading the list") -> None:
