@@ -44,8 +44,21 @@ class MainScreen(Screen[None]):
                 yield ProvidersTab()
         yield Footer()
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._started = {"consumers"}  # the Consumers tab reads its list as it mounts
+
     def on_mount(self) -> None:
         self.focus_tab()
+
+    def start_tabs(self, *tabs: str) -> None:
+        """Read what these tabs show, the first time only.  The other tabs wait for the
+        Consumers list (or for being shown): their reads and the Consumers list's
+        would share the interpreter while the first screen is drawn."""
+        for tab in tabs or TABS:
+            if tab not in self._started:
+                self._started.add(tab)
+                self.tab_widget(tab).reload()
 
     @property
     def consumers(self) -> ConsumersTab:
@@ -99,16 +112,20 @@ class MainScreen(Screen[None]):
         self.action_show_tab(TABS[(TABS.index(self.active_tab) - 1) % len(TABS)])
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id in TABS:
+            self.start_tabs(event.pane.id)
         self.focus_tab()
 
     def on_store_changed(self, event: StoreChanged) -> None:
         """A change made elsewhere (CLI, provider, another host): read again what the
         tabs show, keeping each list's cursor and scroll."""
         self.consumers.refresh_rows()
-        self.providers.refresh_rows()
-        self.info.reload(quiet=True)
+        self.providers.refresh_rows()  # nothing yet if it was never read
+        if "info" in self._started:
+            self.info.reload(quiet=True)
 
     def action_refresh(self) -> None:
+        self._started |= set(TABS)
         self.consumers.reload()
         self.info.reload()
         self.providers.reload()

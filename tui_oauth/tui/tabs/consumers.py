@@ -98,6 +98,9 @@ class ConsumersTab(FilteredList, ReadOnlyGuard, Vertical):
 
     def on_virtual_table_loaded(self, event: VirtualTable.Loaded) -> None:
         event.stop()
+        start_tabs = getattr(self.screen, "start_tabs", None)
+        if start_tabs is not None:
+            start_tabs()  # now the other tabs, which waited for this list
         table = self.table
         if (self.screen.is_current and self.app.focused is None
                 and getattr(self.screen, "active_tab", None) == "consumers"):

@@ -55,9 +55,6 @@ class InfoTab(ReadOnlyGuard, VerticalScroll):
                     classes="section")
         yield Static("", id="info-base64", markup=False)
 
-    def on_mount(self) -> None:
-        self.reload()
-
     def reload(self, *, quiet: bool = False) -> None:
         """Read the Consumer Info again; ``quiet`` (a change made elsewhere) keeps what
         is shown until the new one is read, with no loading indicator."""

@@ -55,9 +55,6 @@ class ProvidersTab(FilteredList, ReadOnlyGuard, Vertical):
         yield Label("", id="providers-status", classes="status", markup=False)
         yield VirtualTable(COLUMNS, id="providers-table", doing="Reading the service providers")
 
-    def on_mount(self) -> None:
-        self.reload()
-
     @property
     def table(self) -> VirtualTable:
         return self.query_one("#providers-table", VirtualTable)
