@@ -336,6 +336,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self.virtual_size = Size(self.size.width, total + 1)
         self.scroll_to(y=top_row, animate=False, immediate=True)
         self.refresh()
+        self._ensure_pages()
         self._highlighted()
 
     def _loaded(self, generation: int, source: Source,
@@ -388,12 +389,12 @@ class VirtualTable(ScrollView, can_focus=True):
         """Scrolled out of view before it was read; it may be back in view meanwhile
         (its rows then asked for it while it was still on the way)."""
         self._reading.discard(page)
-        if self._page_in_view(page):
-            self._read_page(page)
+        self._ensure_pages()
 
     def _page_read(self, generation: int, page: int, rows: list[Row] | Exception) -> None:
         self._reading.discard(page)
         if generation != self._generation:
+            self._ensure_pages()  # read for a list since replaced: read what shows now
             return
         if isinstance(rows, Exception):
             self.app.post_message(WorkFailed(rows, self.doing))
@@ -409,6 +410,20 @@ class VirtualTable(ScrollView, can_focus=True):
         self.refresh()
         if self.cursor_row // PAGE == page:
             self._highlighted()
+
+    def _ensure_pages(self) -> None:
+        """Ask for every page on screen (and the cursor's) not read nor on its way: after
+        any move, resize or page read, so that no row stays ``…`` for want of a redraw."""
+        if self._source is None or not self.row_count:
+            return
+        for page in sorted(self._pages_in_view() | {self.cursor_row // PAGE}):
+            if page * PAGE < self.row_count:
+                self._read_page(page)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if round(old_value) != round(new_value):
+            self.call_later(self._ensure_pages)
 
     def _page_in_view(self, page: int) -> bool:
         return page in self._pages_in_view() or page == self.cursor_row // PAGE
@@ -491,6 +506,7 @@ class VirtualTable(ScrollView, can_focus=True):
         elif row >= top + height:
             self.scroll_to(y=row - height + 1, animate=False, immediate=True)
         self.refresh()
+        self._ensure_pages()
         self._highlighted()
 
     def _highlighted(self) -> None:
@@ -531,6 +547,7 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def on_resize(self, event: events.Resize) -> None:
         self.virtual_size = Size(event.size.width, self.row_count + 1)
+        self.call_later(self._ensure_pages)
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
