@@ -575,13 +575,21 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def _strip(self, mark: str, cells: Sequence[str], widths: Sequence[int], style: Style,
                width: int) -> Strip:
-        parts = [mark]
+        # Text and the spaces around it in segments of their own: an SVG export (the
+        # screenshots, the snapshot tests) drops the spaces that begin a segment.
+        parts = [mark[:1], " " * (cell_len(mark) - 1)]
         for column, cell, w in zip(self.columns, cells, widths, strict=False):
             if not w:
                 continue
             text = shorten(cell, w, column.shorten)
             pad = " " * (w - cell_len(text))
-            parts.append(pad + text if column.align == "right" else text + pad)
-            parts.append(" ")
-        line = "".join(parts)
-        return Strip([Segment(set_cell_size(line, width), style)], width)
+            parts += [pad, text, " "] if column.align == "right" else [text, pad + " "]
+        segments, used = [], 0
+        for part in parts:
+            if part and used < width:
+                part = set_cell_size(part, min(cell_len(part), width - used))
+                segments.append(Segment(part, style))
+                used += cell_len(part)
+        if used < width:
+            segments.append(Segment(" " * (width - used), style))
+        return Strip(segments, width)
