@@ -38,6 +38,15 @@ class RootGroup(click.Group):
             self.add_command(found, cmd_name)
         return found
 
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
+        """A TAB after ``tui-oauth``: command names and their help from LAZY_COMMANDS
+        (click's own would import every command to ask for its help), then options."""
+        from click.shell_completion import CompletionItem
+
+        found = [CompletionItem(name, help=LAZY_COMMANDS[name][2])
+                 for name in sorted(LAZY_COMMANDS) if name.startswith(incomplete)]
+        return found + click.Command.shell_complete(self, ctx, incomplete)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The command list of `--help`, from LAZY_COMMANDS (importing none of them)."""
         rows = [(name, LAZY_COMMANDS[name][2]) for name in sorted(LAZY_COMMANDS)]
@@ -114,6 +123,26 @@ def console() -> None:
         run_console(store)
 
 
+SHELLS = ("bash", "zsh", "fish")
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(SHELLS))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL (bash, zsh or fish).
+
+    \b
+    bash: eval "$(tui-oauth completion bash)"    (in ~/.bashrc)
+    zsh:  eval "$(tui-oauth completion zsh)"     (in ~/.zshrc)
+    fish: tui-oauth completion fish > ~/.config/fish/completions/tui-oauth.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    assert cls is not None  # one of SHELLS
+    click.echo(cls(cli, {}, "tui-oauth", "_TUI_OAUTH_COMPLETE").source())
+
+
 #: Command name -> (module, attribute).  A command's module (and what it needs: the
 #: database layer alone costs ~350 ms) is imported only when that command runs or its
 #: help is asked for, so `--version`, `--help` and `keyring status` answer at once.
@@ -136,6 +165,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("tui_oauth.cli.serve", "serve", "Run the OAuth 1.0a provider over HTTP."),
     "keyring": ("tui_oauth.cli.keyring_cmd", "keyring_group",
                 "The private keyring session: status, lock, stop."),
+    "completion": ("tui_oauth.cli", "completion",
+                   "Print the shell completion script: bash, zsh or fish."),
 }
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tui_oauth.cli.common import (
+    LazyChoice,
     app_context,
+    complete_consumer_keys,
     confirm,
     fmt_bool,
     fmt_time,
@@ -25,11 +27,15 @@ from tui_oauth.cli.common import (
     touches_secret,
 )
 from tui_oauth.core.errors import FetchError, FieldError, ValidationError
-from tui_oauth.core.models import CONSUMER_SIGNATURE_METHODS, Consumer
-from tui_oauth.core.services import UNSET
-from tui_oauth.core.services.consumers import SORT_COLUMNS, ConsumerDetail, ConsumerPreview
+from tui_oauth.core.unset import UNSET
 
-METHOD = "|".join(CONSUMER_SIGNATURE_METHODS)
+if TYPE_CHECKING:  # the models and services (SQLAlchemy, SQLModel) load when a command runs
+    from tui_oauth.core.models import Consumer
+    from tui_oauth.core.services.consumers import ConsumerDetail, ConsumerPreview
+
+#: core.models.CONSUMER_SIGNATURE_METHODS, written out so that loading this module (for
+#: --help or a TAB) does not import the models; tests/test_cli_speed.py checks they agree.
+METHOD = "RSA-SHA1|HMAC-SHA1"
 #: Rows read from the store at a time by `consumers list`; the first page sets the
 #: table's column widths.
 LIST_PAGE_SIZE = 1000
@@ -66,10 +72,16 @@ def consumer_dict(detail: ConsumerDetail) -> dict[str, Any]:
     }
 
 
+def _sort_columns() -> list[str]:
+    from tui_oauth.core.services.consumers import SORT_COLUMNS
+
+    return sorted(SORT_COLUMNS)
+
+
 @consumers.command("list")
 @click.option("--filter", "filter_", metavar="TEXT", help="Only those whose key, name or "
               "description contains TEXT (any case).")
-@click.option("--sort", type=click.Choice(sorted(SORT_COLUMNS)), default="key", show_default=True)
+@click.option("--sort", type=LazyChoice(_sort_columns), default="key", show_default=True)
 @click.option("--desc", is_flag=True, help="Sort in descending order.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_(filter_: str | None, sort: str, desc: bool, as_json: bool) -> None:
@@ -113,7 +125,7 @@ def show_detail(detail: ConsumerDetail) -> None:
 
 
 @consumers.command("show")
-@click.argument("key")
+@click.argument("key", shell_complete=complete_consumer_keys)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--public-key", "pem", is_flag=True, help="Print only the public key as PEM.")
 def show(key: str, as_json: bool, pem: bool) -> None:
@@ -265,7 +277,7 @@ def _report(consumer: Consumer, verb: str, as_json: bool) -> None:
 
 
 @consumers.command("edit")
-@click.argument("key")
+@click.argument("key", shell_complete=complete_consumer_keys)
 @click.option("--remove-secret", is_flag=True, help="Delete the shared secret.")
 @click.option("--json", "as_json", is_flag=True, help="Print the consumer as JSON.")
 @needs_keyring(when=touches_secret)
@@ -288,7 +300,7 @@ for _cmd, _adding in ((add, True), (edit, False)):
 
 
 @consumers.command("remove")
-@click.argument("key")
+@click.argument("key", shell_complete=complete_consumer_keys)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask.")
 @needs_keyring
 def remove(key: str, yes: bool) -> None:

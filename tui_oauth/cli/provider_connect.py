@@ -11,13 +11,14 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import click
 
 from tui_oauth.cli.common import (
     app_context,
+    complete_provider_names,
     confirm,
     fail,
     fmt_time,
@@ -27,15 +28,17 @@ from tui_oauth.cli.common import (
     say,
 )
 from tui_oauth.cli.providers import providers
-from tui_oauth.core.services.connect import (
-    CALL_RESPONSE_LIMIT,
-    DEFAULT_TIMEOUT,
-    OOB,
-    CallResponse,
-    ConnectStep,
-    default_local_user,
-)
 from tui_oauth.core.text import command_line, visible
+
+if TYPE_CHECKING:  # services.connect (requests, oauthlib, the models) loads when a command runs
+    from tui_oauth.core.services.connect import CallResponse, ConnectStep
+
+#: services.connect's DEFAULT_TIMEOUT, CALL_RESPONSE_LIMIT and OOB, written out so that
+#: loading this module (for --help or a TAB) does not import it (and SQLAlchemy, requests,
+#: oauthlib: ~500 ms); tests/test_cli_speed.py checks they agree.
+DEFAULT_TIMEOUT = 20.0
+CALL_RESPONSE_LIMIT = 8 * 1024 * 1024
+OOB = "oob"
 
 MAX_DATA_FILE = 16 * 1024 * 1024
 _FORM = "application/x-www-form-urlencoded"
@@ -141,7 +144,7 @@ class _Listener:
 
 
 @providers.command("connect")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_provider_names)
 @user_option
 @click.option("--callback-listen", metavar="HOST:PORT",
               help="Receive the provider's callback on a short-lived listener on this "
@@ -154,6 +157,8 @@ def connect(name: str, local_user: str | None, callback_listen: str | None, wait
             timeout: float) -> None:
     """Get an access token from a service provider (a user approves in a browser)."""
     side = app_context().store.consumer_side
+    from tui_oauth.core.services.connect import default_local_user
+
     user = local_user or default_local_user()
     listener = _Listener(callback_listen) if callback_listen else None
     try:
@@ -213,7 +218,7 @@ def _body_text(r: CallResponse) -> tuple[str | None, Any]:
 
 
 @providers.command("call")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_provider_names)
 @click.argument("method_or_url", metavar="[METHOD] URL")
 @click.argument("url", required=False, metavar="")
 @click.option("-d", "--data", "data", multiple=True, metavar="KEY=VALUE",
@@ -310,7 +315,7 @@ def call(name: str, method_or_url: str, url: str | None, data: tuple[str, ...],
 
 
 @providers.command("tokens")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_provider_names)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def tokens(name: str, as_json: bool) -> None:
     """List the tokens we hold from a service provider (no secret is shown)."""
@@ -328,7 +333,7 @@ def tokens(name: str, as_json: bool) -> None:
 
 
 @providers.command("forget")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_provider_names)
 @click.option("--user", "local_user", metavar="LOCAL_USER",
               help="Only this local user's token (default: all of them).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask.")
@@ -346,7 +351,7 @@ def forget(name: str, local_user: str | None, yes: bool) -> None:
 
 
 @providers.command("test")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_provider_names)
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True,
               help="Time limit of each check, seconds.")
 @needs_keyring

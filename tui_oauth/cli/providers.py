@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tui_oauth.cli.common import (
     app_context,
+    complete_provider_names,
     confirm,
     fmt_time,
     needs_keyring,
@@ -20,11 +21,20 @@ from tui_oauth.cli.common import (
     secret_edit,
     secret_options,
 )
-from tui_oauth.core.models import PROVIDER_SIGNATURE_METHODS, ServiceProvider
-from tui_oauth.core.services import UNSET
-from tui_oauth.core.services.providers import provider_warnings
+from tui_oauth.core.unset import UNSET
 
-METHOD = "|".join(PROVIDER_SIGNATURE_METHODS)
+if TYPE_CHECKING:  # the models and services (SQLAlchemy, SQLModel) load when a command runs
+    from tui_oauth.core.models import ServiceProvider
+
+#: core.models.PROVIDER_SIGNATURE_METHODS, written out so that loading this module (for
+#: --help or a TAB) does not import the models; tests/test_cli_speed.py checks they agree.
+METHOD = "HMAC-SHA1|RSA-SHA1|PLAINTEXT"
+
+
+def provider_warnings(p: ServiceProvider) -> list[str]:
+    from tui_oauth.core.services.providers import provider_warnings as warnings
+
+    return list(warnings(p))
 
 
 @click.group()
@@ -62,7 +72,7 @@ def list_(filter_: str | None, as_json: bool) -> None:
 
 
 @providers.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_provider_names)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show(name: str, as_json: bool) -> None:
     """Show one service provider (the shared secret is never printed)."""
@@ -137,7 +147,7 @@ def add(name: str, as_json: bool, secret_stdin: bool, secret_file: Path | None,
 
 
 @providers.command("edit")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_provider_names)
 @click.option("--new-name", help="Rename the provider.")
 @click.option("--remove-secret", is_flag=True, help="Delete the shared secret.")
 @click.option("--json", "as_json", is_flag=True, help="Print the provider as JSON.")
@@ -165,7 +175,7 @@ for _cmd, _adding in ((add, True), (edit, False)):
 
 
 @providers.command("remove")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_provider_names)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask.")
 @needs_keyring
 def remove(name: str, yes: bool) -> None:
