@@ -23,7 +23,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keyring.backend import KeyringBackend
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
@@ -49,10 +48,15 @@ from tui_oauth.core.errors import (
 )
 from tui_oauth.core.migrations import HEAD, current_revision, upgrade
 from tui_oauth.core.models import StoreMeta
-from tui_oauth.core.secrets import SecretStore
 
 if TYPE_CHECKING:
+    # The keyring (secrets.py imports keyring and its backends: ~20-30 ms, measured with
+    # -X importtime) loads on the first secret read or write, not when the store opens:
+    # a listing never needs it.
+    from keyring.backend import KeyringBackend
+
     from tui_oauth.core.changes import ChangeWatcher
+    from tui_oauth.core.secrets import SecretStore
     from tui_oauth.core.services.audit import AuditService
     from tui_oauth.core.services.connect import ConsumerSideService
     from tui_oauth.core.services.consumer_info import ConsumerInfoService
@@ -137,18 +141,26 @@ class UnitOfWork:
 class Store:
     """An open store.  Services hang off it as attributes."""
 
-    def __init__(self, engine: Engine, secrets: SecretStore, *, url: str, store_id: str,
+    def __init__(self, engine: Engine, secrets: SecretStore | Callable[[], SecretStore], *,
+                 url: str, store_id: str,
                  actor: Actor, read_only: bool = False, path: Path | None = None,
                  identity: tuple[int, int] | None = None) -> None:
         self.engine = engine
         self.path = path  # the SQLite file, or None
         self._identity = identity  # its (device, inode) when opened
         self._reader = reader(engine)
-        self.secrets = secrets
+        self._secrets = secrets  # a SecretStore, or what makes one on first use
         self.url = url
         self.store_id = store_id
         self.actor = actor
         self.read_only = read_only
+
+    @property
+    def secrets(self) -> SecretStore:
+        """The store's keyring items; made (and keyring imported) on first use."""
+        if callable(self._secrets):
+            self._secrets = self._secrets()
+        return self._secrets
 
     @property
     def display_url(self) -> str:
@@ -362,7 +374,12 @@ def open_store(url: str | None = None, *, secrets_backend: KeyringBackend | None
     except OperationalError as exc:
         engine.dispose()
         raise StoreError(f"Cannot open {redact_url(resolved)}: {exc.orig}") from exc
-    secrets = SecretStore(namespace=store_id, backend=secrets_backend, timeout=keyring_timeout)
+
+    def secrets() -> SecretStore:
+        from tui_oauth.core.secrets import SecretStore
+
+        return SecretStore(namespace=store_id, backend=secrets_backend, timeout=keyring_timeout)
+
     return Store(engine, secrets, url=resolved, store_id=store_id,
                  actor=actor or Actor.from_environment(), read_only=read_only,
                  path=path, identity=identity)
