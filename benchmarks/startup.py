@@ -7,6 +7,9 @@ and measures, from just before the process starts, the time until the terminal
 receives the first screen's text: "Hello" for the bare app, the Consumers tab's
 column header for the console (opened on a SQLite store with sample content and
 an in-memory keyring, so no keyring daemon is involved).  Prints the median.
+
+Needs only the installed package (not the tests, nor pytest).  The command line's
+start-up (`--version`, `--help`, `consumers list`, a TAB) is benchmarks/cli_speed.py.
 """
 
 from __future__ import annotations
@@ -20,9 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
+from typing import Any
 
 HELLO = """
 from textual.app import App
@@ -33,10 +34,30 @@ class Hello(App):
 Hello().run()
 """
 
-CONSOLE = """
-import sys
-sys.path.insert(0, {root!r})
-from tests.keyring_backends import MemoryKeyring
+#: A keyring in a dict (the tests' MemoryKeyring, without importing the tests).
+MEMORY_KEYRING = """
+from keyring.backend import KeyringBackend
+from keyring.errors import PasswordDeleteError
+
+class MemoryKeyring(KeyringBackend):
+    priority = -1  # never chosen by keyring itself; given to open_store explicitly
+
+    def __init__(self):
+        super().__init__()
+        self.items = {}
+
+    def get_password(self, service, username):
+        return self.items.get((service, username))
+
+    def set_password(self, service, username, password):
+        self.items[(service, username)] = password
+
+    def delete_password(self, service, username):
+        if self.items.pop((service, username), None) is None:
+            raise PasswordDeleteError(username)
+"""
+
+CONSOLE = MEMORY_KEYRING + """
 from tui_oauth.core.store import open_store
 from tui_oauth.tui import run_console
 run_console(open_store({url!r}, secrets_backend=MemoryKeyring()))
@@ -69,16 +90,17 @@ def first_paint(code: str, marker: bytes, timeout: float = 30.0) -> float:
 
 
 def main(runs: int) -> None:
-    from tests.keyring_backends import MemoryKeyring
     from tui_oauth.core.store import open_store
     from tui_oauth.tui.demo import fill_demo_store
 
+    namespace: dict[str, Any] = {}
+    exec(MEMORY_KEYRING, namespace)  # noqa: S102 - the constant above
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
-        store = open_store(url, secrets_backend=MemoryKeyring())
+        store = open_store(url, secrets_backend=namespace["MemoryKeyring"]())
         fill_demo_store(store)
         store.close()
-        console = CONSOLE.format(root=str(ROOT), url=url)
+        console = CONSOLE.replace("{url!r}", repr(url))
         first_paint(HELLO, b"Hello")  # warm the file cache once, not counted
         first_paint(console, b"Signature")
         hello = [first_paint(HELLO, b"Hello") for _ in range(runs)]
@@ -90,5 +112,4 @@ def main(runs: int) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 7)
