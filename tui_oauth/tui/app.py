@@ -56,6 +56,8 @@ from tui_oauth.tui.widgets.field import Field
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 KEYMAP_ENV = "TUI_OAUTH_KEYMAP"
+# How long a key typed ahead may wait for the one before it (and the screen it opened).
+KEY_DEADLINE = 3.0
 # App-level letters: they act only where no form could want the key.
 LETTER_ACTIONS = frozenset({"leave", "help", "audit"})
 FORM_CONTROLS = (Input, TextArea, Checkbox, Select, Button, RadioButton, Switch)
@@ -232,7 +234,9 @@ class OAuthAdminApp(App[None]):
             self._key_in_flight = event
             self._key_screen = self.screen
             self._key_waits = 0
-            self._key_timer = self.set_timer(1.0, lambda e=event: self._key_done(e))
+            # A safety net only (a key always ends in _key_done): generous, because a
+            # loaded machine can take over a second to mount the screen a key opened.
+            self._key_timer = self.set_timer(KEY_DEADLINE, lambda e=event: self._key_done(e))
             await super().on_event(event)  # a priority binding, or forwarded to target
             if event.is_forwarded:
                 self._follow_key(event, target, target)
@@ -270,7 +274,7 @@ class OAuthAdminApp(App[None]):
         if screen is not self._key_screen:
             # The key opened (or closed) a screen: the next key waits for it to be
             # mounted and for what it focused on mount (``focus()`` is deferred).
-            if not screen.is_mounted and self._key_waits < 200:
+            if not screen.is_mounted and self._key_waits < KEY_DEADLINE / 0.005:
                 self._key_waits += 1
                 self.set_timer(0.005, lambda: self._key_done(event))
                 return
