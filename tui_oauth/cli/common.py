@@ -262,17 +262,31 @@ def print_json(data: Any) -> None:
                                        ensure_ascii=False)))
 
 
-def print_json_stream(items: Iterable[Any]) -> None:
+def print_json_stream(items: Iterable[Any], *, key: str | None = None,
+                      after: dict[str, Any] | None = None) -> None:
     """A JSON array written an element at a time (the same text as :func:`print_json`
-    of the whole list), so that a listing of any size needs constant memory."""
+    of the whole list), so that a listing of any size needs constant memory.
+
+    With ``key``, the array is the value of ``key`` in an object whose other members,
+    written after it, are ``after``: the same text as ``print_json({key: [...], **after})``.
+    """
+    pad = "  " if key is not None else ""
+    if key is not None:
+        click.echo("{\n  " + json.dumps(key) + ": ", nl=False)
     first = True
     for item in items:
         text = visible_json(json.dumps(_jsonable(item), indent=2, ensure_ascii=False))
-        click.echo(("[\n" if first else ",\n") + "\n".join("  " + line
+        click.echo(("[\n" if first else ",\n") + "\n".join(pad + "  " + line
                                                           for line in text.splitlines()),
                    nl=False)
         first = False
-    click.echo("[]" if first else "\n]")
+    click.echo("[]" if first else "\n" + pad + "]", nl=key is None)
+    if key is not None:
+        for name, value in (after or {}).items():
+            text = visible_json(json.dumps(_jsonable(value), indent=2, ensure_ascii=False))
+            click.echo(",\n  " + json.dumps(name) + ": " + text.replace("\n", "\n  "),
+                       nl=False)
+        click.echo("\n}")
 
 
 def say(message: str, *, err: bool = False) -> None:

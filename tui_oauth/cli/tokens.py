@@ -3,17 +3,22 @@ provider's lifetimes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from tui_oauth.cli.common import (
     app_context,
+    complete_consumer_keys,
     confirm,
     fmt_time,
     print_fields,
     print_json,
+    print_json_stream,
     print_table,
+    print_table_stream,
     say,
 )
 from tui_oauth.core.services.tokens import STATES, TYPES, TokenRow, TokenSelection
@@ -30,35 +35,72 @@ def _row(t: TokenRow) -> dict[str, Any]:
             "expires_at": t.expires_at, "last_used_at": t.last_used_at}
 
 
+#: Rows read from the store at a time by `tokens list --all` (the service's largest page);
+#: the first page sets the table's column widths.
+ALL_PAGE_SIZE = 1000
+HEADERS = ["token", "consumer", "user", "type", "state", "issued", "expires", "last used"]
+
+
+def _cells(t: TokenRow) -> list[str]:
+    return [t.token, t.consumer_key, t.user or "-", t.type, t.state, fmt_time(t.issued_at),
+            fmt_time(t.expires_at), fmt_time(t.last_used_at)]
+
+
 @tokens.command("list")
-@click.option("--consumer", "consumer_key", metavar="KEY", help="Only this consumer's tokens.")
+@click.option("--consumer", "consumer_key", metavar="KEY", help="Only this consumer's tokens.",
+              shell_complete=complete_consumer_keys)
 @click.option("--user", help="Only this user's tokens.")
 @click.option("--type", "type_", type=click.Choice(TYPES), help="request or access.")
 @click.option("--state", type=click.Choice(STATES), help="Shown state (expired included).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--before", "before_id", type=int, metavar="ID", help="The next (older) page.")
+@click.option("--all", "all_", is_flag=True,
+              help="Every matching token (older than --before), streamed page after page "
+                   "in constant memory, instead of one page of --limit.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_(consumer_key: str | None, user: str | None, type_: str | None, state: str | None,
-          limit: int, before_id: int | None, as_json: bool) -> None:
+@click.pass_context
+def list_(ctx: click.Context, consumer_key: str | None, user: str | None, type_: str | None,
+          state: str | None, limit: int, before_id: int | None, all_: bool,
+          as_json: bool) -> None:
     """Tokens, newest first (never their secrets)."""
-    page = app_context().store.tokens.list(consumer_key=consumer_key, user=user, type=type_,
-                                           state=state, limit=limit, before_id=before_id)
+    service = app_context().store.tokens
+    filters: dict[str, Any] = dict(consumer_key=consumer_key, user=user, type=type_,
+                                   state=state)
+    if all_:
+        if ctx.get_parameter_source("limit") is not ParameterSource.DEFAULT:
+            raise click.UsageError("--all lists every token; leave out --limit.")
+
+        def rows() -> Iterator[TokenRow]:
+            # Paged by id (keyset): each page is one indexed query, whatever the size.
+            before = before_id
+            while True:
+                page = service.list(limit=ALL_PAGE_SIZE, before_id=before, **filters)
+                yield from page.rows
+                if page.next_before_id is None:
+                    return
+                before = page.next_before_id
+
+        if as_json:  # the same document as one page's, with no next page
+            print_json_stream((_row(t) for t in rows()), key="tokens",
+                              after={"next_before": None})
+        else:
+            print_table_stream(HEADERS, (_cells(t) for t in rows()), first=ALL_PAGE_SIZE,
+                               shorten=["middle", "middle", "end", None, None, None, None,
+                                        None], empty="No tokens.")
+        return
+    page = service.list(limit=limit, before_id=before_id, **filters)
     if as_json:
         print_json({"tokens": [_row(t) for t in page.rows], "next_before": page.next_before_id})
         return
-    print_table(
-        ["token", "consumer", "user", "type", "state", "issued", "expires", "last used"],
-        [[t.token, t.consumer_key, t.user or "-", t.type, t.state, fmt_time(t.issued_at),
-          fmt_time(t.expires_at), fmt_time(t.last_used_at)] for t in page.rows],
-        empty="No tokens.",
-    )
+    print_table(HEADERS, [_cells(t) for t in page.rows], empty="No tokens.")
     if page.next_before_id:
-        say(f"(more: --before {page.next_before_id})")
+        say(f"(more: --before {page.next_before_id}, or --all)")
 
 
 @tokens.command()
 @click.argument("token", required=False)
-@click.option("--consumer", "consumer_key", metavar="KEY", help="Every token of this consumer.")
+@click.option("--consumer", "consumer_key", metavar="KEY", help="Every token of this consumer.",
+              shell_complete=complete_consumer_keys)
 @click.option("--user", help="Every token of this user.")
 @click.option("--type", "type_", type=click.Choice(TYPES), help="Only request or access tokens.")
 @click.option("--expired", is_flag=True, help="Tokens past their expiry.")
