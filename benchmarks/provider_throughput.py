@@ -1,8 +1,9 @@
-"""Throughput of signed HMAC-SHA1 ``/rest/whoami`` requests against the unprotected
-``/rest/ping`` of the same server, measured in one run, on loopback only.
+"""Throughput of signed ``/rest/whoami`` requests (HMAC-SHA1 three-legged with an access
+token, RSA-SHA1 two-legged) against the unprotected ``/rest/ping`` of the same server,
+measured in one run, on loopback only.
 
     .venv/bin/python benchmarks/provider_throughput.py [--requests 2000] [--threads 4]
-        [--db sqlite|postgresql+psycopg://...]
+        [--db sqlite|postgresql+psycopg://...] [--methods hmac,rsa] [--profile FILE]
 
 The server (``tui-oauth``'s Starlette app on uvicorn, one worker) runs in a child
 process on 127.0.0.1 with a temporary SQLite store (or the --db given) and an
@@ -29,6 +30,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 KEY, SECRET = "bench:hmac", "bench-shared-secret-0123456789"
+RSA_KEY = "bench:rsa"
+
+
+def _rsa_pair() -> tuple[str, str]:
+    """(private PEM for the client, base64 DER SPKI for the consumer)."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    spki = base64.b64encode(key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    return pem, spki
 
 
 def _memory_keyring() -> Any:
@@ -37,7 +54,8 @@ def _memory_keyring() -> Any:
     return memory_keyring()
 
 
-def serve(db_url: str, sock: socket.socket, ready: Any, token_out: Any) -> None:
+def serve(db_url: str, sock: socket.socket, ready: Any, spki: str,
+          profile: str | None = None) -> None:
     import uvicorn
 
     from tui_oauth.core.provider.engine import ProviderEngine
@@ -47,14 +65,32 @@ def serve(db_url: str, sock: socket.socket, ready: Any, token_out: Any) -> None:
     store = open_store(db_url, secrets_backend=_memory_keyring())
     store.consumers.add(key=KEY, name="Bench", shared_secret=SECRET,
                         signature_method="HMAC-SHA1")
+    store.consumers.add(key=RSA_KEY, name="Bench RSA", public_key=spki,
+                        signature_method="RSA-SHA1", two_lo_allowed=True)
     port = sock.getsockname()[1]
     engine = ProviderEngine(store, f"http://127.0.0.1:{port}")
     # An access token issued the normal way (request token, CLI approval, exchange) is
     # made by the client below; the server only needs to run.
     app = create_app(engine)
     ready.set()
-    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(
-        sockets=[sock])
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    if profile is None:
+        server.run(sockets=[sock])
+        return
+    import cProfile
+    import signal
+
+    def stop(*_: Any) -> None:
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, stop)
+    prof = cProfile.Profile()
+    prof.enable()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        prof.disable()
+        prof.dump_stats(profile)
 
 
 def get_access_token(base: str, store_url: str) -> dict[str, str]:
@@ -106,6 +142,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--db", help="store URL (default: a temporary SQLite file)")
+    parser.add_argument("--methods", default="hmac,rsa",
+                        help="which signed kinds: hmac (3LO), rsa (2LO), comma-separated")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="cProfile the server process into FILE (pstats)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     n = max(100, min(args.requests, 20000))
@@ -122,7 +162,8 @@ def main() -> None:
         with eng.begin() as conn:  # start from an empty store
             conn.execute(text("DELETE FROM nonces"))
             conn.execute(text("DELETE FROM tokens"))
-            conn.execute(text("DELETE FROM consumers WHERE key = :k"), {"k": KEY})
+            conn.execute(text("DELETE FROM consumers WHERE key IN (:k, :r)"),
+                     {"k": KEY, "r": RSA_KEY})
         eng.dispose()
 
     sock = socket.socket()
@@ -133,7 +174,10 @@ def main() -> None:
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Event()
-    proc = ctx.Process(target=serve, args=(db_url, sock, ready, None), daemon=True)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    pem, spki = _rsa_pair()
+    proc = ctx.Process(target=serve, args=(db_url, sock, ready, spki, args.profile),
+                       daemon=True)
     proc.start()
     try:
         ready.wait(60)
@@ -146,29 +190,41 @@ def main() -> None:
                 if time.time() > deadline:
                     raise
                 time.sleep(0.05)
-        token = get_access_token(base, db_url)
-        signed_rates, plain_rates = [], []
+        token = get_access_token(base, db_url) if "hmac" in methods else {}
+        rates: dict[str, list[float]] = {"plain": [], **{m: [] for m in methods}}
         for _ in range(args.rounds):
-            auth_ = [OAuth1(KEY, client_secret=SECRET, resource_owner_key=token["oauth_token"],
-                            resource_owner_secret=token["oauth_token_secret"]) for _ in range(n)]
-            signed = [requests.Request("GET", base + "/rest/whoami", auth=a).prepare()
-                      for a in auth_]
-            plain = [requests.Request("GET", base + "/rest/ping").prepare() for _ in range(n)]
-            plain_rates.append(run_batch(plain, args.threads))
-            signed_rates.append(run_batch(signed, args.threads))
-        plain_rps, signed_rps = statistics.median(plain_rates), statistics.median(signed_rates)
-        result = {"db": db_url.split(":", 1)[0], "requests_per_round": n,
-                  "rounds": args.rounds, "threads": args.threads,
-                  "unprotected_rps": round(plain_rps, 1), "signed_hmac_rps": round(signed_rps, 1),
-                  "ratio": round(signed_rps / plain_rps, 3)}
+            batches: dict[str, list[Any]] = {
+                "plain": [requests.Request("GET", base + "/rest/ping").prepare()
+                          for _ in range(n)]}
+            if "hmac" in methods:
+                batches["hmac"] = [requests.Request("GET", base + "/rest/whoami", auth=OAuth1(
+                    KEY, client_secret=SECRET, resource_owner_key=token["oauth_token"],
+                    resource_owner_secret=token["oauth_token_secret"])).prepare()
+                    for _ in range(n)]
+            if "rsa" in methods:
+                batches["rsa"] = [requests.Request("GET", base + "/rest/whoami", auth=OAuth1(
+                    RSA_KEY, signature_method="RSA-SHA1", rsa_key=pem)).prepare()
+                    for _ in range(n)]
+            for kind, batch in batches.items():
+                rates[kind].append(run_batch(batch, args.threads))
+        median = {k: statistics.median(v) for k, v in rates.items()}
+        plain_rps = median["plain"]
+        result: dict[str, Any] = {
+            "db": db_url.split(":", 1)[0], "requests_per_round": n, "rounds": args.rounds,
+            "threads": args.threads, "unprotected_rps": round(plain_rps, 1)}
+        for m in methods:
+            result[f"signed_{m}_rps"] = round(median[m], 1)
+            result[f"ratio_{m}"] = round(median[m] / plain_rps, 3)
         if args.json:
             print(json.dumps(result))
         else:
             print(f"store: {result['db']}; {n} requests x {args.rounds} rounds, "
                   f"{args.threads} client threads, loopback")
-            print(f"unprotected /rest/ping:         {plain_rps:8.1f} req/s")
-            print(f"signed HMAC-SHA1 /rest/whoami:  {signed_rps:8.1f} req/s")
-            print(f"ratio signed/unprotected:       {signed_rps / plain_rps:8.3f}")
+            print(f"unprotected /rest/ping:              {plain_rps:8.1f} req/s")
+            labels = {"hmac": "signed HMAC-SHA1 3LO /rest/whoami:", "rsa":
+                      "signed RSA-SHA1 2LO /rest/whoami: "}
+            for m in methods:
+                print(f"{labels[m]}   {median[m]:8.1f} req/s   ratio {median[m] / plain_rps:.3f}")
     finally:
         proc.terminate()
         proc.join(10)

@@ -1,32 +1,45 @@
 """What verification needs from each consumer, kept in memory.
 
-The consumer *row* is read on every request (so an edit or a removal counts
-from the next request), but its secrets are not: the parsed RSA public key and
-the HMAC shared secret are cached per consumer uid and ``updated_at``.  They
-are loaded from the keyring when the server starts (:meth:`refresh_all`), by
-a periodic refresh, and, for a consumer added or changed since, on its first
-request: the one keyring read a change costs.  An unknown key never reaches
-the keyring (a missing item answers faster than a present one: a timing
-oracle), it gets the dummy entry, with a dummy RSA key and a dummy secret
-that cost the same to verify against.
+The consumer *row* is read on every request (one Core select by key, no ORM
+object), so an edit or a removal counts from the next request on every process,
+whatever the refresh does.  Its secrets are not read per request: the HMAC
+shared secret (a keyring read) is kept per consumer uid and ``updated_at``, and
+the RSA public key is parsed when first needed and kept in a bounded LRU cache
+(:data:`PARSED_KEYS`), so a server over 100,000 consumers starts without
+parsing any key.  A consumer seen for the first time, or changed since, is
+loaded on its request (the one keyring read a change costs).
+
+The periodic refresh (:meth:`ConsumerCache.refresh`, every second in the server)
+reads only what changed: the rows whose ``updated_at`` is at or after the last
+refresh's mark (index ``ix_consumers_updated_at``) or whose id is new, and
+loads those already cached ahead of their next request; it retries secrets
+the keyring could not give; and when ``count(*)`` and ``max(id)`` show that rows
+went (the store keeps no tombstones), it drops the cached consumers that are no
+longer there.  None of this decides who is accepted (the per-request row does);
+it keeps keyring reads off the request path and the memory bounded.
+
+An unknown key never reaches the keyring (a missing item answers faster than a
+present one: a timing oracle), it gets the dummy entry, with a dummy RSA key
+and a dummy secret that cost the same to verify against.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
-import functools
 import json
 import logging
 import secrets
 import socket
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import case, func, or_
-from sqlmodel import Session, col, select
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+from sqlalchemy import bindparam, case, func, or_, select
+from sqlmodel import col
 
 from tui_oauth.core.errors import SecretStoreError, TuiOAuthError
 from tui_oauth.core.keys import describe
@@ -37,6 +50,25 @@ if TYPE_CHECKING:
     from tui_oauth.core.store import Store
 
 log = logging.getLogger(__name__)
+
+#: Parsed RSA public keys kept at most (an LRU); a key parses in about 50 us.
+PARSED_KEYS = 4096
+#: Consumers whose entries (the row as last seen, with its parsed key) are kept at
+#: most (an LRU).
+ENTRIES = PARSED_KEYS
+#: A refresh re-reads the rows changed since its last mark minus this much, so a
+#: row written with a clock a little behind (another host) is still seen.
+CLOCK_SLACK = timedelta(seconds=10)
+#: Cached uids checked per statement when looking for removed consumers.
+REMOVED_BATCH = 500
+
+#: What the request path reads of a consumer: one Core select, a plain row.
+COLUMNS = (col(Consumer.id), col(Consumer.key), col(Consumer.name), col(Consumer.uid),
+           col(Consumer.updated_at), col(Consumer.signature_method),
+           col(Consumer.allow_plaintext), col(Consumer.three_lo_allowed),
+           col(Consumer.two_lo_allowed), col(Consumer.two_lo_execute_as),
+           col(Consumer.two_lo_impersonation), col(Consumer.callback_url),
+           col(Consumer.public_key), col(Consumer.has_shared_secret))
 
 
 @dataclass(frozen=True)
@@ -65,7 +97,6 @@ class ConsumerEntry:
 @dataclass(frozen=True)
 class _Secrets:
     updated_at: datetime | None
-    rsa_key: Any
     secret: str
     #: The keyring could not be read (locked, hung): ``secret`` is the dummy, and
     #: the next refresh tries again whatever ``updated_at`` says.
@@ -82,33 +113,88 @@ def status_key(host: str | None = None) -> str:
     return STATUS_PREFIX + host[: 64 - len(STATUS_PREFIX)]
 
 
-@functools.cache
+#: The RSA public key unknown consumers are checked against (2048 bits, as real
+#: ones): fixed, since nothing about it is secret, and parsing it costs ~50 us where
+#: generating one cost 50 to 500 ms at every start.
+DUMMY_SPKI = (
+    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA18+KB9116E2pZ8/zXfZcJd5RVQpGDMQ1xJ2T8d2d6HwZ"
+    "wqUCBlj718bJAyMtv7FWN17k442tZcSq8NNS7XzhKMziNH242q8w75Z1xDSzjCYHAaSdAW6ko+KWCJh1UkeLBxX8"
+    "P6J6uTA2c/0VXdjPV5m3IAS38D15AY/AyNOoBoU/cWCVu4hyfe6xdr4cYrmFlEuJlrKx5icAaxFYycanJ5QKHpLY"
+    "w1bl4I08MO/KaKfZ9ai0vp2+3w3X6UiF/IgLz70TJtGdzjQyOoUyEOqjR5gkO8lFR2Xr/+Y3Mbvjr9BtIbWo6nZA"
+    "dodmW+Iy8NIyQ5wbDt6/77PHXExL0IsyyQIDAQAB")
+
+
 def _dummy_rsa_key() -> Any:
-    """The RSA public key unknown consumers are checked against: made once per process
-    (generating a 2048-bit key costs 50 to 500 ms; nothing about it is secret)."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    return load_der_public_key(base64.b64decode(DUMMY_SPKI))
+
+
+class _LRU:
+    """A small thread-safe LRU map."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def pop(self, key: Any) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class ConsumerCache:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, parsed_keys: int = PARSED_KEYS,
+                 entries: int = ENTRIES) -> None:
         self.store = store
         self._lock = threading.Lock()
-        self._by_uid: dict[str, _Secrets] = {}
+        self._by_uid: dict[str, _Secrets] = {}  # shared secrets (small): every consumer seen
         self._keys: dict[str, str] = {}  # uid -> consumer key, for messages
+        self._rsa = _LRU(parsed_keys)  # uid -> (public_key text, parsed key)
+        self._entries = _LRU(entries)  # uid -> (row, ConsumerEntry)
         self._reported: dict[str, str] | None = None  # failures last written to store_meta
+        self._mark: datetime | None = None  # max(updated_at) at the last refresh
+        self._count_max: tuple[int, int] = (0, 0)  # count(*), max(id) at the last refresh
         self.keyring_reads = 0  # for tests: what the request path cost
-        dummy_rsa = _dummy_rsa_key()
+        self.key_parses = 0  # for tests: public keys parsed
         self.dummy_secret = secrets.token_urlsafe(32)
         self.dummy = ConsumerEntry(
             id=-1, key="", name="", uid="", updated_at=None, signature_method="",
             allow_plaintext=False, three_lo_allowed=False, two_lo_allowed=False,
             two_lo_execute_as=None, two_lo_impersonation=False, callback_url=None,
-            rsa_key=dummy_rsa, secret=self.dummy_secret,
+            rsa_key=_dummy_rsa_key(), secret=self.dummy_secret,
         )
+        self._dummy_secrets = _Secrets(None, self.dummy_secret)
+        self._lookup = (select(*COLUMNS)
+                        .where(or_(col(Consumer.key) == bindparam("key"),
+                                   col(Consumer.id) == select(func.min(Consumer.id))
+                                   .scalar_subquery()))
+                        .order_by(case((col(Consumer.key) == bindparam("key"), 0), else_=1))
+                        .limit(1))
 
     @property
     def size(self) -> int:
+        """Consumers whose secrets are loaded (they are loaded when first needed)."""
         return len(self._by_uid)
+
+    @property
+    def parsed_keys(self) -> int:
+        return len(self._rsa)
 
     def failures(self) -> dict[str, str]:
         """Consumer key -> why its shared secret could not be read (now)."""
@@ -116,13 +202,10 @@ class ConsumerCache:
             return {self._keys.get(uid, uid): f.failed for uid, f in self._by_uid.items()
                     if f.failed is not None}
 
-    def _load(self, row: Consumer) -> _Secrets:
-        rsa_key = self.dummy.rsa_key
-        if row.public_key:
-            try:
-                rsa_key = describe(row.public_key).public_key()
-            except TuiOAuthError:
-                log.warning("consumer %r: its stored public key does not parse", row.key)
+    # Loading -----------------------------------------------------------------------
+
+    def _load(self, row: Any) -> _Secrets:
+        """Read ``row``'s shared secret from the keyring (when it has one)."""
         secret = self.dummy_secret
         failed: str | None = None
         previous = self._by_uid.get(row.uid)
@@ -145,9 +228,9 @@ class ConsumerCache:
             if value is not None:
                 secret = value
         self._keys[row.uid] = row.key
-        return _Secrets(row.updated_at, rsa_key, secret, failed)
+        return _Secrets(row.updated_at, secret, failed)
 
-    def _secrets_for(self, row: Consumer) -> _Secrets:
+    def _secrets_for(self, row: Any) -> _Secrets:
         cached = self._by_uid.get(row.uid)
         if cached is not None and cached.updated_at == row.updated_at:
             # A failed read is retried by the refresh, never on the request path
@@ -160,25 +243,101 @@ class ConsumerCache:
                 self._by_uid[row.uid] = cached
         return cached
 
+    def _rsa_for(self, row: Any) -> Any:
+        """``row``'s parsed public key (parsed when first needed, then from the LRU)."""
+        if not row.public_key:
+            return self.dummy.rsa_key
+        cached = self._rsa.get(row.uid)
+        if cached is not None and cached[0] == row.public_key:
+            return cached[1]
+        self.key_parses += 1
+        try:
+            parsed = describe(row.public_key).public_key()
+        except TuiOAuthError:
+            log.warning("consumer %r: its stored public key does not parse", row.key)
+            parsed = self.dummy.rsa_key
+        self._rsa.put(row.uid, (row.public_key, parsed))
+        return parsed
+
+    def _entry(self, row: Any, found: _Secrets) -> ConsumerEntry:
+        cached = self._entries.get(row.uid)
+        if cached is not None and cached[0] == row and cached[1].secret == found.secret:
+            entry: ConsumerEntry = cached[1]
+            return entry
+        entry = ConsumerEntry(
+            id=row.id or 0, key=row.key, name=row.name, uid=row.uid, updated_at=row.updated_at,
+            signature_method=row.signature_method, allow_plaintext=row.allow_plaintext,
+            three_lo_allowed=row.three_lo_allowed, two_lo_allowed=row.two_lo_allowed,
+            two_lo_execute_as=row.two_lo_execute_as,
+            two_lo_impersonation=row.two_lo_impersonation, callback_url=row.callback_url,
+            rsa_key=self._rsa_for(row), secret=found.secret,
+        )
+        self._entries.put(row.uid, (row, entry))
+        return entry
+
+    def _forget(self, uid: str) -> None:
+        with self._lock:
+            self._by_uid.pop(uid, None)
+            self._keys.pop(uid, None)
+        self._rsa.pop(uid)
+        self._entries.pop(uid)
+
+    # The refresh -------------------------------------------------------------------
+
     def refresh_all(self) -> int:
-        """Load what changed since the last refresh, retry what failed, forget removed
-        consumers.  Returns how many consumers were (re)loaded."""
+        """Kept for callers and tests: :meth:`refresh`."""
+        return self.refresh()
+
+    def refresh(self) -> int:
+        """Reload the cached consumers changed since the last refresh, retry what failed,
+        forget removed consumers; reads only what changed (plus a count).  Returns how
+        many consumers were (re)loaded."""
         with self.store.session() as s:
-            rows = list(s.exec(select(Consumer)).all())
+            conn = s.connection()
+            count, max_id = conn.execute(
+                select(func.count(), func.coalesce(func.max(Consumer.id), 0))
+                .select_from(Consumer)).one()
+            last_count, last_max = self._count_max
+            mark = self._mark
+            if mark is None:  # the first refresh (at start): load nothing, note the mark
+                top = conn.execute(select(func.max(Consumer.updated_at))).scalar()
+                changed: list[Any] = []
+            else:
+                changed = list(conn.execute(
+                    select(*COLUMNS).where(or_(col(Consumer.updated_at) >= mark - CLOCK_SLACK,
+                                               col(Consumer.id) > last_max))).all())
+                top = max([mark, *(r.updated_at for r in changed if r.updated_at)])
+            failed = [uid for uid, f in list(self._by_uid.items()) if f.failed is not None]
+            seen = {r.uid for r in changed}
+            retry = [uid for uid in failed if uid not in seen]
+            for i in range(0, len(retry), REMOVED_BATCH):
+                changed.extend(conn.execute(select(*COLUMNS).where(
+                    col(Consumer.uid).in_(retry[i:i + REMOVED_BATCH]))).all())
+            # Rows went when the count grew less than the rows added since (new ids).
+            added = sum(1 for r in changed if r.id > last_max) if mark is not None else 0
+            removed_some = mark is not None and count < last_count + added
+            gone: set[str] = set()
+            if removed_some:
+                cached = list(self._by_uid)
+                alive: set[str] = set()
+                for i in range(0, len(cached), REMOVED_BATCH):
+                    alive.update(conn.execute(select(col(Consumer.uid)).where(
+                        col(Consumer.uid).in_(cached[i:i + REMOVED_BATCH]))).scalars())
+                gone = set(cached) - alive
         loaded = 0
-        for row in rows:
-            cached = self._by_uid.get(row.uid)
-            if cached is None or cached.updated_at != row.updated_at or cached.failed:
+        for row in changed:
+            cached_secret = self._by_uid.get(row.uid)
+            if cached_secret is None:
+                continue  # never used here: loaded on its first request
+            if cached_secret.updated_at != row.updated_at or cached_secret.failed:
                 fresh = self._load(row)
                 with self._lock:
                     self._by_uid[row.uid] = fresh
                 loaded += 1
-        alive = {r.uid for r in rows}
-        with self._lock:
-            for uid in list(self._by_uid):
-                if uid not in alive:
-                    del self._by_uid[uid]
-                    self._keys.pop(uid, None)
+        for uid in gone:
+            self._forget(uid)
+        self._mark = top if top is not None else mark
+        self._count_max = (int(count), int(max_id or 0))
         self.report_failures()
         return loaded
 
@@ -219,37 +378,40 @@ class ConsumerCache:
             return
         self._reported = now
 
-    def lookup(self, session: Session, key: str) -> tuple[ConsumerEntry, bool]:
+    def lookup(self, conn: Any, key: str) -> tuple[ConsumerEntry, bool]:
         """The consumer with ``key`` (read now from the database), or the dummy.
 
-        An unknown key costs what a known one does: the same query returns, when
-        no consumer has ``key``, another consumer's row (the one with the lowest
-        id, the decoy), which is decoded and made into an entry as a found row
-        is, then set aside (its secrets only from the cache: never a keyring
-        read).  Decoding a row was most of what still made an unknown key ~8 %
-        faster to refuse (benchmarks/provider_enumeration.py).
+        ``conn`` is a Connection or a Session.  An unknown key costs what a known one
+        does: the same query returns, when no consumer has ``key``, another consumer's
+        row (the one with the lowest id, the decoy), which is made into an entry as a
+        found row is, then set aside (its secrets only from the cache: never a keyring
+        read nor a key parse).
         """
-        decoy = select(func.min(Consumer.id)).scalar_subquery()
-        row = session.exec(
-            select(Consumer)
-            .where(or_(col(Consumer.key) == key, col(Consumer.id) == decoy))
-            .order_by(case((col(Consumer.key) == key, 0), else_=1))
-            .limit(1)).first()
+        row = conn.execute(self._lookup, {"key": key}).first()
         if row is None:  # no consumer at all
             return self.dummy, False
-        known = row.key == key
-        if known:
-            found = self._secrets_for(row)
-        else:
-            cached = self._by_uid.get(row.uid)
-            found = (cached if cached is not None and cached.updated_at == row.updated_at
-                     else _Secrets(None, self.dummy.rsa_key, self.dummy_secret))
-        entry = ConsumerEntry(
+        if row.key == key:
+            return self._entry(row, self._secrets_for(row)), True
+        cached = self._by_uid.get(row.uid)
+        found = (cached if cached is not None and cached.updated_at == row.updated_at
+                 else self._dummy_secrets)
+        self._decoy_entry(row, found)
+        return self.dummy, False
+
+    def _decoy_entry(self, row: Any, found: _Secrets) -> ConsumerEntry:
+        """The work :meth:`_entry` does for a found row, for the decoy: never parses."""
+        cached = self._entries.get(row.uid)
+        if cached is not None and cached[0] == row and cached[1].secret == found.secret:
+            entry: ConsumerEntry = cached[1]
+            return entry
+        parsed = self._rsa.get(row.uid)
+        return ConsumerEntry(
             id=row.id or 0, key=row.key, name=row.name, uid=row.uid, updated_at=row.updated_at,
             signature_method=row.signature_method, allow_plaintext=row.allow_plaintext,
             three_lo_allowed=row.three_lo_allowed, two_lo_allowed=row.two_lo_allowed,
             two_lo_execute_as=row.two_lo_execute_as,
             two_lo_impersonation=row.two_lo_impersonation, callback_url=row.callback_url,
-            rsa_key=found.rsa_key, secret=found.secret,
+            rsa_key=parsed[1] if parsed is not None else self.dummy.rsa_key,
+            secret=found.secret,
         )
-        return (entry, True) if known else (self.dummy, False)
+

@@ -39,12 +39,21 @@ from urllib.parse import urlsplit
 
 from oauthlib.common import urlencode
 from oauthlib.oauth1.rfc5849 import errors as oauth_errors
-from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy import Connection, bindparam, update
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session, col
 
+from tui_oauth.core.database import reader
 from tui_oauth.core.errors import StoreError
-from tui_oauth.core.models import PLAINTEXT, RSA_SHA1, TOKEN_ACCESS, TOKEN_REQUEST, Nonce, Token
+from tui_oauth.core.models import (
+    HMAC_SHA1,
+    PLAINTEXT,
+    RSA_SHA1,
+    TOKEN_ACCESS,
+    TOKEN_REQUEST,
+    Nonce,
+    Token,
+)
 from tui_oauth.core.provider.consumers import ConsumerCache, ConsumerEntry
 from tui_oauth.core.provider.crypto import DataKey, load_data_key
 from tui_oauth.core.provider.problems import (
@@ -62,9 +71,12 @@ from tui_oauth.core.provider.rfc5849 import (
     SignatureOnly,
     body_hash,
     parse_request,
+    verify_hmac_sha1,
+    verify_plaintext,
+    verify_rsa_sha1,
 )
 from tui_oauth.core.provider.settings import ProviderSettings
-from tui_oauth.core.provider.validator import STORED_CALLBACK, StoreRequestValidator
+from tui_oauth.core.provider.validator import STORED_CALLBACK, StoreRequestValidator, token_row
 from tui_oauth.core.services.tokens import ACTIVE, AUTHORIZED, DENIED, PENDING, REVOKED, USED
 from tui_oauth.core.store import Store
 from tui_oauth.core.timeutil import utcnow
@@ -111,7 +123,9 @@ class ProviderEngine:
         self.settings = settings or ProviderSettings.load(store)
         self.data_key = data_key or load_data_key(store)
         self.consumers = ConsumerCache(store)
-        self.consumers.refresh_all()
+        self.consumers.refresh()  # notes where the next refresh starts; parses nothing
+        self._reader = reader(store.engine)
+        self._insert_nonce = _nonce_insert(store.engine.dialect.name)
         self.dummy_secret = self.consumers.dummy_secret
         dummy_token = "\x00" + secrets.token_urlsafe(24)
         self.dummy_token_blob = (self.data_key.encrypt(secrets.token_urlsafe(32), dummy_token),
@@ -138,6 +152,10 @@ class ProviderEngine:
         if session is None:
             raise RuntimeError("no provider transaction is open")
         return session
+
+    def conn(self) -> Connection:
+        """The open transaction's connection (Core statements, no ORM objects)."""
+        return self.db().connection()
 
     @contextmanager
     def _unit(self) -> Iterator[Session]:
@@ -245,14 +263,18 @@ class ProviderEngine:
             raise concealed("signature_invalid", None, minimal=minimal)
         return consumer
 
-    def _store_nonce(self, session: Session, consumer: ConsumerEntry, request: Any) -> None:
+    def _store_nonce(self, conn: Session | Connection, consumer: ConsumerEntry,
+                     request: Any) -> None:
+        """One statement, ``INSERT ... ON CONFLICT DO NOTHING`` under the unique index
+        (consumer, token, timestamp, nonce): no row inserted is a replay, on this host or
+        any other sharing the database."""
         timestamp, nonce, token = request.tui_nonce
-        session.add(Nonce(consumer_key=consumer.key, token=token, timestamp=timestamp,
-                          nonce=nonce))
-        try:
-            session.flush()
-        except IntegrityError:
-            raise Problem("nonce_used") from None
+        if isinstance(conn, Session):
+            conn = conn.connection()
+        done = conn.execute(self._insert_nonce, {"consumer_key": consumer.key, "token": token,
+                                                 "timestamp": timestamp, "nonce": nonce})
+        if done.first() is None:  # no row inserted (RETURNING gave none): a replay
+            raise Problem("nonce_used")
 
     def _new_token(self, session: Session, consumer: ConsumerEntry, kind: str, **fields: Any
                    ) -> tuple[Token, str]:
@@ -409,61 +431,106 @@ class ProviderEngine:
         return result
 
     def _verify(self, uri: str, method: str, body: Body, headers: Headers) -> Access:
-        parsed = self._parse(uri, method, body, headers)
-        self._precheck(parsed)
-        three_legged = bool(parsed.resource_owner_key)
-        with self._unit() as session:
-            if three_legged:
-                _valid, request = self._resource_ep.validate_protected_resource_request(
-                    uri, method, body, dict(headers))
-            else:
-                _valid, request = self._signature_ep.validate_request(
-                    uri, method, body, dict(headers))
-            if request is None:
-                raise Problem("parameter_rejected")
-            consumer = self._authenticated(request, with_token=three_legged)
-            now = utcnow()
-            if three_legged:
-                row: Token | None = request.tui_token
-                if row is None:
-                    raise Problem("token_rejected")
-                if row.state == REVOKED:
-                    raise Problem("token_revoked")
-                if row.state == USED:
-                    raise Problem("token_used", "This access token was renewed; use the new one.")
-                if row.expires_at is not None and row.expires_at <= now:
-                    raise Problem("token_expired", "The access token has expired; renew it with "
-                                  "oauth_session_handle or start again.")
-                if row.state != ACTIVE:
-                    raise Problem("token_rejected")
-                if not consumer.three_lo_allowed:
-                    raise Problem("consumer_key_rejected",
-                                  "3-legged OAuth is switched off for this consumer.")
-                self._store_nonce(session, consumer, request)
-                if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
-                    session.exec(update(Token)
-                                 .where(col(Token.id) == row.id).values(last_used_at=now))
-                return Access(consumer.key, consumer.name, row.user, "3lo")
-            if not consumer.two_lo_allowed:
+        """The hot path, without oauthlib's endpoint: what its ResourceEndpoint and
+        SignatureOnlyEndpoint check beyond :meth:`_precheck` is https when the public
+        URL is (the URI is built from it) and a 10-digit timestamp (any inside the
+        window is), so the checks are made here in the same order, on the request
+        parsed once.  Reads happen in a read transaction (on SQLite it never takes the
+        write lock), the signature is checked outside any transaction, and only a valid
+        request writes: its nonce, one statement, in a short write transaction."""
+        request = self._parse(uri, method, body, headers)
+        self._precheck(request)
+        token = request.resource_owner_key
+        three_legged = bool(token)
+        request.tui_nonce = (int(request.timestamp), request.nonce, token or "")
+        self.store.check_identity()  # a removed or replaced store file: refuse (503)
+        with self._reader.connect() as conn:
+            consumer, known = self.consumers.lookup(conn, request.client_key)
+            row = token_row(conn, token, TOKEN_ACCESS, consumer) if three_legged else None
+            conn.rollback()
+        request.tui_consumer = consumer
+        request.tui_token = row
+        request.validator_log = {"client": known,
+                                 "signature": self._signature_ok(request, consumer, row)}
+        consumer = self._authenticated(request, with_token=three_legged)
+        now = utcnow()
+        if three_legged:
+            row = request.tui_token
+            if row is None:
+                raise Problem("token_rejected")
+            if row.state == REVOKED:
+                raise Problem("token_revoked")
+            if row.state == USED:
+                raise Problem("token_used", "This access token was renewed; use the new one.")
+            if row.expires_at is not None and row.expires_at <= now:
+                raise Problem("token_expired", "The access token has expired; renew it with "
+                              "oauth_session_handle or start again.")
+            if row.state != ACTIVE:
+                raise Problem("token_rejected")
+            if not consumer.three_lo_allowed:
                 raise Problem("consumer_key_rejected",
-                              "2-legged OAuth is not allowed for this consumer.")
-            requestor = [v for k, v in request.params if k == "xoauth_requestor_id"]
-            if len(requestor) > 1:
-                raise rejected("xoauth_requestor_id", "give it once.")
-            if requestor:
-                if not consumer.two_lo_impersonation:
-                    raise Problem("user_refused",
-                                  "This consumer may not name the user (impersonation is off).")
-                user: str | None = requestor[0]
-                if not user or len(user) > 255 or not user.isprintable():
-                    raise rejected("xoauth_requestor_id", "a user name.")
-            else:
-                user = consumer.two_lo_execute_as or None
-            self._store_nonce(session, consumer, request)
-            return Access(consumer.key, consumer.name, user, "2lo")
+                              "3-legged OAuth is switched off for this consumer.")
+            with self.store.engine.begin() as wconn:
+                self._store_nonce(wconn, consumer, request)
+                if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
+                    wconn.execute(update(Token).where(col(Token.id) == row.id)
+                                  .values(last_used_at=now))
+            return Access(consumer.key, consumer.name, row.user, "3lo")
+        if not consumer.two_lo_allowed:
+            raise Problem("consumer_key_rejected",
+                          "2-legged OAuth is not allowed for this consumer.")
+        requestor = [v for k, v in request.params if k == "xoauth_requestor_id"]
+        if len(requestor) > 1:
+            raise rejected("xoauth_requestor_id", "give it once.")
+        if requestor:
+            if not consumer.two_lo_impersonation:
+                raise Problem("user_refused",
+                              "This consumer may not name the user (impersonation is off).")
+            user: str | None = requestor[0]
+            if not user or len(user) > 255 or not user.isprintable():
+                raise rejected("xoauth_requestor_id", "a user name.")
+        else:
+            user = consumer.two_lo_execute_as or None
+        with self.store.engine.begin() as wconn:
+            self._store_nonce(wconn, consumer, request)
+        return Access(consumer.key, consumer.name, user, "2lo")
+
+    def _signature_ok(self, request: Any, consumer: ConsumerEntry, row: Any) -> bool:
+        """As ``ParsedEndpoint._check_signature`` with the validator: the signature
+        always computed (a dummy key, secret or token ciphertext for unknown ones)."""
+        method = request.signature_method
+        bases: tuple[str, ...] = request.tui_base_strings
+        if method == RSA_SHA1:
+            return any(verify_rsa_sha1(b, request.signature, consumer.rsa_key) for b in bases)
+        token_secret = None
+        if request.resource_owner_key:
+            blob, aad = ((row.secret_enc, row.token) if row is not None
+                         else self.dummy_token_blob)
+            token_secret = self.data_key.decrypt(blob, aad)
+            if token_secret is None:  # not decryptable: treat as unknown
+                request.tui_token = None
+                token_secret = self.dummy_secret
+        if method == HMAC_SHA1:
+            return any(verify_hmac_sha1(b, request.signature, consumer.secret, token_secret)
+                       for b in bases)
+        if method == PLAINTEXT:
+            return verify_plaintext(request.signature, consumer.secret, token_secret)
+        return False
 
     # Housekeeping ---------------------------------------------------------------------
 
     def prune_nonces(self) -> int:
         """Forget nonces whose timestamps are refused anyway (past the window)."""
         return self.store.tokens.purge_nonces(self.settings.timestamp_window + 60)
+
+
+def _nonce_insert(dialect: str) -> Any:
+    """``INSERT INTO nonces ... ON CONFLICT DO NOTHING RETURNING id``: no row is a replay
+    (RETURNING, since SQLAlchemy adds it on PostgreSQL anyway, where rowcount is then -1)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(Nonce).values(
+        consumer_key=bindparam("consumer_key"), token=bindparam("token"),
+        timestamp=bindparam("timestamp"), nonce=bindparam("nonce")
+    ).on_conflict_do_nothing().returning(col(Nonce.id))

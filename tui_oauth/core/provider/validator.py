@@ -22,7 +22,8 @@ import hmac
 from typing import TYPE_CHECKING, Any
 
 from oauthlib.oauth1 import RequestValidator
-from sqlmodel import select
+from sqlalchemy import bindparam, select
+from sqlmodel import col
 
 from tui_oauth.core.models import HMAC_SHA1, PLAINTEXT, RSA_SHA1, TOKEN_ACCESS, TOKEN_REQUEST, Token
 
@@ -35,6 +36,22 @@ MAX_LENGTH = 255
 DUMMY_CLIENT = "\x00dummy-client"
 DUMMY_REQUEST_TOKEN = "\x00dummy-request-token"  # noqa: S105 (not a secret)
 DUMMY_ACCESS_TOKEN = "\x00dummy-access-token"  # noqa: S105 (not a secret)
+
+#: What the request path reads of a token: one Core select, a plain row (no ORM object).
+TOKEN_LOOKUP = select(
+    col(Token.id), col(Token.token), col(Token.consumer_id), col(Token.type),
+    col(Token.state), col(Token.user), col(Token.verifier), col(Token.session_handle),
+    col(Token.expires_at), col(Token.authorization_expires_at), col(Token.last_used_at),
+    col(Token.secret_enc),
+).where(col(Token.token) == bindparam("token"))
+
+
+def token_row(conn: Any, token: str, kind: str, consumer: Any) -> Any:
+    """The token row (a plain row) when it is ``consumer``'s and of ``kind``, else None."""
+    row = conn.execute(TOKEN_LOOKUP, {"token": token}).first()
+    ok = (row is not None and consumer is not None and row.type == kind
+          and row.consumer_id == consumer.id and row.secret_enc is not None)
+    return row if ok else None
 
 
 def _printable_token(value: Any, low: int = 1, high: int = MAX_LENGTH) -> bool:
@@ -143,7 +160,7 @@ class StoreRequestValidator(RequestValidator):
     # Consumers ------------------------------------------------------------------
 
     def validate_client_key(self, client_key: str, request: Any) -> bool:
-        entry, known = self.engine.consumers.lookup(self.engine.db(), client_key)
+        entry, known = self.engine.consumers.lookup(self.engine.conn(), client_key)
         request.tui_consumer = entry
         return known
 
@@ -157,17 +174,13 @@ class StoreRequestValidator(RequestValidator):
     # Tokens ---------------------------------------------------------------------
 
     def _token(self, token: str, kind: str, request: Any) -> bool:
-        row = self.engine.db().exec(select(Token).where(Token.token == token)).first()
-        consumer = getattr(request, "tui_consumer", None)
-        ok = (row is not None and consumer is not None and row.type == kind
-              and row.consumer_id == consumer.id and row.secret_enc is not None)
-        request.tui_token = row if ok else None
-        if ok:
-            assert row is not None and row.secret_enc is not None
+        row = token_row(self.engine.conn(), token, kind, getattr(request, "tui_consumer", None))
+        request.tui_token = row
+        if row is not None:
             request.tui_token_blob, request.tui_token_aad = row.secret_enc, row.token
         else:
             request.tui_token_blob, request.tui_token_aad = self.engine.dummy_token_blob
-        return ok
+        return row is not None
 
     def _token_secret(self, request: Any) -> str:
         if "tui_token_blob" not in vars(request):
