@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from textual.widgets import TabbedContent
 
@@ -315,3 +317,49 @@ async def test_a_superseded_job_takes_its_loading_indicator_away() -> None:
         assert box.loading  # the newer job's own indicator stays while it runs
         gate.set()
         assert await wait_for(pilot, lambda: not box.loading and len(got) == 2, timeout=5)
+
+
+async def test_the_first_screen_is_painted_before_the_store_opens(
+        demo_store: Store) -> None:
+    """The console paints its tabs while the store opens behind them (issue 10: the
+    database layer is imported after the first screen), then shows the rows."""
+    import threading
+
+    from tui_oauth.tui.pending import PendingStore
+
+    gate = threading.Event()
+
+    def opener() -> Store:
+        gate.wait(5)
+        return demo_store
+
+    pending = PendingStore(opener, url="postgresql+psycopg://app:s3cret@db/oauth",
+                           read_only=False)
+    app = make_app(pending)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        text = screen_text(pilot)
+        assert "1 Consumers" in text and "Key" in text and "Signature" in text
+        assert "postgresql+psycopg://app:***@db/oauth" in text and "s3cret" not in text
+        assert not app.store_ready
+        gate.set()
+        table = app.screen.query_one("#consumers-table", VirtualTable)
+        assert await wait_for(pilot, lambda: table.row_count == 3)
+        assert app.store is demo_store
+
+
+def test_a_store_that_cannot_open_closes_the_console_and_is_said(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui_oauth.tui import run_console
+    from tui_oauth.tui.pending import PendingStore
+
+    def opener() -> Store:
+        raise StoreError("There is no tui-oauth store at /nowhere.")
+
+    async def run(self: OAuthAdminApp, **kwargs: object) -> None:
+        async with self.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.5)
+
+    monkeypatch.setattr(OAuthAdminApp, "run", lambda self: asyncio.run(run(self)))
+    with pytest.raises(StoreError, match="no tui-oauth store"):
+        run_console(PendingStore(opener, url="sqlite:////nowhere", read_only=False))

@@ -116,11 +116,17 @@ def cli(ctx: click.Context, db: str | None, read_only: bool, verbose: int) -> No
 def console() -> None:
     from tui_oauth.cli.common import app_context
     from tui_oauth.cli.console_log import console_logging
+    from tui_oauth.core.config import resolve_db_url
     from tui_oauth.tui import run_console
+    from tui_oauth.tui.pending import PendingStore
 
-    store = app_context().store
+    # The store opens behind the first screen (tui/pending.py); if it cannot, the
+    # console closes and the error is said here, as for any command.
+    obj = app_context()
+    pending = PendingStore(lambda: obj.store, url=resolve_db_url(obj.db),
+                           read_only=obj.read_only)
     with console_logging():  # stderr would paint over the screen
-        run_console(store)
+        run_console(pending)
 
 
 SHELLS = ("bash", "zsh", "fish")

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import events, on
 from textual.app import App, SystemCommand
@@ -28,7 +28,6 @@ from textual.widgets import Button, Checkbox, Input, RadioButton, Select, Switch
 from textual.worker import Worker, WorkerState
 
 from tui_oauth.core.errors import TuiOAuthError, ValidationError
-from tui_oauth.core.store import Store
 from tui_oauth.core.text import visible
 from tui_oauth.core.validation import control_problem
 from tui_oauth.tui import commands
@@ -46,12 +45,15 @@ from tui_oauth.tui.messages import (
 )
 from tui_oauth.tui.modals.error import ErrorModal
 from tui_oauth.tui.modals.help import HelpModal
-from tui_oauth.tui.screens.audit import AuditScreen
+from tui_oauth.tui.pending import PendingStore
 from tui_oauth.tui.screens.form import FormScreen
 from tui_oauth.tui.screens.main import MainScreen
 from tui_oauth.tui.text import error_text, plural
 from tui_oauth.tui.watch import install_store_watch
 from tui_oauth.tui.widgets.field import Field
+
+if TYPE_CHECKING:
+    from tui_oauth.core.store import Store
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -109,9 +111,13 @@ class OAuthAdminApp(App[None]):
                 tooltip="The audit log: every change, newest first"),
     ]
 
-    def __init__(self, store: Store, *, keymap: dict[str, str] | None = None) -> None:
+    def __init__(self, store: Store | PendingStore, *,
+                 keymap: dict[str, str] | None = None) -> None:
         super().__init__()
-        self.store = store
+        #: a PendingStore until it is open (see tui/pending.py), then the Store
+        self.store: Any = store
+        self.store_ready = not isinstance(store, PendingStore)
+        self.open_error: BaseException | None = None
         self.sub_title = store.display_url + ("  READ-ONLY" if store.read_only else "")
         self._initial_keymap = keymap
         # Keys typed ahead wait here while the key before them is still being handled.
@@ -133,7 +139,37 @@ class OAuthAdminApp(App[None]):
             self.notify(f"{KEYMAP_ENV}: " + "\n".join(problems), title="Keys not remapped",
                         severity="warning", timeout=20, markup=False)
         self.push_screen(MainScreen(id="main"))
-        install_store_watch(self)  # the screens keep up with changes made elsewhere
+        if self.store_ready:
+            install_store_watch(self)  # the screens keep up with changes made elsewhere
+        else:
+            self.call_after_refresh(self._open_store)  # the first screen painted first
+
+    def _open_store(self) -> None:
+        pending = self.store
+
+        def work() -> None:
+            try:
+                store = pending.open()
+            except BaseException as exc:  # said by the CLI after the console closed
+                with suppress(RuntimeError):
+                    self.call_from_thread(self._store_failed, exc)
+                return
+            with suppress(RuntimeError):
+                self.call_from_thread(self._store_opened, store)
+
+        self.run_worker(work, name="Opening the store", group="open-store", thread=True,
+                        exit_on_error=False)
+
+    def _store_opened(self, store: Store) -> None:
+        self.store = store
+        self.store_ready = True
+        install_store_watch(self)
+        with suppress(LookupError):
+            self.main.store_opened()
+
+    def _store_failed(self, exc: BaseException) -> None:
+        self.open_error = exc
+        self.exit(return_code=1)
 
     @property
     def main(self) -> MainScreen:
@@ -148,7 +184,7 @@ class OAuthAdminApp(App[None]):
         if action in LETTER_ACTIONS and self.letters_are_input():
             return False  # typed in a form, a letter is text or nothing
         # No audit view on top of the audit view.
-        return not (action == "audit" and isinstance(self.screen, AuditScreen))
+        return not (action == "audit" and getattr(self.screen, "IS_AUDIT", False))
 
     async def run_action(self, action: Any, default_namespace: DOMNode | None = None,
                          namespaces: Mapping[str, DOMNode] | None = None) -> bool:
@@ -189,6 +225,8 @@ class OAuthAdminApp(App[None]):
         self.action_help()
 
     def action_audit(self) -> None:
+        from tui_oauth.tui.screens.audit import AuditScreen  # the models: ~350 ms
+
         if not isinstance(self.screen, AuditScreen):
             self.push_screen(AuditScreen())
 
@@ -378,6 +416,7 @@ class OAuthAdminApp(App[None]):
         self.notify(f"Wrote the {event.what} to {event.path}.", markup=False)
 
 
-def make_app(store: Store, *, keymap: dict[str, str] | None = None) -> OAuthAdminApp:
-    """The console on an open store (called by the CLI and by the tests)."""
+def make_app(store: Store | PendingStore, *,
+             keymap: dict[str, str] | None = None) -> OAuthAdminApp:
+    """The console on a store, open or opening (called by the CLI and by the tests)."""
     return OAuthAdminApp(store, keymap=keymap)

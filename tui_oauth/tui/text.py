@@ -9,6 +9,8 @@ from rich.text import Text
 
 from tui_oauth.core.text import visible
 
+MASK = "••••••••"  # a secret not shown
+
 
 def when(value: datetime | None, *, seconds: bool = False) -> str:
     """A timestamp in UTC as operators read it: ``2024-05-01 12:34``."""

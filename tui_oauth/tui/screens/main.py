@@ -51,10 +51,17 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.focus_tab()
 
+    def store_opened(self) -> None:
+        """The store opened behind the first screen: read what the tabs show."""
+        self.consumers.reload()
+        self.start_tabs(self.active_tab)
+
     def start_tabs(self, *tabs: str) -> None:
         """Read what these tabs show, the first time only.  The other tabs wait for the
         Consumers list (or for being shown): their reads and the Consumers list's
         would share the interpreter while the first screen is drawn."""
+        if not getattr(self.app, "store_ready", True):
+            return  # store_opened() starts them
         for tab in tabs or TABS:
             if tab not in self._started:
                 self._started.add(tab)

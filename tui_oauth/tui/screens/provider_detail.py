@@ -30,12 +30,11 @@ from tui_oauth.tui.modals.confirm import ConfirmModal
 from tui_oauth.tui.modals.connect import ConnectModal
 from tui_oauth.tui.provider_actions import confirm_remove_provider, reveal_secret
 from tui_oauth.tui.screens.provider_form import ProviderFormScreen
-from tui_oauth.tui.text import dash, day, error_text, field_rows, plain, plural, when, yes_no
+from tui_oauth.tui.text import MASK, dash, day, error_text, field_rows, plain, plural, when, yes_no
 from tui_oauth.tui.widgets.check_list import CheckList
 from tui_oauth.tui.widgets.request_pane import RequestPane
 from tui_oauth.tui.widgets.table import Table
 
-MASK = "••••••••"
 PANES = ("overview", "test", "request")
 NO_USER = "\x00"  # the row key of a token held for no named local user
 

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Label
 
-from tui_oauth.core.services.consumers import ConsumerSummary
 from tui_oauth.tui.consumer_actions import confirm_remove_consumer
 from tui_oauth.tui.guards import ReadOnlyGuard
 from tui_oauth.tui.jobs import run_job, store_of
-from tui_oauth.tui.modals.add_route import AddRouteModal
-from tui_oauth.tui.screens.consumer_by_url import ConsumerByUrlScreen
-from tui_oauth.tui.screens.consumer_detail import ConsumerDetailScreen
-from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
 from tui_oauth.tui.text import day, plain, plural, yes_no
 from tui_oauth.tui.widgets.filter_input import FilteredList, FilterInput
 from tui_oauth.tui.widgets.virtual_table import Column, FuncSource, Row, VirtualTable
+
+if TYPE_CHECKING:
+    from tui_oauth.core.services.consumers import ConsumerSummary
+
+# The screens a key opens are imported when it is pressed: with them the services and
+# the models (SQLAlchemy, SQLModel, cryptography: ~400 ms) would load before the first
+# screen is painted.
 
 COLUMNS = [
     Column("Key", min=12, shorten="middle"),
@@ -65,7 +69,8 @@ class ConsumersTab(FilteredList, ReadOnlyGuard, Vertical):
         yield VirtualTable(COLUMNS, id="consumers-table", doing="Reading the consumers")
 
     def on_mount(self) -> None:
-        self.reload()
+        if getattr(self.app, "store_ready", True):
+            self.reload()  # else when the store has opened (MainScreen.store_opened)
 
     @property
     def table(self) -> VirtualTable:
@@ -144,6 +149,8 @@ class ConsumersTab(FilteredList, ReadOnlyGuard, Vertical):
         self.action_open()
 
     def action_open(self) -> None:
+        from tui_oauth.tui.screens.consumer_detail import ConsumerDetailScreen
+
         row = self.selected()
         if row is not None:
             # No reload on the way back: what the view changed is announced (saved,
@@ -151,6 +158,10 @@ class ConsumersTab(FilteredList, ReadOnlyGuard, Vertical):
             self.app.push_screen(ConsumerDetailScreen(row.key))
 
     def action_add(self) -> None:
+        from tui_oauth.tui.modals.add_route import AddRouteModal
+        from tui_oauth.tui.screens.consumer_by_url import ConsumerByUrlScreen
+        from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
+
         def chosen(route: str | None) -> None:
             if route == "url":
                 self.app.push_screen(ConsumerByUrlScreen())
@@ -167,6 +178,7 @@ class ConsumersTab(FilteredList, ReadOnlyGuard, Vertical):
 
         def opened(detail: object) -> None:
             from tui_oauth.core.services.consumers import ConsumerDetail
+            from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
 
             assert isinstance(detail, ConsumerDetail)
             pem = detail.public_key.pem if detail.public_key else ""

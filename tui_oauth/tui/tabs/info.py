@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
-from tui_oauth.core.services.consumer_info import ConsumerInfoView
 from tui_oauth.tui.guards import ReadOnlyGuard
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import ConsumerInfoChanged
-from tui_oauth.tui.modals.export import ExportModal
 from tui_oauth.tui.modals.typed_confirm import TypedConfirmModal
-from tui_oauth.tui.screens.info_form import InfoFormScreen
 from tui_oauth.tui.text import dash, error_text, field_rows, plain, when
+
+if TYPE_CHECKING:  # the screens a key opens are imported when it is pressed
+    from tui_oauth.core.services.consumer_info import ConsumerInfoView
 
 ROTATE_WORD = "rotate"
 
@@ -86,10 +88,14 @@ class InfoTab(ReadOnlyGuard, VerticalScroll):
     # Actions ----------------------------------------------------------------
 
     def action_edit(self) -> None:
+        from tui_oauth.tui.screens.info_form import InfoFormScreen
+
         if self.view is not None:
             self.app.push_screen(InfoFormScreen(self.view.info))
 
     def action_export(self) -> None:
+        from tui_oauth.tui.modals.export import ExportModal  # cryptography: ~60 ms
+
         self.app.push_screen(ExportModal())
 
     def action_copy_key(self) -> None:

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Label
 
-from tui_oauth.core.services.providers import ProviderSummary
 from tui_oauth.tui.guards import ReadOnlyGuard
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.provider_actions import confirm_remove_provider, reveal_secret
-from tui_oauth.tui.screens.provider_detail import MASK, ProviderDetailScreen
-from tui_oauth.tui.screens.provider_form import ProviderFormScreen
-from tui_oauth.tui.text import plain, plural
+from tui_oauth.tui.text import MASK, plain, plural
 from tui_oauth.tui.widgets.filter_input import FilteredList, FilterInput
 from tui_oauth.tui.widgets.virtual_table import Column, FuncSource, Row, VirtualTable
+
+if TYPE_CHECKING:  # the screens a key opens are imported when it is pressed (see consumers)
+    from tui_oauth.core.services.providers import ProviderSummary
 
 COLUMNS = [
     Column("Name", min=10, max=40),
@@ -111,12 +113,18 @@ class ProvidersTab(FilteredList, ReadOnlyGuard, Vertical):
     def action_open(self) -> None:
         row = self.selected()
         if row is not None:
+            from tui_oauth.tui.screens.provider_detail import ProviderDetailScreen
+
             self.app.push_screen(ProviderDetailScreen(row.name))  # see ConsumersTab.action_open
 
     def action_add(self) -> None:
+        from tui_oauth.tui.screens.provider_form import ProviderFormScreen
+
         self.app.push_screen(ProviderFormScreen())
 
     def action_edit(self) -> None:
+        from tui_oauth.tui.screens.provider_form import ProviderFormScreen
+
         row = self.selected()
         if row is None:
             return
