@@ -140,3 +140,22 @@ def test_completion_command_prints_the_script(shell: str) -> None:
 def test_completion_command_refuses_other_shells() -> None:
     result = CliRunner().invoke(cli, ["completion", "tcsh"], prog_name="tui-oauth")
     assert result.exit_code == 2
+
+
+def test_every_command_module_loads_without_the_store() -> None:
+    """`tui-oauth GROUP --help` and a TAB in any group load the group's module only:
+    SQLAlchemy, SQLModel, the keyring, cryptography and the rest wait for a command to run."""
+    modules = sorted({module for module, _, _ in LAZY_COMMANDS.values()})
+    code = ("import importlib, json, sys\n"
+            f"heavy = {HEAVY!r}\n"
+            "found = {}\n"
+            f"for name in {modules!r}:\n"
+            "    importlib.import_module(name)\n"
+            "    loaded = sorted({m.split('.')[0] for m in sys.modules} & set(heavy))\n"
+            "    if loaded:\n"
+            "        found[name] = loaded\n"
+            "        break\n"
+            "print(json.dumps(found))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert json.loads(done.stdout) == {}, f"imported when loaded: {done.stdout}"

@@ -18,8 +18,9 @@ from tui_oauth.cli.common import (
     say,
 )
 from tui_oauth.core.config import resolve_db_url
-from tui_oauth.core.database import check_connection, make_engine, redact_url
-from tui_oauth.core.migrations import upgrade
+
+# The database layer (core.database, core.migrations: SQLAlchemy, ~200 ms) is imported
+# by each command that runs, not when this module loads (for --help or a TAB).
 
 
 @click.command()
@@ -98,6 +99,7 @@ def db() -> None:
 def db_init() -> None:
     """Make a new, empty store at --db (a SQLite file, or the tables of an empty
     PostgreSQL database).  The default store is made on first use without this."""
+    from tui_oauth.core.database import redact_url
     from tui_oauth.core.errors import NoStoreError
     from tui_oauth.core.store import open_store
 
@@ -123,8 +125,14 @@ def db_init() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Bring an existing store's schema to this version's."""
-    from tui_oauth.core.database import parse_url, sqlite_path
-    from tui_oauth.core.migrations import current_revision
+    from tui_oauth.core.database import (
+        check_connection,
+        make_engine,
+        parse_url,
+        redact_url,
+        sqlite_path,
+    )
+    from tui_oauth.core.migrations import current_revision, upgrade
 
     ctxobj = app_context()
     if ctxobj.read_only:

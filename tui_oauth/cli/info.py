@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,8 +18,10 @@ from tui_oauth.cli.common import (
     print_json,
     say,
 )
-from tui_oauth.core.services import UNSET
-from tui_oauth.core.services.consumer_info import ConsumerInfoView
+from tui_oauth.core.unset import UNSET
+
+if TYPE_CHECKING:  # the services (SQLAlchemy, SQLModel, cryptography) load when a command runs
+    from tui_oauth.core.services.consumer_info import ConsumerInfoView
 
 
 @click.group()

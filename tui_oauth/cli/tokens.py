@@ -4,12 +4,13 @@ provider's lifetimes."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
 
 from tui_oauth.cli.common import (
+    LazyChoice,
     app_context,
     complete_consumer_keys,
     confirm,
@@ -21,7 +22,22 @@ from tui_oauth.cli.common import (
     print_table_stream,
     say,
 )
-from tui_oauth.core.services.tokens import STATES, TYPES, TokenRow, TokenSelection
+
+if TYPE_CHECKING:  # the services (SQLAlchemy, SQLModel) load when a command runs
+    from tui_oauth.core.services.tokens import TokenRow
+
+
+def _types() -> tuple[str, ...]:
+    from tui_oauth.core.services.tokens import TYPES
+
+    return TYPES
+
+
+def _states() -> tuple[str, ...]:
+    from tui_oauth.core.services.tokens import STATES
+
+    return STATES
+
 
 
 @click.group()
@@ -50,8 +66,8 @@ def _cells(t: TokenRow) -> list[str]:
 @click.option("--consumer", "consumer_key", metavar="KEY", help="Only this consumer's tokens.",
               shell_complete=complete_consumer_keys)
 @click.option("--user", help="Only this user's tokens.")
-@click.option("--type", "type_", type=click.Choice(TYPES), help="request or access.")
-@click.option("--state", type=click.Choice(STATES), help="Shown state (expired included).")
+@click.option("--type", "type_", type=LazyChoice(_types), help="request or access.")
+@click.option("--state", type=LazyChoice(_states), help="Shown state (expired included).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--before", "before_id", type=int, metavar="ID", help="The next (older) page.")
 @click.option("--all", "all_", is_flag=True,
@@ -102,7 +118,7 @@ def list_(ctx: click.Context, consumer_key: str | None, user: str | None, type_:
 @click.option("--consumer", "consumer_key", metavar="KEY", help="Every token of this consumer.",
               shell_complete=complete_consumer_keys)
 @click.option("--user", help="Every token of this user.")
-@click.option("--type", "type_", type=click.Choice(TYPES), help="Only request or access tokens.")
+@click.option("--type", "type_", type=LazyChoice(_types), help="Only request or access tokens.")
 @click.option("--expired", is_flag=True, help="Tokens past their expiry.")
 @click.option("--unused-days", type=click.IntRange(0), metavar="N",
               help="Tokens not used for N days.")
@@ -128,6 +144,8 @@ def revoke(token: str | None, consumer_key: str | None, user: str | None, type_:
         return
     if not bulk:
         raise click.UsageError("Give a TOKEN, or --consumer, --user, --expired or --unused-days.")
+    from tui_oauth.core.services.tokens import TokenSelection
+
     sel = TokenSelection(consumer_key=consumer_key, user=user, type=type_, expired=expired,
                          unused_days=unused_days)
     count = store.tokens.count(sel)
