@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import os
+import sys
 from typing import Any
 
 import click
@@ -52,9 +55,17 @@ def _is_loopback(host: str) -> bool:
               default="info", show_default=True,
               help="debug adds the access log. OAuth signatures, tokens, verifiers, session "
                    "handles and secrets are redacted from every line.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes sharing the listening socket, each a whole server "
+                   "(its own database pool and consumer cache); nonces and tokens are "
+                   "shared through the store. A worker that dies is started again. "
+                   "About one per CPU core.")
+@click.option("--socket-fd", type=int, hidden=True)  # a worker: serve on this inherited socket
+@click.option("--ready-fd", type=int, hidden=True)  # a worker: write a byte here once serving
 @needs_keyring(when=lambda _: not app_context().read_only)
 def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
-          header_timeout: float, max_connections: int, log_level: str) -> None:
+          header_timeout: float, max_connections: int, log_level: str, workers: int,
+          socket_fd: int | None, ready_fd: int | None) -> None:
     """Run the provider: request-token, authorize, access-token, consumer-info, /rest/whoami."""
     if app_context().read_only:
         fail("serve cannot run --read-only: the provider writes nonces and tokens on every "
@@ -80,6 +91,12 @@ def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
         click.echo(f"warning: --max-connections {max_connections} lowered to {connections}: "
                    f"the open-files limit is {nofile} (raise it with `ulimit -Hn` or "
                    "LimitNOFILE= in a systemd unit).", err=True)
+    if workers > 1 and socket_fd is None:
+        _supervise(workers, host, port, public, trusted_user_header=trusted_user_header,
+                   header_timeout=header_timeout, max_connections=max_connections,
+                   log_level=log_level)
+        return
+    sockets = None if socket_fd is None else [server.inherited_socket(socket_fd)]
     repeats = server.configure_logging(log_level)
     store = app_context().store
     engine = ProviderEngine(store, public)
@@ -90,15 +107,68 @@ def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
             uv.should_exit = True
 
     app = create_app(engine, trusted_user_header=trusted_user_header, on_fatal=stop)
-    click.echo(f"Serving {public} on {host}:{port} (store {store.display_url}); "
-               f"{engine.consumers.size} consumer(s) loaded; at most {connections} "
-               f"connections, request headers within {header_timeout:g} s.", err=True)
+    if sockets is None:
+        click.echo(f"Serving {public} on {host}:{port} (store {store.display_url}); "
+                   f"{engine.consumers.size} consumer(s) loaded; at most {connections} "
+                   f"connections, request headers within {header_timeout:g} s.", err=True)
+    else:
+        click.echo(f"worker {os.getpid()}: {engine.consumers.size} consumer(s) loaded; at "
+                   f"most {connections} connections.", err=True)
     config = server.make_config(app, host=host, port=port, header_timeout=header_timeout,
                                 max_connections=connections, log_level=log_level,
                                 access_log=log_level == "debug")
+
+    def started() -> None:  # tell the parent (supervisor) this worker is serving
+        if ready_fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(ready_fd, b"1")
+                os.close(ready_fd)
+
     try:
-        server.run(config, on_server=running.append)
+        server.run(config, sockets=sockets, on_server=running.append, on_started=started)
     finally:
         repeats.flush()
     if app.state.fatal:
         fail(f"{app.state.fatal} The server stopped; start it again on the store you mean.")
+
+
+def _supervise(workers: int, host: str, port: int, public: str, *,
+               trusted_user_header: str | None, header_timeout: float,
+               max_connections: int, log_level: str) -> None:
+    """``serve --workers N``: one listening socket (TCP_NODELAY), N ``serve`` processes on
+    it, each a whole server, kept running by :class:`~tui_oauth.web.server.Supervisor`."""
+    from tui_oauth.core.provider.crypto import load_data_key
+    from tui_oauth.web import server
+
+    # Open the store here first: a missing store or a wrong data key is said once, and
+    # on a new store the data key is made by one process, not raced for by N workers.
+    context = app_context()
+    load_data_key(context.store)
+    context.close()
+    try:
+        sock = server.listening_socket(host, port)
+    except OSError as exc:
+        fail(f"--listen {host}:{port}: {exc.strerror or exc}")
+    db = context.db
+    shown = f"[{host}]" if ":" in host else host
+
+    def command(ready_fd: int) -> list[str]:
+        argv = [sys.executable, "-m", "tui_oauth"]
+        if db:
+            argv += ["--db", db]
+        argv += ["serve", "--listen", f"{shown}:{port}", "--public-url", public,
+                 "--header-timeout", repr(header_timeout),
+                 "--max-connections", str(max_connections), "--log-level", log_level,
+                 "--socket-fd", str(sock.fileno()), "--ready-fd", str(ready_fd)]
+        if trusted_user_header:
+            argv += ["--trusted-user-header", trusted_user_header]
+        return argv
+
+    click.echo(f"Serving {public} on {shown}:{port} with {workers} worker processes.",
+               err=True)
+    with sock:
+        code = server.Supervisor(sock, workers, command,
+                                 grace=max(5, int(header_timeout) + 1) + 5.0,
+                                 say=lambda line: click.echo(line, err=True)).run()
+    if code:
+        raise SystemExit(code)

@@ -38,10 +38,15 @@ shown once, then once more with "(repeated N times in the last T s)").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import re
 import resource
+import select
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -280,11 +285,26 @@ def make_config(app: Any, *, header_timeout: float = DEFAULT_HEADER_TIMEOUT,
                         timeout_graceful_shutdown=max(5, int(header_timeout) + 1))
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server that says when it is listening (``on_started``)."""
+
+    def __init__(self, config: uvicorn.Config,
+                 on_started: Callable[[], None] | None = None) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and not self.should_exit and self._on_started is not None:
+            self._on_started()
+
+
 def run(config: ServerConfig, sockets: list[socket.socket] | None = None,
-        on_server: Callable[[uvicorn.Server], None] | None = None) -> None:
+        on_server: Callable[[uvicorn.Server], None] | None = None,
+        on_started: Callable[[], None] | None = None) -> None:
     """Serve until stopped.  ``on_server`` gets the uvicorn server first (to stop it from
-    inside: ``server.should_exit = True``)."""
-    server = uvicorn.Server(config)
+    inside: ``server.should_exit = True``); ``on_started`` is called once it listens."""
+    server = _Server(config, on_started)
     if on_server is not None:
         on_server(server)
     try:
@@ -292,6 +312,211 @@ def run(config: ServerConfig, sockets: list[socket.socket] | None = None,
     finally:
         if config.limits.timed_out or config.limits.evicted or config.limits.refused:
             log.info("%s", config.limits.summary())
+
+
+# Several worker processes on one socket ------------------------------------------------
+
+
+def listening_socket(host: str, port: int, backlog: int = ACCEPT_BACKLOG) -> socket.socket:
+    """A TCP socket listening on ``host:port``, to be shared by worker processes.
+
+    Made with ``IPPROTO_TCP`` and with ``TCP_NODELAY`` set on it (Linux passes it on to
+    every accepted connection): asyncio sets TCP_NODELAY itself only on sockets whose
+    protocol reads as TCP, and uvicorn's own ``--workers`` launcher makes its socket
+    with protocol 0, so there h11's separate header and body writes meet the client's
+    delayed ACK and every keep-alive request waits about 40 ms.
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)[0]
+    sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if family == socket.AF_INET6:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(address)
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def inherited_socket(fd: int) -> socket.socket:
+    """The listening socket a worker was given by its parent (fd ``fd``)."""
+    sock = socket.socket(fileno=fd)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _die_with_parent() -> None:  # in the child, before exec: SIGTERM when the parent dies
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _how_ended(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
+@dataclass
+class _Worker:
+    index: int
+    proc: subprocess.Popen[bytes] | None = None
+    ready_fd: int = -1  # the read end of the pipe the worker writes one byte to when up
+    started: float = 0.0
+    quick_deaths: int = 0
+
+
+class Supervisor:
+    """Runs ``count`` worker processes on one listening socket and keeps them running.
+
+    ``command(ready_fd)`` is a worker's argv: it must serve on the inherited socket
+    (``sock.fileno()``) and write a byte to ``ready_fd`` once it listens.  At start,
+    every worker must say it is ready within ``start_timeout`` seconds, else all are
+    stopped and :meth:`run` returns 1.  A worker that dies later is started again
+    (after 1, 2, 4 ... 30 s when it keeps dying within a minute of its start); one
+    that cannot start again stops them all (1).  SIGTERM or SIGINT stops every worker
+    (SIGTERM, then SIGKILL after ``grace`` seconds) and :meth:`run` returns 0.
+    """
+
+    def __init__(self, sock: socket.socket, count: int,
+                 command: Callable[[int], list[str]], *, start_timeout: float = 60.0,
+                 grace: float = 15.0, say: Callable[[str], None] | None = None) -> None:
+        self.sock = sock
+        self.workers = [_Worker(i + 1) for i in range(count)]
+        self.command = command
+        self.start_timeout = start_timeout
+        self.grace = grace
+        self.say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.stopping: int | None = None  # the signal that asked us to stop
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self.stopping = signum
+
+    def _spawn(self, worker: _Worker) -> None:
+        read_end, write_end = os.pipe()
+        try:
+            worker.proc = subprocess.Popen(
+                self.command(write_end), pass_fds=(self.sock.fileno(), write_end),
+                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        worker.ready_fd = read_end
+        worker.started = time.monotonic()
+
+    def _wait_ready(self, workers: list[_Worker]) -> _Worker | None:
+        """Wait until each of ``workers`` is ready; the first that is not (or None)."""
+        deadline = time.monotonic() + self.start_timeout
+        pending = {w.ready_fd: w for w in workers}
+        while pending and self.stopping is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return next(iter(pending.values()))
+            readable, _, _ = select.select(list(pending), [], [], min(left, 0.2))
+            for fd in readable:
+                worker = pending.pop(fd)
+                if not os.read(fd, 1):  # EOF: it exited (or closed the pipe) first
+                    return worker
+            for worker in pending.values():
+                if worker.proc is not None and worker.proc.poll() is not None:
+                    return worker
+        return None
+
+    def _close_pipe(self, worker: _Worker) -> None:
+        if worker.ready_fd >= 0:
+            os.close(worker.ready_fd)
+            worker.ready_fd = -1
+
+    def _stop_all(self) -> None:
+        alive = [w for w in self.workers if w.proc is not None and w.proc.poll() is None]
+        for worker in alive:
+            with contextlib.suppress(ProcessLookupError):
+                worker.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        deadline = time.monotonic() + self.grace
+        for worker in alive:
+            assert worker.proc is not None
+            try:
+                worker.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.say(f"worker {worker.index} (pid {worker.proc.pid}) did not stop "
+                         f"within {self.grace:g} s: killed")
+                worker.proc.kill()
+                worker.proc.wait()
+        for worker in self.workers:
+            self._close_pipe(worker)
+
+    def _failed(self, worker: _Worker, when: str) -> int:
+        proc = worker.proc
+        code = None if proc is None else proc.poll()
+        how = (_how_ended(code) if code is not None
+               else f"did not say it was ready within {self.start_timeout:g} s")
+        self.say(f"error: worker {worker.index} {how} {when}; stopping the others.")
+        self._stop_all()
+        return 1
+
+    def run(self) -> int:
+        previous = {sig: signal.signal(sig, self._on_signal)
+                    for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            return self._run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _run(self) -> int:
+        try:
+            for worker in self.workers:
+                self._spawn(worker)
+        except OSError as exc:
+            self.say(f"error: cannot start a worker: {exc}")
+            self._stop_all()
+            return 1
+        failed = self._wait_ready(self.workers)
+        if failed is not None:
+            return self._failed(failed, "before it was serving")
+        for worker in self.workers:
+            self._close_pipe(worker)
+        self.say(f"{len(self.workers)} workers serving (pids "
+                 f"{', '.join(str(w.proc.pid) for w in self.workers if w.proc)}).")
+        while self.stopping is None:
+            time.sleep(0.2)
+            for worker in self.workers:
+                proc = worker.proc
+                if self.stopping is not None or proc is None or proc.poll() is None:
+                    continue
+                lived = time.monotonic() - worker.started
+                worker.quick_deaths = worker.quick_deaths + 1 if lived < 60 else 0
+                delay = min(30.0, 2.0 ** (worker.quick_deaths - 1)) if worker.quick_deaths else 0
+                self.say(f"worker {worker.index} (pid {proc.pid}) {_how_ended(proc.returncode)}; "
+                         "starting it again"
+                         + (f" in {delay:g} s." if delay else "."))
+                until = time.monotonic() + delay
+                while self.stopping is None and time.monotonic() < until:
+                    time.sleep(0.1)
+                if self.stopping is not None:
+                    break
+                try:
+                    self._spawn(worker)
+                except OSError as exc:
+                    self.say(f"error: cannot start worker {worker.index} again: {exc}")
+                    self._stop_all()
+                    return 1
+                if self._wait_ready([worker]) is not None and self.stopping is None:
+                    return self._failed(worker, "when started again")
+                self._close_pipe(worker)
+        self.say(f"stopping {len(self.workers)} workers ({signal.Signals(self.stopping).name}).")
+        self._stop_all()
+        return 0
 
 
 # Logging (redaction: tui_oauth.core.redact) ---------------------------------------
