@@ -457,7 +457,10 @@ class Supervisor:
 
     def _failed(self, worker: _Worker, when: str) -> int:
         proc = worker.proc
-        code = None if proc is None else proc.poll()
+        code = None
+        if proc is not None:  # its pipe closes a moment before it can be waited for
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = proc.wait(0 if self.stopping is not None else 2)
         how = (_how_ended(code) if code is not None
                else f"did not say it was ready within {self.start_timeout:g} s")
         self.say(f"error: worker {worker.index} {how} {when}; stopping the others.")
@@ -514,6 +517,9 @@ class Supervisor:
                 if self._wait_ready([worker]) is not None and self.stopping is None:
                     return self._failed(worker, "when started again")
                 self._close_pipe(worker)
+                if self.stopping is None:
+                    self.say(f"worker {worker.index} (pid "
+                             f"{worker.proc.pid if worker.proc else '?'}) is serving again.")
         self.say(f"stopping {len(self.workers)} workers ({signal.Signals(self.stopping).name}).")
         self._stop_all()
         return 0
