@@ -126,30 +126,45 @@ def wait_up(base: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> No
 @contextlib.contextmanager
 def servers(db_url: str, env: dict[str, str], workers: int, processes: int = 1) -> Any:
     """``processes`` separate ``serve`` commands (each with ``workers``); yields their
-    base URLs."""
-    procs: list[subprocess.Popen[bytes]] = []
-    bases = []
-    try:
-        for _ in range(processes):
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "tui_oauth", "--db", db_url, "serve",
-                 "--listen", f"127.0.0.1:{port}", "--log-level", "warning",
-                 "--workers", str(workers)],
-                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, cwd=ROOT))
-            bases.append(base)
-            wait_up(base, procs[-1])
-        yield bases
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    base URLs.  What they print goes to a file, shown if something fails."""
+    with tempfile.NamedTemporaryFile(mode="ab", suffix=".log") as log:
+        procs: list[subprocess.Popen[bytes]] = []
+        bases = []
+        try:
+            for _ in range(processes):
+                port = free_port()
+                base = f"http://127.0.0.1:{port}"
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "tui_oauth", "--db", db_url, "serve",
+                     "--listen", f"127.0.0.1:{port}", "--log-level", "warning",
+                     "--workers", str(workers)],
+                    env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=ROOT))
+                bases.append(base)
+                wait_up(base, procs[-1])
+                if workers > 1:  # every worker up, not only the first
+                    deadline = time.monotonic() + 60
+                    while b"workers serving" not in _read_all(log.name):
+                        if time.monotonic() > deadline or procs[-1].poll() is not None:
+                            raise SystemExit(_read_all(log.name).decode(errors="replace"))
+                        time.sleep(0.1)
+            yield bases
+        except BaseException:
+            sys.stderr.write(_read_all(log.name).decode(errors="replace"))
+            raise
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def _read_all(path: str) -> bytes:
+    with open(path, "rb") as f:  # the servers append to it (O_APPEND): no shared offset
+        return f.read()
 
 
 def prepare_store(db_url: str, env: dict[str, str]) -> None:
