@@ -134,6 +134,10 @@ class Token(SQLModel, table=True):
     __table_args__ = (
         Index("ix_tokens_consumer_type", "consumer_id", "type"),
         Index("ix_tokens_consumer_id", "consumer_id", "id"),  # a consumer's tokens, newest first
+        # `tokens list --state / --type / --user`, newest first
+        Index("ix_tokens_state_id", "state", "id"),
+        Index("ix_tokens_type_id", "type", "id"),
+        Index("ix_tokens_user_id", "user", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -144,7 +148,7 @@ class Token(SQLModel, table=True):
     )
     type: str = Field(max_length=16)
     state: str = Field(default="pending", max_length=16)
-    user: str | None = Field(default=None, max_length=255, index=True)
+    user: str | None = Field(default=None, max_length=255)
     callback_url: str | None = Field(default=None, max_length=2048)
     verifier: str | None = Field(default=None, max_length=255)
     session_handle: str | None = Field(default=None, max_length=255, unique=True)
