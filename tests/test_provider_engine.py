@@ -160,6 +160,7 @@ def _time_one(engine: ProviderEngine, uri: str, headers: dict[str, str]) -> tupl
     return time.perf_counter() - start, problem
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("method", ["HMAC-SHA1", "RSA-SHA1"])
 def test_unknown_key_is_not_answered_faster(timing_engine: ProviderEngine, method: str) -> None:
     known = "hmac:known" if method == "HMAC-SHA1" else "rsa:known"
