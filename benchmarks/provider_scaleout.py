@@ -12,9 +12,11 @@ is a file in the temporary directory (``PYTHON_KEYRING_BACKEND``; the request pa
 never reads the keyring). The client signs every request (fresh nonces) before the
 clock starts and sends the raw bytes over ``--connections`` keep-alive connections from
 two client processes, so that signing and ``requests`` cost nothing during the run.
-Prints requests/second per case, the factor against one process ("x one"), and the
-gain per added process ((x one - 1) / (N - 1): +1.00 would be perfect scaling, each
-process adding as much as the first).
+Prints requests/second per case, the factor against one process ("x one"), the gain
+per added process ((x one - 1) / (N - 1): +1.00 would be perfect scaling, each process
+adding as much as the first), how busy the machine's CPUs were during the runs (all
+processes, PostgreSQL and the client included; near 100%: CPU-bound), and the CPU the
+server processes spent per request.
 
 The client shares the machine's cores with the servers: on 2 cores, more than two
 server processes mostly compete with each other and with the client.
@@ -147,7 +149,7 @@ def servers(db_url: str, env: dict[str, str], workers: int, processes: int = 1) 
                         if time.monotonic() > deadline or procs[-1].poll() is not None:
                             raise SystemExit(_read_all(log.name).decode(errors="replace"))
                         time.sleep(0.1)
-            yield bases
+            yield bases, [p.pid for p in procs]
         except BaseException:
             sys.stderr.write(_read_all(log.name).decode(errors="replace"))
             raise
@@ -283,8 +285,32 @@ def client_process(jobs: list[tuple[tuple[str, int], list[bytes]]], start: Any,
         c.close()
 
 
+def cpu_times() -> tuple[float, float]:
+    """(busy, total) jiffies of every CPU since boot (/proc/stat)."""
+    with open("/proc/stat") as f:
+        values = [float(v) for v in f.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0.0)
+    return sum(values) - idle, sum(values)
+
+
+def tree_cpu(pids: list[int]) -> float:
+    """CPU seconds used so far by ``pids`` and their descendants (the servers)."""
+    total, todo = 0.0, list(pids)
+    tick = os.sysconf("SC_CLK_TCK")
+    while todo:
+        pid = todo.pop()
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (float(fields[11]) + float(fields[12])) / tick
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                todo.extend(int(c) for c in f.read().split())
+    return total
+
+
 def measure(bases: list[str], token: tuple[str, str], count: int, connections: int,
-            clients: int = 2) -> float:
+            clients: int = 2, pids: list[int] | None = None) -> tuple[float, float, float]:
+    """(requests/s, the machine's CPU busy share during the run, server CPU ms/request)."""
     ctx = multiprocessing.get_context("fork")
     prepared = signed_requests(bases, token, count)
     # Connection c goes to bases[c % len(bases)] and gets every request meant for it.
@@ -305,30 +331,39 @@ def measure(bases: list[str], token: tuple[str, str], count: int, connections: i
     for p in procs:
         p.start()
     time.sleep(0.5)  # every connection made (and accepted) before the clock starts
+    busy0, total0 = cpu_times()
+    server0 = tree_cpu(pids or [])
     t0 = time.perf_counter()
     start.set()
     results = [out.get(timeout=600) for _ in procs]
     elapsed = time.perf_counter() - t0
+    busy1, total1 = cpu_times()
+    server_ms = (tree_cpu(pids or []) - server0) * 1000 / count
     for p in procs:
         p.join(30)
     failed = sum(r[2] for r in results)
     if failed:
         raise SystemExit(f"{failed} request(s) failed, e.g. {[r[1] for r in results]}")
-    return count / elapsed
+    return count / elapsed, (busy1 - busy0) / max(1.0, total1 - total0), server_ms
 
 
 def run_case(label: str, db_url: str, env: dict[str, str], workers: int, processes: int,
              args: argparse.Namespace) -> dict[str, Any]:
-    with servers(db_url, env, workers, processes) as bases:
+    with servers(db_url, env, workers, processes) as (bases, pids):
         token = access_token(bases[0], db_url)
         measure(bases, token, min(500, args.requests), args.connections)  # warm up
-        rates = [measure(bases, token, args.requests, args.connections)
-                 for _ in range(args.rounds)]
+        runs = [measure(bases, token, args.requests, args.connections, pids=pids)
+                for _ in range(args.rounds)]
+    rates = [r[0] for r in runs]
     rate = statistics.median(rates)
+    busy = statistics.median(r[1] for r in runs)
+    server_ms = statistics.median(r[2] for r in runs)
     print(f"  {label:<38} {rate:8.1f} req/s  (rounds: "
-          f"{', '.join(f'{r:.0f}' for r in rates)})", flush=True)
+          f"{', '.join(f'{r:.0f}' for r in rates)}); CPUs {busy:.0%} busy; servers "
+          f"{server_ms:.2f} CPU ms/request", flush=True)
     return {"case": label, "processes": workers * processes, "rps": round(rate, 1),
-            "rounds": [round(r, 1) for r in rates]}
+            "rounds": [round(r, 1) for r in rates], "cpu_busy": round(busy, 3),
+            "server_cpu_ms_per_request": round(server_ms, 3)}
 
 
 def main() -> None:
@@ -372,12 +407,13 @@ def main() -> None:
             results[name] = rows
     print()
     print(f"{'store':<11} {'case':<34} {'procs':>5} {'req/s':>9} {'x one':>6} "
-          f"{'gain per added process':>23}")
+          f"{'gain per added process':>23} {'CPUs busy':>10} {'server CPU ms/req':>18}")
     for name, rows in results.items():
         for row in rows:
             per = "" if row["gain_per_added"] is None else f"{row['gain_per_added']:+.2f}"
             print(f"{name:<11} {row['case']:<34} {row['processes']:>5} {row['rps']:>9.1f} "
-                  f"{row['vs_one']:>6.2f} {per:>23}")
+                  f"{row['vs_one']:>6.2f} {per:>23} {row['cpu_busy']:>10.0%} "
+                  f"{row['server_cpu_ms_per_request']:>18.2f}")
     if args.json:
         print(json.dumps(results))
 

@@ -93,7 +93,7 @@ def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
                    "LimitNOFILE= in a systemd unit).", err=True)
     if workers > 1 and socket_fd is None:
         _supervise(workers, host, port, public, trusted_user_header=trusted_user_header,
-                   header_timeout=header_timeout, max_connections=max_connections,
+                   header_timeout=header_timeout, max_connections=connections,
                    log_level=log_level)
         return
     sockets = None if socket_fd is None else [server.inherited_socket(socket_fd)]
