@@ -161,6 +161,8 @@ def main() -> None:
         upgrade(eng)
         with eng.begin() as conn:  # start from an empty store
             conn.execute(text("DELETE FROM nonces"))
+            # A new in-memory keyring each run: forget the last run's data key.
+            conn.execute(text("DELETE FROM store_meta WHERE key = 'provider.data_key_check'"))
             conn.execute(text("DELETE FROM tokens"))
             conn.execute(text("DELETE FROM consumers WHERE key IN (:k, :r)"),
                      {"k": KEY, "r": RSA_KEY})

@@ -62,6 +62,8 @@ class Consumer(SQLModel, table=True):
         Index("ix_consumers_name_lower", text("lower(name)"), "key", "id"),
         Index("ix_consumers_signature_key", "signature_method", "key", "id"),
         Index("ix_consumers_created_key", "created_at", "key", "id"),
+        # The provider's refresh reads the rows changed since its last one.
+        Index("ix_consumers_updated_at", "updated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -137,12 +137,15 @@ def raw_target(request: Request) -> tuple[str, str]:
 def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None,
                refresh_interval: float = 30.0, prune_interval: float = 60.0,
                purge_interval: float = 8 * 3600.0,
-               on_fatal: Callable[[str], None] | None = None) -> Starlette:
+               on_fatal: Callable[[str], None] | None = None,
+               inline: bool | None = None) -> Starlette:
     """The provider's ASGI app.  ``on_fatal`` is called (once) when serving cannot go
     on: the store was removed or replaced under the server (`serve` then stops)."""
     realm = engine.public_url
     csrf_key = engine.data_key.derive("authorize-csrf")
     header_name = trusted_user_header.lower() if trusted_user_header else None
+    import os
+    run_inline = inline if inline is not None else os.environ.get("TUI_OAUTH_INLINE") == "1"
 
     def unexpected(app_state: Any, exc: BaseException) -> None:
         app_state.unexpected_errors += 1
@@ -157,6 +160,8 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
         path, query = raw_target(request)
         uri = engine.public_uri(path, query)
         try:  # the engine decides what of the body counts (RFC 5849 section 3.4.1.3.1)
+            if run_inline:
+                return flow(uri, request.method, body, dict(request.headers))
             return await run_in_threadpool(flow, uri, request.method, body,
                                            dict(request.headers))
         except Problem as problem:
@@ -342,6 +347,7 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            engine.close()
 
     oauth_methods = ["GET", "POST"]
     any_method = ["GET", "POST", "PUT", "DELETE", "PATCH"]

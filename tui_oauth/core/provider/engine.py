@@ -31,7 +31,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -76,7 +76,7 @@ from tui_oauth.core.provider.rfc5849 import (
     verify_rsa_sha1,
 )
 from tui_oauth.core.provider.settings import ProviderSettings
-from tui_oauth.core.provider.validator import STORED_CALLBACK, StoreRequestValidator, token_row
+from tui_oauth.core.provider.validator import STORED_CALLBACK, StoreRequestValidator
 from tui_oauth.core.services.tokens import ACTIVE, AUTHORIZED, DENIED, PENDING, REVOKED, USED
 from tui_oauth.core.store import Store
 from tui_oauth.core.timeutil import utcnow
@@ -126,6 +126,7 @@ class ProviderEngine:
         self.consumers.refresh()  # notes where the next refresh starts; parses nothing
         self._reader = reader(store.engine)
         self._insert_nonce = _nonce_insert(store.engine.dialect.name)
+        self._hot = _HotConnections(store.engine, self._reader)
         self.dummy_secret = self.consumers.dummy_secret
         dummy_token = "\x00" + secrets.token_urlsafe(24)
         self.dummy_token_blob = (self.data_key.encrypt(secrets.token_urlsafe(32), dummy_token),
@@ -444,10 +445,13 @@ class ProviderEngine:
         three_legged = bool(token)
         request.tui_nonce = (int(request.timestamp), request.nonce, token or "")
         self.store.check_identity()  # a removed or replaced store file: refuse (503)
-        with self._reader.connect() as conn:
-            consumer, known = self.consumers.lookup(conn, request.client_key)
-            row = token_row(conn, token, TOKEN_ACCESS, consumer) if three_legged else None
-            conn.rollback()
+        with self._hot.reading() as conn:  # one statement (consumer and token)
+            if three_legged:
+                consumer, known, row = self.consumers.lookup_with_token(
+                    conn, request.client_key, token, TOKEN_ACCESS)
+            else:
+                consumer, known = self.consumers.lookup(conn, request.client_key)
+                row = None
         request.tui_consumer = consumer
         request.tui_token = row
         request.validator_log = {"client": known,
@@ -470,7 +474,7 @@ class ProviderEngine:
             if not consumer.three_lo_allowed:
                 raise Problem("consumer_key_rejected",
                               "3-legged OAuth is switched off for this consumer.")
-            with self.store.engine.begin() as wconn:
+            with self._hot.writing() as wconn:
                 self._store_nonce(wconn, consumer, request)
                 if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
                     wconn.execute(update(Token).where(col(Token.id) == row.id)
@@ -491,7 +495,7 @@ class ProviderEngine:
                 raise rejected("xoauth_requestor_id", "a user name.")
         else:
             user = consumer.two_lo_execute_as or None
-        with self.store.engine.begin() as wconn:
+        with self._hot.writing() as wconn:
             self._store_nonce(wconn, consumer, request)
         return Access(consumer.key, consumer.name, user, "2lo")
 
@@ -517,6 +521,10 @@ class ProviderEngine:
             return verify_plaintext(request.signature, consumer.secret, token_secret)
         return False
 
+    def close(self) -> None:
+        """Give back the connections the request path keeps."""
+        self._hot.close()
+
     # Housekeeping ---------------------------------------------------------------------
 
     def prune_nonces(self) -> int:
@@ -534,3 +542,89 @@ def _nonce_insert(dialect: str) -> Any:
         consumer_key=bindparam("consumer_key"), token=bindparam("token"),
         timestamp=bindparam("timestamp"), nonce=bindparam("nonce")
     ).on_conflict_do_nothing().returning(col(Nonce.id))
+
+
+class _HotConnections:
+    """The connections the signed-request path keeps checked out, so that a request
+    costs no pool checkout (nor, on PostgreSQL, its pre-ping round trip).
+
+    PostgreSQL: one connection in autocommit: each statement is its own transaction
+    (the reads are single statements; the nonce is one INSERT), so a request costs
+    its statements' round trips and no BEGIN/COMMIT.  SQLite: a reader (deferred
+    BEGIN, never the write lock) and a writer (BEGIN IMMEDIATE ... COMMIT).
+
+    One thread at a time uses them (the event loop, when the app runs the flow
+    inline); another thread meanwhile takes connections from the pool as before.  A
+    connection that failed is dropped and made again on the next request."""
+
+    def __init__(self, engine: Any, read_engine: Any) -> None:
+        self.engine = engine
+        self.read_engine = read_engine
+        self.postgres = engine.dialect.name == "postgresql"
+        self._lock = threading.Lock()
+        self._read: Connection | None = None
+        self._write: Connection | None = None
+
+    def _connect(self, write: bool) -> Connection:
+        if self.postgres:
+            if self._write is None:
+                self._write = self.engine.connect().execution_options(
+                    isolation_level="AUTOCOMMIT")
+            return self._write
+        if write:
+            if self._write is None:
+                self._write = self.engine.connect()
+            return self._write
+        if self._read is None:
+            self._read = self.read_engine.connect()
+        return self._read
+
+    @contextmanager
+    def _use(self, write: bool) -> Iterator[Connection]:
+        if not self._lock.acquire(blocking=False):  # another thread has them: the pool
+            with (self.engine.begin() if write else self.read_engine.connect()) as conn:
+                yield conn
+            return
+        try:
+            conn = self._connect(write)
+            try:
+                yield conn
+                if write or self.postgres:
+                    conn.commit()
+                else:
+                    conn.rollback()
+            except SQLAlchemyError:
+                self._discard(conn)  # the database failed: a new connection next time
+                raise
+            except BaseException:  # a refusal (nonce_used): end the transaction, keep it
+                try:
+                    conn.rollback()
+                except SQLAlchemyError:
+                    self._discard(conn)
+                raise
+        finally:
+            self._lock.release()
+
+    def reading(self) -> Any:
+        return self._use(False)
+
+    def writing(self) -> Any:
+        return self._use(True)
+
+    def _discard(self, conn: Connection) -> None:
+        if conn is self._read:
+            self._read = None
+        if conn is self._write:
+            self._write = None
+        with suppress(SQLAlchemyError):
+            conn.invalidate()
+        with suppress(SQLAlchemyError):
+            conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in (self._read, self._write):
+                if conn is not None:
+                    with suppress(SQLAlchemyError):
+                        conn.close()
+            self._read = self._write = None

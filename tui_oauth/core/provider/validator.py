@@ -22,10 +22,11 @@ import hmac
 from typing import TYPE_CHECKING, Any
 
 from oauthlib.oauth1 import RequestValidator
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlmodel import col
 
 from tui_oauth.core.models import HMAC_SHA1, PLAINTEXT, RSA_SHA1, TOKEN_ACCESS, TOKEN_REQUEST, Token
+from tui_oauth.core.provider.consumers import TOKEN_COLUMNS
 
 if TYPE_CHECKING:
     from tui_oauth.core.provider.engine import ProviderEngine
@@ -37,18 +38,9 @@ DUMMY_CLIENT = "\x00dummy-client"
 DUMMY_REQUEST_TOKEN = "\x00dummy-request-token"  # noqa: S105 (not a secret)
 DUMMY_ACCESS_TOKEN = "\x00dummy-access-token"  # noqa: S105 (not a secret)
 
-#: What the request path reads of a token: one Core select, a plain row (no ORM object).
-TOKEN_LOOKUP = select(
-    col(Token.id), col(Token.token), col(Token.consumer_id), col(Token.type),
-    col(Token.state), col(Token.user), col(Token.verifier), col(Token.session_handle),
-    col(Token.expires_at), col(Token.authorization_expires_at), col(Token.last_used_at),
-    col(Token.secret_enc),
-).where(col(Token.token) == bindparam("token"))
-
-
 def token_row(conn: Any, token: str, kind: str, consumer: Any) -> Any:
     """The token row (a plain row) when it is ``consumer``'s and of ``kind``, else None."""
-    row = conn.execute(TOKEN_LOOKUP, {"token": token}).first()
+    row = conn.execute(select(*TOKEN_COLUMNS).where(col(Token.token) == token)).first()
     ok = (row is not None and consumer is not None and row.type == kind
           and row.consumer_id == consumer.id and row.secret_enc is not None)
     return row if ok else None
