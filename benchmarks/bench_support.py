@@ -30,3 +30,19 @@ def memory_keyring() -> Any:
             self.items.pop((service, username), None)
 
     return Memory()
+
+
+def rsa_pair() -> tuple[str, str]:
+    """A new 2048-bit key pair: (private PEM for the client, base64 DER SPKI for the
+    consumer's stored public key)."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    spki = base64.b64encode(key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    return pem, spki

@@ -20,7 +20,6 @@ worker, the default 1 s refresh) and prints:
 from __future__ import annotations
 
 import argparse
-import base64
 import multiprocessing
 import random
 import socket
@@ -40,15 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 
 def key_pair() -> tuple[str, str]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    """(private PEM for the client, base64 DER SPKI for the consumer)."""
+    from benchmarks.bench_support import rsa_pair
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    spki = base64.b64encode(key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
-    return pem, spki
+    return rsa_pair()
 
 
 def fill(path: Path, n: int, spki: str, tokens: int) -> None:

@@ -35,17 +35,9 @@ RSA_KEY = "bench:rsa"
 
 def _rsa_pair() -> tuple[str, str]:
     """(private PEM for the client, base64 DER SPKI for the consumer)."""
-    import base64
+    from benchmarks.bench_support import rsa_pair
 
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    spki = base64.b64encode(key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
-    return pem, spki
+    return rsa_pair()
 
 
 def _memory_keyring() -> Any:
