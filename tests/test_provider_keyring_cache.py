@@ -91,3 +91,43 @@ def test_the_request_path_does_not_retry_the_keyring(flaky_store: Store,
     for _ in range(5):
         assert problem(engine) == "signature_invalid"
     assert engine.consumers.keyring_reads == reads
+
+
+def test_parsed_keys_are_bounded_and_removed_consumers_forgotten(store: Store) -> None:
+    """At scale (issue 10): public keys are parsed when first needed and at most
+    ``parsed_keys`` are kept; a refresh reads only what changed, reloads a changed
+    secret and forgets a removed consumer."""
+    from tests.helpers import pem_spki, rsa_key
+    from tui_oauth.core.provider.consumers import ConsumerCache
+
+    for i in range(3):
+        store.consumers.add(key=f"rsa:{i}", name=f"RSA {i}", public_key=pem_spki(rsa_key(i)))
+    store.consumers.add(key="hmac:x", name="HMAC", shared_secret="first-s3cret-value",
+                        signature_method="HMAC-SHA1")
+    cache = ConsumerCache(store, parsed_keys=2, entries=2)
+    cache.refresh()  # the start: nothing loaded, the mark taken
+    assert cache.size == 0 and cache.key_parses == 0
+    with store.session() as s:
+        conn = s.connection()
+        for i in range(3):
+            entry, known = cache.lookup(conn, f"rsa:{i}")
+            assert known and entry.key == f"rsa:{i}"
+        assert cache.key_parses == 3 and cache.parsed_keys == 2  # the bound holds
+        cache.lookup(conn, "rsa:0")  # evicted, so parsed again
+        assert cache.key_parses == 4
+        entry, _ = cache.lookup(conn, "hmac:x")
+        assert entry.secret == "first-s3cret-value"
+    reads = cache.keyring_reads
+    assert cache.refresh() == 0 and cache.keyring_reads == reads  # nothing changed
+    store.consumers.edit("hmac:x", shared_secret="second-s3cret-value")
+    assert cache.refresh() == 1  # the changed one alone
+    with store.session() as s:
+        entry, _ = cache.lookup(s.connection(), "hmac:x")
+    assert entry.secret == "second-s3cret-value"
+    before = cache.size
+    store.consumers.remove("rsa:1")
+    cache.refresh()
+    assert cache.size == before - 1  # forgotten
+    with store.session() as s:
+        _, known = cache.lookup(s.connection(), "rsa:1")
+    assert not known
