@@ -225,6 +225,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._pages: OrderedDict[int, list[Row]] = OrderedDict()
         self._reading: set[int] = set()
         self._natural = [cell_len(c.label) for c in columns]
+        self._fitted: tuple[tuple[int, tuple[int, ...]], list[int]] | None = None
         # Loads running: generation -> counting (its rows shown, its length being
         # counted).  A new load starts when none runs, or beside one that only counts:
         # never more than two at once, and typing never waits for a count.
@@ -549,10 +550,17 @@ class VirtualTable(ScrollView, can_focus=True):
         self.virtual_size = Size(event.size.width, self.row_count + 1)
         self.call_later(self._ensure_pages)
 
+    def _widths(self, width: int) -> list[int]:
+        """The columns' widths, fitted once per width and content, not once per line."""
+        key = (width, tuple(self._natural))
+        if self._fitted is None or self._fitted[0] != key:
+            self._fitted = (key, fit_columns(self.columns, self._natural, width))
+        return self._fitted[1]
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         base = self.rich_style
-        widths = fit_columns(self.columns, self._natural, width)
+        widths = self._widths(width)
         if y == 0:
             style = base + self.get_component_rich_style("virtual-table--header")
             return self._strip("  ", [c.label for c in self.columns], widths, style, width)
@@ -567,8 +575,7 @@ class VirtualTable(ScrollView, can_focus=True):
         if index == self.cursor_row:
             style += self.get_component_rich_style("virtual-table--cursor")
             mark = CURSOR + " "
-        if row is None:
-            self.call_later(self._read_page, index // PAGE)
+        if row is None:  # its page is on its way (_ensure_pages asked for it)
             style += self.get_component_rich_style("virtual-table--placeholder")
             return self._strip(mark, ["…"], widths[:1], style, width)
         return self._strip(mark, [visible(c) for c in row.cells], widths, style, width)
