@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,17 +33,12 @@ SPKI = ("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEeP
 
 
 def fill(path: Path, n: int) -> None:
+    from benchmarks.bench_support import insert_consumers
+
     open_store(f"sqlite:///{path}", create=True).close()
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")
-    conn.executemany(
-        "INSERT INTO consumers (uid, key, name, description, public_key, has_shared_secret,"
-        " callback_url, signature_method, allow_plaintext, three_lo_allowed, two_lo_allowed,"
-        " two_lo_execute_as, two_lo_impersonation, created_at, updated_at) VALUES"
-        " (?, ?, ?, ?, ?, 0, NULL, 'RSA-SHA1', 0, 1, 0, NULL, 0, '2026-01-01 00:00:00',"
-        " '2026-01-01 00:00:00')",
-        ((str(uuid.uuid4()), f"app:{i:07d}", f"Application {i}", "a consumer", SPKI)
-         for i in range(n)))
+    insert_consumers(conn, n, SPKI)
     conn.execute("COMMIT")
     conn.close()
 

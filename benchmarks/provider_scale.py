@@ -29,7 +29,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -46,18 +45,13 @@ def key_pair() -> tuple[str, str]:
 
 
 def fill(path: Path, n: int, spki: str, tokens: int) -> None:
+    from benchmarks.bench_support import insert_consumers
     from tui_oauth.core.store import open_store
 
     open_store(f"sqlite:///{path}", create=True).close()
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")
-    conn.executemany(
-        "INSERT INTO consumers (uid, key, name, description, public_key, has_shared_secret,"
-        " callback_url, signature_method, allow_plaintext, three_lo_allowed, two_lo_allowed,"
-        " two_lo_execute_as, two_lo_impersonation, created_at, updated_at) VALUES"
-        " (?, ?, ?, 'a consumer', ?, 0, NULL, 'RSA-SHA1', 0, 1, 1, 'svc', 0,"
-        " '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
-        ((str(uuid.uuid4()), f"app:{i:07d}", f"Application {i}", spki) for i in range(n)))
+    insert_consumers(conn, n, spki, two_lo_execute_as="svc")
     conn.executemany(
         "INSERT INTO tokens (token, consumer_id, type, state, issued_at, expires_at)"
         " VALUES (?, ?, 'access', 'active', '2026-01-01 00:00:00', '2026-01-02 00:00:00')",

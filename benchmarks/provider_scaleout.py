@@ -196,18 +196,9 @@ def prepare_store(db_url: str, env: dict[str, str]) -> None:
 
 
 def access_token(base: str, db_url: str) -> tuple[str, str]:
-    from requests_oauthlib import OAuth1Session
+    from benchmarks.bench_support import access_token as dance
 
-    from tui_oauth.core.store import open_store
-
-    s = OAuth1Session(KEY, client_secret=SECRET, callback_uri="oob")
-    rt = s.fetch_request_token(base + "/plugins/servlet/oauth/request-token")
-    store = open_store(db_url, secrets_backend=FileKeyring())
-    verifier = store.tokens.authorize(rt["oauth_token"], "bench-user").verifier
-    store.close()
-    s2 = OAuth1Session(KEY, client_secret=SECRET, resource_owner_key=rt["oauth_token"],
-                       resource_owner_secret=rt["oauth_token_secret"], verifier=verifier)
-    answer = s2.fetch_access_token(base + "/plugins/servlet/oauth/access-token")
+    answer = dance(base, db_url, FileKeyring(), KEY, SECRET)
     return answer["oauth_token"], answer["oauth_token_secret"]
 
 

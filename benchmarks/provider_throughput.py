@@ -86,18 +86,9 @@ def serve(db_url: str, sock: socket.socket, ready: Any, spki: str,
 
 
 def get_access_token(base: str, store_url: str) -> dict[str, str]:
-    from requests_oauthlib import OAuth1Session
+    from benchmarks.bench_support import access_token
 
-    from tui_oauth.core.store import open_store
-
-    s = OAuth1Session(KEY, client_secret=SECRET, callback_uri="oob")
-    rt = s.fetch_request_token(base + "/plugins/servlet/oauth/request-token")
-    store = open_store(store_url, secrets_backend=_memory_keyring())
-    verifier = store.tokens.authorize(rt["oauth_token"], "bench-user").verifier
-    store.close()
-    s2 = OAuth1Session(KEY, client_secret=SECRET, resource_owner_key=rt["oauth_token"],
-                       resource_owner_secret=rt["oauth_token_secret"], verifier=verifier)
-    return dict(s2.fetch_access_token(base + "/plugins/servlet/oauth/access-token"))
+    return access_token(base, store_url, _memory_keyring(), KEY, SECRET)
 
 
 def run_batch(prepared: list[Any], threads: int) -> float:
