@@ -97,24 +97,10 @@ class ConsumersTab(FilteredList, ReadOnlyGuard, Vertical):
         or on the row it was on."""
         self.table.load(self.source(), keep=select)
 
-    def refresh_rows(self) -> None:
-        """The store changed elsewhere: read what is shown again, keeping the cursor."""
-        self.table.load()
-
-    def on_virtual_table_loaded(self, event: VirtualTable.Loaded) -> None:
-        event.stop()
+    def list_loaded(self) -> None:
         start_tabs = getattr(self.screen, "start_tabs", None)
         if start_tabs is not None:
             start_tabs()  # now the other tabs, which waited for this list
-        table = self.table
-        if (self.screen.is_current and self.app.focused is None
-                and getattr(self.screen, "active_tab", None) == "consumers"):
-            table.focus()
-        self._status()
-
-    def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
-        event.stop()
-        self._status()
 
     def _status(self) -> None:
         table = self.table

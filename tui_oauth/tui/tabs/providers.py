@@ -76,21 +76,6 @@ class ProvidersTab(FilteredList, ReadOnlyGuard, Vertical):
     def reload(self, select: str | None = None) -> None:
         self.table.load(self.source(), keep=select)
 
-    def refresh_rows(self) -> None:
-        """The store changed elsewhere: read what is shown again, keeping the cursor."""
-        self.table.load()
-
-    def on_virtual_table_loaded(self, event: VirtualTable.Loaded) -> None:
-        event.stop()
-        if (self.screen.is_current and self.app.focused is None
-                and getattr(self.screen, "active_tab", None) == "providers"):
-            self.table.focus()  # focus was lost while the table was loading
-        self._status()
-
-    def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
-        event.stop()
-        self._status()
-
     def _status(self) -> None:
         table, text = self.table, self.filter_text.strip()
         key = table.current_key

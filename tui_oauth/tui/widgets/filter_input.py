@@ -35,7 +35,8 @@ class FilterInput(Input):
 
 
 class FilteredList:
-    """For a tab with a FilterInput over its ``table``: `/` opens the filter, typing
+    """For a tab with a FilterInput over its ``table`` (a VirtualTable, whose loads and
+    moves update the tab's status line, ``_status()``): `/` opens the filter, typing
     reloads, enter returns to the list, Esc clears (in the filter, or in the list while
     it is filtered: the tab binds ``escape`` to ``unfilter``).  The tab (a Widget) defines
     ``table``, ``reload()`` and the filter's id in ``FILTER_ID``."""
@@ -56,6 +57,29 @@ class FilteredList:
 
     def action_filter(self) -> None:
         self.filter_input.open()
+
+    # The list (a VirtualTable) ---------------------------------------------------
+
+    def refresh_rows(self) -> None:
+        """The store changed elsewhere: read what is shown again, keeping the cursor."""
+        self._tab.table.load()
+
+    def list_loaded(self) -> None:
+        """What a tab does once its list is read (a hook)."""
+
+    def on_virtual_table_loaded(self, event: Any) -> None:
+        event.stop()
+        tab = self._tab
+        tab.list_loaded()
+        if (tab.screen.is_current and tab.app.focused is None
+                and getattr(tab.screen, "active_tab", None)
+                == self.FILTER_ID.removesuffix("-filter")):
+            tab.table.focus()  # nothing has focus: the list in front takes it
+        tab._status()
+
+    def on_virtual_table_highlighted(self, event: Any) -> None:
+        event.stop()
+        self._tab._status()
 
     def action_unfilter(self) -> None:
         """Esc in the list while it is filtered: the whole list again."""
