@@ -4,6 +4,8 @@ read, later rows are fitted to the first page's widths, and memory stays constan
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -14,6 +16,7 @@ from tests.helpers import pem_spki, rsa_key
 from tests.keyring_backends import MemoryKeyring
 from tui_oauth.cli import consumers as consumers_cli
 from tui_oauth.cli.common import _fit
+from tui_oauth.core import sqlite_reads
 from tui_oauth.core.store import Store, open_store
 
 
@@ -25,17 +28,50 @@ def fill(cli: Cli, keys_names: list[tuple[str, str]]) -> None:
             store.consumers.add(key=key, name=name, public_key=pem)
 
 
+class CountingConnection:
+    """A sqlite3 connection that counts the pages of consumers read through it."""
+
+    def __init__(self, db: sqlite3.Connection, count: Callable[[], None]) -> None:
+        self.db, self.count = db, count
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if "FROM consumers" in sql:
+            self.count()
+        return self.db.execute(sql, *args)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+@pytest.mark.parametrize("path", ["sqlite_reads", "service"])
 def test_first_page_is_written_before_the_next_is_read(
-        cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+        cli: Cli, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    """Both ways of reading the list stream: the standard library's read of an
+    up-to-date SQLite store, and the service's (any other store)."""
     fill(cli, [(f"app:{i:02d}", f"Application {i}") for i in range(12)])
     monkeypatch.setattr(consumers_cli, "LIST_PAGE_SIZE", 5)
-    pages_read = 0  # iter_list opens one read session a page
-    real_session = Store.session
+    pages_read = 0  # iter_list opens one read session a page; sqlite_reads, one SELECT
 
-    def counting_session(self: Store) -> Any:
+    def count() -> None:
         nonlocal pages_read
         pages_read += 1
+
+    real_session = Store.session
+    real_open = sqlite_reads.open_current
+
+    def counting_session(self: Store) -> Any:
+        count()
         return real_session(self)
+
+    def counting_open(url: str) -> Any:
+        db = real_open(url)
+        assert db is not None  # the store is up to date: the fast path is taken
+        return CountingConnection(db, count)
+
+    if path == "service":
+        monkeypatch.setattr(sqlite_reads, "open_current", lambda url: None)
+    else:
+        monkeypatch.setattr(sqlite_reads, "open_current", counting_open)
 
     at_echo: list[int] = []
     real_echo = click.echo

@@ -115,16 +115,13 @@ def _complete_from_store(ctx: click.Context, table: str, column: str,
         from tui_oauth.core.config import resolve_db_url
 
         url = resolve_db_url(_completion_db(ctx))
-        scheme, _, rest = url.partition("://")
-        if scheme.split("+")[0] == "sqlite":
-            import sqlite3
-            import urllib.parse
+        from tui_oauth.core.sqlite_reads import connect_read_only, sqlite_file
 
-            path = rest[1:].split("?", 1)[0] if rest.startswith("/") else ""
-            if not path or not Path(path).is_file():
+        path = sqlite_file(url)
+        if path is not None:
+            if not path.is_file():
                 return []
-            uri = f"file:{urllib.parse.quote(path)}?mode=ro"
-            db = sqlite3.connect(uri, uri=True, timeout=0.1)
+            db = connect_read_only(path)
             try:
                 values = [row[0] for row in db.execute(query, bounds)]
             finally:

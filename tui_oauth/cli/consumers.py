@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ from tui_oauth.core.unset import UNSET
 if TYPE_CHECKING:  # the models and services (SQLAlchemy, SQLModel) load when a command runs
     from tui_oauth.core.models import Consumer
     from tui_oauth.core.services.consumers import ConsumerDetail, ConsumerPreview
+    from tui_oauth.core.sqlite_reads import ConsumerSummary
 
 #: core.models.CONSUMER_SIGNATURE_METHODS, written out so that loading this module (for
 #: --help or a TAB) does not import the models; tests/test_cli_speed.py checks they agree.
@@ -73,9 +75,28 @@ def consumer_dict(detail: ConsumerDetail) -> dict[str, Any]:
 
 
 def _sort_columns() -> list[str]:
-    from tui_oauth.core.services.consumers import SORT_COLUMNS
+    from tui_oauth.core.sqlite_reads import CONSUMER_SORTS
 
-    return sorted(SORT_COLUMNS)
+    return sorted(CONSUMER_SORTS)
+
+
+def _summaries(filter_: str | None, sort: str, desc: bool) -> Iterator[ConsumerSummary]:
+    """The consumers list, read directly from an up-to-date SQLite store when it is one
+    (core/sqlite_reads.py: no SQLAlchemy to import, ~440 ms less), else by the service."""
+    from tui_oauth.core.config import resolve_db_url
+    from tui_oauth.core.sqlite_reads import consumer_summaries, open_current
+
+    ctx = app_context()
+    db = open_current(resolve_db_url(ctx.db))
+    if db is None:
+        yield from ctx.store.consumers.iter_list(filter_, sort=sort, descending=desc,
+                                                 page_size=LIST_PAGE_SIZE)
+        return
+    try:
+        yield from consumer_summaries(db, filter_, sort=sort, descending=desc,
+                                      page_size=LIST_PAGE_SIZE)
+    finally:
+        db.close()
 
 
 @consumers.command("list")
@@ -86,12 +107,11 @@ def _sort_columns() -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_(filter_: str | None, sort: str, desc: bool, as_json: bool) -> None:
     """List consumers (no secret is read)."""
-    service = app_context().store.consumers
+    rows = _summaries(filter_, sort, desc)
     if as_json:  # streamed: constant memory however many consumers there are
-        print_json_stream(service.iter_list(filter_, sort=sort, descending=desc))
+        print_json_stream(rows)
         return
     # Streamed too: the first page prints at once (and sets the column widths).
-    rows = service.iter_list(filter_, sort=sort, descending=desc, page_size=LIST_PAGE_SIZE)
     print_table_stream(
         ["key", "name", "signature", "2lo", "tokens", "created"],
         ([r.key, r.name, r.signature_method, fmt_bool(r.two_lo_allowed), r.token_count,

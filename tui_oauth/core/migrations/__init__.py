@@ -10,12 +10,13 @@ from sqlalchemy import Engine, inspect, text
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HERE = Path(__file__).resolve().parent
+from tui_oauth.core.sqlite_reads import HEAD
 
-# The newest revision.  Kept here so that opening an up-to-date store costs one
-# SELECT instead of loading Alembic's script directory; tests/test_migrations.py
-# checks that it matches the scripts.
-HEAD = "0006"
+HERE = Path(__file__).resolve().parent
+# HEAD, the newest revision, is kept in core/sqlite_reads.py (importable without
+# SQLAlchemy), so that opening an up-to-date store costs one SELECT instead of loading
+# Alembic's script directory; tests/test_database.py checks that it matches the scripts.
+__all__ = ["HEAD", "alembic_config", "current_revision", "upgrade"]
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

@@ -38,10 +38,10 @@ from tui_oauth.core.services.windows import (
     any_contains,
     count_rows,
     in_order,
-    like_pattern,  # noqa: F401  (re-exported)
     position_of,
     window_ids,
 )
+from tui_oauth.core.sqlite_reads import CONSUMER_SORTS, ConsumerSummary
 from tui_oauth.core.validation import (
     MAX_DESCRIPTION,
     MAX_KEY,
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from tui_oauth.core.consumer_info_fetch import FetchResult
     from tui_oauth.core.store import Store
 
+#: The same names as sqlite_reads.CONSUMER_SORTS (the CLI's fast path sorts by those).
 SORT_COLUMNS: dict[str, Any] = {
     "key": Consumer.key,
     "name": func.lower(Consumer.name),  # case-insensitive, like the providers list
@@ -61,6 +62,7 @@ SORT_COLUMNS: dict[str, Any] = {
     # as 0/1: a keyset page compares it with < and >, which SQL booleans do not take
     "two_lo": case((col(Consumer.two_lo_allowed), 1), else_=0),
 }
+assert SORT_COLUMNS.keys() == CONSUMER_SORTS.keys()
 #: windows starting above this row are read in one statement (skipping that many rows
 #: costs less than a second statement); deeper ones skip along the index by id first
 SHALLOW = 1000
@@ -68,20 +70,6 @@ EDITABLE = (
     "name", "description", "public_key", "callback_url", "signature_method", "allow_plaintext",
     "three_lo_allowed", "two_lo_allowed", "two_lo_execute_as", "two_lo_impersonation",
 )
-
-
-@dataclass(frozen=True)
-class ConsumerSummary:
-    """One line of the consumers list: no secret, no key parsing."""
-
-    key: str
-    name: str
-    signature_method: str
-    two_lo_allowed: bool
-    token_count: int
-    created_at: datetime
-    has_public_key: bool
-    has_shared_secret: bool
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import Boolean
 
+from tui_oauth.core.sqlite_reads import like_pattern
+
 #: The most rows a window may hold (a screen is rarely 100 lines).
 MAX_WINDOW = 1000
 
@@ -77,12 +79,6 @@ def in_order(rows: Sequence[Any], ids: Sequence[Any], id_of: Any) -> list[Any]:
 
 
 # Filtering: "contains this text, ignoring case" --------------------------------
-
-
-def like_pattern(text: str) -> str:
-    """``text`` as a LIKE pattern matching it anywhere, its wildcards escaped with ``\\``."""
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 class ContainsIgnoringCase(ColumnElement[bool]):
