@@ -30,7 +30,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,7 +43,7 @@ from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session, col
 
-from tui_oauth.core.database import reader
+from tui_oauth.core.database import checkpoint, reader
 from tui_oauth.core.errors import StoreError
 from tui_oauth.core.models import (
     HMAC_SHA1,
@@ -89,6 +89,17 @@ LAST_USED_GRANULARITY = timedelta(seconds=60)
 
 Headers = Mapping[str, str]
 Body = bytes | str  # the body's octets (a str is taken as UTF-8)
+
+
+class WriteBusy(Exception):
+    """SQLite's write lock is held by another connection (a purge's batch, the CLI, the
+    console), and the caller asked not to wait for it (``verify(..., wait=False)``, on
+    the event loop).  Nothing was written: call :attr:`finish` in a thread, where it
+    waits for the lock (the busy timeout) and returns what ``verify`` would have."""
+
+    def __init__(self, finish: Callable[[], Any]) -> None:
+        super().__init__("the database's write lock is taken")
+        self.finish = finish
 
 
 @dataclass(frozen=True)
@@ -425,20 +436,28 @@ class ProviderEngine:
 
     # Protected resources ------------------------------------------------------------
 
-    def verify(self, uri: str, method: str, body: Body, headers: Headers) -> Access:
-        """A signed request to a protected resource: who it is, or a Problem."""
-        result = self._run(self._verify, uri, method, body, headers)
+    def verify(self, uri: str, method: str, body: Body, headers: Headers, *,
+               wait: bool = True) -> Access:
+        """A signed request to a protected resource: who it is, or a Problem.
+
+        With ``wait=False`` (the event loop) it never waits for SQLite's write lock:
+        when another connection holds it, the request is checked all the same and
+        :class:`WriteBusy` is raised with what is left to do (the nonce's write), to
+        run in a thread."""
+        result = self._run(self._verify, uri, method, body, headers, wait)
         assert isinstance(result, Access)
         return result
 
-    def _verify(self, uri: str, method: str, body: Body, headers: Headers) -> Access:
+    def _verify(self, uri: str, method: str, body: Body, headers: Headers,
+                wait: bool = True) -> Access:
         """The hot path, without oauthlib's endpoint: what its ResourceEndpoint and
         SignatureOnlyEndpoint check beyond :meth:`_precheck` is https when the public
         URL is (the URI is built from it) and a 10-digit timestamp (any inside the
         window is), so the checks are made here in the same order, on the request
         parsed once.  Reads happen in a read transaction (on SQLite it never takes the
         write lock), the signature is checked outside any transaction, and only a valid
-        request writes: its nonce, one statement, in a short write transaction."""
+        request writes: its nonce, one statement, in a short write transaction (see
+        :meth:`_write` for when that waits)."""
         request = self._parse(uri, method, body, headers)
         self._precheck(request)
         token = request.resource_owner_key
@@ -474,12 +493,10 @@ class ProviderEngine:
             if not consumer.three_lo_allowed:
                 raise Problem("consumer_key_rejected",
                               "3-legged OAuth is switched off for this consumer.")
-            with self._hot.writing() as wconn:
-                self._store_nonce(wconn, consumer, request)
-                if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
-                    wconn.execute(update(Token).where(col(Token.id) == row.id)
-                                  .values(last_used_at=now))
-            return Access(consumer.key, consumer.name, row.user, "3lo")
+            touch = row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY
+            return self._write(wait, consumer, request,
+                               Access(consumer.key, consumer.name, row.user, "3lo"),
+                               row.id if touch else None, now)
         if not consumer.two_lo_allowed:
             raise Problem("consumer_key_rejected",
                           "2-legged OAuth is not allowed for this consumer.")
@@ -495,9 +512,37 @@ class ProviderEngine:
                 raise rejected("xoauth_requestor_id", "a user name.")
         else:
             user = consumer.two_lo_execute_as or None
-        with self._hot.writing() as wconn:
-            self._store_nonce(wconn, consumer, request)
-        return Access(consumer.key, consumer.name, user, "2lo")
+        return self._write(wait, consumer, request,
+                           Access(consumer.key, consumer.name, user, "2lo"))
+
+    def _write(self, wait: bool, consumer: ConsumerEntry, request: Any, access: Access,
+               token_id: int | None = None, now: datetime | None = None) -> Access:
+        """What a valid signed request writes, in one short transaction: its nonce (a
+        replay is refused here) and, every LAST_USED_GRANULARITY, the token's last use.
+
+        SQLite has one write lock per database: while a purge's batch or another
+        process's write holds it, the nonce waits (the busy timeout).  Waiting on the
+        event loop would stall every other request, so with ``wait=False`` the
+        write is only tried (it takes the lock at once or not at all); when it is
+        taken, :class:`WriteBusy` hands the same write over to a thread, which waits
+        there.  Either way the nonce is written before the answer, under the same
+        unique index, so a replay is refused on every process and host."""
+        def write(wait: bool) -> Access:
+            with self._hot.writing(wait) as wconn:
+                self._store_nonce(wconn, consumer, request)
+                if token_id is not None:
+                    wconn.execute(update(Token).where(col(Token.id) == token_id)
+                                  .values(last_used_at=now))
+            return access
+
+        try:
+            return write(wait)
+        except WriteBusy:
+            def finish() -> Access:
+                result = self._run(write, True)
+                assert isinstance(result, Access)
+                return result
+            raise WriteBusy(finish) from None
 
     def _signature_ok(self, request: Any, consumer: ConsumerEntry, row: Any) -> bool:
         """As ``ParsedEndpoint._check_signature`` with the validator: the signature
@@ -525,6 +570,14 @@ class ProviderEngine:
         """Give back the connections the request path keeps."""
         self._hot.close()
 
+    def checkpoint_wal(self) -> None:
+        """SQLite: copy what the WAL holds into the database, without waiting for
+        anyone (PASSIVE), as SQLite's automatic checkpoint would have in the COMMIT of
+        the request path's writer, where it is switched off.  The server's housekeeping
+        calls this every second, in a thread."""
+        if not self._hot.postgres:
+            checkpoint(self.store.engine, "PASSIVE", wait_ms=0)
+
     # Housekeeping ---------------------------------------------------------------------
 
     def prune_nonces(self) -> int:
@@ -551,7 +604,12 @@ class _HotConnections:
     PostgreSQL: one connection in autocommit: each statement is its own transaction
     (the reads are single statements; the nonce is one INSERT), so a request costs
     its statements' round trips and no BEGIN/COMMIT.  SQLite: a reader (deferred
-    BEGIN, never the write lock) and a writer (BEGIN IMMEDIATE ... COMMIT).
+    BEGIN, never the write lock) and a writer (BEGIN IMMEDIATE ... COMMIT) whose busy
+    timeout is zero: its BEGIN takes the write lock at once or fails at once.  When
+    it fails, a caller that may wait (``writing(True)``, in a thread) writes through a
+    connection of the pool, with the normal busy timeout; one that may not
+    (``writing(False)``, the event loop) gets :class:`WriteBusy`.  The writer is
+    detached from the pool, so its zero timeout never reaches another caller.
 
     One thread at a time uses them (the event loop, when the app runs the flow
     inline); another thread meanwhile takes connections from the pool as before.  A
@@ -573,43 +631,75 @@ class _HotConnections:
             return self._write
         if write:
             if self._write is None:
-                self._write = self.engine.connect()
+                conn = self.engine.connect()
+                conn.detach()  # closed, not pooled, when done: its pragmas stay its own
+                raw: Any = conn.connection.dbapi_connection
+                raw.execute("PRAGMA busy_timeout = 0")
+                # Its COMMIT would run SQLite's automatic checkpoint whenever the WAL
+                # passes 1,000 pages (up to 19 ms on the loop while a purge ran); the
+                # server's housekeeping checkpoints in a thread instead (checkpoint_wal).
+                raw.execute("PRAGMA wal_autocheckpoint = 0")
+                self._write = conn
             return self._write
         if self._read is None:
             self._read = self.read_engine.connect()
         return self._read
 
     @contextmanager
-    def _use(self, write: bool) -> Iterator[Connection]:
-        if not self._lock.acquire(blocking=False):  # another thread has them: the pool
-            with (self.engine.begin() if write else self.read_engine.connect()) as conn:
-                yield conn
+    def _use(self, write: bool, wait: bool = True) -> Iterator[Connection]:
+        sqlite_write = write and not self.postgres
+        conn: Connection | None = None
+        if self._lock.acquire(blocking=False):
+            try:
+                conn = self._connect(write)
+                if sqlite_write and not self._begin_now(conn):
+                    conn = None  # the write lock is taken
+            finally:
+                if conn is None:
+                    self._lock.release()
+        if conn is None:  # another thread has them, or SQLite's write lock is taken
+            if sqlite_write and not wait:
+                raise WriteBusy(lambda: None)  # a pool connection would wait: hand over
+            with (self.engine.begin() if write else self.read_engine.connect()) as pooled:
+                yield pooled  # a write waits here for the lock (the busy timeout)
             return
         try:
-            conn = self._connect(write)
+            yield conn
+            if write or self.postgres:
+                conn.commit()
+            else:
+                conn.rollback()
+        except SQLAlchemyError:
+            self._discard(conn)  # the database failed: a new connection next time
+            raise
+        except BaseException:  # a refusal (nonce_used): end the transaction, keep it
             try:
-                yield conn
-                if write or self.postgres:
-                    conn.commit()
-                else:
-                    conn.rollback()
+                conn.rollback()
             except SQLAlchemyError:
-                self._discard(conn)  # the database failed: a new connection next time
-                raise
-            except BaseException:  # a refusal (nonce_used): end the transaction, keep it
-                try:
-                    conn.rollback()
-                except SQLAlchemyError:
-                    self._discard(conn)
-                raise
+                self._discard(conn)
+            raise
         finally:
             self._lock.release()
+
+    def _begin_now(self, conn: Connection) -> bool:
+        """SQLite: BEGIN IMMEDIATE on the zero-timeout writer; False when another
+        connection holds the write lock (nothing begun)."""
+        try:
+            conn.begin()
+        except OperationalError as exc:
+            if not _busy(exc):
+                self._discard(conn)
+                raise
+            with suppress(SQLAlchemyError):
+                conn.rollback()
+            return False
+        return True
 
     def reading(self) -> Any:
         return self._use(False)
 
-    def writing(self) -> Any:
-        return self._use(True)
+    def writing(self, wait: bool = True) -> Any:
+        return self._use(True, wait)
 
     def _discard(self, conn: Connection) -> None:
         if conn is self._read:
@@ -628,3 +718,9 @@ class _HotConnections:
                     with suppress(SQLAlchemyError):
                         conn.close()
             self._read = self._write = None
+
+
+def _busy(exc: OperationalError) -> bool:
+    """SQLITE_BUSY (any of its extended codes): another connection holds the lock."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == 5  # SQLITE_BUSY
