@@ -232,14 +232,14 @@ def serve(db_url: str, sock: socket.socket, started: Any, trace: bool) -> None:
     asyncio.run(main())
 
 
-def purge(db_url: str, times: Any) -> None:
+def purge(db_url: str, times: Any, batch: int) -> None:
     """`tokens purge`, in a process of its own: (start, end, tokens) into ``times``."""
     from benchmarks.bench_support import memory_keyring
     from tui_oauth.core.store import open_store
 
     store = open_store(db_url, secrets_backend=memory_keyring())
     times[0] = time.perf_counter()
-    times[2] = store.tokens.purge()
+    times[2] = store.tokens.purge(batch=batch)
     times[1] = time.perf_counter()
     store.close()
 
@@ -295,6 +295,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--db", help="a PostgreSQL URL (default: a temporary SQLite file); "
                         "its consumers, tokens and nonces are deleted first")
+    parser.add_argument("--purge-batch", type=int, default=1000,
+                        help="tokens deleted per purge transaction (`tokens purge`: 1000)")
     parser.add_argument("--trace", action="store_true",
                         help="the server prints where its event loop spent the time")
     args = parser.parse_args()
@@ -359,7 +361,8 @@ def main() -> None:
         stop = threading.Event()
         writer = threading.Thread(target=churn, args=(db_url, stop))
         times = ctx.Array("d", [0.0, 0.0, -1.0])
-        purger = ctx.Process(target=purge, args=(db_url, times), daemon=True)
+        purger = ctx.Process(target=purge, args=(db_url, times, args.purge_batch),
+                          daemon=True)
         writer.start()
         purger.start()
         busy = measure(args.seconds)
