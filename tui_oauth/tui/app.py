@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections import deque
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import events, on
@@ -24,7 +25,6 @@ from textual.message_pump import MessagePump
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
-from textual.widgets import Button, Checkbox, Input, RadioButton, Select, Switch, TextArea
 from textual.worker import Worker, WorkerState
 
 from tui_oauth.core.errors import TuiOAuthError, ValidationError
@@ -43,14 +43,11 @@ from tui_oauth.tui.messages import (
     TokensRevoked,
     WorkFailed,
 )
-from tui_oauth.tui.modals.error import ErrorModal
-from tui_oauth.tui.modals.help import HelpModal
 from tui_oauth.tui.pending import PendingStore
-from tui_oauth.tui.screens.form import FormScreen
 from tui_oauth.tui.screens.main import MainScreen
+from tui_oauth.tui.styles import FIRST_SCREEN
 from tui_oauth.tui.text import error_text, plural
 from tui_oauth.tui.watch import install_store_watch
-from tui_oauth.tui.widgets.field import Field
 
 if TYPE_CHECKING:
     from tui_oauth.core.store import Store
@@ -62,12 +59,30 @@ KEYMAP_ENV = "TUI_OAUTH_KEYMAP"
 KEY_DEADLINE = 3.0
 # App-level letters: they act only where no form could want the key.
 LETTER_ACTIONS = frozenset({"leave", "help", "audit"})
-FORM_CONTROLS = (Input, TextArea, Checkbox, Select, Button, RadioButton, Switch)
+
+# The form screens, dialogs and form controls are imported where first used, after the
+# first paint (with the tables of the detail screens: ~15 ms of imports that the first
+# screen does without; benchmarks/startup.py).  Until their module is loaded, no screen
+# or widget of theirs can exist: _loaded() answers isinstance questions without
+# importing.
+FORM_CONTROLS = (("textual.widgets._input", "Input"), ("textual.widgets._text_area", "TextArea"),
+                 ("textual.widgets._checkbox", "Checkbox"), ("textual.widgets._select", "Select"),
+                 ("textual.widgets._button", "Button"),
+                 ("textual.widgets._radio_button", "RadioButton"),
+                 ("textual.widgets._switch", "Switch"))
 
 
-def stylesheets() -> list[str | PurePath]:
-    """Every .tcss beside what it styles, the app's own first."""
-    return [HERE / "app.tcss", *sorted(p for p in HERE.rglob("*.tcss") if p.name != "app.tcss")]
+def _loaded(*names: tuple[str, str]) -> tuple[type, ...]:
+    """The classes named (module, class) whose module is already imported."""
+    found = []
+    for module, name in names:
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            found.append(getattr(loaded, name))
+    return tuple(found)
+
+
+FORM_SCREEN = ("tui_oauth.tui.screens.form", "FormScreen")
 
 
 def keymap_from_env(value: str | None, problems: list[str] | None = None) -> dict[str, str]:
@@ -97,7 +112,7 @@ def unknown_ids(keymap: dict[str, str], problems: list[str]) -> dict[str, str]:
 
 class OAuthAdminApp(App[None]):
     TITLE = "OAuth Administration"
-    CSS_PATH = stylesheets()
+    CSS_PATH = FIRST_SCREEN  # the other screens load their own (tui/styles.py)
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
         Binding("q", "leave", "Quit", id="app.quit", tooltip="Leave the console"),
@@ -199,7 +214,8 @@ class OAuthAdminApp(App[None]):
 
     def letters_are_input(self) -> bool:
         """In a form, or with a form control focused, app letters do nothing."""
-        return isinstance(self.screen, FormScreen) or isinstance(self.focused, FORM_CONTROLS)
+        return (isinstance(self.screen, _loaded(FORM_SCREEN))
+                or isinstance(self.focused, _loaded(*FORM_CONTROLS)))
 
     def action_leave(self) -> None:
         """``q``: quit (only where no form could want the letter)."""
@@ -207,6 +223,7 @@ class OAuthAdminApp(App[None]):
 
     async def action_quit(self) -> None:
         """Quit; with a changed form open (``ctrl+q``), ask "discard changes?" first."""
+        from tui_oauth.tui.screens.form import FormScreen
         changed = next((s for s in reversed(self.screen_stack)
                         if isinstance(s, FormScreen) and s.changed), None)
         if changed is None or isinstance(self.screen, ModalScreen):
@@ -216,6 +233,8 @@ class OAuthAdminApp(App[None]):
         changed.ask_discard(self.exit)
 
     def action_help(self) -> None:
+        from tui_oauth.tui.modals.help import HelpModal
+
         if isinstance(self.screen, HelpModal):
             return
         self.push_screen(HelpModal(commands.entries(self, self.screen), self.store.read_only))
@@ -331,7 +350,9 @@ class OAuthAdminApp(App[None]):
         several lines.  The refusal is said under the field (validation's words), so a
         pasted escape sequence is never stored, shown raw, or cut short in silence."""
         focused = self.focused
-        multiline = isinstance(focused, TextArea)
+        from tui_oauth.tui.widgets.field import Field
+
+        multiline = isinstance(focused, _loaded(("textual.widgets._text_area", "TextArea")))
         text = text.replace("\r\n", "\n") if multiline else text.rstrip("\r\n")
         problem = control_problem(text, label="The pasted text", multiline=multiline)
         if problem is None:
@@ -356,6 +377,8 @@ class OAuthAdminApp(App[None]):
             self.notify(error_text(exc), title=title, severity="error", timeout=8, markup=False)
             return
         log.error("%s failed", event.doing, exc_info=exc)
+        from tui_oauth.tui.modals.error import ErrorModal
+
         self.push_screen(ErrorModal(f"{event.doing} failed unexpectedly", error_text(exc)))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -18,7 +18,6 @@ from textual.dom import DOMNode
 from textual.markup import escape
 from textual.screen import Screen
 
-from tui_oauth.tui.widgets.table import Table
 from tui_oauth.tui.widgets.virtual_table import VirtualTable
 
 READ_ONLY_REFUSAL = ("read-only: refused. This console opened the store read-only; "
@@ -52,6 +51,8 @@ def _sections(app: App[Any], screen: Screen[Any]) -> list[tuple[str, DOMNode, st
         title = getattr(screen, "HELP_TITLE", None) or type(screen).__name__.removesuffix(
             "Screen").replace("Modal", "")
         sections.append((title, screen, None))
+    from tui_oauth.tui.widgets.table import Table  # the detail screens' tables
+
     lists: list[DOMNode] = [*screen.query(VirtualTable), *screen.query(Table)]
     if lists:
         sections.append(("Lists", lists[0], None))

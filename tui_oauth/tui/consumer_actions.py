@@ -8,7 +8,6 @@ from textual.dom import DOMNode
 
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import ConsumerRemoved
-from tui_oauth.tui.modals.typed_confirm import TypedConfirmModal
 from tui_oauth.tui.text import plural
 
 
@@ -31,4 +30,6 @@ def confirm_remove_consumer(node: DOMNode, key: str, tokens: int, *,
             "(request and access). It loses access at once. The change is in the audit log "
             "but cannot be undone." if tokens else
             f"Consumer {key} will be removed. It has no token. This cannot be undone.")
+    from tui_oauth.tui.modals.typed_confirm import TypedConfirmModal  # after the first paint
+
     node.app.push_screen(TypedConfirmModal("Remove consumer?", body, key), answered)

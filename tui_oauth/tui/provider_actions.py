@@ -8,9 +8,6 @@ from textual.dom import DOMNode
 
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import ProviderRemoved, SecretRevealed
-from tui_oauth.tui.modals.confirm import ConfirmModal
-from tui_oauth.tui.modals.reveal_secret import RevealSecretModal
-from tui_oauth.tui.modals.typed_confirm import TypedConfirmModal
 from tui_oauth.tui.text import plural
 
 
@@ -27,6 +24,10 @@ def confirm_remove_provider(node: DOMNode, name: str, tokens: int, *,
         if yes:
             run_job(node, lambda: store.providers.remove(name), removed,
                     doing="Removing the service provider", group="remove")
+
+    # The dialogs are imported when first needed, not before the first paint.
+    from tui_oauth.tui.modals.confirm import ConfirmModal
+    from tui_oauth.tui.modals.typed_confirm import TypedConfirmModal
 
     if tokens:
         node.app.push_screen(TypedConfirmModal(
@@ -58,6 +59,8 @@ def reveal_secret(node: DOMNode, name: str, has_secret: bool) -> None:
             node.app.notify(f"The keyring has no secret for {name}; edit the provider to set it.",
                         severity="warning", markup=False)
             return
+        from tui_oauth.tui.modals.reveal_secret import RevealSecretModal
+
         node.app.push_screen(RevealSecretModal(name, secret))
 
     run_job(node, work, show, doing="Reading the secret from the keyring", group="reveal")

@@ -17,6 +17,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox
 
+from tui_oauth.tui.styles import DIALOG
 from tui_oauth.tui.widgets.tick import keep_ticks
 
 ResultType = TypeVar("ResultType")
@@ -46,6 +47,7 @@ class Dialog(ModalScreen[ResultType]):
     ``CANCEL``. Its body scrolls and its buttons stay docked at the bottom, so a
     short terminal (60x20) still shows them."""
 
+    CSS_PATH = DIALOG
     CANCEL: ClassVar[Any] = None
 
     def __init__(self) -> None:

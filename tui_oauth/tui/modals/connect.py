@@ -19,6 +19,7 @@ from tui_oauth.core.errors import ValidationError
 from tui_oauth.core.services.connect import ConnectStep, HeldTokenInfo, default_local_user
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.modals.base import Dialog, dialog_bindings, dialog_body, dialog_buttons
+from tui_oauth.tui.styles import DIALOG, sheets
 from tui_oauth.tui.text import error_text, plain
 from tui_oauth.tui.widgets.field import Field
 
@@ -27,6 +28,7 @@ class ConnectModal(Dialog[HeldTokenInfo | None]):
     """Dismisses with the held token's info once connected, None when cancelled.
     ``ctrl+s`` (and ``enter`` in a field) exchanges the verifier; ``Esc`` cancels."""
 
+    CSS_PATH = [*DIALOG, *sheets("modals/connect.tcss")]
     BINDINGS = [
         *dialog_bindings("connect", "Connect",
                          "Exchange the verifier for an access token",

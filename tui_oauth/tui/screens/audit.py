@@ -19,6 +19,7 @@ from tui_oauth.core.services.audit import AuditPage
 from tui_oauth.core.text import visible
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import StoreChanged
+from tui_oauth.tui.styles import DETAIL
 from tui_oauth.tui.text import dash, plain, plural, when
 from tui_oauth.tui.widgets.filter_input import FilterInput
 from tui_oauth.tui.widgets.table import Table
@@ -49,6 +50,7 @@ def describe_entry(e: AuditEntry) -> str:
 
 
 class AuditScreen(Screen[None]):
+    CSS_PATH = DETAIL
     IS_AUDIT = True  # what the app checks, without importing this module (the models)
     AUTO_FOCUS = "#audit-table"
     BINDINGS = [

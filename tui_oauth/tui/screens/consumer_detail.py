@@ -20,6 +20,7 @@ from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import StoreChanged, TokensRevoked
 from tui_oauth.tui.modals.confirm import ConfirmModal
 from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen, key_summary
+from tui_oauth.tui.styles import DETAIL
 from tui_oauth.tui.text import dash, field_rows, plain, plural, when, yes_no
 from tui_oauth.tui.widgets.virtual_table import Column, FuncSource, Row, VirtualTable
 
@@ -60,6 +61,7 @@ def describe_consumer(d: ConsumerDetail) -> str:
 
 class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
     AUTO_FOCUS = "#tokens"
+    CSS_PATH = DETAIL
     CHANGES = frozenset({"edit", "remove", "revoke", "revoke_all"})
     BINDINGS = [
         Binding("escape", "back", "Back", id="consumer.back", tooltip="Back to the list"),

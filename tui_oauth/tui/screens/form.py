@@ -18,12 +18,14 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static, TextArea
 
 from tui_oauth.core.errors import StaleError, TuiOAuthError, ValidationError
+from tui_oauth.tui.styles import FORM
 from tui_oauth.tui.text import error_text, plain
 from tui_oauth.tui.widgets.field import Field
 from tui_oauth.tui.widgets.tick import keep_ticks
 
 
 class FormScreen(Screen[None]):
+    CSS_PATH = FORM
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="form.save", tooltip="Save the form"),
         Binding("escape", "cancel", "Cancel", id="form.cancel",

@@ -30,6 +30,7 @@ from tui_oauth.tui.modals.confirm import ConfirmModal
 from tui_oauth.tui.modals.connect import ConnectModal
 from tui_oauth.tui.provider_actions import confirm_remove_provider, reveal_secret
 from tui_oauth.tui.screens.provider_form import ProviderFormScreen
+from tui_oauth.tui.styles import DETAIL, sheets
 from tui_oauth.tui.text import MASK, dash, day, error_text, field_rows, plain, plural, when, yes_no
 from tui_oauth.tui.widgets.check_list import CheckList
 from tui_oauth.tui.widgets.request_pane import RequestPane
@@ -59,6 +60,7 @@ def describe_provider(p: ServiceProvider, tokens: int) -> str:
 
 
 class ProviderDetailScreen(ReadOnlyGuard, Screen[None]):
+    CSS_PATH = [*DETAIL, *sheets("screens/provider_detail.tcss", "widgets/request_pane.tcss")]
     HELP_TITLE = "Service provider"
     AUTO_FOCUS = "#held-tokens"
     CHANGES = frozenset({"edit", "remove", "reveal", "connect", "forget"})

@@ -12,7 +12,6 @@ from textual.widgets import Label, Static
 from tui_oauth.tui.guards import ReadOnlyGuard
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import ConsumerInfoChanged
-from tui_oauth.tui.modals.typed_confirm import TypedConfirmModal
 from tui_oauth.tui.text import dash, error_text, field_rows, plain, when
 
 if TYPE_CHECKING:  # the screens a key opens are imported when it is pressed
@@ -131,6 +130,8 @@ class InfoTab(ReadOnlyGuard, VerticalScroll):
             if yes:
                 run_job(self, store.consumer_info.rotate_key, rotated,
                         doing="Generating a new key pair", group="rotate", loading=self)
+
+        from tui_oauth.tui.modals.typed_confirm import TypedConfirmModal  # after first paint
 
         self.app.push_screen(TypedConfirmModal("Regenerate the key pair?", body, ROTATE_WORD,
                                                action="Regenerate"), answered)
