@@ -12,7 +12,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from sqlalchemy import and_, delete, func, or_, update
@@ -36,6 +36,11 @@ MAX_PAGE = 1000
 #: Seconds a long purge pauses between its batches, so that SQLite's busy handler
 #: lets the provider's writes (nonces, tokens) in instead of starving them.
 BATCH_PAUSE = 0.005
+#: Seconds a purge's delete may hold the write lock (the batch size adapts to it): a
+#: signed request arriving meanwhile waits at most about this long for its nonce.
+PURGE_HOLD = 0.004
+PURGE_FIRST_BATCH = 200
+PURGE_MIN_BATCH = 20
 
 
 @dataclass(frozen=True)
@@ -313,20 +318,10 @@ class TokenService:
 
     def purge_nonces(self, older_than: int, *, batch: int = 5000) -> int:
         """Delete nonces whose timestamp is more than ``older_than`` seconds old (they
-        can no longer be replayed: their timestamp is refused).  Batched."""
+        can no longer be replayed: their timestamp is refused).  Batched as
+        :meth:`purge` is."""
         cutoff = int(time.time()) - older_than
-        total = 0
-        while True:
-            with self.store.transaction() as uow:
-                ids = list(uow.session.exec(select(Nonce.id).where(Nonce.timestamp < cutoff)
-                                            .limit(batch)).all())
-                if not ids:
-                    break
-                uow.session.exec(delete(Nonce).where(col(Nonce.id).in_(ids)))
-                total += len(ids)
-            self.store.keep_wal_small()
-            time.sleep(BATCH_PAUSE)
-        return total
+        return self._purge_batches(Nonce, Nonce.timestamp < cutoff, batch)
 
     def revoke(self, token: str) -> TokenRow:
         """Revoke one token (by its token string); effective on the next request."""
@@ -366,33 +361,46 @@ class TokenService:
                           detail=f"{n} token(s) revoked: {sel}")
         return int(n or 0)
 
+    def _purge_batches(self, table: Any, cond: Any, ceiling: int) -> int:
+        """Delete the rows of ``table`` matching ``cond`` in short write transactions,
+        so that the provider's writes (a nonce per signed request) wait little behind a
+        purge: each batch's ids are found by a read, in id order from where the last
+        batch ended (never holding the write lock while searching), then deleted with
+        ``cond`` checked again; the batch size adapts so that a delete holds the lock
+        about PURGE_HOLD seconds (at most ``ceiling`` rows), and the WAL is checkpointed
+        between batches.  Returns how many rows went."""
+        id_col = col(table.id)
+        size, last_id, total = min(ceiling, PURGE_FIRST_BATCH), 0, 0
+        while True:
+            with self.store.session() as s:
+                ids = list(s.exec(select(id_col).where(cond, id_col > last_id)
+                                  .order_by(id_col).limit(size)).all())
+            if not ids:
+                return total
+            started = time.perf_counter()
+            with self.store.transaction() as uow:
+                total += int(uow.session.exec(
+                    delete(table).where(id_col.in_(ids), cond)).rowcount or 0)
+            held = time.perf_counter() - started
+            last_id = ids[-1]
+            if held > 2 * PURGE_HOLD:
+                size = max(PURGE_MIN_BATCH, size // 2)
+            elif held < PURGE_HOLD / 2:
+                size = min(ceiling, size * 2)
+            self.store.keep_wal_small()
+            time.sleep(BATCH_PAUSE)  # let the server's writes in between batches
+
     def purge(self, *, batch: int = 1000, revoked_older_than: timedelta = timedelta(days=1)
               ) -> int:
         """Delete expired tokens, used/denied request tokens and long-revoked ones,
         in batches (safe while the server runs).  Returns how many went."""
         now = utcnow()
-        total = 0
         cond = or_(
             and_(col(Token.expires_at).is_not(None), col(Token.expires_at) <= now),
             col(Token.state).in_((USED, DENIED)),
             and_(col(Token.state) == REVOKED, col(Token.revoked_at) <= now - revoked_older_than),
         )
-        last_id = 0
-        while True:
-            # Short transactions, in id order (each batch starts where the last one
-            # ended instead of scanning the kept rows again), and the WAL is
-            # checkpointed between batches so that it stays small under load.
-            with self.store.transaction() as uow:
-                ids = list(uow.session.exec(
-                    select(Token.id).where(cond, col(Token.id) > last_id)
-                    .order_by(col(Token.id)).limit(batch)).all())
-                if not ids:
-                    break
-                uow.session.exec(delete(Token).where(col(Token.id).in_(ids)))
-                total += len(ids)
-                last_id = max(i for i in ids if i is not None)
-            self.store.keep_wal_small()
-            time.sleep(BATCH_PAUSE)  # let the server's writes in between batches
+        total = self._purge_batches(Token, cond, batch)
         if total:
             with self.store.transaction() as uow:
                 uow.audit("token.purge", "token", "*", detail=f"{total} token(s) purged")
