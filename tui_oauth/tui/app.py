@@ -100,6 +100,22 @@ def keymap_from_env(value: str | None, problems: list[str] | None = None) -> dic
     return keymap
 
 
+def configured_keymap(problems: list[str]) -> dict[str, str]:
+    """The config file's [keymap], then ``TUI_OAUTH_KEYMAP`` over it (the environment
+    overrides the file, id by id)."""
+    from tui_oauth.core.config import ConfigError, load_config
+
+    try:
+        keymap = dict(load_config().keymap)
+    except ConfigError as exc:
+        problems.append(str(exc))
+        keymap = {}
+    from_env: list[str] = []
+    keymap.update(keymap_from_env(os.environ.get(KEYMAP_ENV), from_env))
+    problems += [f"{KEYMAP_ENV}: {p}" for p in from_env]
+    return keymap
+
+
 def unknown_ids(keymap: dict[str, str], problems: list[str]) -> dict[str, str]:
     """``keymap`` without the ids no binding has, each said in ``problems``."""
     known = commands.binding_ids()
@@ -146,12 +162,12 @@ class OAuthAdminApp(App[None]):
         keymap = self._initial_keymap
         problems: list[str] = []
         if keymap is None:
-            keymap = keymap_from_env(os.environ.get(KEYMAP_ENV), problems)
+            keymap = configured_keymap(problems)
         if keymap:
             keymap = unknown_ids(keymap, problems)
             self.set_keymap(keymap)
         if problems:
-            self.notify(f"{KEYMAP_ENV}: " + "\n".join(problems), title="Keys not remapped",
+            self.notify("\n".join(problems), title="Keys not remapped",
                         severity="warning", timeout=20, markup=False)
         self.push_screen(MainScreen(id="main"))
         if self.store_ready:

@@ -84,6 +84,23 @@ def _console_log_check(report: DoctorReport) -> None:
         report.add("console log", INFO, f"{path} (exists)")
 
 
+def _config_check(report: DoctorReport) -> None:
+    """Where the config file is looked for, and whether it reads."""
+    from tui_oauth.core.config import ConfigError, config_path, load_config
+
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        report.add("config file", FAIL, exc.message, fix=exc.hint)
+        return
+    if not config.exists:
+        report.add("config file", INFO, f"{config_path()} (none; defaults apply)")
+        return
+    said = [name for name, value in (("db", config.db), ("keymap", config.keymap),
+                                     ("serve", config.serve)) if value]
+    report.add("config file", INFO, f"{config.path} (sets {', '.join(said) or 'nothing'})")
+
+
 class DoctorService:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -155,6 +172,7 @@ class DoctorService:
                 _mode_check(report, f"database file{suffix}", Path(f"{path}{suffix}"), 0o600)
             self._space(report)
         _console_log_check(report)
+        _config_check(report)
         try:
             store.secrets.check()
         except SecretStoreError as exc:
