@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 
-from tui_oauth import __version__
 from tui_oauth.cli.common import AppContext, format_error, needs_keyring, say
 from tui_oauth.core.errors import TuiOAuthError
 from tui_oauth.core.text import VisibleFormatter, visible
@@ -81,6 +80,15 @@ class RootGroup(click.Group):
             ctx.exit(130)
 
 
+def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``: reads the installed version only when asked (see tui_oauth.__init__)."""
+    if value and not ctx.resilient_parsing:
+        import tui_oauth
+
+        click.echo(f"tui-oauth, version {tui_oauth.__version__}")
+        ctx.exit()
+
+
 @click.group(cls=RootGroup, invoke_without_command=True,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--db", "db", metavar="URL", envvar="TUI_OAUTH_DB", show_envvar=True,
@@ -88,7 +96,8 @@ class RootGroup(click.Group):
                    "postgresql+psycopg://USER@HOST/DB. Default: the user data directory.")
 @click.option("--read-only", is_flag=True, help="Refuse every change.")
 @click.option("-v", "--verbose", count=True, help="Log more to stderr (never secrets).")
-@click.version_option(__version__, prog_name="tui-oauth")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_show_version, help="Show the version and exit.")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, read_only: bool, verbose: int) -> None:
     """OAuth 1.0a administration: consumers, consumer info and service providers.
