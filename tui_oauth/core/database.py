@@ -184,13 +184,20 @@ def make_engine(url: str) -> Engine:
         )
         _install_sqlite_pragmas(engine)
         return engine
-    engine = create_engine(
-        parsed,
-        pool_pre_ping=True,
-        pool_size=5,
-        max_overflow=5,
-        connect_args={"connect_timeout": 10, "application_name": "tui-oauth"},
-    )
+    try:
+        engine = create_engine(
+            parsed,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=5,
+            connect_args={"connect_timeout": 10, "application_name": "tui-oauth"},
+        )
+    except ImportError as exc:  # psycopg is the [postgres] extra; SQLite needs nothing more
+        raise StoreError(
+            f"A PostgreSQL store needs psycopg, which cannot be imported ({exc}).",
+            hint="Install it with: pip install 'tui-oauth[postgres]' "
+                 "(with pipx: pipx inject tui-oauth 'psycopg[binary]').",
+        ) from None
     _install_pg_change_notify(engine)
     return engine
 
