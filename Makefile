@@ -1,6 +1,6 @@
 # tui-oauth developer entry points.
 #   make test [PYTEST_ARGS=...] [PYTEST_WORKERS=4]   full suite against real PostgreSQL + gnome-keyring
-#   make run [ARGS=...]           run the app
+#   make run [ARGS=...]           run the app (installs only what running needs)
 #   make lint                     ruff + mypy
 #   make clean                    remove the venv and caches
 
@@ -9,6 +9,9 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 VENV := .venv
+# Two stamps: `make run` installs the package with what running needs; `make test`
+# (or lint) adds the dev extra. Each re-installs when pyproject.toml is newer.
+RUN_STAMP := $(VENV)/.tui-oauth-run-installed
 VENV_STAMP := $(VENV)/.tui-oauth-installed
 PYTEST_ARGS ?=
 # Test processes. Many tests wait (on daemons, a server, the console's timers), so
@@ -16,25 +19,36 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 4
 ARGS ?=
 
-.PHONY: system-deps venv test run lint clean
+.PHONY: system-deps system-deps-run venv venv-run test run lint clean
+
+# Debian packages: system-deps-run for running (python3-venv, gnome-keyring, dbus),
+# system-deps for the tests as well (postgresql, tmux, systemd-analyze).
+system-deps-run:
+	@bash scripts/system-deps.sh run
 
 system-deps:
-	@bash scripts/system-deps.sh
+	@bash scripts/system-deps.sh test
+
+venv-run: $(RUN_STAMP)
 
 venv: $(VENV_STAMP)
 
-# Re-installs only when pyproject.toml is newer than the stamp. The
-# order-only system-deps makes sure python3-venv is there (and keeps
-# the order under make -j).
+# Re-install only when pyproject.toml is newer than the stamp. The order-only
+# system-deps make sure python3-venv is there (and keep the order under make -j).
+$(RUN_STAMP): pyproject.toml | system-deps-run
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --disable-pip-version-check --quiet -e '.[postgres]'
+	@touch $@
+
 $(VENV_STAMP): pyproject.toml | system-deps
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --disable-pip-version-check --quiet -e '.[dev]'
-	@touch $@
+	$(VENV)/bin/python -m pip install --disable-pip-version-check --quiet -e '.[dev,postgres]'
+	@touch $@ $(RUN_STAMP)
 
 test: system-deps venv
 	bash scripts/run-tests.sh -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-run: system-deps venv
+run: system-deps-run venv-run
 	exec $(VENV)/bin/tui-oauth $(ARGS)
 
 lint: venv

@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
-# Install the Debian packages that `make test` / `make run` need, but only the
+# Install the Debian packages that `make run` / `make test` need, but only the
 # ones that are missing. Prints nothing when everything is already present.
 #
-#   gnome-keyring  -> gnome-keyring-daemon (Secret Service for `keyring`)
-#   dbus           -> dbus-daemon, dbus-run-session (private session bus)
-#   postgresql     -> initdb, pg_ctl, pg_isready (real server for the tests)
-#   tmux           -> terminal multiplexer used to drive the TUI
-#   python3-venv   -> only if `python3 -m venv` would not work
+#   scripts/system-deps.sh run    what running tui-oauth needs:
+#     python3-venv   -> only if `python3 -m venv` would not work
+#     gnome-keyring  -> gnome-keyring-daemon (Secret Service for `keyring`; over SSH
+#                       tui-oauth starts a private one, see README "The keyring over SSH")
+#     dbus           -> dbus-daemon, dbus-run-session (that private session bus)
+#   scripts/system-deps.sh test   (the default) the above, and what only the tests use:
+#     postgresql     -> initdb, pg_ctl, pg_isready (real server for the tests)
+#     tmux           -> terminal multiplexer used to drive the TUI
+#     systemd        -> systemd-analyze (tests/test_systemd_unit.py verifies contrib/'s unit)
 set -euo pipefail
+
+case "${1:-test}" in
+run) for_tests=0 ;;
+test) for_tests=1 ;;
+*)
+    echo "usage: scripts/system-deps.sh [run|test]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 
@@ -31,9 +44,12 @@ have_working_venv() {
 
 have_cmd gnome-keyring-daemon || missing+=(gnome-keyring)
 { have_cmd dbus-run-session && have_cmd dbus-daemon; } || missing+=(dbus)
-have_pg_server || missing+=(postgresql)
-have_cmd tmux || missing+=(tmux)
 have_working_venv || missing+=(python3-venv)
+if ((for_tests)); then
+    have_pg_server || missing+=(postgresql)
+    have_cmd tmux || missing+=(tmux)
+    have_cmd systemd-analyze || missing+=(systemd)
+fi
 
 if ((${#missing[@]} == 0)); then
     exit 0
@@ -67,9 +83,12 @@ still=()
 have_cmd gnome-keyring-daemon || still+=(gnome-keyring-daemon)
 have_cmd dbus-run-session || still+=(dbus-run-session)
 have_cmd dbus-daemon || still+=(dbus-daemon)
-have_pg_server || still+=("postgresql server (initdb/pg_ctl/pg_isready)")
-have_cmd tmux || still+=(tmux)
 have_working_venv || still+=("python3 -m venv")
+if ((for_tests)); then
+    have_pg_server || still+=("postgresql server (initdb/pg_ctl/pg_isready)")
+    have_cmd tmux || still+=(tmux)
+    have_cmd systemd-analyze || still+=(systemd-analyze)
+fi
 if ((${#still[@]} > 0)); then
     echo "system-deps: still missing after install: ${still[*]}" >&2
     exit 1
