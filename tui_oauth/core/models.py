@@ -73,6 +73,9 @@ class Consumer(SQLModel, table=True):
     description: str | None = Field(default=None, sa_type=Text)
     public_key: str | None = Field(default=None, sa_type=Text, description="base64 DER SPKI")
     has_shared_secret: bool = Field(default=False)
+    #: A rotated shared secret's old value stays in the keyring (and is accepted) until
+    #: then; None: no previous secret (consumers rotate-secret --overlap).
+    previous_secret_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     callback_url: str | None = Field(default=None, max_length=2048)
     signature_method: str = Field(default=RSA_SHA1, max_length=16)
     allow_plaintext: bool = Field(default=False)

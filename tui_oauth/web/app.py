@@ -342,6 +342,8 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
                 if now >= due["prune"]:
                     due["prune"] = now + prune_interval
                     await run_in_threadpool(engine.prune_nonces)
+                    # rotated shared secrets whose overlap ended (refused already)
+                    await run_in_threadpool(engine.store.consumers.forget_old_secrets)
                 if now >= due["purge"]:  # as Atlassian: every 8 hours
                     due["purge"] = now + purge_interval
                     purged = await run_in_threadpool(engine.store.tokens.purge)

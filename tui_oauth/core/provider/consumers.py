@@ -45,7 +45,7 @@ from sqlmodel import col
 from tui_oauth.core.errors import SecretStoreError, TuiOAuthError
 from tui_oauth.core.keys import describe
 from tui_oauth.core.models import RSA_SHA1, Consumer, Token
-from tui_oauth.core.services.consumers import consumer_secret_item
+from tui_oauth.core.services.consumers import consumer_secret_item, previous_secret_item
 
 if TYPE_CHECKING:
     from tui_oauth.core.store import Store
@@ -69,7 +69,8 @@ COLUMNS = (col(Consumer.id), col(Consumer.key), col(Consumer.name), col(Consumer
            col(Consumer.allow_plaintext), col(Consumer.three_lo_allowed),
            col(Consumer.two_lo_allowed), col(Consumer.two_lo_execute_as),
            col(Consumer.two_lo_impersonation), col(Consumer.callback_url),
-           col(Consumer.public_key), col(Consumer.has_shared_secret))
+           col(Consumer.public_key), col(Consumer.has_shared_secret),
+           col(Consumer.previous_secret_until))
 N_COLUMNS = len(COLUMNS)
 #: A token's columns, as the request path reads them.
 TOKEN_COLUMNS: tuple[Any, ...] = (
@@ -104,6 +105,17 @@ class ConsumerEntry:
     callback_url: str | None
     rsa_key: Any  # RSAPublicKey: the consumer's, or the dummy
     secret: str  # the shared secret, or the dummy
+    #: A rotated secret's old value, accepted until ``previous_until`` (rotate-secret).
+    previous_secret: str | None = None
+    previous_until: datetime | None = None
+
+    def shared_secrets(self, now: datetime) -> tuple[str, ...]:
+        """The shared secrets a signature may use now: the current one, and the old
+        one while its overlap lasts."""
+        if (self.previous_secret is not None and self.previous_until is not None
+                and now < self.previous_until):
+            return (self.secret, self.previous_secret)
+        return (self.secret,)
 
     def accepts(self, method: str) -> bool:
         if method == "PLAINTEXT":
@@ -118,6 +130,7 @@ class _Secrets:
     #: The keyring could not be read (locked, hung): ``secret`` is the dummy, and
     #: the next refresh tries again whatever ``updated_at`` says.
     failed: str | None = None
+    previous: str | None = None  # a rotated secret's old value, during its overlap
 
 
 #: store_meta key prefix under which each serving host reports the consumers whose
@@ -246,8 +259,15 @@ class ConsumerCache:
                                 "(`tui-oauth doctor`)", row.key)
             if value is not None:
                 secret = value
+        old: str | None = None
+        if row.has_shared_secret and row.previous_secret_until is not None and failed is None:
+            try:
+                old = self.store.secrets.get(previous_secret_item(row))
+            except SecretStoreError as exc:  # the new secret still works
+                log.warning("consumer %r: cannot read its previous shared secret (%s); only "
+                            "the new one is accepted", row.key, exc.message)
         self._keys[row.uid] = row.key
-        return _Secrets(row.updated_at, secret, failed)
+        return _Secrets(row.updated_at, secret, failed, old)
 
     def _secrets_for(self, row: Any) -> _Secrets:
         cached = self._by_uid.get(row.uid)
@@ -281,7 +301,8 @@ class ConsumerCache:
     def _entry(self, row: Any, found: _Secrets) -> ConsumerEntry:
         seen = tuple(row[:N_COLUMNS])
         cached = self._entries.get(row.uid)
-        if cached is not None and cached[0] == seen and cached[1].secret == found.secret:
+        if (cached is not None and cached[0] == seen and cached[1].secret == found.secret
+                and cached[1].previous_secret == found.previous):
             entry: ConsumerEntry = cached[1]
             return entry
         entry = ConsumerEntry(
@@ -290,7 +311,8 @@ class ConsumerCache:
             three_lo_allowed=row.three_lo_allowed, two_lo_allowed=row.two_lo_allowed,
             two_lo_execute_as=row.two_lo_execute_as,
             two_lo_impersonation=row.two_lo_impersonation, callback_url=row.callback_url,
-            rsa_key=self._rsa_for(row), secret=found.secret,
+            rsa_key=self._rsa_for(row), secret=found.secret, previous_secret=found.previous,
+            previous_until=row.previous_secret_until,
         )
         self._entries.put(row.uid, (seen, entry))
         return entry

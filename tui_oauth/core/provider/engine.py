@@ -559,11 +559,13 @@ class ProviderEngine:
             if token_secret is None:  # not decryptable: treat as unknown
                 request.tui_token = None
                 token_secret = self.dummy_secret
+        shared = consumer.shared_secrets(utcnow())  # the old one too, while it overlaps
         if method == HMAC_SHA1:
-            return any(verify_hmac_sha1(b, request.signature, consumer.secret, token_secret)
-                       for b in bases)
+            return any(verify_hmac_sha1(b, request.signature, secret, token_secret)
+                       for secret in shared for b in bases)
         if method == PLAINTEXT:
-            return verify_plaintext(request.signature, consumer.secret, token_secret)
+            return any(verify_plaintext(request.signature, secret, token_secret)
+                       for secret in shared)
         return False
 
     def close(self) -> None:

@@ -283,17 +283,20 @@ class ParsedEndpoint:
         if method == RSA_SHA1:
             key = validator.get_rsa_key(request.client_key, request)
             return any(verify_rsa_sha1(b, request.signature, key) for b in bases)
-        client_secret = validator.get_client_secret(request.client_key, request)
+        # The consumer's shared secrets: the current one, and a rotated one's old value
+        # while its overlap lasts (the validator says which).
+        client_secrets = validator.get_client_secrets(request.client_key, request)
         token_secret = None
         if request.resource_owner_key:
             get = (validator.get_request_token_secret if is_token_request
                    else validator.get_access_token_secret)
             token_secret = get(request.client_key, request.resource_owner_key, request)
         if method == HMAC_SHA1:
-            return any(verify_hmac_sha1(b, request.signature, client_secret, token_secret)
-                       for b in bases)
+            return any(verify_hmac_sha1(b, request.signature, secret, token_secret)
+                       for secret in client_secrets for b in bases)
         if method == PLAINTEXT:
-            return verify_plaintext(request.signature, client_secret, token_secret)
+            return any(verify_plaintext(request.signature, secret, token_secret)
+                       for secret in client_secrets)
         return False
 
 

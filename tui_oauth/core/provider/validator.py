@@ -27,6 +27,7 @@ from sqlmodel import col
 
 from tui_oauth.core.models import HMAC_SHA1, PLAINTEXT, RSA_SHA1, TOKEN_ACCESS, TOKEN_REQUEST, Token
 from tui_oauth.core.provider.consumers import TOKEN_COLUMNS
+from tui_oauth.core.timeutil import utcnow
 
 if TYPE_CHECKING:
     from tui_oauth.core.provider.engine import ProviderEngine
@@ -158,6 +159,11 @@ class StoreRequestValidator(RequestValidator):
 
     def get_client_secret(self, client_key: str, request: Any) -> str:
         return str(request.tui_consumer.secret)
+
+    def get_client_secrets(self, client_key: str, request: Any) -> tuple[str, ...]:
+        """The secrets a signature may use: the current one, and a rotated secret's
+        old value during its overlap."""
+        return tuple(request.tui_consumer.shared_secrets(utcnow()))
 
     def get_rsa_key(self, client_key: str, request: Any) -> Any:
         # A parsed key object: PyJWT's prepare_key passes it through, no PEM parsing.

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from secrets import token_urlsafe
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, delete, func, tuple_
@@ -42,6 +43,7 @@ from tui_oauth.core.services.windows import (
     window_ids,
 )
 from tui_oauth.core.sqlite_reads import CONSUMER_SORTS, ConsumerSummary
+from tui_oauth.core.timeutil import utcnow
 from tui_oauth.core.validation import (
     MAX_DESCRIPTION,
     MAX_KEY,
@@ -98,6 +100,23 @@ class ConsumerPreview:
 
 def consumer_secret_item(consumer: Consumer) -> str:
     return secret_item("consumer", consumer.uid, "shared-secret")
+
+
+def previous_secret_item(consumer: Consumer) -> str:
+    """The keyring item of a rotated shared secret's old value, kept for its overlap."""
+    return secret_item("consumer", consumer.uid, "previous-shared-secret")
+
+
+#: The longest overlap a rotation may keep the old secret for.
+MAX_OVERLAP = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class Rotation:
+    key: str
+    secret: str  # the new shared secret (the caller shows it once, or was given it)
+    generated: bool
+    previous_until: datetime | None  # None: the old secret was dropped at once
 
 
 class ConsumerService:
@@ -299,6 +318,14 @@ class ConsumerService:
                        "Impersonation is part of 2-legged OAuth; allow 2LO first.")
         return out
 
+    def check_fields(self, data: dict[str, Any], *, has_secret: bool) -> dict[str, Any]:
+        """Every field of a new consumer, checked as :meth:`add` checks them (for an
+        import); raises one ValidationError listing every problem."""
+        c = Checker()
+        fields = self._clean(c, data, has_secret=has_secret, key_check=True)
+        c.raise_if_any()
+        return fields
+
     # Writing ---------------------------------------------------------------
 
     def add(self, *, key: str, name: str, description: str | None = None,
@@ -400,7 +427,76 @@ class ConsumerService:
             save_edit(uow, row, {f: fields[f] for f in given}, secret,
                       item=consumer_secret_item(row), action="consumer.edit",
                       target_type="consumer", target=key)
+            if secret.changes and row.previous_secret_until is not None:
+                # A secret set or removed by hand ends any rotation's overlap.
+                uow.delete_secret(previous_secret_item(row))
+                row.previous_secret_until = None
+                uow.session.add(row)
         return row
+
+    def rotate_secret(self, key: str, *, secret: str | None = None,
+                      overlap: timedelta = timedelta(0)) -> Rotation:
+        """Give consumer ``key`` a new shared secret (``secret``, or a generated one),
+        keeping the old one accepted for ``overlap`` (at most MAX_OVERLAP) so that the
+        consumer can switch without an outage; the purge forgets the old one after it.
+        Only a consumer that signs with a shared secret has one to rotate."""
+        if overlap < timedelta(0) or overlap > MAX_OVERLAP:
+            raise ValidationError(f"The overlap must be between 0 and {MAX_OVERLAP.days} days.",
+                                  field="overlap")
+        c = Checker()
+        given = c.secret("shared_secret", secret, label="Shared secret") if secret else None
+        c.raise_if_any()
+        new = given or token_urlsafe(24)
+        now = utcnow()
+        with self.store.transaction() as uow:
+            row = uow.session.exec(
+                select(Consumer).where(Consumer.key == key).with_for_update()).first()
+            if row is None:
+                raise NotFoundError(f"No consumer with key {key!r}.",
+                                    hint="`tui-oauth consumers list` shows them.")
+            if not row.has_shared_secret:
+                raise ValidationError(
+                    f"Consumer {key!r} has no shared secret to rotate (it signs with "
+                    f"{row.signature_method}).",
+                    field="shared_secret")
+            old = self.store.secrets.get(consumer_secret_item(row))
+            until = now + overlap if overlap and old else None
+            if until is not None and old is not None:
+                uow.set_secret(previous_secret_item(row), old)
+            elif row.previous_secret_until is not None:
+                uow.delete_secret(previous_secret_item(row))
+            uow.set_secret(consumer_secret_item(row), new)
+            row.previous_secret_until = until
+            row.updated_at = now  # the providers' refresh reads it again
+            uow.session.add(row)
+            uow.audit("consumer.rotate_secret", "consumer", key,
+                      detail="shared secret replaced" + (
+                          f"; the old one is accepted until {until:%Y-%m-%d %H:%M} UTC"
+                          if until else "; the old one no longer works"))
+        return Rotation(key, new, given is None, until)
+
+    def forget_old_secrets(self, now: datetime | None = None) -> int:
+        """Delete the old secrets whose overlap has ended (the purge calls this);
+        returns how many went."""
+        now = now or utcnow()
+        with self.store.session() as s:
+            keys = list(s.exec(select(Consumer.key).where(
+                col(Consumer.previous_secret_until) <= now)).all())
+        done = 0
+        for key in keys:
+            with self.store.transaction() as uow:
+                row = uow.session.exec(select(Consumer).where(
+                    Consumer.key == key, col(Consumer.previous_secret_until) <= now)
+                    .with_for_update()).first()
+                if row is None:
+                    continue
+                uow.delete_secret(previous_secret_item(row))
+                row.previous_secret_until = None
+                uow.session.add(row)
+                uow.audit("consumer.secret_overlap_end", "consumer", key,
+                          detail="the old shared secret was deleted (its overlap ended)")
+                done += 1
+        return done
 
     def remove(self, key: str) -> int:
         """Remove a consumer with its tokens; returns how many tokens went with it."""
@@ -422,6 +518,8 @@ class ConsumerService:
             uow.session.flush()
             if row.has_shared_secret:
                 uow.delete_secret(consumer_secret_item(row))
+            if row.previous_secret_until is not None:
+                uow.delete_secret(previous_secret_item(row))
             uow.audit("consumer.remove", "consumer", key, before=before,
                       detail=f"{int(tokens)} token(s) removed with it")
         return int(tokens)

@@ -20,7 +20,7 @@ from tui_oauth.core.migrations import current_revision
 from tui_oauth.core.models import Consumer, ConsumerInfo, ServiceProvider, StoreMeta
 from tui_oauth.core.provider.crypto import CHECK_META_KEY, DATA_KEY_ITEM
 from tui_oauth.core.services.consumer_info import private_key_item
-from tui_oauth.core.services.consumers import consumer_secret_item
+from tui_oauth.core.services.consumers import consumer_secret_item, previous_secret_item
 from tui_oauth.core.services.providers import provider_secret_item
 
 if TYPE_CHECKING:
@@ -114,6 +114,10 @@ class DoctorService:
         expected: dict[str, str] = {}
         for c in s.exec(select(Consumer).where(Consumer.has_shared_secret)).all():
             expected[consumer_secret_item(c)] = f"consumer {c.key!r} shared secret"
+        for c in s.exec(select(Consumer).where(
+                col(Consumer.previous_secret_until).is_not(None))).all():
+            expected[previous_secret_item(c)] = (f"consumer {c.key!r} previous shared secret "
+                                                 "(a rotation's overlap)")
         for p in s.exec(select(ServiceProvider).where(ServiceProvider.has_shared_secret)).all():
             expected[provider_secret_item(p)] = f"service provider {p.name!r} shared secret"
         info = s.get(ConsumerInfo, 1)
@@ -122,6 +126,21 @@ class DoctorService:
         if s.get(StoreMeta, CHECK_META_KEY) is not None:
             expected[DATA_KEY_ITEM] = "provider data key (encrypts token secrets)"
         return expected
+
+    def _overlaps(self, report: DoctorReport) -> None:
+        """Rotated shared secrets still kept past their overlap (the purge deletes them;
+        the provider refuses them already)."""
+        from tui_oauth.core.timeutil import utcnow
+
+        with self.store.session() as s:
+            late = list(s.exec(select(Consumer.key).where(
+                col(Consumer.previous_secret_until) <= utcnow())).all())
+        if late:
+            report.add("rotated secrets", WARN,
+                       f"{len(late)} consumer(s) keep an old shared secret past its overlap: "
+                       + ", ".join(repr(k) for k in late[:10]) + ("…" if len(late) > 10 else ""),
+                       fix="`tui-oauth tokens purge` deletes them (a running server does too, "
+                           "every minute); the provider already refuses them.")
 
     def _space(self, report: DoctorReport) -> None:
         space = sqlite_space(self.store.engine)
@@ -173,6 +192,7 @@ class DoctorService:
             self._space(report)
         _console_log_check(report)
         _config_check(report)
+        self._overlaps(report)
         try:
             store.secrets.check()
         except SecretStoreError as exc:
