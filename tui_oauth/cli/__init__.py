@@ -179,7 +179,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                  "Provider settings: token lifetimes, timestamp window, problem detail."),
     "serve": ("tui_oauth.cli.serve", "serve", "Run the OAuth 1.0a provider over HTTP."),
     "keyring": ("tui_oauth.cli.keyring_cmd", "keyring_group",
-                "The private keyring session: status, lock, stop."),
+                "The private keyring session: status, lock, stop; the provider data key."),
+    "export": ("tui_oauth.cli.transfer", "export_cmd",
+               "Write the configuration as JSON (secrets encrypted, or left out)."),
+    "import": ("tui_oauth.cli.transfer", "import_cmd",
+               "Apply an export, or consumer-info XML documents, in one transaction."),
     "completion": ("tui_oauth.cli", "completion",
                    "Print the shell completion script: bash, zsh or fish."),
 }

@@ -1,18 +1,20 @@
-"""`tui-oauth keyring status|lock|stop`: the private keyring session used over SSH.
+"""`tui-oauth keyring status|lock|stop`: the private keyring session used over SSH;
+`keyring export-data-key|import-data-key`: the provider data key between hosts.
 
-None of these starts a session: they only look at, lock or end the one that
-commands needing the keyring start when there is no D-Bus session bus.
+status, lock and stop start no session: they only look at, lock or end the one
+that commands needing the keyring start when there is no D-Bus session bus.
 """
 
 from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
 
-from tui_oauth.cli.common import print_fields, print_json, say
+from tui_oauth.cli.common import app_context, needs_keyring, print_fields, print_json, say
 
 
 @click.group("keyring")
@@ -95,3 +97,82 @@ def stop() -> None:
         return
     say(f"Stopped the private keyring session (dbus-daemon {state.dbus_pid}, "
         f"gnome-keyring {state.keyring_pid or '-'}).", err=True)
+
+
+@keyring_group.command("export-data-key")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to FILE (mode 0600) instead of standard output.")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read the passphrase from this file (its first line) instead of asking.")
+@needs_keyring
+def export_data_key_cmd(output: Path | None, passphrase_file: Path | None) -> None:
+    """Write the store's provider data key (it encrypts token secrets), encrypted under
+    a passphrase (scrypt + AES-256-GCM), for `import-data-key` on another host.
+
+    Several hosts sharing one PostgreSQL store need the same data key in their
+    keyrings.
+
+    \b
+    Examples:
+      tui-oauth keyring export-data-key -o data-key.json
+      tui-oauth keyring import-data-key data-key.json      (on the next host)
+    """
+    from tui_oauth.cli.transfer import read_passphrase, to_json, write_output
+    from tui_oauth.core.transfer import export_data_key
+
+    store = app_context().store
+    passphrase = read_passphrase(passphrase_file, new=True)
+    write_output(output, to_json(export_data_key(store, passphrase)))
+    where = f" to {output}" if output is not None else ""
+    say(f"Wrote the data key of store {store.store_id}, encrypted under the passphrase"
+        f"{where}.", err=True)
+
+
+@keyring_group.command("import-data-key")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--replace", is_flag=True,
+              help="Overwrite a different data key already there (token secrets encrypted "
+                   "under it become unreadable).")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read the passphrase from this file (its first line) instead of asking.")
+@click.option("--yes", is_flag=True, help="Do not ask before replacing a different key.")
+@needs_keyring
+def import_data_key_cmd(file: Path, replace: bool, passphrase_file: Path | None,
+                        yes: bool) -> None:
+    """Put the data key from FILE (written by `export-data-key`) in this host's keyring.
+
+    A different key already there is overwritten only with --replace, after
+    saying how many token secrets would become unreadable.
+
+    \b
+    Examples:
+      tui-oauth keyring import-data-key data-key.json
+      tui-oauth keyring import-data-key --passphrase-file pass.txt data-key.json
+    """
+    from tui_oauth.cli.common import confirm
+    from tui_oauth.cli.transfer import read_input, read_passphrase
+    from tui_oauth.core.transfer import (
+        data_key_conflict,
+        import_data_key,
+        open_data_key,
+        read_data_key_file,
+    )
+
+    store = app_context().store
+    box = read_data_key_file(read_input(file, 64 * 1024), source=str(file))
+    key = open_data_key(box, read_passphrase(passphrase_file, new=False), source=str(file))
+    if replace:
+        lost = data_key_conflict(store, key)
+        if lost is not None:
+            say(f"warning: this store already has a different data key; replacing it makes "
+                f"{lost} token secret(s) encrypted under the old key unreadable.", err=True)
+            confirm("Replace the data key?", yes)
+    result = import_data_key(store, key, replace=replace)
+    if result.action == "unchanged":
+        say("This host's keyring already holds this data key; nothing was changed.", err=True)
+    elif result.action == "change":
+        say(f"Replaced the data key of store {store.store_id}; {result.tokens_unreadable} "
+            "token secret(s) encrypted under the old key can no longer be read.", err=True)
+    else:
+        say(f"Imported the data key of store {store.store_id} into this host's keyring.",
+            err=True)

@@ -210,6 +210,14 @@ class ServiceProviderService:
                        f"allowed with https URLs; {plain}. Use https or choose HMAC-SHA1.")
         return out
 
+    def check_fields(self, data: dict[str, Any], *, has_secret: bool) -> dict[str, Any]:
+        """Every field of a new provider, checked as :meth:`add` checks them (for an
+        import); raises one ValidationError listing every problem."""
+        c = Checker()
+        fields = self._clean(c, data, has_secret=has_secret)
+        c.raise_if_any()
+        return fields
+
     def add(self, *, name: str, consumer_key: str, request_token_url: str,
             authorization_url: str, access_token_url: str, shared_secret: str | None = None,
             signature_method: str | None = None, description: str | None = None,
