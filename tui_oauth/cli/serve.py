@@ -31,31 +31,38 @@ def _is_loopback(host: str) -> bool:
 
 
 @click.command()
-@click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT",
+@click.option("--listen", envvar="TUI_OAUTH_SERVE_LISTEN", show_envvar=True,
+              default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT",
               help="Where to listen (behind a proxy, keep it on loopback).")
-@click.option("--public-url", metavar="URL",
+@click.option("--public-url", envvar="TUI_OAUTH_SERVE_PUBLIC_URL", show_envvar=True,
+              metavar="URL",
               help="The URL clients use (https://host/base): signatures are checked against "
                    "it. Default: http://HOST:PORT.")
-@click.option("--trusted-user-header", metavar="NAME",
+@click.option("--trusted-user-header", envvar="TUI_OAUTH_SERVE_TRUSTED_USER_HEADER",
+              show_envvar=True, metavar="NAME",
               help="Take the signed-in user from this request header, set by the fronting "
                    "proxy (e.g. X-Remote-User). Off by default: then the authorize page "
                    "cannot approve, use `tui-oauth tokens authorize`.")
-@click.option("--header-timeout", type=click.FloatRange(0.5, 300), default=10.0,
+@click.option("--header-timeout", envvar="TUI_OAUTH_SERVE_HEADER_TIMEOUT", show_envvar=True,
+              type=click.FloatRange(0.5, 300), default=10.0,
               show_default=True, metavar="SECONDS",
               help="Close a connection whose request headers have not all arrived this long "
                    "after it opened (or after the previous response); a request body gets "
                    "as long again. Bounds slow clients (Slowloris).")
-@click.option("--max-connections", type=click.IntRange(16, 1_000_000), default=4096,
+@click.option("--max-connections", envvar="TUI_OAUTH_SERVE_MAX_CONNECTIONS", show_envvar=True,
+              type=click.IntRange(16, 1_000_000), default=4096,
               show_default=True,
               help="Open connections at most. Beyond it, the connection that has waited "
                    "longest for its request headers is closed to admit the new one; when "
                    "every connection is busy, the new one gets 503. Kept below the open-files "
                    "limit, whose soft limit is raised to the hard one.")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+@click.option("--log-level", envvar="TUI_OAUTH_SERVE_LOG_LEVEL", show_envvar=True,
+              type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True,
               help="debug adds the access log. OAuth signatures, tokens, verifiers, session "
                    "handles and secrets are redacted from every line.")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+@click.option("--workers", envvar="TUI_OAUTH_SERVE_WORKERS", show_envvar=True,
+              type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes sharing the listening socket, each a whole server "
                    "(its own database pool and consumer cache); nonces and tokens are "
                    "shared through the store. A worker that dies is started again. "
@@ -66,7 +73,12 @@ def _is_loopback(host: str) -> bool:
 def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
           header_timeout: float, max_connections: int, log_level: str, workers: int,
           socket_fd: int | None, ready_fd: int | None) -> None:
-    """Run the provider: request-token, authorize, access-token, consumer-info, /rest/whoami."""
+    """Run the provider: request-token, authorize, access-token, consumer-info, /rest/whoami.
+
+    Each option can also be set by its environment variable (TUI_OAUTH_SERVE_LISTEN, ...,
+    shown below; an empty value counts as unset), as a systemd unit's EnvironmentFile=
+    does; an option given on the command line wins over its variable.
+    """
     if app_context().read_only:
         fail("serve cannot run --read-only: the provider writes nonces and tokens on every "
              "signed request; drop --read-only (the store's other users are unaffected).")
