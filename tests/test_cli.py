@@ -69,7 +69,7 @@ def test_tree_has_every_documented_command() -> None:
         ("info", "show"), ("info", "edit"), ("info", "export"), ("info", "rotate-key"),
         ("providers", "list"), ("providers", "show"), ("providers", "add"),
         ("providers", "edit"), ("providers", "remove"),
-        ("audit",), ("doctor",), ("db", "upgrade"),
+        ("audit", "list"), ("doctor",), ("db", "upgrade"),
     }
 
 
@@ -82,7 +82,9 @@ def test_no_option_takes_a_secret_as_an_argument() -> None:
                 continue
             where = f"{' '.join(path)} {param.opts}"
             assert isinstance(param, click.Option), f"{where} is an argument"
-            assert param.is_flag or param.opts == ["--secret-file"], f"{where} takes a value"
+            # A flag, or the path of a file holding it (--secret-file, --passphrase-file).
+            assert param.is_flag or all(o.endswith("-file") for o in param.opts), \
+                f"{where} takes a value"
 
 
 @pytest.mark.parametrize("path", [("consumers", "add"), ("consumers", "edit"),
@@ -93,10 +95,44 @@ def test_secret_inputs_are_stdin_and_file(path: tuple[str, ...]) -> None:
     assert {"--secret-stdin", "--secret-file"} <= opts
 
 
-def test_every_listing_and_show_has_json() -> None:
+def test_every_listing_and_show_has_the_output_options() -> None:
+    """-o table|json|jsonl|name, --json and -q on every listing and show."""
     for path, cmd in ALL:
-        if (path and path[-1] in ("list", "show")) or path in (("audit",), ("doctor",)):
-            assert any("--json" in p.opts for p in cmd.params), path
+        if (path and path[-1] in ("list", "show")) or path in (("doctor",),
+                                                               ("providers", "tokens")):
+            opts = {o for p in cmd.params for o in p.opts}
+            assert {"--json", "-o", "--output", "-q", "--quiet"} <= opts, path
+
+
+#: The modules whose commands this test was written with.  Commands from other modules
+#: (serve.py, keyring_cmd.py: being changed by others as this is written) are held to
+#: the same rule, as expected failures until their Examples land (xpass once they do).
+EXAMPLES_MODULES = {"tui_oauth.cli", "tui_oauth.cli.consumers", "tui_oauth.cli.providers",
+                    "tui_oauth.cli.provider_connect", "tui_oauth.cli.tokens",
+                    "tui_oauth.cli.info", "tui_oauth.cli.admin"}
+
+
+def _help_case(path: tuple[str, ...], cmd: click.Command) -> object:
+    module = getattr(cmd.callback, "__module__", None)
+    if module in EXAMPLES_MODULES:
+        return path
+    return pytest.param(path, marks=pytest.mark.xfail(
+        reason=f"{module}: Examples not written yet", strict=False))
+
+
+@pytest.mark.parametrize("path", [_help_case(p, c) for p, c in ALL],
+                         ids=lambda p: " ".join(p) or "root")
+def test_every_help_ends_with_examples(path: tuple[str, ...]) -> None:
+    """The last section of every --help is Examples:, each line a tui-oauth command
+    (or its continuation), kept as written."""
+    result = CliRunner().invoke(root, [*path, "--help"], prog_name="tui-oauth")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "\n  Examples:\n\n" in out, out
+    after = out.split("\n  Examples:\n\n", 1)[1]
+    assert "Options:" not in after and "Commands:" not in after, out
+    assert any(line.strip().startswith(("tui-oauth", "for ", "KEY=", "bash:", "TUI_OAUTH"))
+               for line in after.splitlines()), out
 
 
 def test_destructive_commands_have_yes() -> None:

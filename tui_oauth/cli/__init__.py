@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from tui_oauth.cli.common import AppContext, format_error, needs_keyring, say
+from tui_oauth.cli.common import AppContext, examples, format_error, needs_keyring, say
 from tui_oauth.core.errors import TuiOAuthError
 from tui_oauth.core.text import VisibleFormatter, visible
 
@@ -90,7 +90,16 @@ def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> N
 
 
 @click.group(cls=RootGroup, invoke_without_command=True,
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=examples(
+                 "  tui-oauth                          (the console)",
+                 "  tui-oauth consumers list -o json",
+                 "  for k in $(tui-oauth consumers list -q); do",
+                 "      tui-oauth consumers show \"$k\"",
+                 "  done",
+                 "  tui-oauth --db /srv/oauth/store.db doctor",
+                 "  tui-oauth COMMAND --help           (its options and examples)",
+             ))
 @click.option("--db", "db", metavar="URL", envvar="TUI_OAUTH_DB", show_envvar=True,
               help="The store: a SQLite file path, sqlite:///PATH or "
                    "postgresql+psycopg://USER@HOST/DB. Default: the user data directory.")
@@ -141,16 +150,15 @@ def console() -> None:
 SHELLS = ("bash", "zsh", "fish")
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    '  bash: eval "$(tui-oauth completion bash)"    (in ~/.bashrc)',
+    '  zsh:  eval "$(tui-oauth completion zsh)"     (in ~/.zshrc)',
+    "  fish: tui-oauth completion fish > ~/.config/fish/completions/tui-oauth.fish",
+))
 @click.argument("shell", type=click.Choice(SHELLS))
 def completion(shell: str) -> None:
-    """Print the shell completion script for SHELL (bash, zsh or fish).
-
-    \b
-    bash: eval "$(tui-oauth completion bash)"    (in ~/.bashrc)
-    zsh:  eval "$(tui-oauth completion zsh)"     (in ~/.zshrc)
-    fish: tui-oauth completion fish > ~/.config/fish/completions/tui-oauth.fish
-    """
+    """Print the shell completion script for SHELL (bash, zsh or fish): it completes
+    commands, options, their values, consumer keys and provider names from the store."""
     from click.shell_completion import get_completion_class
 
     cls = get_completion_class(shell)

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import datetime
+from typing import Any
 
 import click
 
 from tui_oauth.cli.common import (
     app_context,
     confirm,
+    examples,
     fail,
     needs_keyring,
+    output_options,
     print_json,
-    print_table,
+    print_jsonl,
+    print_names,
+    print_records,
     say,
 )
 from tui_oauth.core.config import resolve_db_url
@@ -23,7 +27,42 @@ from tui_oauth.core.config import resolve_db_url
 # by each command that runs, not when this module loads (for --help or a TAB).
 
 
-@click.command()
+class DefaultListGroup(click.Group):
+    """A group whose bare form (``tui-oauth audit``, or ``tui-oauth audit --limit 5``)
+    is its ``list`` command: the name it had before it became a group, kept for the
+    scripts that use it.  ``--help`` still shows the group's help; a TAB still offers
+    the subcommands."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing and (not args or (
+                args[0].startswith("-") and args[0] not in ctx.help_option_names)):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultListGroup, epilog=examples(
+    "  tui-oauth audit list --action consumer. --since 2026-01-01",
+    "  tui-oauth audit            (the same as `audit list`)",
+))
+def audit() -> None:
+    """The audit log, newest first (`audit` alone is `audit list`)."""
+
+
+def _entry(e: Any) -> dict[str, Any]:
+    return {
+        "id": e.id, "at": e.at, "actor": e.actor, "client_addr": e.client_addr,
+        "action": e.action, "target_type": e.target_type, "target": e.target,
+        "before": json.loads(e.before) if e.before else None,
+        "after": json.loads(e.after) if e.after else None, "detail": e.detail,
+    }
+
+
+@audit.command("list", epilog=examples(
+    "  tui-oauth audit list --target jira:1354",
+    "  tui-oauth audit list --action provider. --since '2026-01-31 00:00' -o jsonl",
+    "  tui-oauth audit list --limit 50 --before 1200   (the next page)",
+    "  tui-oauth audit list -o json | jq '.entries[] | select(.actor == \"root\")'",
+))
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--before", "before_id", type=int, metavar="ID",
               help="Entries older than this id (the next page).")
@@ -33,69 +72,91 @@ from tui_oauth.core.config import resolve_db_url
 @click.option("--actor", help="Exactly this actor as recorded: the OS user, or e.g. "
               "'root (login alice)' when the login name differed (--filter matches part).")
 @click.option("--since", type=click.DateTime(), help="On or after this time (UTC).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (with before/after).")
-def audit(limit: int, before_id: int | None, text: str | None, action: str | None,
-          target: str | None, actor: str | None, since: datetime | None, as_json: bool) -> None:
-    """The audit log, newest first."""
+@output_options("entry ids")
+def audit_list(limit: int, before_id: int | None, text: str | None, action: str | None,
+               target: str | None, actor: str | None, since: datetime | None,
+               output: str) -> None:
+    """The audit log, newest first (JSON carries each change's before and after)."""
     from datetime import UTC
 
     page = app_context().store.audit.list(
         limit=limit, before_id=before_id, text=text, action=action, target=target, actor=actor,
         since=since.replace(tzinfo=UTC) if since else None,
     )
-    if as_json:
-        print_json({
-            "entries": [{
-                "id": e.id, "at": e.at, "actor": e.actor, "client_addr": e.client_addr,
-                "action": e.action, "target_type": e.target_type, "target": e.target,
-                "before": json.loads(e.before) if e.before else None,
-                "after": json.loads(e.after) if e.after else None, "detail": e.detail,
-            } for e in page.entries],
-            "next_before": page.next_before_id,
-        })
-        return
-    print_table(
-        ["id", "at (utc)", "who", "action", "target", "detail"],
-        [[e.id, e.at.strftime("%Y-%m-%d %H:%M:%S"),
-          e.actor + (f"@{e.client_addr}" if e.client_addr else ""), e.action, e.target,
-          e.detail or ""] for e in page.entries],
+    print_records(
+        output, page.entries, record=_entry, name=lambda e: e.id,
+        headers=["id", "at (utc)", "who", "action", "target", "detail"],
+        cells=lambda e: [e.id, e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                         e.actor + (f"@{e.client_addr}" if e.client_addr else ""), e.action,
+                         e.target, e.detail or ""],
         empty="No audit entries" + (" match." if text or action or target or actor else "."),
+        json_key="entries", json_after={"next_before": page.next_before_id},
     )
-    if page.next_before_id:
+    if page.next_before_id and output != "json":
         say(f"(older entries: --before {page.next_before_id})", err=True)
 
 
-@click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+#: Where a check's status puts it in doctor's report: the passing ones first, the
+#: failing ones last (where the eye lands when the report ends).
+_ORDER = {"ok": 0, "info": 0, "warn": 1, "fail": 2}
+
+
+@click.command(epilog=examples(
+    "  tui-oauth doctor",
+    "  tui-oauth doctor -q || echo 'tui-oauth needs attention'",
+    "  tui-oauth doctor -o json | jq '.checks[] | select(.status != \"ok\")'",
+    "  tui-oauth doctor --fix --yes",
+))
 @click.option("--fix", is_flag=True, help="Delete keyring items that belong to no row.")
 @click.option("--yes", "-y", is_flag=True, help="With --fix: do not ask.")
+@output_options("checks that did not pass (warn or fail)")
 @needs_keyring
-def doctor(as_json: bool, fix: bool, yes: bool) -> None:
-    """Check the store: location, permissions, keyring backend, orphaned secrets."""
+@click.pass_context
+def doctor(ctx: click.Context, fix: bool, yes: bool, output: str) -> None:
+    """Check the store: location, permissions, keyring backend, orphaned secrets.
+
+    The failing checks are printed last.  Exit status: 0 when every check passes
+    (warnings included), 1 when one fails, 2 on a usage error.
+    """
     store = app_context().store
     report = store.doctor.run()
-    if as_json:
-        print_json({"ok": report.ok, **dataclasses.asdict(report)})
+    checks = sorted(report.checks, key=lambda c: _ORDER.get(c.status, 0))
+    if output == "json":
+        print_json({"ok": report.ok, "checks": checks,
+                    "rows_without_secret": report.rows_without_secret,
+                    "secrets_without_row": report.secrets_without_row})
+    elif output == "jsonl":
+        print_jsonl(checks)
+    elif output == "name":
+        print_names(c.name for c in checks if c.status in ("warn", "fail"))
     else:
         marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "info": "    "}
-        for c in report.checks:
+        for c in checks:
             say(f"[{marks[c.status]}] {c.name}: {c.message}")
             if c.fix and c.status != "ok":
                 say(f"       fix: {c.fix}")
     if fix and report.secrets_without_row:
         confirm(f"Delete {len(report.secrets_without_row)} orphaned keyring item(s)?", yes)
         removed = store.doctor.remove_orphan_secrets(only=report.secrets_without_row)
-        say(f"Deleted {len(removed)} orphaned keyring item(s).")
+        # Beside the table; after JSON or names, on stderr (stdout stays data).
+        say(f"Deleted {len(removed)} orphaned keyring item(s).", err=output != "table")
     if not report.ok:
-        raise SystemExit(1)
+        ctx.exit(1)
 
 
-@click.group()
+@click.group(epilog=examples(
+    "  tui-oauth --db /srv/oauth/store.db db init",
+    "  tui-oauth db upgrade",
+    "  tui-oauth db vacuum",
+))
 def db() -> None:
     """The database itself."""
 
 
-@db.command("init")
+@db.command("init", epilog=examples(
+    "  tui-oauth --db /srv/oauth/store.db db init",
+    "  tui-oauth --db postgresql+psycopg://oauth@db.example.com/oauth db init",
+))
 def db_init() -> None:
     """Make a new, empty store at --db (a SQLite file, or the tables of an empty
     PostgreSQL database).  The default store is made on first use without this."""
@@ -121,7 +182,10 @@ def db_init() -> None:
     say(f"Created a new, empty store at {redact_url(url)} (id {store.store_id}).")
 
 
-@db.command("upgrade")
+@db.command("upgrade", epilog=examples(
+    "  tui-oauth db upgrade",
+    "  TUI_OAUTH_DB=postgresql+psycopg://oauth@db.example.com/oauth tui-oauth db upgrade",
+))
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Bring an existing store's schema to this version's."""
@@ -157,7 +221,9 @@ def db_upgrade(ctx: click.Context) -> None:
         say(f"Upgraded {redact_url(url)} from {before or 'empty'} to {after}.")
 
 
-@db.command("vacuum")
+@db.command("vacuum", epilog=examples(
+    "  tui-oauth tokens purge && tui-oauth db vacuum",
+))
 def db_vacuum() -> None:
     """Give back the space freed by purges (SQLite rewrites the file; PostgreSQL runs
     VACUUM ANALYZE).  Safe while others use the store, but SQLite writers wait."""

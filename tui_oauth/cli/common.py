@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.cells import cell_len
 
 from tui_oauth.core.errors import ReadOnlyError, TuiOAuthError, ValidationError
 from tui_oauth.core.text import visible, visible_json
@@ -26,6 +25,7 @@ if TYPE_CHECKING:  # the store (SQLAlchemy, SQLModel: ~350 ms) loads when first 
     from tui_oauth.core.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 MAX_SECRET_INPUT = 64 * 1024
 
@@ -236,7 +236,56 @@ def fail(message: str) -> None:
     raise click.ClickException(message)
 
 
+# Help ---------------------------------------------------------------------
+
+
+def examples(*lines: str) -> str:
+    """A command's epilog: ``Examples:`` and ``lines`` kept as written (click's ``\\b``)."""
+    return "Examples:\n\n\b\n" + "\n".join(lines)
+
+
 # Output -------------------------------------------------------------------
+
+#: The forms of `-o/--output`: a table for people, a JSON document, one JSON object a
+#: line (jsonl), or only the names (keys, ids) one a line, for `for k in $(...)`.
+OUTPUT_FORMATS = ("table", "json", "jsonl", "name")
+
+
+def output_options(names: str) -> Callable[[F], F]:
+    """``-o/--output table|json|jsonl|name``, ``--json`` (``-o json``) and ``-q/--quiet``
+    (``-o name``: the ``names``, one per line).  The command gets one ``output`` argument:
+    the format asked for, ``table`` when none is.  Put it just above the ``def``."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            kwargs["output"] = _resolve_output(kwargs.pop("output"), kwargs.pop("as_json"),
+                                               kwargs.pop("quiet"))
+            return fn(*args, **kwargs)
+
+        opts = [
+            click.option("-q", "--quiet", is_flag=True,
+                         help=f"Print only the {names}, one per line (same as -o name)."),
+            click.option("--json", "as_json", is_flag=True, help="Same as -o json."),
+            click.option("-o", "--output", type=click.Choice(OUTPUT_FORMATS), default=None,
+                         help="table (default), json (one document), jsonl (one JSON "
+                              f"object a line) or name (the {names} only)."),
+        ]
+        for opt in opts:
+            wrapper = opt(wrapper)
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _resolve_output(output: str | None, as_json: bool, quiet: bool) -> str:
+    if as_json and quiet:
+        raise click.UsageError("Give --json or -q, not both.")
+    if as_json and output not in (None, "json"):
+        raise click.UsageError(f"--json is -o json; it cannot go with -o {output}.")
+    if quiet and output not in (None, "name"):
+        raise click.UsageError(f"-q is -o name; it cannot go with -o {output}.")
+    return "json" if as_json else "name" if quiet else output or "table"
 
 
 def _jsonable(value: Any) -> Any:
@@ -286,6 +335,57 @@ def print_json_stream(items: Iterable[Any], *, key: str | None = None,
         click.echo("\n}")
 
 
+def print_jsonl(items: Iterable[Any]) -> None:
+    """One JSON object a line (JSON Lines), written as each comes: constant memory.
+    Newlines inside values are escaped by JSON, separators and controls by visible_json."""
+    for item in items:
+        click.echo(visible_json(json.dumps(_jsonable(item), ensure_ascii=False)))
+
+
+def print_names(names: Iterable[Any]) -> None:
+    """One name (key, id) a line, shown with :func:`visible`: for `for k in $(...)`."""
+    for name in names:
+        click.echo(visible(str(name)))
+
+
+def print_records(output: str, items: Iterable[T], *, record: Callable[[T], Any],
+                  name: Callable[[T], Any], headers: Sequence[str],
+                  cells: Callable[[T], Sequence[Any]], empty: str,
+                  first: int | None = None, shorten: Sequence[str | None] | None = None,
+                  json_key: str | None = None,
+                  json_after: dict[str, Any] | None = None) -> None:
+    """A listing in the ``output`` form of :func:`output_options`, streamed in every form:
+    ``record`` is an item's JSON value, ``name`` its name, ``cells`` its table row.
+
+    ``json``: an array (or, with ``json_key``, an object holding the array and
+    ``json_after``); ``jsonl``: the records alone, one a line; ``name``: the names, one a
+    line (nothing when there are none); ``table``: :func:`print_table_stream`, whose
+    first ``first`` rows set the widths (all of them when None)."""
+    if output == "json":
+        print_json_stream((record(i) for i in items), key=json_key, after=json_after)
+    elif output == "jsonl":
+        print_jsonl(record(i) for i in items)
+    elif output == "name":
+        print_names(name(i) for i in items)
+    else:
+        print_table_stream(headers, (cells(i) for i in items),
+                           first=sys.maxsize if first is None else first,
+                           shorten=shorten, empty=empty)
+
+
+def print_record(output: str, record: Any, *, name: Any, show: Callable[[], None]) -> None:
+    """One record (a `show` command) in the ``output`` form: ``show`` prints it for
+    people (``table``)."""
+    if output == "json":
+        print_json(record)
+    elif output == "jsonl":
+        print_jsonl([record])
+    elif output == "name":
+        print_names([name])
+    else:
+        show()
+
+
 def say(message: str, *, err: bool = False) -> None:
     """Print one line of text for people.  Every value in it that came from outside
     (names, keys, URLs, users, error messages quoting input) reaches the terminal
@@ -302,27 +402,17 @@ def fmt_bool(value: bool) -> str:
     return "yes" if value else "no"
 
 
-def _pad(text: str, width: int) -> str:
-    """``text`` padded to ``width`` terminal cells (wide characters count two)."""
-    return text + " " * (width - cell_len(text))
-
-
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
                 empty: str = "(none)") -> None:
     """Columns padded by terminal cells; every cell shown with :func:`visible`."""
-    rows = [[visible(str(c)) for c in r] for r in rows]
-    if not rows:
-        say(empty)
-        return
-    widths = [max(cell_len(h), *(cell_len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    click.echo("  ".join(_pad(h.upper(), w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for r in rows:
-        click.echo("  ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip())
+    print_table_stream(headers, rows, first=sys.maxsize, empty=empty)
 
 
 def _fit(text: str, width: int, mode: str | None) -> str:
     """``text`` cut to ``width`` cells with an ellipsis: ``"end"`` keeps its start (names),
     ``"middle"`` both ends (keys: ``jira:1354…9426``); ``None`` never cuts (numbers)."""
+    from rich.cells import cell_len
+
     if mode is None or cell_len(text) <= width or width < 2:
         return text
     room = width - 1  # the ellipsis takes one cell
@@ -347,16 +437,37 @@ def _fit(text: str, width: int, mode: str | None) -> str:
     return left + "…" + right
 
 
+def _header_style() -> Callable[[str], str]:
+    """The header line bold on a terminal (unless NO_COLOR is set); plain text otherwise."""
+    import os
+
+    try:
+        tty = sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    if tty and not os.environ.get("NO_COLOR"):
+        return lambda line: click.style(line, bold=True)
+    return lambda line: line
+
+
 def print_table_stream(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
                        first: int, shorten: Sequence[str | None] | None = None,
                        empty: str = "(none)") -> None:
-    """:func:`print_table` for listings of any size, in constant memory.
+    """A table for listings of any size, in constant memory.
 
-    The first ``first`` rows (a page of the listing: reading them reads no more)
-    set the column widths and print exactly as :func:`print_table` would print
-    them; the rows after are written as they come, each cell too wide for its
-    column shortened as ``shorten`` says for that column (see :func:`_fit`).
+    Every cell is shown with :func:`visible` (text from the store is data: no markup,
+    no control characters) and measured in terminal cells by Rich's ``cell_len``: wide
+    characters (CJK, emoji) take two, combining marks none, so columns line up.
+    The first ``first`` rows (a page of the listing: reading them reads no more) set
+    the column widths; the rows after are written as they come, each cell too wide for
+    its column shortened as ``shorten`` says for that column (see :func:`_fit`).
     """
+    from rich.cells import cell_len  # ~6 ms, only where a table is printed
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c + " " * (w - cell_len(c))
+                         for c, w in zip(cells, widths, strict=True)).rstrip()
+
     it = iter(rows)
     head = [[visible(str(c)) for c in r] for r in itertools.islice(it, first)]
     if not head:
@@ -364,15 +475,15 @@ def print_table_stream(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
         return
     widths = [max(cell_len(h), *(cell_len(r[i]) for r in head)) for i, h in enumerate(headers)]
     modes = list(shorten) if shorten is not None else [None] * len(headers)
-    click.echo("  ".join(_pad(h.upper(), w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    click.echo(_header_style()(line([h.upper() for h in headers])))
     for r in head:
-        click.echo("  ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip())
+        click.echo(line(r))
     del head
     with contextlib.suppress(OSError, ValueError):
         sys.stdout.flush()  # the first page shows at once, even through a pipe
     for row in it:
-        cells = [_fit(visible(str(c)), w, m) for c, w, m in zip(row, widths, modes, strict=True)]
-        click.echo("  ".join(_pad(c, w) for c, w in zip(cells, widths, strict=True)).rstrip())
+        click.echo(line([_fit(visible(str(c)), w, m)
+                         for c, w, m in zip(row, widths, modes, strict=True)]))
 
 
 def print_fields(pairs: Iterable[tuple[str, Any]]) -> None:

@@ -13,13 +13,15 @@ from tui_oauth.cli.common import (
     app_context,
     complete_consumer_keys,
     confirm,
+    examples,
     fmt_bool,
     fmt_time,
     needs_keyring,
+    output_options,
     print_fields,
     print_json,
-    print_json_stream,
-    print_table_stream,
+    print_record,
+    print_records,
     read_secret,
     read_text_file,
     say,
@@ -43,7 +45,11 @@ METHOD = "RSA-SHA1|HMAC-SHA1"
 LIST_PAGE_SIZE = 1000
 
 
-@click.group()
+@click.group(epilog=examples(
+    "  tui-oauth consumers list",
+    "  tui-oauth consumers add --from-url https://jira.example.com",
+    "  tui-oauth consumers show jira:1354",
+))
 def consumers() -> None:
     """Applications allowed to use our resources."""
 
@@ -99,23 +105,28 @@ def _summaries(filter_: str | None, sort: str, desc: bool) -> Iterator[ConsumerS
         db.close()
 
 
-@consumers.command("list")
+@consumers.command("list", epilog=examples(
+    "  tui-oauth consumers list --filter jira --sort created --desc",
+    "  tui-oauth consumers list -o jsonl | jq -r .name",
+    "  for k in $(tui-oauth consumers list -q --filter jira); do",
+    "      tui-oauth consumers show \"$k\"",
+    "  done",
+))
 @click.option("--filter", "filter_", metavar="TEXT", help="Only those whose key, name or "
               "description contains TEXT (any case).")
 @click.option("--sort", type=LazyChoice(_sort_columns), default="key", show_default=True)
 @click.option("--desc", is_flag=True, help="Sort in descending order.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_(filter_: str | None, sort: str, desc: bool, as_json: bool) -> None:
+@output_options("keys")
+def list_(filter_: str | None, sort: str, desc: bool, output: str) -> None:
     """List consumers (no secret is read)."""
-    rows = _summaries(filter_, sort, desc)
-    if as_json:  # streamed: constant memory however many consumers there are
-        print_json_stream(rows)
-        return
-    # Streamed too: the first page prints at once (and sets the column widths).
-    print_table_stream(
-        ["key", "name", "signature", "2lo", "tokens", "created"],
-        ([r.key, r.name, r.signature_method, fmt_bool(r.two_lo_allowed), r.token_count,
-          fmt_time(r.created_at)] for r in rows),
+    # Every form streams: constant memory however many consumers there are, and the
+    # table's first page prints at once (and sets the column widths).
+    print_records(
+        output, _summaries(filter_, sort, desc),
+        record=lambda r: r, name=lambda r: r.key,
+        headers=["key", "name", "signature", "2lo", "tokens", "created"],
+        cells=lambda r: [r.key, r.name, r.signature_method, fmt_bool(r.two_lo_allowed),
+                         r.token_count, fmt_time(r.created_at)],
         first=LIST_PAGE_SIZE, shorten=["middle", "end", None, None, None, None],
         empty="No consumers." + (" (none match the filter)" if filter_ else
                                  " Add one with `tui-oauth consumers add`."),
@@ -144,21 +155,24 @@ def show_detail(detail: ConsumerDetail) -> None:
     ])
 
 
-@consumers.command("show")
+@consumers.command("show", epilog=examples(
+    "  tui-oauth consumers show jira:1354",
+    "  tui-oauth consumers show jira:1354 -o json",
+    "  tui-oauth consumers show jira:1354 --public-key > jira.pem",
+))
 @click.argument("key", shell_complete=complete_consumer_keys)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--public-key", "pem", is_flag=True, help="Print only the public key as PEM.")
-def show(key: str, as_json: bool, pem: bool) -> None:
+@output_options("key")
+def show(key: str, pem: bool, output: str) -> None:
     """Show one consumer (the shared secret is never printed)."""
     detail = app_context().store.consumers.detail(key)
     if pem:
         if detail.public_key is None:
             raise click.ClickException(f"Consumer {key!r} has no public key.")
         click.echo(detail.public_key.pem, nl=False)
-    elif as_json:
-        print_json(consumer_dict(detail))
-    else:
-        show_detail(detail)
+        return
+    print_record(output, consumer_dict(detail), name=detail.consumer.key,
+                 show=lambda: show_detail(detail))
 
 
 def field_options(fn: Any, *, adding: bool) -> Any:
@@ -206,7 +220,11 @@ def _print_preview(preview: ConsumerPreview) -> None:
     ])
 
 
-@consumers.command("add")
+@consumers.command("add", epilog=examples(
+    "  tui-oauth consumers add --from-url https://jira.example.com",
+    "  tui-oauth consumers add --key app:1 --name 'My app' --public-key-file app.pem",
+    "  tui-oauth consumers add --key app:2 --name 'HMAC app' --secret-file secret.txt",
+))
 @click.option("--from-url", "from_url", metavar="URL",
               help="The consumer application's base URL: fetches "
                    "URL/plugins/servlet/oauth/consumer-info and shows it before saving.")
@@ -296,7 +314,11 @@ def _report(consumer: Consumer, verb: str, as_json: bool) -> None:
             err=True)
 
 
-@consumers.command("edit")
+@consumers.command("edit", epilog=examples(
+    "  tui-oauth consumers edit app:1 --name 'New name' --2lo --execute-as alice",
+    "  tui-oauth consumers edit app:1 --public-key-file new.pem",
+    "  tui-oauth consumers edit app:2 --secret-stdin < secret.txt",
+))
 @click.argument("key", shell_complete=complete_consumer_keys)
 @click.option("--remove-secret", is_flag=True, help="Delete the shared secret.")
 @click.option("--json", "as_json", is_flag=True, help="Print the consumer as JSON.")
@@ -319,7 +341,10 @@ for _cmd, _adding in ((add, True), (edit, False)):
     field_options(_cmd, adding=_adding)
 
 
-@consumers.command("remove")
+@consumers.command("remove", epilog=examples(
+    "  tui-oauth consumers remove app:1",
+    "  tui-oauth consumers remove app:1 --yes",
+))
 @click.argument("key", shell_complete=complete_consumer_keys)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask.")
 @needs_keyring

@@ -11,11 +11,13 @@ import click
 from tui_oauth.cli.common import (
     app_context,
     confirm,
+    examples,
     fail,
     fmt_time,
     needs_keyring,
+    output_options,
     print_fields,
-    print_json,
+    print_record,
     say,
 )
 from tui_oauth.core.unset import UNSET
@@ -24,7 +26,11 @@ if TYPE_CHECKING:  # the services (SQLAlchemy, SQLModel, cryptography) load when
     from tui_oauth.core.services.consumer_info import ConsumerInfoView
 
 
-@click.group()
+@click.group(epilog=examples(
+    "  tui-oauth info show",
+    "  tui-oauth info edit --name 'Our portal'",
+    "  tui-oauth info export --format pem -o our-key.pem",
+))
 def info() -> None:
     """Our Consumer Info: key, name, key pair (created on first use)."""
 
@@ -41,17 +47,18 @@ def info_dict(view: ConsumerInfoView) -> dict[str, Any]:
     }
 
 
-@info.command("show")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@info.command("show", epilog=examples(
+    "  tui-oauth info show",
+    "  tui-oauth info show -o json | jq -r .public_key.fingerprint",
+    "  KEY=$(tui-oauth info show -q)",
+))
+@output_options("consumer key")
 @needs_keyring
-def show(as_json: bool) -> None:
+def show(output: str) -> None:
     """Show the Consumer Info and its public key (never the private key)."""
     view = app_context().store.consumer_info.view()
-    if as_json:
-        print_json(info_dict(view))
-        return
     i, pk = view.info, view.public_key
-    print_fields([
+    print_record(output, info_dict(view), name=i.key, show=lambda: print_fields([
         ("Consumer key", i.key),
         ("Name", i.name),
         ("Description", i.description),
@@ -60,10 +67,13 @@ def show(as_json: bool) -> None:
         ("Key created", fmt_time(i.key_created_at)),
         ("Public key (PEM)", pk.pem.strip()),
         ("Public key (base64)", pk.base64_der),
-    ])
+    ]))
 
 
-@info.command("edit")
+@info.command("edit", epilog=examples(
+    "  tui-oauth info edit --name 'Our portal' --description ''",
+    "  tui-oauth info edit --callback https://portal.example.com/oauth/callback",
+))
 @click.option("--name")
 @click.option("--description", help="'' clears it.")
 @click.option("--callback", "callback_url", metavar="URL", help="'' clears it.")
@@ -80,7 +90,11 @@ def edit(name: str | None, description: str | None, callback_url: str | None) ->
     say("Updated the Consumer Info.")
 
 
-@info.command("export")
+@info.command("export", epilog=examples(
+    "  tui-oauth info export > consumer-info.xml",
+    "  tui-oauth info export --format pem -o our-key.pem",
+    "  tui-oauth info export --format base64",
+))
 @click.option("--format", "fmt", type=click.Choice(["xml", "pem", "base64"]), default="xml",
               show_default=True, help="consumer-info XML (what other applications fetch), "
                                       "or the public key.")
@@ -110,7 +124,10 @@ def export(fmt: str, output: Path | None, force: bool) -> None:
     say(f"Wrote {fmt} to {output}.", err=True)
 
 
-@info.command("rotate-key")
+@info.command("rotate-key", epilog=examples(
+    "  tui-oauth info rotate-key",
+    "  tui-oauth info rotate-key --bits 3072 --yes",
+))
 @click.option("--bits", type=click.Choice(["2048", "3072", "4096"]), default="2048",
               show_default=True)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask.")

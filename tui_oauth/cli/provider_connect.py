@@ -19,11 +19,13 @@ from tui_oauth.cli.common import (
     app_context,
     complete_provider_names,
     confirm,
+    examples,
     fail,
     fmt_time,
     needs_keyring,
+    output_options,
     print_json,
-    print_table,
+    print_records,
     say,
 )
 from tui_oauth.cli.providers import providers
@@ -143,7 +145,11 @@ class _Listener:
         self.server.server_close()
 
 
-@providers.command("connect")
+@providers.command("connect", epilog=examples(
+    "  tui-oauth providers connect jira",
+    "  tui-oauth providers connect jira --callback-listen 127.0.0.1:0",
+    "  tui-oauth providers connect jira --user build-bot",
+))
 @click.argument("name", shell_complete=complete_provider_names)
 @user_option
 @click.option("--callback-listen", metavar="HOST:PORT",
@@ -217,7 +223,12 @@ def _body_text(r: CallResponse) -> tuple[str | None, Any]:
     return text, text
 
 
-@providers.command("call")
+@providers.command("call", epilog=examples(
+    "  tui-oauth providers call jira /rest/api/2/myself",
+    "  tui-oauth providers call jira POST /rest/api/2/issue --data-file issue.json \\",
+    "      -H 'Content-Type: application/json'",
+    "  tui-oauth providers call jira --2lo --as alice /rest/api/2/myself --json",
+))
 @click.argument("name", shell_complete=complete_provider_names)
 @click.argument("method_or_url", metavar="[METHOD] URL")
 @click.argument("url", required=False, metavar="")
@@ -314,25 +325,35 @@ def call(name: str, method_or_url: str, url: str | None, data: tuple[str, ...],
         fail(f"{name} answered {r.status} {r.reason}.".replace(" .", "."))
 
 
-@providers.command("tokens")
+def _held(t: Any) -> dict[str, Any]:
+    return {"user": t.user, "issued_at": t.issued_at, "expires_at": t.expires_at,
+            "authorization_expires_at": t.authorization_expires_at,
+            "renewable": t.renewable, "last_used_at": t.last_used_at}
+
+
+@providers.command("tokens", epilog=examples(
+    "  tui-oauth providers tokens jira",
+    "  tui-oauth providers tokens jira -o jsonl",
+    "  for u in $(tui-oauth providers tokens jira -q); do echo \"$u\"; done",
+))
 @click.argument("name", shell_complete=complete_provider_names)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def tokens(name: str, as_json: bool) -> None:
+@output_options("local users")
+def tokens(name: str, output: str) -> None:
     """List the tokens we hold from a service provider (no secret is shown)."""
-    rows = app_context().store.consumer_side.tokens(name)
-    if as_json:
-        print_json([{"user": t.user, "issued_at": t.issued_at, "expires_at": t.expires_at,
-                     "authorization_expires_at": t.authorization_expires_at,
-                     "renewable": t.renewable, "last_used_at": t.last_used_at} for t in rows])
-        return
-    print_table(["user", "issued", "expires", "renewable", "last used"],
-                [[t.user or "-", fmt_time(t.issued_at), fmt_time(t.expires_at),
-                  "yes" if t.renewable else "no", fmt_time(t.last_used_at)] for t in rows],
-                empty=f"No tokens held from {name}. Get one with "
-                      f"`{command_line('providers', 'connect', values=[name])}`.")
+    print_records(
+        output, app_context().store.consumer_side.tokens(name), record=_held,
+        name=lambda t: t.user or "-",
+        headers=["user", "issued", "expires", "renewable", "last used"],
+        cells=lambda t: [t.user or "-", fmt_time(t.issued_at), fmt_time(t.expires_at),
+                         "yes" if t.renewable else "no", fmt_time(t.last_used_at)],
+        empty=f"No tokens held from {name}. Get one with "
+              f"`{command_line('providers', 'connect', values=[name])}`.")
 
 
-@providers.command("forget")
+@providers.command("forget", epilog=examples(
+    "  tui-oauth providers forget jira --user alice",
+    "  tui-oauth providers forget jira --yes",
+))
 @click.argument("name", shell_complete=complete_provider_names)
 @click.option("--user", "local_user", metavar="LOCAL_USER",
               help="Only this local user's token (default: all of them).")
@@ -350,7 +371,10 @@ def forget(name: str, local_user: str | None, yes: bool) -> None:
     say(f"Forgot {done} token(s) held from {name!r}{whose}.")
 
 
-@providers.command("test")
+@providers.command("test", epilog=examples(
+    "  tui-oauth providers test jira",
+    "  tui-oauth providers test jira --timeout 30",
+))
 @click.argument("name", shell_complete=complete_provider_names)
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True,
               help="Time limit of each check, seconds.")

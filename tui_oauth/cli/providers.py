@@ -11,11 +11,14 @@ from tui_oauth.cli.common import (
     app_context,
     complete_provider_names,
     confirm,
+    examples,
     fmt_time,
     needs_keyring,
+    output_options,
     print_fields,
     print_json,
-    print_table,
+    print_record,
+    print_records,
     read_secret,
     say,
     secret_edit,
@@ -37,7 +40,16 @@ def provider_warnings(p: ServiceProvider) -> list[str]:
     return list(warnings(p))
 
 
-@click.group()
+@click.group(epilog=examples(
+    "  tui-oauth providers list",
+    "  tui-oauth providers add --name jira --consumer-key tui-oauth \\",
+    "      --request-token-url https://jira.example.com/plugins/servlet/oauth/request-token \\",
+    "      --authorization-url https://jira.example.com/plugins/servlet/oauth/authorize \\",
+    "      --access-token-url https://jira.example.com/plugins/servlet/oauth/access-token \\",
+    "      --signature-method RSA-SHA1",
+    "  tui-oauth providers connect jira",
+    "  tui-oauth providers call jira /rest/api/2/myself",
+))
 def providers() -> None:
     """Service providers whose resources we consume."""
 
@@ -53,51 +65,58 @@ def provider_dict(p: ServiceProvider, tokens: int) -> dict[str, Any]:
     }
 
 
-@providers.command("list")
+@providers.command("list", epilog=examples(
+    "  tui-oauth providers list --filter jira",
+    "  tui-oauth providers list -o jsonl",
+    "  for p in $(tui-oauth providers list -q); do tui-oauth providers test \"$p\"; done",
+))
 @click.option("--filter", "filter_", metavar="TEXT", help="Name, consumer key or description.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_(filter_: str | None, as_json: bool) -> None:
+@output_options("names")
+def list_(filter_: str | None, output: str) -> None:
     """List service providers (no secret is read)."""
-    rows = app_context().store.providers.list(filter_)
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
-        ["name", "consumer key", "signature", "secret", "tokens", "created"],
-        [[r.name, r.consumer_key, r.signature_method, "set" if r.has_shared_secret else "-",
-          r.token_count, fmt_time(r.created_at)] for r in rows],
+    print_records(
+        output, app_context().store.providers.list(filter_),
+        record=lambda r: r, name=lambda r: r.name,
+        headers=["name", "consumer key", "signature", "secret", "tokens", "created"],
+        cells=lambda r: [r.name, r.consumer_key, r.signature_method,
+                         "set" if r.has_shared_secret else "-", r.token_count,
+                         fmt_time(r.created_at)],
         empty="No service providers." + ("" if filter_ else
                                          " Add one with `tui-oauth providers add`."),
     )
 
 
-@providers.command("show")
+@providers.command("show", epilog=examples(
+    "  tui-oauth providers show jira",
+    "  tui-oauth providers show jira -o json | jq .warnings",
+))
 @click.argument("name", shell_complete=complete_provider_names)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def show(name: str, as_json: bool) -> None:
+@output_options("name")
+def show(name: str, output: str) -> None:
     """Show one service provider (the shared secret is never printed)."""
     svc = app_context().store.providers
     p = svc.get(name)
     tokens = svc.token_count(name)
-    if as_json:
-        print_json(provider_dict(p, tokens))
-        return
-    print_fields([
-        ("Name", p.name),
-        ("Description", p.description),
-        ("Consumer key", p.consumer_key),
-        ("Shared secret", "set (in the keyring)" if p.has_shared_secret else "none"),
-        ("Signature method", p.signature_method),
-        ("Request token URL", p.request_token_url),
-        ("Authorization URL", p.authorization_url),
-        ("Access token URL", p.access_token_url),
-        ("Private addresses", "allowed" if p.allow_private else "refused (public only)"),
-        ("Tokens held", tokens),
-        ("Created", fmt_time(p.created_at)),
-        ("Updated", fmt_time(p.updated_at)),
-    ])
-    for w in provider_warnings(p):
-        say(f"warning: {w}", err=True)
+
+    def fields() -> None:
+        print_fields([
+            ("Name", p.name),
+            ("Description", p.description),
+            ("Consumer key", p.consumer_key),
+            ("Shared secret", "set (in the keyring)" if p.has_shared_secret else "none"),
+            ("Signature method", p.signature_method),
+            ("Request token URL", p.request_token_url),
+            ("Authorization URL", p.authorization_url),
+            ("Access token URL", p.access_token_url),
+            ("Private addresses", "allowed" if p.allow_private else "refused (public only)"),
+            ("Tokens held", tokens),
+            ("Created", fmt_time(p.created_at)),
+            ("Updated", fmt_time(p.updated_at)),
+        ])
+        for w in provider_warnings(p):
+            say(f"warning: {w}", err=True)
+
+    print_record(output, provider_dict(p, tokens), name=p.name, show=fields)
 
 
 def field_options(fn: Any, *, adding: bool) -> Any:
@@ -124,7 +143,14 @@ def _warn(p: ServiceProvider) -> None:
         say(f"warning: {w}", err=True)
 
 
-@providers.command("add")
+@providers.command("add", epilog=examples(
+    "  tui-oauth providers add --name jira --consumer-key tui-oauth \\",
+    "      --request-token-url https://jira.example.com/plugins/servlet/oauth/request-token \\",
+    "      --authorization-url https://jira.example.com/plugins/servlet/oauth/authorize \\",
+    "      --access-token-url https://jira.example.com/plugins/servlet/oauth/access-token \\",
+    "      --signature-method RSA-SHA1",
+    "  ... --signature-method HMAC-SHA1 --secret-file secret.txt",
+))
 @click.option("--name", required=True, help="Unique name.")
 @click.option("--json", "as_json", is_flag=True, help="Print the provider as JSON.")
 @needs_keyring
@@ -146,7 +172,11 @@ def add(name: str, as_json: bool, secret_stdin: bool, secret_file: Path | None,
         say(f"Added service provider {p.name!r}.")
 
 
-@providers.command("edit")
+@providers.command("edit", epilog=examples(
+    "  tui-oauth providers edit jira --new-name jira-prod",
+    "  tui-oauth providers edit jira --secret-stdin < secret.txt",
+    "  tui-oauth providers edit jira --allow-private",
+))
 @click.argument("name", shell_complete=complete_provider_names)
 @click.option("--new-name", help="Rename the provider.")
 @click.option("--remove-secret", is_flag=True, help="Delete the shared secret.")
@@ -174,7 +204,10 @@ for _cmd, _adding in ((add, True), (edit, False)):
     field_options(_cmd, adding=_adding)
 
 
-@providers.command("remove")
+@providers.command("remove", epilog=examples(
+    "  tui-oauth providers remove jira",
+    "  tui-oauth providers remove jira --yes",
+))
 @click.argument("name", shell_complete=complete_provider_names)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask.")
 @needs_keyring

@@ -14,12 +14,14 @@ from tui_oauth.cli.common import (
     app_context,
     complete_consumer_keys,
     confirm,
+    examples,
     fmt_time,
+    output_options,
     print_fields,
     print_json,
-    print_json_stream,
-    print_table,
-    print_table_stream,
+    print_names,
+    print_record,
+    print_records,
     say,
 )
 
@@ -39,8 +41,11 @@ def _states() -> tuple[str, ...]:
     return STATES
 
 
-
-@click.group()
+@click.group(epilog=examples(
+    "  tui-oauth tokens list --consumer jira:1354",
+    "  tui-oauth tokens revoke --user alice",
+    "  tui-oauth tokens purge",
+))
 def tokens() -> None:
     """Request and access tokens issued to consumers: list, revoke, purge, authorize."""
 
@@ -62,7 +67,13 @@ def _cells(t: TokenRow) -> list[str]:
             fmt_time(t.expires_at), fmt_time(t.last_used_at)]
 
 
-@tokens.command("list")
+@tokens.command("list", epilog=examples(
+    "  tui-oauth tokens list --consumer jira:1354 --state active",
+    "  tui-oauth tokens list --all -o jsonl | jq -r .user",
+    "  for t in $(tui-oauth tokens list --all -q --user alice); do",
+    "      tui-oauth tokens revoke --yes \"$t\"",
+    "  done",
+))
 @click.option("--consumer", "consumer_key", metavar="KEY", help="Only this consumer's tokens.",
               shell_complete=complete_consumer_keys)
 @click.option("--user", help="Only this user's tokens.")
@@ -73,15 +84,17 @@ def _cells(t: TokenRow) -> list[str]:
 @click.option("--all", "all_", is_flag=True,
               help="Every matching token (older than --before), streamed page after page "
                    "in constant memory, instead of one page of --limit.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@output_options("tokens")
 @click.pass_context
 def list_(ctx: click.Context, consumer_key: str | None, user: str | None, type_: str | None,
           state: str | None, limit: int, before_id: int | None, all_: bool,
-          as_json: bool) -> None:
+          output: str) -> None:
     """Tokens, newest first (never their secrets)."""
     service = app_context().store.tokens
     filters: dict[str, Any] = dict(consumer_key=consumer_key, user=user, type=type_,
                                    state=state)
+    listing: dict[str, Any] = dict(record=_row, name=lambda t: t.token, headers=HEADERS,
+                                   cells=_cells, empty="No tokens.", json_key="tokens")
     if all_:
         if ctx.get_parameter_source("limit") is not ParameterSource.DEFAULT:
             raise click.UsageError("--all lists every token; leave out --limit.")
@@ -96,24 +109,24 @@ def list_(ctx: click.Context, consumer_key: str | None, user: str | None, type_:
                     return
                 before = page.next_before_id
 
-        if as_json:  # the same document as one page's, with no next page
-            print_json_stream((_row(t) for t in rows()), key="tokens",
-                              after={"next_before": None})
-        else:
-            print_table_stream(HEADERS, (_cells(t) for t in rows()), first=ALL_PAGE_SIZE,
-                               shorten=["middle", "middle", "end", None, None, None, None,
-                                        None], empty="No tokens.")
+        # JSON: the same document as one page's, with no next page.
+        print_records(output, rows(), first=ALL_PAGE_SIZE,
+                      shorten=["middle", "middle", "end", None, None, None, None, None],
+                      json_after={"next_before": None}, **listing)
         return
     page = service.list(limit=limit, before_id=before_id, **filters)
-    if as_json:
-        print_json({"tokens": [_row(t) for t in page.rows], "next_before": page.next_before_id})
-        return
-    print_table(HEADERS, [_cells(t) for t in page.rows], empty="No tokens.")
-    if page.next_before_id:
-        say(f"(more: --before {page.next_before_id}, or --all)")
+    print_records(output, page.rows, json_after={"next_before": page.next_before_id},
+                  **listing)
+    if page.next_before_id and output != "json":
+        # Beside the table, as before; after names or JSON lines, on stderr (not data).
+        say(f"(more: --before {page.next_before_id}, or --all)", err=output != "table")
 
 
-@tokens.command()
+@tokens.command(epilog=examples(
+    "  tui-oauth tokens revoke 3f1c2a...",
+    "  tui-oauth tokens revoke --consumer jira:1354 --yes",
+    "  tui-oauth tokens revoke --unused-days 90 --type access",
+))
 @click.argument("token", required=False)
 @click.option("--consumer", "consumer_key", metavar="KEY", help="Every token of this consumer.",
               shell_complete=complete_consumer_keys)
@@ -163,7 +176,10 @@ def revoke(token: str | None, consumer_key: str | None, user: str | None, type_:
         say(f"Revoked {n} token(s).")
 
 
-@tokens.command()
+@tokens.command(epilog=examples(
+    "  tui-oauth tokens purge",
+    "  tui-oauth tokens purge --nonce-age 3600 --json",
+))
 @click.option("--nonce-age", type=click.IntRange(60), default=None, metavar="SECONDS",
               help="Delete nonces older than this (default: the timestamp window + 60 s).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -184,7 +200,10 @@ def purge(nonce_age: int | None, as_json: bool) -> None:
         say(f"Purged {n_tokens} token(s) and {n_nonces} nonce(s).")
 
 
-@tokens.command()
+@tokens.command(epilog=examples(
+    "  tui-oauth tokens authorize 8a7b... --user alice",
+    "  tui-oauth tokens authorize 8a7b... --user alice --deny",
+))
 @click.argument("request_token")
 @click.option("--user", required=True, help="The user who approves (the token acts as them).")
 @click.option("--deny", is_flag=True, help="Deny instead: the consumer gets oauth_verifier=denied.")
@@ -209,26 +228,37 @@ def authorize(request_token: str, user: str, deny: bool, as_json: bool) -> None:
         say(f"Callback: {redirect}", err=True)
 
 
-@click.group()
+@click.group(epilog=examples(
+    "  tui-oauth settings show",
+    "  tui-oauth settings set access_token_ttl 86400",
+))
 def settings() -> None:
     """Provider settings: token lifetimes and the timestamp window (seconds), and how
     much a refusal tells (problem_detail: full or minimal)."""
 
 
-@settings.command("show")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def settings_show(as_json: bool) -> None:
+@settings.command("show", epilog=examples(
+    "  tui-oauth settings show",
+    "  tui-oauth settings show -o json | jq .timestamp_window",
+    "  tui-oauth settings show -q",
+))
+@output_options("setting names")
+def settings_show(output: str) -> None:
     """The current values."""
     from tui_oauth.core.provider.settings import SPEC, ProviderSettings
 
     values = ProviderSettings.load(app_context().store).as_dict()
-    if as_json:
-        print_json(values)
+    if output == "name":
+        print_names(values)
         return
-    print_fields([(f"{k} ({SPEC[k][3]})", v) for k, v in values.items()])
+    print_record(output, values, name=None, show=lambda: print_fields(
+        [(f"{k} ({SPEC[k][3]})", v) for k, v in values.items()]))
 
 
-@settings.command("set")
+@settings.command("set", epilog=examples(
+    "  tui-oauth settings set request_token_ttl 600",
+    "  tui-oauth settings set problem_detail minimal",
+))
 @click.argument("name")
 @click.argument("value")
 def settings_set(name: str, value: str) -> None:
