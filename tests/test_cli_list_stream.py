@@ -4,6 +4,7 @@ read, later rows are fitted to the first page's widths, and memory stays constan
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -113,3 +114,44 @@ def test_fit() -> None:
     # Wide characters count two cells; the result never passes the width.
     assert _fit("日本語の名前", 6, "end") == "日本…"
     assert _fit("キー:日本語", 7, "middle") == "キ…語"  # 5 cells: padded to 7
+
+
+@pytest.mark.parametrize("output", ["json", "jsonl", "name"])
+def test_every_output_form_streams(cli: Cli, monkeypatch: pytest.MonkeyPatch,
+                                   output: str) -> None:
+    """-o json, jsonl and name write each record as it is read: the first page's records
+    go out before the second page is read."""
+    fill(cli, [(f"app:{i:02d}", f"Application {i}") for i in range(12)])
+    monkeypatch.setattr(consumers_cli, "LIST_PAGE_SIZE", 5)
+    pages_read = 0
+    real_open = sqlite_reads.open_current
+
+    def count() -> None:
+        nonlocal pages_read
+        pages_read += 1
+
+    def counting_open(url: str) -> Any:
+        db = real_open(url)
+        assert db is not None
+        return CountingConnection(db, count)
+
+    monkeypatch.setattr(sqlite_reads, "open_current", counting_open)
+    at_echo: list[int] = []
+    real_echo = click.echo
+
+    def recording_echo(*args: Any, **kwargs: Any) -> None:
+        at_echo.append(pages_read)
+        real_echo(*args, **kwargs)
+
+    monkeypatch.setattr(click, "echo", recording_echo)
+    out = cli("consumers", "list", "-o", output).stdout
+    keys = [f"app:{i:02d}" for i in range(12)]
+    if output == "json":
+        assert [c["key"] for c in json.loads(out)] == keys
+    elif output == "jsonl":
+        assert [json.loads(line)["key"] for line in out.splitlines()] == keys
+    else:
+        assert out.splitlines() == keys
+    assert pages_read == 3
+    assert at_echo[:5] == [1] * 5, at_echo  # one write a record: the first page's five
+    assert at_echo[5] == 2

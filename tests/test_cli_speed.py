@@ -159,3 +159,16 @@ def test_every_command_module_loads_without_the_store() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=True)
     assert json.loads(done.stdout) == {}, f"imported when loaded: {done.stdout}"
+
+
+@pytest.mark.parametrize("output", ["table", "json", "jsonl", "name"])
+def test_consumers_list_reads_sqlite_without_the_database_layer(tmp_path: object,
+                                                                output: str) -> None:
+    """Every output form of `consumers list` takes the standard library's read of an
+    up-to-date SQLite store (core/sqlite_reads.py): no SQLAlchemy, no models."""
+    from tests.conftest import new_sqlite_store
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    new_sqlite_store(url)
+    heavy = imported(["--db", url, "consumers", "list", "-o", output]) & set(HEAVY)
+    assert not heavy, f"consumers list -o {output} imported {sorted(heavy)}"
