@@ -222,3 +222,43 @@ async def test_edit_form_does_not_save_over_a_change_made_elsewhere(demo_store: 
         assert isinstance(app.screen, MainScreen)
     row = demo_store.consumers.get("partner-portal")
     assert (row.name, row.description) == ("My new name", "Changed in another terminal")
+
+
+async def test_rotate_secret_from_the_detail(demo_store: Store) -> None:
+    """S on an HMAC consumer's detail: a bad overlap is said under the field; a good one
+    rotates, shows the new secret once, and keeps the old one for the overlap."""
+    from datetime import timedelta
+
+    from textual.widgets import Static
+
+    from tui_oauth.core.timeutil import utcnow
+    from tui_oauth.tui.modals.reveal_secret import RevealSecretModal
+    from tui_oauth.tui.modals.rotate_secret import RotateSecretModal
+
+    old = demo_store.consumers.shared_secret("partner-portal")
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("G", "enter")  # partner-portal's detail
+        await settle(pilot)
+        assert isinstance(app.screen, ConsumerDetailScreen)
+        await pilot.press("S")
+        await settle(pilot)
+        assert isinstance(app.screen, RotateSecretModal)
+        overlap = app.screen.query_one("#overlap", Input)
+        overlap.value = ""
+        await pilot.press(*"two days", "enter")
+        await settle(pilot)
+        assert "not a duration" in app.screen.query_one(Field).error
+        overlap.value = ""
+        await pilot.press(*"2h", "ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, RevealSecretModal)
+        shown = str(app.screen.query_one("#secret-value", Static).render())
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ConsumerDetailScreen)
+    new = demo_store.consumers.shared_secret("partner-portal")
+    assert new != old and new in shown
+    until = demo_store.consumers.get("partner-portal").previous_secret_until
+    assert until is not None and timedelta(hours=1) < until - utcnow() <= timedelta(hours=2)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Dialect
@@ -32,3 +32,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         if isinstance(value, str):  # defensive: a hand-edited SQLite file
             value = datetime.fromisoformat(value)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``30m``, ``24h``, ``7d``, ``2w``, combined (``1d12h``), or ``0``: a
+    timedelta; ValueError, in words, for anything else."""
+    import re
+
+    value = text.strip().lower().replace(" ", "")
+    if value in ("0", "none"):
+        return timedelta(0)
+    parts = re.fullmatch(r"(?:\d+[smhdw])+", value)
+    if not value or parts is None:
+        raise ValueError(f"{text.strip()!r} is not a duration; write it like 24h, 30m, 7d, "
+                         "1d12h or 0.")
+    seconds = sum(int(n) * _UNITS[unit] for n, unit in re.findall(r"(\d+)([smhdw])", value))
+    if seconds > 10 * 365 * 86400:
+        raise ValueError(f"{text.strip()!r} is longer than ten years.")
+    return timedelta(seconds=seconds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import Button, Label, Static
@@ -17,15 +18,19 @@ class RevealSecretModal(Dialog[None]):
     """Every dialog key hides it: ``ctrl+s``/``enter`` (and ``r``), ``Esc``."""
 
     BINDINGS = [
+        Binding("c", "copy", "Copy", id="reveal.copy",
+                tooltip="Copy the secret to the clipboard (OSC 52, works over SSH)"),
         *dialog_bindings("reveal", "Hide", "Hide the secret now",
                          primary_keys="ctrl+s,enter,r", cancel="Hide",
                          cancel_tip="Hide the secret now"),
     ]
 
-    def __init__(self, provider: str, secret: str, seconds: int | None = None) -> None:
+    def __init__(self, provider: str, secret: str, seconds: int | None = None, *,
+                 note: str = "This reveal is recorded in the audit log.") -> None:
         super().__init__()
         self.provider = provider
         self.secret = secret
+        self.note = note
         self.remaining = REVEAL_SECONDS if seconds is None else seconds
         self._timer: Timer | None = None
 
@@ -35,7 +40,7 @@ class RevealSecretModal(Dialog[None]):
             with dialog_body():
                 yield Static(plain(self.secret), id="secret-value")
                 yield Static("", id="secret-countdown", classes="dialog-body")
-                yield Static("This reveal is recorded in the audit log.", classes="field-hint")
+                yield Static(plain(self.note), classes="field-hint")
             with dialog_buttons():
                 yield Button("Hide", id="hide", variant="primary")
 
@@ -53,6 +58,11 @@ class RevealSecretModal(Dialog[None]):
             self.action_close()
         else:
             self._tick_label()
+
+    def action_copy(self) -> None:
+        if self.secret:
+            self.app.copy_to_clipboard(self.secret)
+            self.notify("Copied — your terminal must allow OSC 52.", markup=False)
 
     def on_button_pressed(self) -> None:
         self.action_close()

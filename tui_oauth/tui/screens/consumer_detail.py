@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 
 from tui_oauth.core.keys import PublicKeyInfo
-from tui_oauth.core.services.consumers import ConsumerDetail
+from tui_oauth.core.services.consumers import ConsumerDetail, Rotation
 from tui_oauth.core.services.tokens import TokenSelection
 from tui_oauth.core.text import visible
 from tui_oauth.tui.consumer_actions import confirm_remove_consumer
@@ -62,7 +63,7 @@ def describe_consumer(d: ConsumerDetail) -> str:
 class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
     AUTO_FOCUS = "#tokens"
     CSS_PATH = DETAIL
-    CHANGES = frozenset({"edit", "remove", "revoke", "revoke_all"})
+    CHANGES = frozenset({"edit", "remove", "revoke", "revoke_all", "rotate_secret"})
     BINDINGS = [
         Binding("escape", "back", "Back", id="consumer.back", tooltip="Back to the list"),
         Binding("e", "edit", "Edit", id="consumer.edit", tooltip="Edit this consumer"),
@@ -73,6 +74,8 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         Binding("b", "copy_base64", "Copy base64", id="consumer.copy_base64",
                 tooltip="Copy the public key as bare base64 (Atlassian's \"Public Key\" "
                         "field) to the clipboard (OSC 52)"),
+        Binding("S", "rotate_secret", "Rotate secret", id="consumer.rotate_secret",
+                tooltip="Generate a new shared secret; the old one works for an overlap"),
         Binding("r", "revoke", "Revoke token", id="consumer.revoke",
                 tooltip="Revoke the selected token"),
         Binding("R", "revoke_all", "Revoke all", id="consumer.revoke_all",
@@ -85,6 +88,17 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         super().__init__()
         self.key = key
         self.detail: ConsumerDetail | None = None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """What does not apply to this consumer leaves the footer (80 columns keep what
+        does): copying a key it does not have, rotating a secret it does not have."""
+        detail = self.detail
+        if detail is not None:
+            if action in ("copy_pem", "copy_base64") and detail.public_key is None:
+                return False
+            if action == "rotate_secret" and not detail.consumer.has_shared_secret:
+                return False
+        return super().check_action(action, parameters)
 
     def compose(self) -> ComposeResult:
         yield Label(plain(f"Consumer {self.key}", multiline=False), id="detail-title")
@@ -125,6 +139,7 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
 
     def _show_detail(self, detail: ConsumerDetail) -> None:
         self.detail = detail
+        self.refresh_bindings()  # the footer shows what applies to this consumer
         self.query_one("#detail-title", Label).update(
             plain(f"Consumer {detail.consumer.key} — {detail.consumer.name}", multiline=False))
         self.query_one("#consumer-fields", Static).update(plain(describe_consumer(detail)))
@@ -194,6 +209,35 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         if self.detail is not None:
             confirm_remove_consumer(self, self.key, self.detail.token_count,
                                     on_done=lambda: self.dismiss(None))
+
+    def action_rotate_secret(self) -> None:
+        if self.detail is None:
+            return
+        if not self.detail.consumer.has_shared_secret:
+            self.notify(f"{visible(self.key)} has no shared secret to rotate (it signs with "
+                        f"{self.detail.consumer.signature_method}).", severity="warning",
+                        markup=False)
+            return
+        from tui_oauth.tui.modals.reveal_secret import RevealSecretModal
+        from tui_oauth.tui.modals.rotate_secret import RotateSecretModal
+
+        store, key = store_of(self), self.key
+
+        def rotated(rotation: Rotation) -> None:
+            self.action_refresh(quiet=True)
+            until = (f"The old one works until {when(rotation.previous_until)} UTC."
+                     if rotation.previous_until else "The old one no longer works.")
+            self.app.push_screen(RevealSecretModal(
+                key, rotation.secret, seconds=60,
+                note=f"The new secret; give it to the consumer now. {until} The rotation "
+                     "is recorded in the audit log."))
+
+        def answered(overlap: timedelta | None) -> None:
+            if overlap is not None:
+                run_job(self, lambda: store.consumers.rotate_secret(key, overlap=overlap),
+                        rotated, doing="Rotating the shared secret", group="rotate")
+
+        self.app.push_screen(RotateSecretModal(key), answered)
 
     def action_revoke(self) -> None:
         token = self.tokens.current_key
