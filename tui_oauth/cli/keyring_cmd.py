@@ -99,7 +99,9 @@ def stop() -> None:
         f"gnome-keyring {state.keyring_pid or '-'}).", err=True)
 
 
-@keyring_group.command("export-data-key")
+@keyring_group.command("export-data-key", epilog=(
+    "Examples:\n\n\b\n  tui-oauth keyring export-data-key -o data-key.json\n"
+    "  tui-oauth keyring export-data-key --passphrase-file pass.txt -o data-key.json"))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to FILE (mode 0600) instead of standard output.")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
@@ -111,11 +113,6 @@ def export_data_key_cmd(output: Path | None, passphrase_file: Path | None) -> No
 
     Several hosts sharing one PostgreSQL store need the same data key in their
     keyrings.
-
-    \b
-    Examples:
-      tui-oauth keyring export-data-key -o data-key.json
-      tui-oauth keyring import-data-key data-key.json      (on the next host)
     """
     from tui_oauth.cli.transfer import read_passphrase, to_json, write_output
     from tui_oauth.core.transfer import export_data_key
@@ -128,7 +125,9 @@ def export_data_key_cmd(output: Path | None, passphrase_file: Path | None) -> No
         f"{where}.", err=True)
 
 
-@keyring_group.command("import-data-key")
+@keyring_group.command("import-data-key", epilog=(
+    "Examples:\n\n\b\n  tui-oauth keyring import-data-key data-key.json\n"
+    "  tui-oauth keyring import-data-key --replace --passphrase-file pass.txt data-key.json"))
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--replace", is_flag=True,
               help="Overwrite a different data key already there (token secrets encrypted "
@@ -143,11 +142,6 @@ def import_data_key_cmd(file: Path, replace: bool, passphrase_file: Path | None,
 
     A different key already there is overwritten only with --replace, after
     saying how many token secrets would become unreadable.
-
-    \b
-    Examples:
-      tui-oauth keyring import-data-key data-key.json
-      tui-oauth keyring import-data-key --passphrase-file pass.txt data-key.json
     """
     from tui_oauth.cli.common import confirm
     from tui_oauth.cli.transfer import read_input, read_passphrase

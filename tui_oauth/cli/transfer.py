@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from tui_oauth.core.transfer import Change, ImportReport, Incoming
 
 MAX_PASSPHRASE = 4096
+#: A command's epilog, as cli.common.examples writes it (click's \b keeps the lines).
+EXAMPLES = "Examples:\n\n\b\n"
 #: core.transfer.MAX_DOCUMENT, written out so that --help loads no database layer.
 MAX_INPUT = 256 * 1024 * 1024
 
@@ -95,7 +97,11 @@ def to_json(doc: dict[str, Any]) -> str:
 # export ---------------------------------------------------------------------------
 
 
-@click.command("export")
+@click.command("export", epilog=EXAMPLES + "\n".join((
+    "  tui-oauth export -o config.json",
+    "  tui-oauth export --with-secrets -o config.json",
+    "  tui-oauth export --with-secrets --passphrase-file pass.txt -o config.json",
+)))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to FILE (mode 0600) instead of standard output.")
 @click.option("--with-secrets", is_flag=True,
@@ -110,12 +116,6 @@ def export_cmd(output: Path | None, with_secrets: bool, passphrase_file: Path | 
     Secrets are left out ("secrets": "excluded") unless --with-secrets: then they
     are encrypted (scrypt + AES-256-GCM) under a passphrase asked twice without
     echo, or read from --passphrase-file.
-
-    \b
-    Examples:
-      tui-oauth export -o config.json
-      tui-oauth export --with-secrets -o config.json
-      tui-oauth --db postgresql+psycopg://tui@db/oauth import --dry-run config.json
     """
     from tui_oauth.core.transfer import export_config
 
@@ -175,7 +175,12 @@ def read_files(files: tuple[Path, ...]) -> Incoming:
     return incoming
 
 
-@click.command("import")
+@click.command("import", epilog=EXAMPLES + "\n".join((
+    "  tui-oauth import --dry-run config.json",
+    "  tui-oauth --db postgresql+psycopg://tui@db/oauth import config.json",
+    "  tui-oauth import --replace --passphrase-file pass.txt config.json",
+    "  tui-oauth import jira.xml confluence.xml      (consumer-info documents)",
+)))
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Say what would be added, changed and "
@@ -193,12 +198,6 @@ def import_cmd(files: tuple[Path, ...], dry_run: bool, replace: bool,
     New items are added; identical ones left alone; one that exists with other
     values is skipped unless --replace. Encrypted secrets need the export's
     passphrase (asked, or --passphrase-file).
-
-    \b
-    Examples:
-      tui-oauth import --dry-run config.json
-      tui-oauth import --passphrase-file pass.txt config.json
-      tui-oauth import jira.xml confluence.xml
     """
     from tui_oauth.core.transfer import open_secrets
 
