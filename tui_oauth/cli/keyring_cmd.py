@@ -17,7 +17,10 @@ import click
 from tui_oauth.cli.common import app_context, needs_keyring, print_fields, print_json, say
 
 
-@click.group("keyring")
+@click.group("keyring", epilog=(
+    "Examples:\n\n\b\n  tui-oauth keyring status\n"
+    "  tui-oauth keyring export-data-key -o data-key.json      (then, on the next host:)\n"
+    "  tui-oauth keyring import-data-key data-key.json"))
 def keyring_group() -> None:
     """The private keyring session (a dbus-daemon and a gnome-keyring of your own).
 
@@ -41,7 +44,8 @@ def _backend(facts: dict[str, Any]) -> str:
     return SecretStore("keyring-status", timeout=5).backend_name
 
 
-@keyring_group.command("status")
+@keyring_group.command("status", epilog=(
+    "Examples:\n\n\b\n  tui-oauth keyring status\n  tui-oauth keyring status --json"))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(as_json: bool) -> None:
     """Is a private keyring session running; its bus, pids, lock state, the backend."""
@@ -74,7 +78,8 @@ def status(as_json: bool) -> None:
     ])
 
 
-@keyring_group.command("lock")
+@keyring_group.command("lock", epilog=(
+    "Examples:\n\n\b\n  tui-oauth keyring lock"))
 def lock() -> None:
     """Lock the private session's keyring: the next command asks for the passphrase."""
     from tui_oauth.core.keyring_session import lock_session
@@ -86,7 +91,8 @@ def lock() -> None:
         "asks for the passphrase.", err=True)
 
 
-@keyring_group.command("stop")
+@keyring_group.command("stop", epilog=(
+    "Examples:\n\n\b\n  tui-oauth keyring stop"))
 def stop() -> None:
     """Stop the private session's dbus-daemon and gnome-keyring and remove its state."""
     from tui_oauth.core.keyring_session import stop_session
