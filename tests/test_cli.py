@@ -104,17 +104,15 @@ def test_every_listing_and_show_has_the_output_options() -> None:
             assert {"--json", "-o", "--output", "-q", "--quiet"} <= opts, path
 
 
-#: The modules whose commands this test was written with.  Commands from other modules
-#: (serve.py, keyring_cmd.py: being changed by others as this is written) are held to
-#: the same rule, as expected failures until their Examples land (xpass once they do).
-EXAMPLES_MODULES = {"tui_oauth.cli", "tui_oauth.cli.consumers", "tui_oauth.cli.providers",
-                    "tui_oauth.cli.provider_connect", "tui_oauth.cli.tokens",
-                    "tui_oauth.cli.info", "tui_oauth.cli.admin"}
+#: Modules whose commands are still to get their Examples (serve.py, being changed by
+#: another engineer as this is written): expected failures until they land (XPASS then;
+#: take the module out).  Every other command is held to the rule.
+EXAMPLES_PENDING = {"tui_oauth.cli.serve"}
 
 
 def _help_case(path: tuple[str, ...], cmd: click.Command) -> object:
     module = getattr(cmd.callback, "__module__", None)
-    if module in EXAMPLES_MODULES:
+    if module not in EXAMPLES_PENDING:
         return path
     return pytest.param(path, marks=pytest.mark.xfail(
         reason=f"{module}: Examples not written yet", strict=False))

@@ -291,3 +291,18 @@ def test_every_records_command_has_the_output_options(path: tuple[str, ...]) -> 
     opts = {o: p for p in cmd.params for o in p.opts}
     assert {"-o", "--output", "--json", "-q", "--quiet"} <= set(opts), path
     assert tuple(opts["-o"].type.choices) == OUTPUT_FORMATS
+
+
+def test_audit_completes_its_subcommand_then_lists_options(url: str) -> None:
+    def complete(words: str) -> list[str]:
+        cword = len(words.split()) - 1 + words.endswith(" ")
+        result = CliRunner().invoke(root, [], prog_name="tui-oauth", env={
+            "_TUI_OAUTH_COMPLETE": "bash_complete", "COMP_WORDS": words,
+            "COMP_CWORD": str(cword), "TUI_OAUTH_DB": url})
+        assert result.exit_code == 0, result.output
+        return [line.split(",", 1)[1] for line in result.output.splitlines()]
+
+    assert complete("tui-oauth audit ") == ["list"]
+    assert "--action" in complete("tui-oauth audit list --")
+    assert "--action" in complete("tui-oauth audit --limit 5 --")  # bare audit's options
+    assert complete("tui-oauth audit list -o j") == ["json", "jsonl"]

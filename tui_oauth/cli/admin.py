@@ -34,8 +34,10 @@ class DefaultListGroup(click.Group):
     the subcommands."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not ctx.resilient_parsing and (not args or (
-                args[0].startswith("-") and args[0] not in ctx.help_option_names)):
+        # Nothing at all is `list` too, except for a TAB (resilient parsing), which
+        # should offer the subcommands.
+        if (not args and not ctx.resilient_parsing) or (
+                args and args[0].startswith("-") and args[0] not in ctx.help_option_names):
             args = ["list", *args]
         return super().parse_args(ctx, args)
 
