@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from tui_oauth.cli.common import app_context, fail, needs_keyring
+from tui_oauth.cli.common import app_context, examples, fail, needs_keyring
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -30,7 +30,12 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-@click.command()
+@click.command(epilog=examples(
+    "  tui-oauth serve --listen 127.0.0.1:8080 --public-url https://jira.example.com/base",
+    "  tui-oauth --db postgresql+psycopg://oauth@db.internal/oauth serve --workers 2 \\",
+    "      --listen 10.0.0.11:8080 --public-url https://oauth.example.com/jira",
+    "  TUI_OAUTH_SERVE_LISTEN=127.0.0.1:9000 tui-oauth serve    # as the systemd unit does",
+))
 @click.option("--listen", envvar="TUI_OAUTH_SERVE_LISTEN", show_envvar=True,
               default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT",
               help="Where to listen (behind a proxy, keep it on loopback).")
