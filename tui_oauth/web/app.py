@@ -338,6 +338,8 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
                 if now >= due["refresh"]:
                     due["refresh"] = now + refresh_interval
                     await run_in_threadpool(engine.consumers.refresh_all)
+                    # a data key rotation began or ended (on any host)
+                    await run_in_threadpool(engine.reload_data_key)
                     await run_in_threadpool(engine.checkpoint_wal)
                 if now >= due["prune"]:
                     due["prune"] = now + prune_interval

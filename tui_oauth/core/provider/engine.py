@@ -41,10 +41,10 @@ from oauthlib.common import urlencode
 from oauthlib.oauth1.rfc5849 import errors as oauth_errors
 from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from tui_oauth.core.database import checkpoint, reader
-from tui_oauth.core.errors import StoreError
+from tui_oauth.core.errors import SecretStoreError, StoreError
 from tui_oauth.core.models import (
     HMAC_SHA1,
     PLAINTEXT,
@@ -52,10 +52,16 @@ from tui_oauth.core.models import (
     TOKEN_ACCESS,
     TOKEN_REQUEST,
     Nonce,
+    StoreMeta,
     Token,
 )
 from tui_oauth.core.provider.consumers import ConsumerCache, ConsumerEntry
-from tui_oauth.core.provider.crypto import DataKey, load_data_key
+from tui_oauth.core.provider.crypto import (
+    CHECK_META_KEY,
+    ROTATION_META_KEY,
+    DataKey,
+    load_data_key,
+)
 from tui_oauth.core.provider.problems import (
     Challenge,
     Problem,
@@ -133,6 +139,8 @@ class ProviderEngine:
         self.public_path = urlsplit(self.public_url).path  # "" or "/base"
         self.settings = settings or ProviderSettings.load(store)
         self.data_key = data_key or load_data_key(store)
+        self._data_key_seen = self._data_key_state()
+        self._data_key_error: str | None = None
         self.consumers = ConsumerCache(store)
         self.consumers.refresh()  # notes where the next refresh starts; parses nothing
         self._reader = reader(store.engine)
@@ -567,6 +575,36 @@ class ProviderEngine:
             return any(verify_plaintext(request.signature, secret, token_secret)
                        for secret in shared)
         return False
+
+    def _data_key_state(self) -> tuple[str | None, bool]:
+        """The store's data key check value, and whether a rotation is under way."""
+        with self.store.session() as s:
+            rows = dict(s.exec(select(StoreMeta.key, StoreMeta.value).where(
+                col(StoreMeta.key).in_([CHECK_META_KEY, ROTATION_META_KEY]))).all())
+        return rows.get(CHECK_META_KEY), ROTATION_META_KEY in rows
+
+    def reload_data_key(self) -> bool:
+        """Housekeeping (every refresh): when a data key rotation began or ended
+        (`keyring rotate-data-key`, on any host), read the keys again, so that new
+        token secrets are written with the new key and both are read meanwhile.
+        Returns whether the keys were reloaded."""
+        seen = self._data_key_state()
+        if seen == self._data_key_seen:
+            return False
+        try:
+            key = load_data_key(self.store, create=False)
+        except SecretStoreError as exc:
+            if exc.message != self._data_key_error:  # said once, retried every refresh
+                log.error("the store's data key changed but cannot be loaded here: %s %s",
+                          exc.message, exc.hint or "")
+                self._data_key_error = exc.message
+            return False
+        self.data_key, self._data_key_seen, self._data_key_error = key, seen, None
+        dummy_token = "\x00" + secrets.token_urlsafe(24)
+        self.dummy_token_blob = (key.encrypt(secrets.token_urlsafe(32), dummy_token),
+                                 dummy_token)
+        log.info("data key reloaded (%s)", "rotation under way" if seen[1] else "current key")
+        return True
 
     def close(self) -> None:
         """Give back the connections the request path keeps."""
