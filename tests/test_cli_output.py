@@ -306,3 +306,22 @@ def test_audit_completes_its_subcommand_then_lists_options(url: str) -> None:
     assert "--action" in complete("tui-oauth audit list --")
     assert "--action" in complete("tui-oauth audit --limit 5 --")  # bare audit's options
     assert complete("tui-oauth audit list -o j") == ["json", "jsonl"]
+
+
+def test_table_header_is_bold_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    from tui_oauth.cli.common import _header_style
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert _header_style()("KEY") == "KEY"
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    assert _header_style()("KEY") == "\x1b[1mKEY\x1b[0m"
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert _header_style()("KEY") == "KEY"

@@ -411,15 +411,19 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
 def _fit(text: str, width: int, mode: str | None) -> str:
     """``text`` cut to ``width`` cells with an ellipsis: ``"end"`` keeps its start (names),
     ``"middle"`` both ends (keys: ``jira:1354…9426``); ``None`` never cuts (numbers)."""
-    from rich.cells import cell_len
-
-    if mode is None or cell_len(text) <= width or width < 2:
+    if mode is None or width < 2:
         return text
     room = width - 1  # the ellipsis takes one cell
-    if text.isascii():  # one cell a character: slices (the common case, and fast)
+    if text.isascii():  # one cell a character (visible() left no control character):
+        if len(text) <= width:  # slices, the common case, and fast
+            return text
         if mode == "end":
             return text[:room] + "…"
         return text[:(room + 1) // 2] + "…" + text[len(text) - room // 2:]
+    from rich.cells import cell_len
+
+    if cell_len(text) <= width:
+        return text
 
     def take(chars: Iterable[str], cells: int) -> list[str]:
         out: list[str] = []
