@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
+from tests.cli_support import Cli
 from tests.provider_support import add_hmac_consumer, running_server
 from tests.test_provider_http import HMAC_KEY, SECRET, dance, whoami
 from tui_oauth.core.models import StoreMeta, Token
@@ -87,3 +88,21 @@ def test_an_interrupted_rotation_resumes_and_reads_both_keys_meanwhile(store: St
     with store.session() as s:
         actions = [e for e in s.exec(select(StoreMeta.key)).all()]
     assert ROTATION_META_KEY not in actions
+
+
+def test_the_command(cli: Cli) -> None:
+    assert cli.db_url is not None
+    from tests.conftest import secret_service_backend
+    from tui_oauth.core.store import open_store
+
+    with open_store(cli.db_url, secrets_backend=secret_service_backend()) as store:
+        add_hmac_consumer(store, HMAC_KEY, SECRET)
+        load_data_key(store)  # as the first `serve` does
+        with running_server(store) as srv:
+            token = dance(srv, store, HMAC_KEY, secret=SECRET)
+    done = cli("keyring", "rotate-data-key", "--batch", "10", "--settle", "0")
+    assert "the data key is rotated; 2 token secret(s) re-encrypted" in done.stderr
+    assert SECRET not in cli.everything_printed()
+    with (open_store(cli.db_url, secrets_backend=secret_service_backend()) as store,
+          running_server(store) as srv):
+        assert whoami(srv, HMAC_KEY, token, secret=SECRET).status_code == 200

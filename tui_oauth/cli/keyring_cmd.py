@@ -176,3 +176,47 @@ def import_data_key_cmd(file: Path, replace: bool, passphrase_file: Path | None,
     else:
         say(f"Imported the data key of store {store.store_id} into this host's keyring.",
             err=True)
+
+
+@keyring_group.command("rotate-data-key", epilog=(
+    "Examples:\n\n\b\n  tui-oauth keyring rotate-data-key\n"
+    "  tui-oauth keyring rotate-data-key --batch 200      # gentler beside a busy server\n"
+    "  tui-oauth keyring export-data-key -o key.json      # then, for other hosts"))
+@click.option("--batch", type=click.IntRange(10, 10_000), default=500, show_default=True,
+              help="Token secrets re-encrypted per transaction.")
+# Seconds given to servers to notice the new key before the last passes (they check
+# every second); hidden: only tests, with no server running, shorten it.
+@click.option("--settle", type=click.FloatRange(0, 60), default=3.0, hidden=True)
+@needs_keyring
+def rotate_data_key_cmd(batch: int, settle: float) -> None:
+    """Give the store a new provider data key and re-encrypt every token secret under it.
+
+    Safe while `serve` runs: servers read the old and the new key until the end (they
+    notice the rotation within a second). If it is interrupted, running it again
+    resumes where it stopped. On several hosts sharing one PostgreSQL store, give the
+    other hosts the new key with `export-data-key` / `import-data-key`; until they have
+    it, the old key is kept (and said so).
+    """
+    from tui_oauth.core.provider.crypto import rotate_data_key
+
+    store = app_context().store
+    say("Rotating the data key (token secrets are re-encrypted in batches)…", err=True)
+    done = 0
+
+    def progress(n: int) -> None:
+        nonlocal done
+        if n >= done + 10_000:
+            done = n
+            say(f"  {n:,} re-encrypted so far", err=True)
+
+    result = rotate_data_key(store, batch=batch, settle=settle, progress=progress)
+    how = "Resumed the rotation: " if result.resumed else ""
+    if result.finished:
+        say(f"{how}the data key is rotated; {result.reencrypted:,} token secret(s) "
+            "re-encrypted, and the old key deleted from this keyring.", err=True)
+        return
+    say(f"{how}{result.reencrypted:,} token secret(s) re-encrypted, but a server still "
+        "writes with the old key (another host whose keyring lacks the new one?). The old "
+        "key is kept: give every host the new key (export-data-key / import-data-key), "
+        "then run this again to finish.", err=True)
+    raise SystemExit(1)
