@@ -111,7 +111,7 @@ def configured_keymap(problems: list[str]) -> dict[str, str]:
         problems.append(str(exc))
         keymap = {}
     from_env: list[str] = []
-    keymap.update(keymap_from_env(os.environ.get(KEYMAP_ENV), from_env))
+    keymap = {**keymap, **keymap_from_env(os.environ.get(KEYMAP_ENV), from_env)}
     problems += [f"{KEYMAP_ENV}: {p}" for p in from_env]
     return keymap
 
