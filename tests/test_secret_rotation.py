@@ -5,12 +5,14 @@ the old one; nothing secret reaches the audit log (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from sqlmodel import select
 
+from tests.cli_support import Cli
 from tests.provider_support import add_hmac_consumer, add_rsa_consumer, auth, running_server
 from tui_oauth.core.errors import ValidationError
 from tui_oauth.core.models import AuditEntry, Consumer
@@ -95,3 +97,41 @@ def test_refusals(store: Store, overlap: timedelta, said: str) -> None:
     add_rsa_consumer(store, "rsa:only")
     with pytest.raises(ValidationError, match="no shared secret to rotate"):
         store.consumers.rotate_secret("rsa:only")
+
+
+def test_the_commands(cli: Cli, tmp_path: Path) -> None:
+    """rotate-secret prints a generated secret once (stdout only); the old one stays for
+    the overlap; `tokens purge` forgets it once the overlap has ended."""
+    cli("consumers", "add", "--key", KEY, "--name", "Rotating", "--signature-method",
+        "HMAC-SHA1", "--secret-stdin", input=OLD + "\n")
+    bad = cli("consumers", "rotate-secret", KEY, "--overlap", "a while", rc=2)
+    assert "--overlap" in bad.stderr and "not a duration" in bad.stderr
+    done = cli("consumers", "rotate-secret", KEY, "--overlap", "2h")
+    new = done.stdout.strip()
+    assert len(new) >= 24 and "old one works until" in done.stderr
+    until = cli.query("SELECT previous_secret_until FROM consumers WHERE key = :k", k=KEY)[0][0]
+    assert until is not None
+    from tui_oauth.core.database import make_engine
+
+    assert cli.db_url is not None
+    engine = make_engine(cli.db_url)
+    with engine.begin() as conn:  # the overlap ends
+        conn.exec_driver_sql("UPDATE consumers SET previous_secret_until = '2000-01-01 00:00:00'")
+    engine.dispose()
+    purged = cli("tokens", "purge", "--json").json()
+    assert purged["old_secrets"] == 1
+    again = cli("consumers", "rotate-secret", KEY, "--overlap", "0", "--json").json()
+    assert again["previous_until"] is None and again["secret"] not in (None, new)
+    assert OLD not in cli.everything_printed()
+    cli("consumers", "add", "--key", "rsa:k", "--name", "RSA", "--public-key-file",
+        str(_pem_file(tmp_path)))
+    refused = cli("consumers", "rotate-secret", "rsa:k", rc=1)
+    assert "no shared secret to rotate" in refused.stderr
+
+
+def _pem_file(tmp_path: Path) -> Path:
+    from tests.helpers import pem_spki, rsa_key
+
+    path = tmp_path / "key.pem"
+    path.write_text(pem_spki(rsa_key(0)), encoding="utf-8")
+    return path

@@ -163,6 +163,15 @@ def app_context() -> AppContext:
     return obj
 
 
+def join_keyring() -> None:
+    """Make sure the keyring can be used (see :func:`needs_keyring`), for a command that
+    learns only as it runs that it needs it."""
+    if app_context().secrets_backend is None:
+        from tui_oauth.core.keyring_session import ensure_secret_service
+
+        ensure_secret_service()
+
+
 def needs_keyring(fn: F | None = None, *,
                   when: Callable[[dict[str, Any]], bool] | None = None) -> Any:
     """Mark a command that reads or writes secrets (``when``: only if its options say so).
@@ -177,10 +186,8 @@ def needs_keyring(fn: F | None = None, *,
     def decorate(command: F) -> F:
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if app_context().secrets_backend is None and (when is None or when(kwargs)):
-                from tui_oauth.core.keyring_session import ensure_secret_service
-
-                ensure_secret_service()
+            if when is None or when(kwargs):
+                join_keyring()
             return command(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

@@ -356,3 +356,42 @@ def remove(key: str, yes: bool) -> None:
             f"{detail.token_count} token(s)?", yes)
     n = store.consumers.remove(key)
     say(f"Removed consumer {key!r} and {n} token(s).")
+
+
+@consumers.command("rotate-secret", epilog=examples(
+    "  tui-oauth consumers rotate-secret partner --overlap 24h   # prints the new secret",
+    "  tui-oauth consumers rotate-secret partner --secret-file new.txt --overlap 7d",
+    "  tui-oauth consumers rotate-secret partner --overlap 0 --json",
+))
+@click.argument("key", shell_complete=complete_consumer_keys)
+@click.option("--overlap", default="24h", show_default=True, metavar="DURATION",
+              help="How long the old secret keeps working beside the new one (30m, 24h, 7d; "
+                   "0: it stops at once; at most 90 days).")
+@secret_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@needs_keyring
+def rotate_secret(key: str, overlap: str, secret_stdin: bool, secret_file: Path | None,
+                  as_json: bool) -> None:
+    """Give consumer KEY a new shared secret without an outage: the old one is still
+    accepted for the overlap, then forgotten (by `serve`, or `tokens purge`).
+
+    The new secret is read from --secret-stdin/--secret-file, or generated and printed
+    once on standard output: give it to the consumer's administrator.
+    """
+    from tui_oauth.core.timeutil import parse_duration
+
+    try:
+        window = parse_duration(overlap)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--overlap") from None
+    given = read_secret(secret_stdin, secret_file)
+    rotation = app_context().store.consumers.rotate_secret(key, secret=given, overlap=window)
+    until = (f"the old one works until {fmt_time(rotation.previous_until)} UTC"
+             if rotation.previous_until else "the old one no longer works")
+    if as_json:
+        print_json({"key": key, "secret": rotation.secret if rotation.generated else None,
+                    "previous_until": rotation.previous_until})
+        return
+    if rotation.generated:
+        click.echo(rotation.secret)
+    say(f"Rotated the shared secret of {key!r}; {until}.", err=True)

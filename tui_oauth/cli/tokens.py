@@ -16,6 +16,7 @@ from tui_oauth.cli.common import (
     confirm,
     examples,
     fmt_time,
+    join_keyring,
     output_options,
     print_fields,
     print_json,
@@ -184,7 +185,8 @@ def revoke(token: str | None, consumer_key: str | None, user: str | None, type_:
               help="Delete nonces older than this (default: the timestamp window + 60 s).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def purge(nonce_age: int | None, as_json: bool) -> None:
-    """Delete expired, used, denied and long-revoked tokens, and old nonces.
+    """Delete expired, used, denied and long-revoked tokens, old nonces, and rotated
+    shared secrets past their overlap.
 
     Batched, safe while the server runs; the server prunes nonces itself too.
     """
@@ -194,10 +196,16 @@ def purge(nonce_age: int | None, as_json: bool) -> None:
     n_tokens = store.tokens.purge()
     age = nonce_age if nonce_age is not None else ProviderSettings.load(store).timestamp_window + 60
     n_nonces = store.tokens.purge_nonces(age)
+    n_secrets = 0
+    if store.consumers.old_secrets_due():  # rotated secrets whose overlap ended
+        join_keyring()
+        n_secrets = store.consumers.forget_old_secrets()
     if as_json:
-        print_json({"tokens": n_tokens, "nonces": n_nonces})
+        print_json({"tokens": n_tokens, "nonces": n_nonces, "old_secrets": n_secrets})
     else:
-        say(f"Purged {n_tokens} token(s) and {n_nonces} nonce(s).")
+        say(f"Purged {n_tokens} token(s) and {n_nonces} nonce(s)"
+            + (f", and deleted {n_secrets} rotated shared secret(s) past their overlap."
+               if n_secrets else "."))
 
 
 @tokens.command(epilog=examples(

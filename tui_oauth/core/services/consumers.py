@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from secrets import token_urlsafe
@@ -475,15 +475,18 @@ class ConsumerService:
                           if until else "; the old one no longer works"))
         return Rotation(key, new, given is None, until)
 
+    def old_secrets_due(self, now: datetime | None = None) -> Sequence[str]:
+        """Consumers whose rotated secret's overlap has ended (forget_old_secrets)."""
+        with self.store.session() as s:
+            return list(s.exec(select(Consumer.key).where(
+                col(Consumer.previous_secret_until) <= (now or utcnow()))).all())
+
     def forget_old_secrets(self, now: datetime | None = None) -> int:
         """Delete the old secrets whose overlap has ended (the purge calls this);
         returns how many went."""
         now = now or utcnow()
-        with self.store.session() as s:
-            keys = list(s.exec(select(Consumer.key).where(
-                col(Consumer.previous_secret_until) <= now)).all())
         done = 0
-        for key in keys:
+        for key in self.old_secrets_due(now):
             with self.store.transaction() as uow:
                 row = uow.session.exec(select(Consumer).where(
                     Consumer.key == key, col(Consumer.previous_secret_until) <= now)
