@@ -97,3 +97,33 @@ def test_doctor_names_the_file(tmp_path: Path) -> None:
     env = {**base_env(), **write(tmp_path / "c.toml", "[serve]\nlisten = '127.0.0.1:9'\n")}
     out = Cli(f"sqlite:///{db}", env, init=False)("doctor", rc=None).stdout
     assert str(tmp_path / "c.toml") in out and "sets serve" in out
+
+
+def test_serve_options_from_the_file_below_the_environment_and_flags(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """[serve] gives serve's defaults (click's default_map); TUI_OAUTH_SERVE_* beats it,
+    a flag beats both; an unknown key is an error naming it."""
+    from click.testing import CliRunner
+
+    from tui_oauth.cli import cli as root
+    from tui_oauth.cli import serve as serve_module
+
+    seen: dict[str, object] = {}
+
+    def fake_run(**params: object) -> None:  # stands in for the server, not for parsing
+        seen.update(params)
+
+    write(tmp_path / "c.toml", "[serve]\nworkers = 3\nheader-timeout = 2.5\n"
+          "listen = '127.0.0.1:7001'\n")
+    monkeypatch.setenv("TUI_OAUTH_CONFIG", str(tmp_path / "c.toml"))
+    monkeypatch.setattr(serve_module.serve, "callback", lambda **kw: fake_run(**kw))
+    db = ["--db", f"sqlite:///{tmp_path / 's.db'}"]
+    env = {"TUI_OAUTH_SERVE_HEADER_TIMEOUT": "4"}
+    done = CliRunner().invoke(root, [*db, "serve", "--listen", "127.0.0.1:7002"], env=env)
+    assert done.exit_code == 0, done.output
+    assert seen["workers"] == 3  # from the file
+    assert seen["header_timeout"] == 4.0  # the environment over the file
+    assert seen["listen"] == "127.0.0.1:7002"  # the flag over both
+    (tmp_path / "c.toml").write_text("[serve]\nworker = 3\n", encoding="utf-8")
+    bad = CliRunner().invoke(root, [*db, "serve"])
+    assert bad.exit_code != 0 and "unknown [serve] option(s): worker" in bad.output

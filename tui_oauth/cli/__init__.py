@@ -122,12 +122,31 @@ def cli(ctx: click.Context, db: str | None, read_only: bool, verbose: int) -> No
         ctx.obj.db = db or ctx.obj.db
         ctx.obj.read_only = read_only or ctx.obj.read_only
     ctx.call_on_close(ctx.obj.close)
+    if ctx.invoked_subcommand == "serve":
+        ctx.default_map = {"serve": _serve_defaults()}
     if ctx.invoked_subcommand is None:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             # Full-screen on a pipe or from cron would hang or spray escape codes.
             raise click.UsageError("The console needs a terminal; without one, give a "
                                    "command (see `tui-oauth --help`).")
         ctx.invoke(console)
+
+
+def _serve_defaults() -> dict[str, Any]:
+    """The config file's [serve] table, as click's defaults for `serve`: a flag or its
+    TUI_OAUTH_SERVE_* variable still wins.  An unknown option there is an error."""
+    from tui_oauth.cli.serve import serve
+    from tui_oauth.core.config import ConfigError, load_config
+
+    config = load_config()
+    known = {p.name for p in serve.params if isinstance(p, click.Option) and not p.hidden}
+    unknown = sorted(set(config.serve) - known)
+    if unknown:
+        raise ConfigError(
+            f"The config file {config.path} has unknown [serve] option(s): "
+            f"{', '.join(n.replace('_', '-') for n in unknown)}.",
+            hint="Its keys are serve's long option names (see `tui-oauth serve --help`).")
+    return dict(config.serve)
 
 
 @needs_keyring
