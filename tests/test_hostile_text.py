@@ -341,15 +341,18 @@ async def _paste(pilot: Any, text_: str) -> None:
     await pilot.pause()
 
 
-@pytest.mark.parametrize("pasted", [
+PASTES = [
     "ab\x1b[31mcd",            # an escape sequence
     "JIRA\u2028evil",          # Input used to keep "JIRA" and drop the rest in silence
     "JIRA\nrm -rf ~",          # several lines into a one-line field
     "JIRA\x1e",                # a separator Input also split on
     "\u202eJIRA",              # a bidi override
-])
+]
+
+
 async def test_a_paste_with_control_characters_is_refused_under_the_field(
-        tui_store: Store, pasted: str) -> None:
+        tui_store: Store) -> None:
+    """Each paste in turn, in one form (one console start for all of them)."""
     app = make_app(tui_store)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         await settle(pilot)
@@ -357,11 +360,14 @@ async def test_a_paste_with_control_characters_is_refused_under_the_field(
         name = app.screen.query_one("#name", Input)
         name.focus()
         await pilot.pause()
-        await _paste(pilot, pasted)
-        assert name.value == ""  # nothing pasted, nothing cut short
-        error = app.screen.query_one("#field-name", Field).error
-        assert "control characters" in error and "Nothing was pasted" in error
-        _assert_safe(pilot)
+        field = app.screen.query_one("#field-name", Field)
+        for pasted in PASTES:
+            field.show_error("")
+            await _paste(pilot, pasted)
+            assert name.value == "", repr(pasted)  # nothing pasted, nothing cut short
+            assert "control characters" in field.error, repr(pasted)
+            assert "Nothing was pasted" in field.error, repr(pasted)
+            _assert_safe(pilot)
         await _paste(pilot, "JIRA\r\n")  # a copied line with its line break is fine
         assert name.value == "JIRA"
         # Typed into a field around the paste check, the service refuses it on save.
