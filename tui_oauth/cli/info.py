@@ -127,22 +127,37 @@ def export(fmt: str, output: Path | None, force: bool) -> None:
 @info.command("rotate-key", epilog=examples(
     "  tui-oauth info rotate-key",
     "  tui-oauth info rotate-key --bits 3072 --yes",
+    "  tui-oauth info rotate-key --overlap 7d --yes",
 ))
 @click.option("--bits", type=click.Choice(["2048", "3072", "4096"]), default="2048",
               show_default=True)
+@click.option("--overlap", default="0", show_default=True, metavar="DURATION",
+              help="Keep publishing the old public key in our consumer-info document, as "
+                   "<previousPublicKey>, for this long (24h, 7d; at most 90 days).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask.")
 @needs_keyring
-def rotate_key(bits: str, yes: bool) -> None:
+def rotate_key(bits: str, overlap: str, yes: bool) -> None:
     """Regenerate our RSA key pair.
 
     Every service provider that trusts the old public key stops accepting our
-    requests until it is given the new one.
+    requests until it is given the new one. --overlap helps only providers that
+    read <previousPublicKey> from our consumer-info document: Atlassian's take one key
+    (<publicKey>), so give each of them the new one at once.
     """
+    from tui_oauth.core.timeutil import parse_duration
+
+    try:
+        window = parse_duration(overlap)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--overlap") from None
     svc = app_context().store.consumer_info
     current = svc.view()
     say(f"Current key: RSA {current.public_key.bits} bits, {current.fingerprint}")
     confirm("Regenerate the key pair (providers that trust the old public key will refuse "
             "our requests until they get the new one)?", yes)
-    old, new = svc.rotate_key(int(bits))
+    old, new = svc.rotate_key(int(bits), overlap=window)
     say(f"New key: RSA {new.bits} bits, {new.fingerprint} (was {old.fingerprint}).")
+    if window:
+        say("The old public key stays in our consumer-info document as <previousPublicKey> "
+            "for the overlap; Atlassian providers read only <publicKey> (the new key).")
     say("Give the new public key to every provider: `tui-oauth info export`.")

@@ -200,6 +200,7 @@ def purge(nonce_age: int | None, as_json: bool) -> None:
     if store.consumers.old_secrets_due():  # rotated secrets whose overlap ended
         join_keyring()
         n_secrets = store.consumers.forget_old_secrets()
+    store.consumer_info.forget_previous_key()  # our rotated public key, past its overlap
     if as_json:
         print_json({"tokens": n_tokens, "nonces": n_nonces, "old_secrets": n_secrets})
     else:

@@ -157,9 +157,14 @@ def parse_consumer_info(data: bytes) -> ConsumerInfoDoc:
 
 
 def render_consumer_info(
-    key: str, name: str, description: str | None, callback: str | None, public_key_base64: str
+    key: str, name: str, description: str | None, callback: str | None, public_key_base64: str,
+    previous_public_key_base64: str | None = None,
 ) -> bytes:
-    """The consumer-info XML (UTF-8, with declaration) for our Consumer Info record."""
+    """The consumer-info XML (UTF-8, with declaration) for our Consumer Info record.
+
+    ``previous_public_key_base64`` (a key rotated with an overlap) is published as
+    ``<previousPublicKey>``, after the others: Atlassian's readers, and ours, read
+    ``<publicKey>`` only and pass over it; a provider that knows it may accept both."""
     errors: list[FieldError] = []
     key = key.strip()
     name = name.strip()
@@ -180,6 +185,8 @@ def render_consumer_info(
         SubElement(root, "description").text = description
     if callback:
         SubElement(root, "callback").text = callback
+    if previous_public_key_base64:
+        SubElement(root, "previousPublicKey").text = previous_public_key_base64
     indent(root)
     return tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 

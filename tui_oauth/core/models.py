@@ -100,6 +100,10 @@ class ConsumerInfo(SQLModel, table=True):
     public_key: str = Field(sa_type=Text, description="base64 DER SPKI")
     key_uid: str = Field(max_length=36, description="names the private key's keyring item")
     key_created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    #: After `info rotate-key --overlap`: the old public key, still published in the
+    #: consumer-info document (<previousPublicKey>) until ``previous_key_until``.
+    previous_public_key: str | None = Field(default=None, sa_type=Text)
+    previous_key_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

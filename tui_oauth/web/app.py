@@ -346,6 +346,7 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
                     await run_in_threadpool(engine.prune_nonces)
                     # rotated shared secrets whose overlap ended (refused already)
                     await run_in_threadpool(engine.store.consumers.forget_old_secrets)
+                    await run_in_threadpool(engine.store.consumer_info.forget_previous_key)
                 if now >= due["purge"]:  # as Atlassian: every 8 hours
                     due["purge"] = now + purge_interval
                     purged = await run_in_threadpool(engine.store.tokens.purge)

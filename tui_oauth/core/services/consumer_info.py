@@ -12,19 +12,20 @@ from __future__ import annotations
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from tui_oauth import APP_NAME
 from tui_oauth.core.audit import changed, snapshot
 from tui_oauth.core.consumer_info_doc import render_consumer_info
-from tui_oauth.core.errors import NotFoundError, SecretStoreError
+from tui_oauth.core.errors import NotFoundError, SecretStoreError, ValidationError
 from tui_oauth.core.keys import PublicKeyInfo, describe, generate_key_pair
 from tui_oauth.core.models import ConsumerInfo
 from tui_oauth.core.services import UNSET, check_fresh, secret_item, touch
+from tui_oauth.core.timeutil import utcnow
 from tui_oauth.core.validation import MAX_DESCRIPTION, MAX_NAME, Checker
 
 if TYPE_CHECKING:
@@ -130,12 +131,17 @@ class ConsumerInfoService:
                       after=snapshot(row))
         return row
 
-    def rotate_key(self, bits: int = MIN_BITS) -> tuple[PublicKeyInfo, PublicKeyInfo]:
+    def rotate_key(self, bits: int = MIN_BITS, *, overlap: timedelta = timedelta(0)
+                   ) -> tuple[PublicKeyInfo, PublicKeyInfo]:
         """Regenerate the key pair.  Returns (old, new) public key info.
 
         Every service provider that trusts the old public key must be given the
-        new one: requests we sign from now on use the new key.
+        new one: requests we sign from now on use the new key.  With ``overlap``, the
+        old public key stays published in our consumer-info document (as
+        ``<previousPublicKey>``) until it ends; its private half is deleted at once.
         """
+        if overlap < timedelta(0) or overlap > timedelta(days=90):
+            raise ValidationError("The overlap must be between 0 and 90 days.", field="overlap")
         current = self.get()
         old_item = private_key_item(current)
         private_pem, public_b64 = generate_key_pair(bits)
@@ -145,6 +151,11 @@ class ConsumerInfoService:
                 select(ConsumerInfo).where(ConsumerInfo.id == current.id).with_for_update()
             ).one()
             before = snapshot(row)
+            if overlap:
+                row.previous_public_key = row.public_key
+                row.previous_key_until = utcnow() + overlap
+            else:
+                row.previous_public_key = row.previous_key_until = None
             row.public_key = public_b64
             row.key_uid = str(uuid.uuid4())
             touch(row)
@@ -157,7 +168,10 @@ class ConsumerInfoService:
             uow.audit("consumer_info.rotate_key", "consumer_info", row.key, before=before,
                       after=snapshot(row),
                       detail=f"key pair regenerated ({bits} bits): {old_info.fingerprint} -> "
-                             f"{new_info.fingerprint}")
+                             f"{new_info.fingerprint}" + (
+                                 f"; the old public key stays published until "
+                                 f"{row.previous_key_until:%Y-%m-%d %H:%M} UTC"
+                                 if row.previous_key_until else ""))
         return old_info, new_info
 
     def private_key_pem(self) -> str:
@@ -173,8 +187,28 @@ class ConsumerInfoService:
 
     def export_xml(self) -> bytes:
         info = self.get()
+        previous = (info.previous_public_key if info.previous_key_until is not None
+                    and utcnow() < info.previous_key_until else None)
         return render_consumer_info(info.key, info.name, info.description, info.callback_url,
-                                    info.public_key)
+                                    info.public_key, previous)
+
+    def forget_previous_key(self, now: datetime | None = None) -> bool:
+        """Stop publishing a rotated public key whose overlap ended (the purge calls
+        this); whether one was forgotten."""
+        now = now or utcnow()
+        due = (ConsumerInfo.id == INFO_ID, col(ConsumerInfo.previous_key_until) <= now)
+        with self.store.session() as s:  # a read first: most minutes there is nothing
+            if s.exec(select(ConsumerInfo.id).where(*due)).first() is None:
+                return False
+        with self.store.transaction() as uow:
+            row = uow.session.exec(select(ConsumerInfo).where(*due).with_for_update()).first()
+            if row is None:
+                return False
+            row.previous_public_key = row.previous_key_until = None
+            uow.session.add(row)
+            uow.audit("consumer_info.previous_key_end", "consumer_info", row.key,
+                      detail="the old public key is no longer published (its overlap ended)")
+        return True
 
     def export_pem(self) -> str:
         return describe(self.get().public_key).pem
