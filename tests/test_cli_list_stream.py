@@ -44,51 +44,51 @@ class CountingConnection:
         self.db.close()
 
 
+class PageWatch:
+    """Counts the pages of consumers read (a read session of the service, or a SELECT of
+    sqlite_reads) and, at each click.echo, how many had been read."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, service: bool = False) -> None:
+        self.pages = 0
+        self.at_echo: list[int] = []
+        real_session, real_open, real_echo = Store.session, sqlite_reads.open_current, click.echo
+
+        def counting_session(store: Store) -> Any:
+            self.pages += 1
+            return real_session(store)
+
+        def counting_open(url: str) -> Any:
+            db = real_open(url)
+            assert db is not None  # the store is up to date: the fast path is taken
+            return CountingConnection(db, self.count)
+
+        def recording_echo(*args: Any, **kwargs: Any) -> None:
+            self.at_echo.append(self.pages)
+            real_echo(*args, **kwargs)
+
+        monkeypatch.setattr(consumers_cli, "LIST_PAGE_SIZE", 5)
+        monkeypatch.setattr(sqlite_reads, "open_current",
+                            (lambda url: None) if service else counting_open)
+        monkeypatch.setattr(Store, "session", counting_session)
+        monkeypatch.setattr(click, "echo", recording_echo)
+
+    def count(self) -> None:
+        self.pages += 1
+
+
 @pytest.mark.parametrize("path", ["sqlite_reads", "service"])
 def test_first_page_is_written_before_the_next_is_read(
         cli: Cli, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
     """Both ways of reading the list stream: the standard library's read of an
     up-to-date SQLite store, and the service's (any other store)."""
     fill(cli, [(f"app:{i:02d}", f"Application {i}") for i in range(12)])
-    monkeypatch.setattr(consumers_cli, "LIST_PAGE_SIZE", 5)
-    pages_read = 0  # iter_list opens one read session a page; sqlite_reads, one SELECT
-
-    def count() -> None:
-        nonlocal pages_read
-        pages_read += 1
-
-    real_session = Store.session
-    real_open = sqlite_reads.open_current
-
-    def counting_session(self: Store) -> Any:
-        count()
-        return real_session(self)
-
-    def counting_open(url: str) -> Any:
-        db = real_open(url)
-        assert db is not None  # the store is up to date: the fast path is taken
-        return CountingConnection(db, count)
-
-    if path == "service":
-        monkeypatch.setattr(sqlite_reads, "open_current", lambda url: None)
-    else:
-        monkeypatch.setattr(sqlite_reads, "open_current", counting_open)
-
-    at_echo: list[int] = []
-    real_echo = click.echo
-
-    def recording_echo(*args: Any, **kwargs: Any) -> None:
-        at_echo.append(pages_read)
-        real_echo(*args, **kwargs)
-
-    monkeypatch.setattr(Store, "session", counting_session)
-    monkeypatch.setattr(click, "echo", recording_echo)
+    watch = PageWatch(monkeypatch, service=path == "service")
     lines = cli("consumers", "list").stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["KEY", *(f"app:{i:02d}" for i in range(12))]
-    assert pages_read == 3  # 5 + 5 + 2 rows
+    assert watch.pages == 3  # 5 + 5 + 2 rows
     # The header and the whole first page went out having read one page only.
-    assert at_echo[:6] == [1] * 6, at_echo
-    assert at_echo[6] == 2
+    assert watch.at_echo[:6] == [1] * 6, watch.at_echo
+    assert watch.at_echo[6] == 2
 
 
 def test_later_rows_fit_the_first_page_widths(cli: Cli,
@@ -122,28 +122,7 @@ def test_every_output_form_streams(cli: Cli, monkeypatch: pytest.MonkeyPatch,
     """-o json, jsonl and name write each record as it is read: the first page's records
     go out before the second page is read."""
     fill(cli, [(f"app:{i:02d}", f"Application {i}") for i in range(12)])
-    monkeypatch.setattr(consumers_cli, "LIST_PAGE_SIZE", 5)
-    pages_read = 0
-    real_open = sqlite_reads.open_current
-
-    def count() -> None:
-        nonlocal pages_read
-        pages_read += 1
-
-    def counting_open(url: str) -> Any:
-        db = real_open(url)
-        assert db is not None
-        return CountingConnection(db, count)
-
-    monkeypatch.setattr(sqlite_reads, "open_current", counting_open)
-    at_echo: list[int] = []
-    real_echo = click.echo
-
-    def recording_echo(*args: Any, **kwargs: Any) -> None:
-        at_echo.append(pages_read)
-        real_echo(*args, **kwargs)
-
-    monkeypatch.setattr(click, "echo", recording_echo)
+    watch = PageWatch(monkeypatch)
     out = cli("consumers", "list", "-o", output).stdout
     keys = [f"app:{i:02d}" for i in range(12)]
     if output == "json":
@@ -152,6 +131,6 @@ def test_every_output_form_streams(cli: Cli, monkeypatch: pytest.MonkeyPatch,
         assert [json.loads(line)["key"] for line in out.splitlines()] == keys
     else:
         assert out.splitlines() == keys
-    assert pages_read == 3
-    assert at_echo[:5] == [1] * 5, at_echo  # one write a record: the first page's five
-    assert at_echo[5] == 2
+    assert watch.pages == 3
+    assert watch.at_echo[:5] == [1] * 5, watch.at_echo  # one write a record: the first five
+    assert watch.at_echo[5] == 2
