@@ -82,19 +82,9 @@ DIFFERS = "differs; --replace to overwrite"
 
 
 def _setting_rows(session: Session) -> dict[str, int | str]:
-    from tui_oauth.core.provider.settings import PREFIX, SPEC, check
+    from tui_oauth.core.provider.settings import stored_settings
 
-    out: dict[str, int | str] = {}
-    rows = session.exec(select(StoreMeta).where(col(StoreMeta.key).startswith(PREFIX))
-                        .order_by(col(StoreMeta.key))).all()
-    for row in rows:
-        name = row.key[len(PREFIX):]
-        if name in SPEC:
-            try:
-                out[name] = check(name, row.value)
-            except ValidationError:
-                continue  # a hand-edited bad value: the store itself ignores it too
-    return out
+    return stored_settings(session)
 
 
 def export_config(store: Store, *, passphrase: str | None = None) -> dict[str, Any]:

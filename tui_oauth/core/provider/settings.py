@@ -14,7 +14,7 @@ cannot be enumerated; the server's log still names the real cause).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlmodel import col, select
 
@@ -49,6 +49,22 @@ SPEC: dict[str, Spec] = {
 }
 
 
+def stored_settings(session: Any) -> dict[str, int | str]:
+    """The settings set in the store, by name, in name order (a hand-edited bad value is
+    left out: the default applies)."""
+    rows = session.exec(select(StoreMeta).where(col(StoreMeta.key).startswith(PREFIX))
+                        .order_by(col(StoreMeta.key))).all()
+    values: dict[str, int | str] = {}
+    for row in rows:
+        name = row.key[len(PREFIX):]
+        if name in SPEC:
+            try:
+                values[name] = check(name, row.value)
+            except ValidationError:
+                continue
+    return values
+
+
 @dataclass(frozen=True)
 class ProviderSettings:
     access_token_ttl: int = 7 * 86400
@@ -60,15 +76,7 @@ class ProviderSettings:
     @classmethod
     def load(cls, store: Store) -> ProviderSettings:
         with store.session() as s:
-            rows = s.exec(select(StoreMeta).where(col(StoreMeta.key).startswith(PREFIX))).all()
-        values: dict[str, int | str] = {}
-        for row in rows:
-            name = row.key[len(PREFIX):]
-            if name in SPEC:
-                try:
-                    values[name] = check(name, row.value)
-                except ValidationError:
-                    continue  # a hand-edited bad value: keep the default
+            values = stored_settings(s)
         return replace(cls(), **values)  # type: ignore[arg-type]
 
     @property
