@@ -430,18 +430,16 @@ def open_secrets(incoming: Incoming, passphrase: str) -> None:
     secrets = _check_members(secrets, path, {"consumers", "service_providers",
                                              "consumer_info_private_key", "data_key"})
     c = Checker()
-    consumers = {fields["key"]: has for _, fields, has in incoming.consumers}
-    for key, value in _mapping(secrets, "consumers", path).items():
-        where = f"{path}.consumers[{json.dumps(key)}]"
-        if key not in consumers:
-            raise _error(where, "names no consumer of this file.")
-        incoming.consumer_secrets[key] = _secret(c, value, where)
-    providers = {fields["name"]: has for _, fields, has in incoming.providers}
-    for name, value in _mapping(secrets, "service_providers", path).items():
-        where = f"{path}.service_providers[{json.dumps(name)}]"
-        if name not in providers:
-            raise _error(where, "names no service provider of this file.")
-        incoming.provider_secrets[name] = _secret(c, value, where)
+    for section, what, named, into in (
+            ("consumers", "consumer", {f["key"] for _, f, _ in incoming.consumers},
+             incoming.consumer_secrets),
+            ("service_providers", "service provider",
+             {f["name"] for _, f, _ in incoming.providers}, incoming.provider_secrets)):
+        for name, value in _mapping(secrets, section, path).items():
+            where = f"{path}.{section}[{json.dumps(name)}]"
+            if name not in named:
+                raise _error(where, f"names no {what} of this file.")
+            into[name] = _secret(c, value, where)
     pem = secrets.get("consumer_info_private_key")
     if pem is not None:
         where = f"{path}.consumer_info_private_key"
