@@ -19,6 +19,7 @@ pytestmark = pytest.mark.secret_service
 
 CONSUMER_FIELDS = {
     "key", "name", "description", "signature_method", "public_key", "has_shared_secret",
+    "previous_secret_until",
     "allow_plaintext", "callback_url", "three_lo_allowed", "two_lo_allowed",
     "two_lo_execute_as", "two_lo_impersonation", "request_tokens", "access_tokens",
     "created_at", "updated_at",

@@ -67,6 +67,7 @@ def consumer_dict(detail: ConsumerDetail) -> dict[str, Any]:
             "warnings": list(pk.warnings),
         },
         "has_shared_secret": c.has_shared_secret,
+        "previous_secret_until": c.previous_secret_until,
         "allow_plaintext": c.allow_plaintext,
         "callback_url": c.callback_url,
         "three_lo_allowed": c.three_lo_allowed,
@@ -144,6 +145,8 @@ def show_detail(detail: ConsumerDetail) -> None:
         ("Public key", f"RSA {pk.bits} bits, {pk.fingerprint}" if pk else None),
         *[("  warning", w) for w in (pk.warnings if pk else ())],
         ("Shared secret", "set (in the keyring)" if c.has_shared_secret else "none"),
+        ("  previous", f"still accepted until {fmt_time(c.previous_secret_until)} UTC"
+                       if c.previous_secret_until else None),
         ("Callback URL", c.callback_url),
         ("3-legged OAuth", "allowed" if c.three_lo_allowed else "off"),
         ("2-legged OAuth", "allowed" if c.two_lo_allowed else "off"),

@@ -50,7 +50,7 @@ class RevealSecretModal(Dialog[None]):
 
     def _tick_label(self) -> None:
         self.query_one("#secret-countdown", Static).update(
-            plain(f"Hidden again in {self.remaining} s (Esc hides it now)."))
+            plain(f"Hidden again in {self.remaining} s (c copies it; Esc hides it now)."))
 
     def _tick(self) -> None:
         self.remaining -= 1

@@ -49,6 +49,8 @@ def describe_consumer(d: ConsumerDetail) -> str:
                         if pk.weak else key_summary(pk)) if pk else "none"),
         ("Fingerprint", pk.fingerprint if pk else "-"),
         ("Shared secret", "stored in the keyring" if c.has_shared_secret else "none"),
+        *([("  previous", f"still accepted until {when(c.previous_secret_until)} UTC "
+                          "(rotated with an overlap)")] if c.previous_secret_until else []),
         ("Callback URL", dash(c.callback_url)),
         ("3LO allowed", yes_no(c.three_lo_allowed)),
         ("2LO allowed", yes_no(c.two_lo_allowed)
