@@ -200,6 +200,10 @@ export XDG_CACHE_HOME="$HOME/.cache"
 export XDG_STATE_HOME="$HOME/.local/state"
 export TMPDIR="$tmp/tmp"
 unset DBUS_SESSION_BUS_ADDRESS GNOME_KEYRING_CONTROL SSH_AUTH_SOCK PYTHON_KEYRING_BACKEND
+# Bytecode is cached (in __pycache__, ignored by git) even where the environment says
+# not to: otherwise each test process, and each program a test starts, compiles the
+# package and pytest rewrites every test module again (CPU the suite's budget is short of).
+unset PYTHONDONTWRITEBYTECODE
 
 export TUI_OAUTH_TEST_PG_URL="postgresql+psycopg://$pg_role:$pg_password@127.0.0.1:$pg_port/postgres"
 export TUI_OAUTH_TEST_SERVICES=1
