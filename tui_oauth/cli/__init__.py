@@ -111,7 +111,9 @@ def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> N
 def cli(ctx: click.Context, db: str | None, read_only: bool, verbose: int) -> None:
     """OAuth 1.0a administration: consumers, consumer info and service providers.
 
-    Without a command, opens the console.
+    Without a command, opens the console. Settings come from flags, then environment
+    variables, then the config file (config.toml in the user config directory, or
+    TUI_OAUTH_CONFIG; `tui-oauth doctor` says where).
     """
     handler = logging.StreamHandler()
     handler.setFormatter(VisibleFormatter("%(levelname)s %(name)s: %(message)s"))
