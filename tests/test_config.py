@@ -127,3 +127,17 @@ def test_serve_options_from_the_file_below_the_environment_and_flags(
     (tmp_path / "c.toml").write_text("[serve]\nworker = 3\n", encoding="utf-8")
     bad = CliRunner().invoke(root, [*db, "serve"])
     assert bad.exit_code != 0 and "unknown [serve] option(s): worker" in bad.output
+
+
+def test_a_bad_serve_value_in_the_file_names_the_file_and_doctor_fails_it(
+        tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    new_sqlite_store(f"sqlite:///{db}")
+    env = {**base_env(), **write(tmp_path / "c.toml", "[serve]\nworkers = 'two'\n")}
+    cli = Cli(f"sqlite:///{db}", env, init=False)
+    bad = cli("serve", rc=1)
+    assert str(tmp_path / "c.toml") in bad.stderr and "[serve] workers = 'two'" in bad.stderr
+    assert "TUI_OAUTH_SERVE_WORKERS" not in bad.stderr  # not blamed on a variable
+    (tmp_path / "c.toml").write_text("[serve]\nbogus = 1\n", encoding="utf-8")
+    report = cli("doctor", rc=1)
+    assert "unknown [serve] option(s): bogus" in report.stdout

@@ -121,7 +121,7 @@ def test_the_commands(cli: Cli, tmp_path: Path) -> None:
     purged = cli("tokens", "purge", "--json").json()
     assert purged["old_secrets"] == 1
     again = cli("consumers", "rotate-secret", KEY, "--overlap", "0", "--json").json()
-    assert again["previous_until"] is None and again["secret"] not in (None, new)
+    assert again["previous_secret_until"] is None and again["secret"] not in (None, new)
     assert OLD not in cli.everything_printed()
     cli("consumers", "add", "--key", "rsa:k", "--name", "RSA", "--public-key-file",
         str(_pem_file(tmp_path)))

@@ -5,7 +5,9 @@ Exit codes: 0 success, 1 a user error (one line on stderr), 2 a usage error.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 from typing import Any
 
@@ -78,6 +80,13 @@ class RootGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted; nothing more was changed.", err=True)
             ctx.exit(130)
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, with the status of a process
+            # killed by SIGPIPE (128 + 13), as other command-line tools do (click's own
+            # handling would exit 1, a failure, saying nothing).
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(141)
 
 
 def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -141,13 +150,21 @@ def _serve_defaults() -> dict[str, Any]:
     from tui_oauth.core.config import ConfigError, load_config
 
     config = load_config()
-    known = {p.name for p in serve.params if isinstance(p, click.Option) and not p.hidden}
-    unknown = sorted(set(config.serve) - known)
+    hint = "Its keys are serve's long option names (see `tui-oauth serve --help`)."
+    options = {p.name: p for p in serve.params if isinstance(p, click.Option) and not p.hidden}
+    unknown = sorted(set(config.serve) - set(options))
     if unknown:
         raise ConfigError(
             f"The config file {config.path} has unknown [serve] option(s): "
-            f"{', '.join(n.replace('_', '-') for n in unknown)}.",
-            hint="Its keys are serve's long option names (see `tui-oauth serve --help`).")
+            f"{', '.join(n.replace('_', '-') for n in unknown)}.", hint=hint)
+    ctx = click.Context(serve)
+    for name, value in config.serve.items():  # said here, naming the file, not as a flag
+        try:
+            options[name].type_cast_value(ctx, value)
+        except click.BadParameter as exc:
+            raise ConfigError(f"In the config file {config.path}, [serve] "
+                              f"{name.replace('_', '-')} = {value!r}: {exc.message}",
+                              hint=hint) from None
     return dict(config.serve)
 
 

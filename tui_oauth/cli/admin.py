@@ -22,6 +22,7 @@ from tui_oauth.cli.common import (
     say,
 )
 from tui_oauth.core.config import resolve_db_url
+from tui_oauth.core.errors import TuiOAuthError
 
 # The database layer (core.database, core.migrations: SQLAlchemy, ~200 ms) is imported
 # by each command that runs, not when this module loads (for --help or a TAB).
@@ -122,6 +123,12 @@ def doctor(ctx: click.Context, fix: bool, yes: bool, output: str) -> None:
     """
     store = app_context().store
     report = store.doctor.run()
+    try:  # the config file's [serve] table, checked as `serve` would (the CLI knows it)
+        from tui_oauth.cli import _serve_defaults
+
+        _serve_defaults()
+    except TuiOAuthError as exc:
+        report.add("config file [serve]", "fail", exc.message, fix=exc.hint)
     checks = sorted(report.checks, key=lambda c: _ORDER.get(c.status, 0))
     if output == "json":
         print_json({"ok": report.ok, "checks": checks,

@@ -223,6 +223,7 @@ FIELD_FLAGS: dict[str, str] = {
     "data": "-d/--data-file",
     "verifier": "verifier",
     "sort": "--sort",
+    "overlap": "--overlap",
 }
 
 

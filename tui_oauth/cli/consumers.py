@@ -393,7 +393,7 @@ def rotate_secret(key: str, overlap: str, secret_stdin: bool, secret_file: Path 
              if rotation.previous_until else "the old one no longer works")
     if as_json:
         print_json({"key": key, "secret": rotation.secret if rotation.generated else None,
-                    "previous_until": rotation.previous_until})
+                    "previous_secret_until": rotation.previous_until})
         return
     if rotation.generated:
         click.echo(rotation.secret)

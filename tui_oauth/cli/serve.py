@@ -126,11 +126,11 @@ def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
     app = create_app(engine, trusted_user_header=trusted_user_header, on_fatal=stop)
     if sockets is None:
         click.echo(f"Serving {public} on {host}:{port} (store {store.display_url}); "
-                   f"{engine.consumers.size} consumer(s) loaded; at most {connections} "
+                   f"consumers' keys and secrets load when first used; at most {connections} "
                    f"connections, request headers within {header_timeout:g} s.", err=True)
     else:
-        click.echo(f"worker {os.getpid()}: {engine.consumers.size} consumer(s) loaded; at "
-                   f"most {connections} connections.", err=True)
+        click.echo(f"worker {os.getpid()}: serving; at most {connections} connections.",
+                   err=True)
     config = server.make_config(app, host=host, port=port, header_timeout=header_timeout,
                                 max_connections=connections, log_level=log_level,
                                 access_log=log_level == "debug")

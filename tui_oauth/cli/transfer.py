@@ -229,6 +229,7 @@ def _print_report(report: ImportReport, as_json: bool) -> None:
         else:
             say(f"Imported in one transaction: {report.summary()}.")
     if any(c.kind == "data_key" and c.action == "change" for c in report.changes):
-        say(f"warning: the data key was replaced: {report.tokens_unreadable} token secret(s) "
-            "encrypted under the old key " + ("would become" if report.dry_run else "are now")
-            + " unreadable.", err=True)
+        say(("warning: the data key would be replaced: " if report.dry_run else
+             "warning: the data key was replaced: ")
+            + f"{report.tokens_unreadable} token secret(s) encrypted under the old key "
+            + ("would become" if report.dry_run else "are now") + " unreadable.", err=True)

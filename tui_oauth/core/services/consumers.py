@@ -457,8 +457,7 @@ class ConsumerService:
             if not row.has_shared_secret:
                 raise ValidationError(
                     f"Consumer {key!r} has no shared secret to rotate (it signs with "
-                    f"{row.signature_method}).",
-                    field="shared_secret")
+                    f"{row.signature_method}).")
             old = self.store.secrets.get(consumer_secret_item(row))
             until = now + overlap if overlap and old else None
             if until is not None and old is not None:
