@@ -260,3 +260,35 @@ def real_store(db_url: str, secret_service: keyring.backend.KeyringBackend) -> I
     for name in s.secrets.list_names() or []:
         s.secrets.delete(name)
     s.close()
+
+
+# Consumer Info makes a 2048-bit RSA key pair the first time a store's is read, and
+# `info rotate-key` another: ~90 ms of CPU each, some 270 times in a run (15 s of the
+# suite's budget).  In this process the service takes real pairs from a small pool
+# instead, made once and handed out in turn (so a rotation's new pair always differs
+# from the old one).  Key generation itself is tested in tests/test_keys.py, and
+# programs a test starts (the CLI in a subprocess) still generate their own.
+_POOL_SIZE = 4
+_pool: list[tuple[str, str]] = []
+_turn = [0]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _key_pairs_from_a_pool() -> Iterator[None]:
+    from tui_oauth.core import keys
+    from tui_oauth.core.services import consumer_info
+
+    real = keys.generate_key_pair
+
+    def pooled(bits: int = 2048) -> tuple[str, str]:
+        if bits != 2048:
+            return real(bits)
+        if len(_pool) < _POOL_SIZE:
+            _pool.append(real(bits))
+            return _pool[-1]
+        _turn[0] = (_turn[0] + 1) % _POOL_SIZE
+        return _pool[_turn[0]]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(consumer_info, "generate_key_pair", pooled)
+        yield
