@@ -683,7 +683,7 @@ class _Importer:
     # -- settings and the data key -----------------------------------------------------
 
     def setting(self, name: str, value: int | str) -> None:
-        from tui_oauth.core.provider.settings import PREFIX
+        from tui_oauth.core.provider.settings import PREFIX, write_setting
 
         row = self.s.get(StoreMeta, PREFIX + name)
         if row is not None and row.value == str(value):
@@ -695,14 +695,7 @@ class _Importer:
         self.note("setting", name, ADD if row is None else CHANGE)
         if self.uow is None:
             return
-        before = None if row is None else row.value
-        if row is None:
-            row = StoreMeta(key=PREFIX + name, value=str(value))
-        else:
-            row.value = str(value)
-        self.s.add(row)
-        self.uow.audit("setting.set", "setting", name, before={"value": before},
-                       after={"value": str(value)}, detail="by import")
+        write_setting(self.uow, name, value, row, detail="by import")
 
     def data_key(self, key: DataKey) -> None:
         from tui_oauth.core.provider.crypto import DATA_KEY_ITEM

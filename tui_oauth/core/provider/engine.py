@@ -46,7 +46,6 @@ from sqlmodel import Session, col, select
 from tui_oauth.core.database import checkpoint, reader
 from tui_oauth.core.errors import SecretStoreError, StoreError
 from tui_oauth.core.models import (
-    HMAC_SHA1,
     PLAINTEXT,
     RSA_SHA1,
     TOKEN_ACCESS,
@@ -77,9 +76,8 @@ from tui_oauth.core.provider.rfc5849 import (
     SignatureOnly,
     body_hash,
     parse_request,
-    verify_hmac_sha1,
-    verify_plaintext,
     verify_rsa_sha1,
+    verify_shared_secret,
 )
 from tui_oauth.core.provider.settings import ProviderSettings
 from tui_oauth.core.provider.validator import STORED_CALLBACK, StoreRequestValidator
@@ -147,9 +145,7 @@ class ProviderEngine:
         self._insert_nonce = _nonce_insert(store.engine.dialect.name)
         self._hot = _HotConnections(store.engine, self._reader)
         self.dummy_secret = self.consumers.dummy_secret
-        dummy_token = "\x00" + secrets.token_urlsafe(24)
-        self.dummy_token_blob = (self.data_key.encrypt(secrets.token_urlsafe(32), dummy_token),
-                                 dummy_token)
+        self.dummy_token_blob = _dummy_token_blob(self.data_key)
         self.validator = StoreRequestValidator(self)
         self._request_ep = RequestTokens(self.validator)
         self._access_ep = AccessTokens(self.validator)
@@ -567,14 +563,8 @@ class ProviderEngine:
             if token_secret is None:  # not decryptable: treat as unknown
                 request.tui_token = None
                 token_secret = self.dummy_secret
-        shared = consumer.shared_secrets(utcnow())  # the old one too, while it overlaps
-        if method == HMAC_SHA1:
-            return any(verify_hmac_sha1(b, request.signature, secret, token_secret)
-                       for secret in shared for b in bases)
-        if method == PLAINTEXT:
-            return any(verify_plaintext(request.signature, secret, token_secret)
-                       for secret in shared)
-        return False
+        return verify_shared_secret(method, request.signature, bases,
+                                    consumer.shared_secrets(utcnow()), token_secret)
 
     def _data_key_state(self) -> tuple[str | None, bool]:
         """The store's data key check value, and whether a rotation is under way."""
@@ -600,9 +590,7 @@ class ProviderEngine:
                 self._data_key_error = exc.message
             return False
         self.data_key, self._data_key_seen, self._data_key_error = key, seen, None
-        dummy_token = "\x00" + secrets.token_urlsafe(24)
-        self.dummy_token_blob = (key.encrypt(secrets.token_urlsafe(32), dummy_token),
-                                 dummy_token)
+        self.dummy_token_blob = _dummy_token_blob(key)
         log.info("data key reloaded (%s)", "rotation under way" if seen[1] else "current key")
         return True
 
@@ -623,6 +611,13 @@ class ProviderEngine:
     def prune_nonces(self) -> int:
         """Forget nonces whose timestamps are refused anyway (past the window)."""
         return self.store.tokens.purge_nonces(self.settings.timestamp_window + 60)
+
+
+def _dummy_token_blob(key: DataKey) -> tuple[bytes, str]:
+    """A token secret's ciphertext and its token string that no row has: decrypted for
+    an unknown token, so that it costs what a known one does."""
+    token = "\x00" + secrets.token_urlsafe(24)
+    return key.encrypt(secrets.token_urlsafe(32), token), token
 
 
 def _nonce_insert(dialect: str) -> Any:

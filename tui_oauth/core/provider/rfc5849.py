@@ -267,6 +267,20 @@ def verify_rsa_sha1(base_string: str, signature: str | None, public_key: Any) ->
     return True
 
 
+def verify_shared_secret(method: str, signature: str | None, bases: tuple[str, ...],
+                         client_secrets: tuple[str, ...], token_secret: str | None) -> bool:
+    """An HMAC-SHA1 or PLAINTEXT signature made with any of ``client_secrets`` (the
+    current one, and a rotated one's old value while its overlap lasts) over any of
+    the accepted ``bases``; False for another method."""
+    if method == HMAC_SHA1:
+        return any(verify_hmac_sha1(b, signature, secret, token_secret)
+                   for secret in client_secrets for b in bases)
+    if method == PLAINTEXT:
+        return any(verify_plaintext(signature, secret, token_secret)
+                   for secret in client_secrets)
+    return False
+
+
 class ParsedEndpoint:
     """oauthlib endpoint behaviour with this module's parsing and base string."""
 
@@ -291,13 +305,8 @@ class ParsedEndpoint:
             get = (validator.get_request_token_secret if is_token_request
                    else validator.get_access_token_secret)
             token_secret = get(request.client_key, request.resource_owner_key, request)
-        if method == HMAC_SHA1:
-            return any(verify_hmac_sha1(b, request.signature, secret, token_secret)
-                       for secret in client_secrets for b in bases)
-        if method == PLAINTEXT:
-            return any(verify_plaintext(request.signature, secret, token_secret)
-                       for secret in client_secrets)
-        return False
+        return verify_shared_secret(method, request.signature, bases, client_secrets,
+                                    token_secret)
 
 
 class RequestTokens(ParsedEndpoint, RequestTokenEndpoint):

@@ -111,13 +111,19 @@ def check(name: str, value: str | int) -> int | str:
 def set_setting(store: Store, name: str, value: str | int) -> int | str:
     checked = check(name, value)
     with store.transaction() as uow:
-        row = uow.session.get(StoreMeta, PREFIX + name)
-        before = None if row is None else row.value
-        if row is None:
-            row = StoreMeta(key=PREFIX + name, value=str(checked))
-        else:
-            row.value = str(checked)
-        uow.session.add(row)
-        uow.audit("setting.set", "setting", name, before={"value": before},
-                  after={"value": str(checked)})
+        write_setting(uow, name, checked, uow.session.get(StoreMeta, PREFIX + name))
     return checked
+
+
+def write_setting(uow: Any, name: str, value: int | str, row: StoreMeta | None, *,
+                  detail: str | None = None) -> None:
+    """Store setting ``name`` (already checked) in ``uow``, over ``row`` (its stored
+    value, if any), with its audit entry."""
+    before = None if row is None else row.value
+    if row is None:
+        row = StoreMeta(key=PREFIX + name, value=str(value))
+    else:
+        row.value = str(value)
+    uow.session.add(row)
+    uow.audit("setting.set", "setting", name, before={"value": before},
+              after={"value": str(value)}, detail=detail)

@@ -130,11 +130,7 @@ class DoctorService:
     def _overlaps(self, report: DoctorReport) -> None:
         """Rotated shared secrets still kept past their overlap (the purge deletes them;
         the provider refuses them already)."""
-        from tui_oauth.core.timeutil import utcnow
-
-        with self.store.session() as s:
-            late = list(s.exec(select(Consumer.key).where(
-                col(Consumer.previous_secret_until) <= utcnow())).all())
+        late = self.store.consumers.old_secrets_due()
         if late:
             report.add("rotated secrets", WARN,
                        f"{len(late)} consumer(s) keep an old shared secret past its overlap: "
