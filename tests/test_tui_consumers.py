@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, TextArea
 
@@ -262,3 +263,33 @@ async def test_rotate_secret_from_the_detail(demo_store: Store) -> None:
     assert new != old and new in shown
     until = demo_store.consumers.get("partner-portal").previous_secret_until
     assert until is not None and timedelta(hours=1) < until - utcnow() <= timedelta(hours=2)
+
+
+async def test_keys_typed_with_the_enter_that_opens_the_detail_are_not_lost(
+        demo_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`S` (or `e`) pressed in the same burst as the Enter that opens a consumer acts once
+    the consumer is read, instead of being dropped while it is read."""
+    import time
+
+    from tui_oauth.tui.modals.rotate_secret import RotateSecretModal
+
+    service = demo_store.consumers
+    real_detail = service.detail
+
+    def slow_detail(key: str) -> Any:  # a slow store: the keys arrive before the consumer
+        time.sleep(0.3)
+        return real_detail(key)
+
+    monkeypatch.setattr(service, "detail", slow_detail)
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("G", "enter", "S")
+        await settle(pilot)
+        assert isinstance(app.screen, RotateSecretModal)
+        await pilot.press("escape", "escape")
+        await settle(pilot)
+        await pilot.press("enter", "e")
+        await settle(pilot)
+        assert isinstance(app.screen, ConsumerFormScreen)
+        assert app.screen.query_one("#key", Input).value == "partner-portal"

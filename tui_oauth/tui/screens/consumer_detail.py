@@ -90,6 +90,16 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         super().__init__()
         self.key = key
         self.detail: ConsumerDetail | None = None
+        #: Keys that act on the consumer, typed before it was read: run once it is.
+        self._typed_ahead: list[Callable[[], None]] = []
+
+    def _read_first(self, action: Callable[[], None]) -> bool:
+        """Whether the consumer is read; if not, ``action`` runs once it is (``e`` or
+        ``S`` pressed with the Enter that opened this screen is not lost)."""
+        if self.detail is not None:
+            return True
+        self._typed_ahead.append(action)
+        return False
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """What does not apply to this consumer leaves the footer (80 columns keep what
@@ -142,6 +152,9 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
     def _show_detail(self, detail: ConsumerDetail) -> None:
         self.detail = detail
         self.refresh_bindings()  # the footer shows what applies to this consumer
+        pending, self._typed_ahead = self._typed_ahead, []
+        for action in pending:
+            self.call_later(action)
         self.query_one("#detail-title", Label).update(
             plain(f"Consumer {detail.consumer.key} — {detail.consumer.name}", multiline=False))
         self.query_one("#consumer-fields", Static).update(plain(describe_consumer(detail)))
@@ -183,8 +196,7 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         self._copy("bare base64", lambda pk: pk.base64_der)
 
     def _copy(self, form: str, text: Callable[[PublicKeyInfo], str]) -> None:
-        if self.detail is None:
-            self.notify("The consumer is still being read.", markup=False)
+        if not self._read_first(lambda: self._copy(form, text)) or self.detail is None:
             return
         pk = self.detail.public_key
         if pk is None:
@@ -201,19 +213,19 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         self.dismiss(None)
 
     def action_edit(self) -> None:
-        if self.detail is None:
+        if not self._read_first(self.action_edit) or self.detail is None:
             return
         pem = self.detail.public_key.pem if self.detail.public_key else ""
         self.app.push_screen(ConsumerFormScreen(self.detail.consumer, pem),
                              lambda _: self.action_refresh())
 
     def action_remove(self) -> None:
-        if self.detail is not None:
+        if self._read_first(self.action_remove) and self.detail is not None:
             confirm_remove_consumer(self, self.key, self.detail.token_count,
                                     on_done=lambda: self.dismiss(None))
 
     def action_rotate_secret(self) -> None:
-        if self.detail is None:
+        if not self._read_first(self.action_rotate_secret) or self.detail is None:
             return
         if not self.detail.consumer.has_shared_secret:
             self.notify(f"{visible(self.key)} has no shared secret to rotate (it signs with "
