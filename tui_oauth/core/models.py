@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     ForeignKey,
     Index,
@@ -222,3 +223,46 @@ class AuditEntry(SQLModel, table=True):
     before: str | None = Field(default=None, sa_type=Text, description="JSON")
     after: str | None = Field(default=None, sa_type=Text, description="JSON")
     detail: str | None = Field(default=None, sa_type=Text)
+
+
+class Refusal(SQLModel, table=True):
+    """A signed request the provider refused (the refusal log): what it sent and what
+    the server computed, never a secret.  Bounded by age and by rows per ``bucket``
+    (the consumer key when it names a configured consumer, else "": all unknown keys
+    share one bucket, so a flood of junk keys is capped like one consumer)."""
+
+    __tablename__ = "refusals"
+    __table_args__ = (Index("ix_refusals_bucket_id", "bucket", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    bucket: str = Field(default="", max_length=255)
+    consumer_key: str = Field(default="", max_length=255, description="as sent, cut")
+    token_prefix: str = Field(default="", max_length=16, description="8 characters and ...")
+    problem: str = Field(max_length=64, description="the real cause")
+    answered: str = Field(max_length=64, description="the oauth_problem the client got")
+    method: str = Field(default="", max_length=16)
+    url: str = Field(default="", sa_type=Text, description="the URL of the base string")
+    seen_url: str = Field(default="", sa_type=Text, description="scheme://Host/path received")
+    client_addr: str = Field(default="", max_length=255)
+    signature_method: str = Field(default="", max_length=32)
+    timestamp: int | None = Field(default=None, sa_type=BigInteger)
+    offset: int | None = Field(default=None, sa_type=BigInteger,
+                               description="client timestamp - our clock, seconds")
+    base_string: str | None = Field(default=None, sa_type=Text)
+    truncated: bool = Field(default=False)
+    #: The oauth_signature sent (signature_invalid only; never for PLAINTEXT, where
+    #: it is the secret itself).
+    signature: str | None = Field(default=None, sa_type=Text)
+
+
+class ConsumerClock(SQLModel, table=True):
+    """A consumer's clock against ours: the median offset (seconds, negative: behind)
+    of its recent timestamps, accepted and refused, as the server last saw them."""
+
+    __tablename__ = "consumer_clock"
+
+    consumer_key: str = Field(primary_key=True, max_length=255)
+    median_offset: int = Field(sa_type=BigInteger)
+    samples: int = Field(default=0)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from tui_oauth.core.services.consumers import ConsumerService
     from tui_oauth.core.services.doctor import DoctorService
     from tui_oauth.core.services.providers import ServiceProviderService
+    from tui_oauth.core.services.refusals import RefusalsService
     from tui_oauth.core.services.tokens import TokenService
 
 log = logging.getLogger(__name__)
@@ -287,6 +288,12 @@ class Store:
         from tui_oauth.core.services.tokens import TokenService
 
         return TokenService(self)
+
+    @cached_property
+    def refusals(self) -> RefusalsService:
+        from tui_oauth.core.services.refusals import RefusalsService
+
+        return RefusalsService(self)
 
     @cached_property
     def consumer_side(self) -> ConsumerSideService:

@@ -78,6 +78,92 @@ CONCEALED_ADVICE = (
 )
 
 
+#: What the refusal log calls a request with no OAuth at all (:class:`Challenge`).
+NO_OAUTH = "no_oauth"
+
+
+def duration(seconds: int) -> str:
+    """``432`` -> ``7 min 12 s``; ``7200`` -> ``2 h``; ``90061`` -> ``1 d 1 h`` (the two
+    largest units that are not zero)."""
+    left = abs(int(seconds))
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        n, left = divmod(left, size)
+        if n:
+            parts.append(f"{n} {unit}")
+    return " ".join(parts[:2]) or "0 s"
+
+
+def offset_words(offset: int) -> str:
+    """A clock's offset from ours in words: ``7 min 12 s behind``, ``3 s ahead``,
+    ``in step`` (0)."""
+    if offset == 0:
+        return "in step"
+    return f"{duration(offset)} {'behind' if offset < 0 else 'ahead'}"
+
+
+def advise(problem: str, *, offset: int | None = None, window: int = 300,
+           url: str | None = None, seen_url: str | None = None,
+           signature_method: str | None = None) -> str:
+    """Advice for one refusal in the log, in plain words, specific to what it recorded
+    (``problem`` is the real cause: Problem.cause).  The one place that says it; the
+    README's table follows it."""
+    if problem == NO_OAUTH:
+        return ("The request carried no OAuth parameters at all: the client did not sign "
+                "it, or a proxy in front of this server dropped the Authorization header "
+                "(forward it as it is).")
+    if problem == "timestamp_refused":
+        if offset is None:
+            return (f"The timestamp is outside the window ({duration(window)} either side of "
+                    "our clock); check the consumer's clock (NTP).")
+        if offset > 1000 * 86400 * 365:
+            return ("The timestamp looks like milliseconds; send whole seconds since 1970 "
+                    f"(the window is {duration(window)}).")
+        side = "behind ours" if offset < 0 else "ahead of ours"
+        return (f"The consumer's clock is {duration(offset)} {side}; the window is "
+                f"{duration(window)}. Set the consumer's clock right (NTP), or check ours "
+                "(`tui-oauth doctor`).")
+    if problem == "signature_invalid":
+        if url and seen_url and _comparable(seen_url) != _comparable(url):
+            return (f"The consumer may have signed {seen_url}; this server checks against "
+                    f"{url}. Set the consumer's base URL to the public one, or "
+                    "`serve --public-url`.")
+        key = {"RSA-SHA1": "the RSA public key stored here is not the one the consumer signs "
+                           "with (a rotated key?)",
+               "PLAINTEXT": "the consumer secret or token secret sent is not the stored one",
+               }.get(signature_method or "", "the shared secret (or the token secret) "
+                                             "is not the one stored here (a rotated secret?)")
+        where = f" ({url})" if url else ""
+        return ("The signature does not match. What usually differs: the URL signed (scheme, "
+                f"host, port, path prefix: this server checks against the public URL{where}); "
+                "the parameter encoding (+ or %20, parameters of the body left out); or "
+                f"{key}. Compare the base string with the consumer's, or run "
+                "`tui-oauth debug signature`.")
+    if problem == "signature_method_rejected" and signature_method:
+        return (f"The consumer signed with {signature_method[:40]}, which is not accepted for "
+                "it here: sign with the consumer's configured method (`tui-oauth consumers "
+                "show KEY`), PLAINTEXT only over https.")
+    if problem == "consumer_key_unknown":
+        return ("No consumer with this key is configured here: check the key the client "
+                "sends, or add the consumer (`tui-oauth consumers add`).")
+    if problem == "nonce_used":
+        return ("This nonce was already used with this timestamp: the client replayed a "
+                "request or does not make a new nonce for each one.")
+    return ADVICE.get(problem, "")
+
+
+def _comparable(url: str) -> str:
+    """A URL for comparing the signed one with ours: lower-case scheme and host, without
+    a default port."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    port = parts.port if parts.port not in (None, {"http": 80, "https": 443}.get(
+        parts.scheme.lower())) else None
+    return f"{parts.scheme.lower()}://{host}{f':{port}' if port else ''}{parts.path}"
+
+
 def escape(value: str) -> str:
     """Percent-encode (RFC 5849 section 3.6); octets that are not UTF-8 stay octets."""
     return quote_from_bytes(value.encode("utf-8", "surrogateescape"), safe="")

@@ -3,11 +3,14 @@
 Every process reading the store sees the same values; the server reads them
 when it starts (and ``tui-oauth settings set`` says to restart it).
 
-Most are seconds.  ``problem_detail`` says how much a refusal tells someone who
-has not proved who they are: ``full`` (the default: ``consumer_key_unknown``,
-``signature_method_rejected`` naming the consumer's method, ``token_rejected``,
-``signature_invalid``, which is what admins need to fix a client) or ``minimal``
-(all four answer ``401 signature_invalid`` alike, so consumer keys and tokens
+Most are seconds (``refusal_rows_per_consumer`` counts rows).  ``refusal_log``
+(on/off) says whether the server records refused requests (core/provider/refusals.py),
+kept ``refusal_retention`` seconds and at most ``refusal_rows_per_consumer`` rows per
+consumer (all unknown consumer keys together count as one).  ``problem_detail`` says
+how much a refusal tells someone who has not proved who they are: ``full`` (the
+default: ``consumer_key_unknown``, ``signature_method_rejected`` naming the consumer's
+method, ``token_rejected``, ``signature_invalid``, which is what admins need to fix a
+client) or ``minimal`` (all four answer ``401 signature_invalid`` alike, so consumer keys and tokens
 cannot be enumerated; the server's log still names the real cause).
 """
 
@@ -26,14 +29,17 @@ if TYPE_CHECKING:
 
 PREFIX = "setting."
 FULL, MINIMAL = "full", "minimal"
+ON, OFF = "on", "off"
+DAY = 86400
 
 
 class Spec(NamedTuple):
     default: int | str
-    low: int  # for numbers (seconds)
+    low: int  # for numbers (in ``unit``)
     high: int
     description: str
     choices: tuple[str, ...] = ()  # for a word: the words allowed
+    unit: str = "seconds"  # what a number counts, for messages
 
 
 SPEC: dict[str, Spec] = {
@@ -46,6 +52,14 @@ SPEC: dict[str, Spec] = {
     "timestamp_window": Spec(300, 10, 3600, "accepted clock difference, seconds"),
     "problem_detail": Spec(FULL, 0, 0, "what a refusal tells a caller who cannot sign: "
                            "full or minimal", (FULL, MINIMAL)),
+    "refusal_log": Spec(ON, 0, 0, "record refused requests (tui-oauth refusals list): "
+                        "on or off", (ON, OFF)),
+    "refusal_retention": Spec(7 * DAY, 3600, 365 * DAY,
+                              "how long refused requests are kept, seconds"),
+    "refusal_rows_per_consumer": Spec(200, 10, 100_000,
+                                      "refused requests kept per consumer (all unknown "
+                                      "consumer keys together count as one), rows",
+                                      unit="rows"),
 }
 
 
@@ -72,6 +86,9 @@ class ProviderSettings:
     request_token_ttl: int = 600
     timestamp_window: int = 300
     problem_detail: str = FULL
+    refusal_log: str = ON
+    refusal_retention: int = 7 * DAY
+    refusal_rows_per_consumer: int = 200
 
     @classmethod
     def load(cls, store: Store) -> ProviderSettings:
@@ -82,6 +99,10 @@ class ProviderSettings:
     @property
     def minimal_problems(self) -> bool:
         return self.problem_detail == MINIMAL
+
+    @property
+    def records_refusals(self) -> bool:
+        return self.refusal_log == ON
 
     def as_dict(self) -> dict[str, int | str]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -101,10 +122,11 @@ def check(name: str, value: str | int) -> int | str:
     try:
         number = int(str(value).strip())
     except ValueError:
-        raise ValidationError(f"{name} must be a whole number of seconds.", field=name) from None
+        raise ValidationError(f"{name} must be a whole number of {spec.unit}.",
+                              field=name) from None
     if not spec.low <= number <= spec.high:
-        raise ValidationError(f"{name} must be between {spec.low} and {spec.high} seconds.",
-                              field=name)
+        raise ValidationError(f"{name} must be between {spec.low} and {spec.high} "
+                              f"{spec.unit}.", field=name)
     return number
 
 

@@ -361,6 +361,11 @@ class TokenService:
                           detail=f"{n} token(s) revoked: {sel}")
         return int(n or 0)
 
+    def purge_rows(self, table: Any, cond: Any, *, batch: int = 1000) -> int:
+        """Delete the rows of ``table`` (with an ``id``) matching ``cond`` as
+        :meth:`purge` does, in short batches; returns how many went."""
+        return self._purge_batches(table, cond, batch)
+
     def _purge_batches(self, table: Any, cond: Any, ceiling: int) -> int:
         """Delete the rows of ``table`` matching ``cond`` in short write transactions,
         so that the provider's writes (a nonce per signed request) wait little behind a
@@ -393,7 +398,9 @@ class TokenService:
     def purge(self, *, batch: int = 1000, revoked_older_than: timedelta = timedelta(days=1)
               ) -> int:
         """Delete expired tokens, used/denied request tokens and long-revoked ones,
-        in batches (safe while the server runs).  Returns how many went."""
+        in batches (safe while the server runs), and the refusal log's rows past its
+        retention or beyond its cap (RefusalsService.purge).  Returns how many tokens
+        went."""
         now = utcnow()
         cond = or_(
             and_(col(Token.expires_at).is_not(None), col(Token.expires_at) <= now),
@@ -404,4 +411,5 @@ class TokenService:
         if total:
             with self.store.transaction() as uow:
                 uow.audit("token.purge", "token", "*", detail=f"{total} token(s) purged")
+        self.store.refusals.purge()
         return total
