@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from tui_oauth.core.services.connect import ConsumerSideService
     from tui_oauth.core.services.consumer_info import ConsumerInfoService
     from tui_oauth.core.services.consumers import ConsumerService
+    from tui_oauth.core.services.diagnostics import DiagnosticsService
     from tui_oauth.core.services.doctor import DoctorService
     from tui_oauth.core.services.providers import ServiceProviderService
     from tui_oauth.core.services.refusals import RefusalsService
@@ -294,6 +295,12 @@ class Store:
         from tui_oauth.core.services.refusals import RefusalsService
 
         return RefusalsService(self)
+
+    @cached_property
+    def diagnostics(self) -> DiagnosticsService:
+        from tui_oauth.core.services.diagnostics import DiagnosticsService
+
+        return DiagnosticsService(self)
 
     @cached_property
     def consumer_side(self) -> ConsumerSideService:

@@ -1,0 +1,198 @@
+"""Why is this consumer refused: the signature debugger over the store's keys.
+
+:meth:`DiagnosticsService.check_request` takes a request as a consumer sent it (see
+:func:`tui_oauth.core.provider.debugger.parse_request`), reads the consumer's shared
+secret(s) from the keyring or its RSA public key from the store, and the token's
+secret as the provider does (sealed under the data key), and runs
+:func:`debugger.check`.  :meth:`check_refusal` does the same for a recorded
+``signature_invalid`` refusal, rebuilt from its base string and signature.
+
+The secrets are read and used here, never returned: a :class:`Report` holds none.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import col, select
+
+from tui_oauth.core.errors import NotFoundError, ValidationError
+from tui_oauth.core.models import PLAINTEXT, RSA_SHA1, Consumer, Token
+from tui_oauth.core.provider import debugger
+from tui_oauth.core.provider.debugger import Report, SentRequest
+from tui_oauth.core.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from tui_oauth.core.store import Store
+
+#: A consumer's other tokens tried as "a stale token" at most (the newest).
+STALE_TOKENS = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class _Keys:
+    secrets: tuple[str, ...]
+    old_secrets: tuple[str, ...]
+    public_key: Any
+    notes: tuple[str, ...]
+
+
+class DiagnosticsService:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def check_request(self, text: str, *, consumer_key: str | None = None,
+                      token: str | None = None, public_url: str | None = None) -> Report:
+        """Check a request as sent (a raw HTTP request, a curl command line, or METHOD
+        URL + headers + body) against the stored keys.
+
+        ``consumer_key``/``token``: use these instead of the request's own
+        ``oauth_consumer_key``/``oauth_token`` (a key typed wrong by the consumer);
+        ``public_url``: the server's ``--public-url`` (None: the URL as sent)."""
+        sent = debugger.parse_request(text)
+        return self._check(sent, consumer_key=consumer_key, token=token, public_url=public_url)
+
+    def check_refusal(self, refusal_id: int) -> Report:
+        """The same check on a recorded ``signature_invalid`` refusal: the request is
+        rebuilt from its base string and signature, and checked against the URL the
+        server used (its ``url``) with the one the request reached (``seen_url``) as the
+        internal URL."""
+        row = self.store.refusals.get(refusal_id)
+        if row.problem != "signature_invalid" or not row.base_string:
+            raise ValidationError(
+                f"Refusal {refusal_id} is {row.problem}, not signature_invalid: there is no "
+                f"signature to check. {row.advice}")
+        if row.truncated:
+            raise ValidationError(
+                f"Refusal {refusal_id}'s base string was cut at 16 KiB when it was recorded: "
+                "the signature cannot be checked from it. Check the request itself with "
+                "`tui-oauth debug signature`.")
+        if row.signature_method == PLAINTEXT or not row.signature:
+            raise ValidationError(
+                f"Refusal {refusal_id} was signed with PLAINTEXT, whose signature is the "
+                "secret itself and is never recorded. Check the request itself with "
+                "`tui-oauth debug signature`.")
+        sent = debugger.request_from_refusal(base_string=row.base_string,
+                                             signature=row.signature, seen_url=row.seen_url,
+                                             url=row.url)
+        return self._check(sent, consumer_key=row.consumer_key or None, token=None,
+                           public_url=None, server_url=row.url)
+
+    # -----------------------------------------------------------------------------------
+
+    def _check(self, sent: SentRequest, *, consumer_key: str | None, token: str | None,
+               public_url: str | None, server_url: str | None = None) -> Report:
+        sent_key, sent_token, method = debugger.signed_by(sent)
+        key = consumer_key or sent_key
+        if not key:
+            raise ValidationError("The request has no oauth_consumer_key; name the consumer "
+                                  "(--consumer KEY).")
+        consumer = self._consumer(key)
+        notes: list[str] = []
+        if consumer_key and sent_key and consumer_key != sent_key:
+            notes.append(f"The request names consumer {sent_key!r}; checked against "
+                         f"{consumer_key!r} as asked.")
+        if method and not _accepts(consumer, method):
+            notes.append(f"This consumer signs with {consumer.signature_method}"
+                         f"{' or PLAINTEXT' if consumer.allow_plaintext else ''}, not "
+                         f"{method}: the server refuses the method before the signature.")
+        keys = self._keys(consumer, method)
+        notes.extend(keys.notes)
+        token_name = token or sent_token
+        token_secret: str | None = None
+        stale: list[tuple[str, str]] = []
+        if token_name and method != RSA_SHA1:
+            token_secret, stale, token_notes = self._token_secrets(consumer, token_name)
+            notes.extend(token_notes)
+        if token and sent_token and token != sent_token:
+            notes.append("The request names another token; checked with the one asked for.")
+        report = debugger.check(sent, public_url=public_url, server_url=server_url,
+                                secrets=keys.secrets, old_secrets=keys.old_secrets,
+                                public_key=keys.public_key, token_secret=token_secret,
+                                stale_token_secrets=stale)
+        return dataclasses.replace(report, notes=notes + report.notes)
+
+    def _consumer(self, key: str) -> Consumer:
+        with self.store.session() as s:
+            row = s.exec(select(Consumer).where(Consumer.key == key)).first()
+        if row is None:
+            raise NotFoundError(
+                f"No consumer with key {key!r}: the server answers consumer_key_unknown "
+                "before any signature is checked.",
+                hint="Check the key the consumer sends (`tui-oauth consumers list`), or give "
+                     "the right one with --consumer KEY.")
+        return row
+
+    def _keys(self, consumer: Consumer, method: str) -> _Keys:
+        from tui_oauth.core.services.consumers import consumer_secret_item, previous_secret_item
+
+        notes: list[str] = []
+        if method == RSA_SHA1:
+            public_key = None
+            if consumer.public_key:
+                from tui_oauth.core.keys import describe
+
+                try:
+                    public_key = describe(consumer.public_key).public_key()
+                except Exception:  # a stored key that does not parse: said, not raised
+                    notes.append("The consumer's stored public key does not parse.")
+            return _Keys((), (), public_key, tuple(notes))
+        if not consumer.has_shared_secret:
+            return _Keys((), (), None, ())
+        current = self.store.secrets.get(consumer_secret_item(consumer))
+        if current is None:
+            notes.append("The consumer's shared secret is missing from the keyring "
+                         "(`tui-oauth doctor`).")
+        previous = self.store.secrets.get(previous_secret_item(consumer))
+        accepted = [current] if current is not None else []
+        old: list[str] = []
+        if previous is not None:
+            until = consumer.previous_secret_until
+            if until is not None and utcnow() < until:
+                accepted.append(previous)
+            else:
+                old.append(previous)
+        return _Keys(tuple(accepted), tuple(old), None, tuple(notes))
+
+    def _token_secrets(self, consumer: Consumer, token: str
+                       ) -> tuple[str | None, list[tuple[str, str]], list[str]]:
+        """(the token's secret, (token, secret) of the consumer's other newest tokens,
+        notes), read from their sealed copies with the data key, as the provider does."""
+        from tui_oauth.core.provider.crypto import load_data_key
+
+        notes: list[str] = []
+        with self.store.session() as s:
+            row = s.exec(select(Token.token, Token.secret_enc, Token.consumer_id)
+                         .where(Token.token == token)).first()
+            others = s.exec(select(Token.token, Token.secret_enc)
+                            .where(Token.consumer_id == consumer.id, Token.token != token)
+                            .order_by(col(Token.id).desc()).limit(STALE_TOKENS)).all()
+        data_key = load_data_key(self.store, create=False)
+        secret: str | None = None
+        if row is None:
+            notes.append("The token sent is not in the store (never issued, or purged): the "
+                         "server answers token_rejected; the signature is checked without "
+                         "a token secret.")
+        elif row[2] != consumer.id:
+            notes.append("The token sent belongs to another consumer: the server answers "
+                         "token_rejected.")
+        elif row[1] is not None:
+            secret = data_key.decrypt(row[1], row[0])
+            if secret is None:
+                notes.append("The token's secret cannot be decrypted with this store's data "
+                             "key.")
+        stale: list[tuple[str, str]] = []
+        for other, blob in others:
+            if blob is not None:
+                value = data_key.decrypt(blob, other)
+                if value is not None:
+                    stale.append((other, value))
+        return secret, stale, notes
+
+
+def _accepts(consumer: Consumer, method: str) -> bool:
+    if method == PLAINTEXT:
+        return consumer.allow_plaintext and consumer.signature_method != RSA_SHA1
+    return method == consumer.signature_method
+
