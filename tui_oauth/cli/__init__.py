@@ -230,6 +230,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                "Write the configuration as JSON (secrets encrypted, or left out)."),
     "import": ("tui_oauth.cli.transfer", "import_cmd",
                "Apply an export, or consumer-info XML documents, in one transaction."),
+    "refusals": ("tui_oauth.cli.refusals", "refusals",
+                 "Requests the provider refused: when, who, the problem, advice."),
+    "debug": ("tui_oauth.cli.debug", "debug",
+              "Why a consumer is refused: check a request's signature (debug signature)."),
     "completion": ("tui_oauth.cli", "completion",
                    "Print the shell completion script: bash, zsh or fish."),
 }

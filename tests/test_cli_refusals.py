@@ -1,0 +1,119 @@
+"""`tui-oauth refusals list/show` and `tui-oauth debug signature`, in-process (click's
+runner) against one store: refusal rows written as the provider writes them, a consumer
+whose secret is in the real keyring, and hostile text from outside shown escaped."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from oauthlib.oauth1 import Client
+
+from tests.cli_support import Cli
+from tui_oauth.core.provider.rfc5849 import parse_request
+from tui_oauth.core.timeutil import utcnow
+
+SECRET = "s3cret-of-jira"
+PUBLIC = "https://jira.example.com"
+INTERNAL = "http://127.0.0.1:8080"
+HOSTILE = "evil\x1b[31m\u202ekey"
+
+
+def _signed_internal() -> tuple[str, dict[str, str]]:
+    """A request jira:1 signed against the internal URL (the proxy mistake)."""
+    uri, headers, _ = Client("jira:1", client_secret=SECRET).sign(
+        f"{INTERNAL}/rest/api/2/myself", http_method="GET")
+    return uri, headers
+
+
+def _add_refusals(cli: Cli) -> None:
+    from sqlmodel import Session
+
+    from tui_oauth.core.database import make_engine
+    from tui_oauth.core.models import Refusal
+
+    _, headers = _signed_internal()
+    request = parse_request(f"{PUBLIC}/rest/api/2/myself", "GET", b"", headers)
+    now = utcnow()
+    rows = [
+        Refusal(at=now - timedelta(days=3), bucket="jira:1", consumer_key="jira:1",
+                problem="timestamp_refused", answered="timestamp_refused", method="GET",
+                url=f"{PUBLIC}/rest/x", seen_url=f"{INTERNAL}/rest/x", client_addr="10.0.0.9",
+                signature_method="HMAC-SHA1", timestamp=1, offset=-432),
+        Refusal(at=now - timedelta(minutes=5), bucket="", consumer_key=HOSTILE,
+                problem="consumer_key_unknown", answered="signature_invalid", method="POST",
+                url=f"{PUBLIC}/x\x1b]0;title\x07", seen_url=f"{PUBLIC}/x",
+                client_addr="10.0.0.66", signature_method="HMAC-SHA1"),
+        Refusal(at=now - timedelta(minutes=1), bucket="jira:1", consumer_key="jira:1",
+                token_prefix="", problem="signature_invalid", answered="signature_invalid",
+                method="GET", url=f"{PUBLIC}/rest/api/2/myself",
+                seen_url=f"{INTERNAL}/rest/api/2/myself", client_addr="10.0.0.9",
+                signature_method="HMAC-SHA1", timestamp=int(request.timestamp), offset=0,
+                base_string=request.tui_base_strings[0], signature=request.signature),
+    ]
+    assert cli.db_url is not None
+    engine = make_engine(cli.db_url)
+    try:
+        with Session(engine) as s:
+            s.add_all(rows)
+            s.commit()
+    finally:
+        engine.dispose()
+
+
+def test_refusals_list_show_and_the_debugger(cli: Cli) -> None:
+    cli("consumers", "add", "--key", "jira:1", "--name", "JIRA", "--secret-stdin",
+        "--signature-method", "HMAC-SHA1", input=SECRET + "\n")
+    _add_refusals(cli)
+
+    # list: newest first, streamed, filters, every output form
+    table = cli("refusals", "list").stdout
+    lines = table.splitlines()
+    assert lines[0].split()[:3] == ["ID", "AT", "(UTC)"]
+    assert [line.split()[0] for line in lines[1:]] == ["3", "2", "1"]
+    assert "\x1b" not in table and "\u202e" not in table and "\\x1b" in table
+    assert "(unknown)" in table and "consumer_key_unknown (answered signature_invalid)" in table
+    assert cli("refusals", "list", "-q", "--since", "2h").stdout.split() == ["3", "2"]
+    assert cli("refusals", "list", "-q", "--consumer", "jira:1",
+               "--problem", "timestamp_refused").stdout.split() == ["1"]
+    since = (utcnow() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    assert cli("refusals", "list", "-q", "--since", since).stdout.split() == ["3", "2"]
+    doc = cli("refusals", "list", "-o", "json", "--limit", "2").json()
+    assert [r["id"] for r in doc["refusals"]] == [3, 2]
+    assert doc["refusals"][0]["advice"] and doc["refusals"][1]["consumer_key"] == HOSTILE
+    jsonl = cli("refusals", "list", "-o", "jsonl", "--filter", "10.0.0.66").stdout
+    assert len(jsonl.splitlines()) == 1 and "\\u001b" in jsonl and "\x1b" not in jsonl
+    assert cli("refusals", "list", "--problem", "nonce_used").stdout.strip() == \
+        "No refusals match."
+    bad = cli("refusals", "list", "--since", "yesterday", rc=2)
+    assert "neither a time" in bad.stderr and "2h" in bad.stderr
+
+    # show: the record, its advice, and for signature_invalid the debugger's finding
+    shown = cli("refusals", "show", "3").stdout
+    assert "internal_url" in shown and f"{INTERNAL}/rest/api/2/myself" in shown
+    assert "Checked against the stored key" in shown and SECRET not in shown
+    one = cli("refusals", "show", "3", "-o", "json").json()
+    assert one["check"]["mistake"]["code"] == "internal_url" and one["check_error"] is None
+    clock = cli("refusals", "show", "1", "-o", "json").json()
+    assert clock["check"] is None and "7 min 12 s" in clock["advice"]
+    assert "\x1b" not in cli("refusals", "show", "2").stdout
+    missing = cli("refusals", "show", "99", rc=1)
+    assert missing.error_lines and "refusals list" in missing.stderr
+
+    # debug signature: stdin (curl with continuations), a file, the public URL given
+    uri, headers = _signed_internal()
+    curl = f"curl -sS \\\n  -H 'Authorization: {headers['Authorization']}' \\\n  '{uri}'\n"
+    found = cli("debug", "signature", "--public-url", PUBLIC, input=curl, rc=1).stdout
+    assert "does not match" in found and "internal_url" in found
+    assert f"{PUBLIC}/rest/api/2/myself" in found and SECRET not in found
+    ok = cli("debug", "signature", "-o", "json", input=curl,
+             env={"TUI_OAUTH_SERVE_PUBLIC_URL": INTERNAL}).json()
+    assert ok["matches"] is True and ok["public_url"] == INTERNAL
+    verdict = cli("debug", "signature", "-q", "--public-url", PUBLIC, input=curl, rc=1)
+    assert verdict.stdout.strip() == "internal_url"
+    unreadable = cli("debug", "signature", input="hello\x1b[2J world\n", rc=1)
+    assert unreadable.error_lines and "curl command line" in unreadable.stderr
+    assert "\x1b" not in unreadable.stderr
+    unknown: Any = cli("debug", "signature", "--consumer", "nope", "--public-url", PUBLIC,
+                       input=curl, rc=1)
+    assert "No consumer with key 'nope'" in unknown.stderr
