@@ -61,6 +61,24 @@ def _add_refusals(cli: Cli) -> None:
         engine.dispose()
 
 
+def _add_tokens(cli: Cli, secrets: dict[str, str]) -> None:
+    from sqlmodel import select
+
+    from tests.conftest import secret_service_backend
+    from tui_oauth.core.models import Consumer, Token
+    from tui_oauth.core.provider.crypto import load_data_key
+    from tui_oauth.core.store import open_store
+
+    with open_store(cli.db_url, secrets_backend=secret_service_backend()) as store:
+        key = load_data_key(store)
+        with store.transaction() as uow:
+            consumer = uow.session.exec(select(Consumer).where(Consumer.key == "jira:1")).one()
+            assert consumer.id is not None
+            for token, secret in secrets.items():
+                uow.session.add(Token(token=token, secret_enc=key.encrypt(secret, token),
+                                      consumer_id=consumer.id, type="access", state="active"))
+
+
 def test_refusals_list_show_and_the_debugger(cli: Cli) -> None:
     cli("consumers", "add", "--key", "jira:1", "--name", "JIRA", "--secret-stdin",
         "--signature-method", "HMAC-SHA1", input=SECRET + "\n")
@@ -114,6 +132,18 @@ def test_refusals_list_show_and_the_debugger(cli: Cli) -> None:
     unreadable = cli("debug", "signature", input="hello\x1b[2J world\n", rc=1)
     assert unreadable.error_lines and "curl command line" in unreadable.stderr
     assert "\x1b" not in unreadable.stderr
+    # the token's secret and the consumer's other tokens', sealed under the data key
+    _add_tokens(cli, {"tok-now": "secret-now", "tok-old": "secret-old"})
+    stale = Client("jira:1", client_secret=SECRET, resource_owner_key="tok-now",
+                   resource_owner_secret="secret-old").sign(f"{PUBLIC}/rest/x")
+    short = f"GET {stale[0]}\nAuthorization: {stale[1]['Authorization']}\n"
+    found = cli("debug", "signature", "--public-url", PUBLIC, input=short, rc=1).stdout
+    assert "stale_token" in found and "tok-old" in found and "secret-old" not in found
+    good = Client("jira:1", client_secret=SECRET, resource_owner_key="tok-now",
+                  resource_owner_secret="secret-now").sign(f"{PUBLIC}/rest/x")
+    short = f"GET {good[0]}\nAuthorization: {good[1]['Authorization']}\n"
+    assert cli("debug", "signature", "-q", "--public-url", PUBLIC,
+               input=short).stdout.strip() == "match"
     unknown: Any = cli("debug", "signature", "--consumer", "nope", "--public-url", PUBLIC,
                        input=curl, rc=1)
     assert "No consumer with key 'nope'" in unknown.stderr
