@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
@@ -43,16 +42,34 @@ class MainScreen(Screen[None]):
                 yield InfoTab()
             with TabPane("3 Service Providers", id="providers"):
                 yield ProvidersTab()
-        # Mounted just after the first paint (Textual's Lazy): its ten keys cost ~28 ms of
-        # widgets and styles that the first frame can do without (benchmarks/startup.py).
-        yield Lazy(Footer())
+        # The footer is mounted just after the first frame (_compositor_refresh): its ten
+        # keys cost ~28 ms of widgets and styles that the first frame can do without
+        # (benchmarks/startup.py).  Textual's Lazy mounted it before the first frame.
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._started = {"consumers"}  # the Consumers tab reads its list as it mounts
+        self._footer_pending = True
 
     def on_mount(self) -> None:
         self.focus_tab()
+
+    def _compositor_refresh(self) -> None:
+        """Paint; then, after the first frame, mount the footer."""
+        if self.app._batch_count:
+            # The app starts inside a batch update, and Textual (8.2) renders this
+            # screen's first frame there only to drop it (App._display): ~14 ms of the
+            # first paint (benchmarks/startup.py).  Paint once the batch is over.
+            self.refresh()
+            return
+        super()._compositor_refresh()
+        if self._footer_pending and self.is_current:
+            self._footer_pending = False
+            self.call_later(self._mount_footer)
+
+    async def _mount_footer(self) -> None:
+        await self.mount(Footer())
+        self.refresh_bindings()  # a Footer lists the keys once the bindings change
 
     def store_opened(self) -> None:
         """The store opened behind the first screen: read what the tabs show."""
