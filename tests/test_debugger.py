@@ -132,6 +132,18 @@ def test_http_instead_of_https() -> None:
     assert report.mistake is not None and "--public-url" in report.mistake.fix
 
 
+def test_http_instead_of_https_from_a_raw_request_is_the_scheme_not_the_internal_url(
+) -> None:
+    _, h, _ = client().sign("http://jira.example.com/rest/x")
+    raw = f"GET /rest/x HTTP/1.1\nHost: jira.example.com\nAuthorization: {h['Authorization']}\n"
+    assert mistake(check(d.parse_request(raw))) == "scheme"
+
+
+def test_a_public_url_that_cannot_be_used_is_said() -> None:
+    with pytest.raises(ValidationError, match="public URL cannot be used"):
+        check(signed(f"{PUBLIC}/x"), public_url="ftp://nope")
+
+
 def test_https_signed_where_the_server_is_told_http() -> None:
     sent = signed("https://jira.example.com/rest/x", send_to="http://jira.example.com/rest/x")
     assert mistake(check(sent, public_url="http://jira.example.com")) == "scheme"

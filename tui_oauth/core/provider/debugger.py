@@ -423,8 +423,11 @@ def check(sent: SentRequest, *, public_url: str | None, secrets: Sequence[str] =
     else:
         from tui_oauth.core.provider.engine import normalize_public_url
 
-        base = (normalize_public_url(public_url) if public_url
-                else sent.url.split("?", 1)[0].split("#", 1)[0])
+        try:
+            base = (normalize_public_url(public_url) if public_url
+                    else sent.url.split("?", 1)[0].split("#", 1)[0])
+        except ValueError as exc:
+            raise ValidationError(f"The public URL cannot be used: {exc}.") from None
         uri = public_uri(base, path, query) if public_url else _with_base(sent.url, base)
     request = _parsed(sent, uri)
     method = request.signature_method or ""
@@ -487,7 +490,9 @@ def _first(sent: SentRequest, request: Any, uri: str, base_uri: str, sent_url: s
         sent_base = base_string_uri(sent_url)
         candidates = [sent_base] if sent.scheme_known else [sent_base, _other_scheme(sent_base)]
         for candidate in candidates:
-            if candidate != base_uri and checker.bases(url_bases(candidate)):
+            if candidate in (base_uri, _other_scheme(base_uri)):
+                continue  # the public URL itself, or only its scheme differs (below)
+            if checker.bases(url_bases(candidate)):
                 return Mistake(
                     "internal_url",
                     f"The consumer signed {candidate}, the address the request reached, "
