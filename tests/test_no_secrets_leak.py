@@ -189,6 +189,13 @@ def test_held_tokens_leak_nothing(sqlite_url: str, memory_keyring: MemoryKeyring
             with pytest.raises(ProviderProblemError) as err:
                 store.consumer_side.request_token("hmac")
         assert err.value.base_string
+        # Our provider logged its refusal (the scans below cover the refusal log): the
+        # base string and signature it was sent, never the secret either side used
+        with store.engine.connect() as conn:
+            logged_refusals = conn.execute(text(
+                "SELECT problem, base_string, signature FROM refusals")).all()
+        assert [r[0] for r in logged_refusals] == ["signature_invalid"]
+        assert logged_refusals[0][1] and logged_refusals[0][2]
         pems = [store.consumer_info.private_key_pem()]
         assert_clean(str(err.value), secrets, pems, "a failure message")
         assert_clean(all_text(store), secrets, pems, "a table")

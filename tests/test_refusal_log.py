@@ -3,15 +3,27 @@ recorder, and every oauth_problem produced over real HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, quote, urlencode
 
 import pytest
-from sqlmodel import col, select
+import requests
+from oauthlib.oauth1 import Client
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
+from tests.helpers import all_text, count, pem_private, rsa_key
+from tests.provider_support import OAUTH, Server, add_hmac_consumer, problem_of, running_server
 from tui_oauth.core.errors import NotFoundError
-from tui_oauth.core.models import ConsumerClock, Refusal
-from tui_oauth.core.provider.settings import set_setting
+from tui_oauth.core.models import ConsumerClock, Refusal, Token
+from tui_oauth.core.provider.engine import ProviderEngine
+from tui_oauth.core.provider.problems import NO_OAUTH, STATUS, Problem
+from tui_oauth.core.provider.refusals import RefusalLog, Sent
+from tui_oauth.core.provider.settings import ProviderSettings, set_setting
 from tui_oauth.core.store import Store
 from tui_oauth.core.timeutil import utcnow
 
@@ -91,3 +103,260 @@ def test_service_filters_summary_clock_and_purge(store: Store) -> None:
     set_setting(store, "refusal_retention", 3600)
     put(store, 1, at=utcnow() - timedelta(hours=2))
     assert svc.purge() == 1
+
+
+# Recording, over real HTTP ----------------------------------------------------------------
+
+PUBLIC = "https://jira.example.com/base"
+HMAC_KEY, SECRET = "partner", "LEAK-consumer-secret-5e1f0c"
+TWO_LO = "reports"
+
+
+def call(srv: Server, path: str, method: str = "GET", *, key: str = HMAC_KEY,
+         secret: str | None = SECRET, signed_url: str | None = None,
+         data: dict[str, str] | None = None, **client: Any) -> requests.Response:
+    """Sign ``path`` under the public URL (or ``signed_url``) and send it to the server's
+    real address, as a proxy in front of it would."""
+    body = urlencode(data) if data else None
+    headers = {"Content-Type": "application/x-www-form-urlencoded"} if data else {}
+    signer = Client(key, client_secret=secret, **client)
+    _uri, signed, _ = signer.sign((signed_url or PUBLIC) + path, http_method=method, body=body,
+                                  headers=headers)
+    return requests.request(method, srv.base + "/base" + path, headers=signed, data=body,
+                            timeout=10)
+
+
+def raw(srv: Server, path: str, authorization: str) -> requests.Response:
+    return requests.get(srv.base + "/base" + path, headers={"Authorization": authorization},
+                        timeout=10)
+
+
+def request_token(srv: Server) -> dict[str, str]:
+    r = call(srv, OAUTH + "/request-token", "POST", callback_uri="oob")
+    assert r.status_code == 200, r.text
+    return {k: v[0] for k, v in parse_qs(r.text).items()}
+
+
+def access_token(srv: Server, rt: dict[str, str], verifier: str) -> requests.Response:
+    return call(srv, OAUTH + "/access-token", "POST", resource_owner_key=rt["oauth_token"],
+                resource_owner_secret=rt["oauth_token_secret"], verifier=verifier)
+
+
+def whoami(srv: Server, at: dict[str, str] | None = None, **client: Any) -> requests.Response:
+    if at is not None:
+        client.update(resource_owner_key=at["oauth_token"],
+                      resource_owner_secret=at["oauth_token_secret"])
+    return call(srv, "/rest/whoami", **client)
+
+
+def test_every_problem_over_http_is_logged_with_its_fields_and_advice(
+        sqlite_store: Store) -> None:
+    store = sqlite_store
+    add_hmac_consumer(store, HMAC_KEY, SECRET, allow_plaintext=True)
+    add_hmac_consumer(store, TWO_LO, SECRET, two_lo_allowed=True)
+    pem = pem_private(rsa_key(0))
+    with running_server(store, public_url=PUBLIC) as srv:
+        now = int(time.time())
+        # Before any signature: no OAuth, version, absent, malformed, the clock, methods
+        assert whoami_plain(srv).status_code == 401
+        assert raw(srv, "/rest/whoami", 'OAuth oauth_consumer_key="x", oauth_version="2.0"'
+                   ).status_code == 400
+        assert raw(srv, "/rest/whoami", f'OAuth oauth_consumer_key="{HMAC_KEY}"'
+                   ).status_code == 400
+        assert raw(srv, "/rest/whoami", (
+            f'OAuth oauth_consumer_key="{HMAC_KEY}", oauth_signature_method="HMAC-SHA1", '
+            'oauth_signature="x", oauth_timestamp="soon", oauth_nonce="n"')).status_code == 400
+        assert problem_of(whoami(srv, timestamp=str(now - 432))) == "timestamp_refused"
+        assert problem_of(whoami(srv, secret=None, signature_method="RSA-SHA1", rsa_key=pem)
+                          ) == "signature_method_rejected"
+        assert problem_of(whoami(srv, key="nobody")) == "consumer_key_unknown"
+        # The signature: a wrong secret; the internal URL signed (a proxy in front)
+        assert problem_of(whoami(srv, secret="wrong")) == "signature_invalid"
+        assert problem_of(call(srv, "/rest/whoami", signed_url=srv.base + "/base",
+                               key=TWO_LO)) == "signature_invalid"
+        # The tokens: a dance, then each state
+        rt = request_token(srv)
+        assert problem_of(access_token(srv, rt, "v")) == "permission_unknown"
+        verifier = store.tokens.authorize(rt["oauth_token"], "alice").verifier
+        r = access_token(srv, rt, verifier)
+        assert r.status_code == 200, r.text
+        at = {k: v[0] for k, v in parse_qs(r.text).items()}
+        assert problem_of(access_token(srv, rt, verifier)) == "token_used"
+        denied = request_token(srv)
+        store.tokens.deny(denied["oauth_token"], "bob")
+        assert problem_of(access_token(srv, denied, "denied")) == "permission_denied"
+        fixed = {"nonce": "samenonce", "timestamp": str(int(time.time()))}
+        assert whoami(srv, at, **fixed).status_code == 200
+        assert problem_of(whoami(srv, at, **fixed)) == "nonce_used"
+        assert problem_of(whoami(srv, {"oauth_token": "not-a-token-at-all",
+                                       "oauth_token_secret": "x"})) == "token_rejected"
+        # PLAINTEXT with the right consumer secret and a wrong token secret
+        plain = whoami(srv, {"oauth_token": at["oauth_token"], "oauth_token_secret": "wrong"},
+                       signature_method="PLAINTEXT")
+        assert problem_of(plain) == "signature_invalid"
+        with Session(store.engine) as s:
+            s.exec(update(Token).where(col(Token.token) == at["oauth_token"])  # type: ignore[call-overload]
+                   .values(expires_at=utcnow() - timedelta(seconds=1)))
+            s.commit()
+        assert problem_of(whoami(srv, at)) == "token_expired"
+        store.tokens.revoke(at["oauth_token"])
+        assert problem_of(whoami(srv, at)) == "token_revoked"
+        # The consumer's permissions
+        assert problem_of(whoami(srv)) == "consumer_key_rejected"
+        assert problem_of(call(srv, "/rest/whoami?xoauth_requestor_id=carol", key=TWO_LO)
+                          ) == "user_refused"
+        for _ in range(3):  # accepted, 100 s behind: the clock's samples
+            assert whoami(srv, key=TWO_LO, timestamp=str(int(time.time()) - 100)
+                          ).status_code == 200
+        srv.engine.refusal_log.flush()
+
+    rows = list(store.refusals.iter())
+    by_problem: dict[str, list[Any]] = {}
+    for row in rows:
+        by_problem.setdefault(row.problem, []).append(row)
+    produced = set(STATUS) - {"consumer_key_refused"}  # temporary throttling: never made
+    assert set(by_problem) == produced | {NO_OAUTH}
+    for row in rows:
+        assert row.method in ("GET", "POST") and row.client_addr == "127.0.0.1"
+        assert row.url.startswith(PUBLIC + "/") and "?" not in row.url
+        assert row.seen_url.startswith(srv.base + "/base/")
+        assert row.advice and row.answered == (row.problem if row.problem != NO_OAUTH
+                                               else NO_OAUTH)
+        if row.problem != "signature_invalid":
+            assert row.base_string is None and row.signature is None
+
+    ts = by_problem["timestamp_refused"][0]
+    assert ts.consumer_key == HMAC_KEY and ts.known and ts.signature_method == "HMAC-SHA1"
+    assert ts.offset is not None and -440 <= ts.offset <= -425
+    assert ts.timestamp is not None and abs(ts.timestamp - (now - 432)) <= 1
+    assert "behind ours; the window is 5 min" in ts.advice
+    unknown = by_problem["consumer_key_unknown"][0]
+    assert unknown.consumer_key == "nobody" and not unknown.known
+    wrong, proxied, plaintext = sorted(by_problem["signature_invalid"], key=lambda r: r.id)
+    assert wrong.signature and wrong.base_string and not wrong.truncated
+    assert wrong.base_string.startswith("GET&" + quote(PUBLIC + "/rest/whoami", safe=""))
+    assert f"oauth_consumer_key%3D{HMAC_KEY}" in wrong.base_string
+    # Behind a proxy, what reached us differs from the public URL for every request: the
+    # advice names it first, then the other usual causes
+    assert "checks against https://jira.example.com/base/rest/whoami" in wrong.advice
+    assert "the shared secret" in wrong.advice
+    assert proxied.consumer_key == TWO_LO
+    assert (f"may have signed {srv.base}/base/rest/whoami; this server checks against "
+            f"{PUBLIC}/rest/whoami") in proxied.advice
+    assert plaintext.signature_method == "PLAINTEXT" and plaintext.signature is None
+    assert plaintext.base_string  # the base string holds no secret
+    assert SECRET not in all_text(store)
+    token_rows = by_problem["token_revoked"] + by_problem["token_rejected"]
+    assert {r.token_prefix for r in token_rows} == {at["oauth_token"][:8] + "\u2026",
+                                                   "not-a-to\u2026"}
+    # The whole token only inside a signature_invalid's base string (what was signed; no
+    # use without its secret), never in the other fields
+    assert not [r for r in rows
+                if at["oauth_token"] in repr(dataclasses.replace(r, base_string=None))]
+    assert "signed with RSA-SHA1" in by_problem["signature_method_rejected"][0].advice
+    assert "Authorization header" in by_problem[NO_OAUTH][0].advice
+
+    clock = store.refusals.clock(TWO_LO)
+    assert clock is not None and -102 <= clock.median_offset <= -98
+    assert clock.samples >= 3
+    assert store.refusals.clock("nobody") is None  # unknown keys are not followed
+    summary = store.refusals.summary(HMAC_KEY)
+    assert summary.total == sum(summary.counts.values()) == len(
+        [r for r in rows if r.consumer_key == HMAC_KEY])
+
+
+def whoami_plain(srv: Server) -> requests.Response:
+    return requests.get(srv.base + "/base/rest/whoami", timeout=10)
+
+
+def test_a_flood_of_unknown_keys_stays_bounded(sqlite_store: Store) -> None:
+    add_hmac_consumer(sqlite_store, HMAC_KEY, SECRET)
+    settings = ProviderSettings(refusal_rows_per_consumer=10)
+    with running_server(sqlite_store, public_url=PUBLIC, settings=settings) as srv, \
+            requests.Session() as http:
+        for i in range(150):
+            signer = Client(f"junk-{i}", client_secret="x")
+            _u, headers, _b = signer.sign(PUBLIC + "/rest/whoami")
+            r = http.get(srv.base + "/base/rest/whoami", headers=headers, timeout=10)
+            assert problem_of(r) == "consumer_key_unknown"
+            if i % 50 == 49:
+                srv.engine.refusal_log.flush()
+        assert problem_of(whoami(srv, secret="wrong")) == "signature_invalid"
+        srv.engine.refusal_log.flush()
+        assert srv.engine.refusal_log.dropped == 0
+    assert count(sqlite_store, "refusals", "bucket = ''") == 10
+    assert count(sqlite_store, "refusals", "bucket = :b", b=HMAC_KEY) == 1
+    assert [r.consumer_key for r in sqlite_store.refusals.list(consumer="junk-149")] == [
+        "junk-149"]  # the newest kept
+    # only the configured consumer's clock is followed
+    assert count(sqlite_store, "consumer_clock") == 1
+    assert sqlite_store.refusals.clock(HMAC_KEY) is not None
+
+
+def test_the_recorder_bounds_and_switch(sqlite_store: Store) -> None:
+    log = RefusalLog(sqlite_store, max_pending=5)
+    for _ in range(8):
+        log.record(Problem("nonce_used"), method="GET", url="u", seen_url="s", client_addr="a")
+    assert (log.pending, log.dropped) == (5, 3)
+    assert log.flush() == 5 and log.pending == 0 and log.flush() == 0
+    assert count(sqlite_store, "refusals") == 5
+    off = ProviderEngine(sqlite_store, PUBLIC, settings=ProviderSettings(refusal_log="off"))
+    try:
+        off.refusal_log.record(Problem("nonce_used"), method="GET", url="u", seen_url="s",
+                               client_addr="a")
+        off.refusal_log.sample(HMAC_KEY, int(time.time()))
+        assert not off.refusal_log.has_work and off.refusal_log.flush() == 0
+    finally:
+        off.close()
+    # A base string past 16 KiB is cut and says so
+    problem = Problem("signature_invalid")
+    problem.sent = Sent("k", "", "HMAC-SHA1", None, "x" * (20 * 1024), "sig")
+    log.record(problem, method="POST", url="u", seen_url="s", client_addr="a")
+    log.flush()
+    row = sqlite_store.refusals.list(limit=1)[0]
+    assert row.truncated and row.base_string is not None
+    assert len(row.base_string) == 16 * 1024
+
+
+# doctor: our own clock ----------------------------------------------------------------------
+
+
+def fake_tool(folder: Path, name: str, script: str) -> None:
+    path = folder / name
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+
+
+def test_doctor_says_whether_our_clock_is_synchronised(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui_oauth.core.services import doctor
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(doctor, "CLOCK_PROBE_TIMEOUT", 0.5)
+
+    def clock() -> Any:
+        report = doctor.DoctorReport()
+        doctor._clock_check(report)
+        [check] = report.checks
+        return check
+
+    assert clock().status == doctor.INFO and "cannot tell" in clock().message  # no tools
+    fake_tool(tmp_path, "timedatectl", 'echo yes')
+    assert (clock().status, clock().message) == (doctor.OK, "synchronised (NTP, says timedatectl)")
+    fake_tool(tmp_path, "timedatectl", 'echo no')
+    warned = clock()
+    assert warned.status == doctor.WARN and "timestamp_refused" in warned.message
+    assert warned.fix and "set-ntp" in warned.fix
+    # No systemd (a container): timedatectl fails; chronyc can tell
+    fake_tool(tmp_path, "timedatectl", 'echo "System has not been booted with systemd" >&2; '
+              "exit 1")
+    fake_tool(tmp_path, "chronyc", 'printf "Reference ID    : 0.0.0.0 ()\\n'
+              'Leap status     : Not synchronised\\n"')
+    assert clock().status == doctor.WARN and "chronyc" in clock().message
+    fake_tool(tmp_path, "chronyc", 'printf "Leap status     : Normal\\n"')
+    assert clock().status == doctor.OK
+    # A probe that hangs is given up: doctor goes on, and cannot tell
+    fake_tool(tmp_path, "timedatectl", "exec /bin/sleep 30")
+    fake_tool(tmp_path, "chronyc", "exec /bin/sleep 30")
+    assert clock().status == doctor.INFO
+    assert [c for c in store.doctor.run().checks if c.name == "clock"]

@@ -134,6 +134,13 @@ def raw_target(request: Request) -> tuple[str, str]:
     return path, query
 
 
+def seen_url(request: Request, path: str) -> str:
+    """scheme://Host/path as the request reached this server (what a client behind a
+    proxy may have signed), for the refusal log."""
+    host = request.headers.get("host", "")
+    return f"{request.url.scheme}://{host}{path}"
+
+
 def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None,
                refresh_interval: float = 1.0, prune_interval: float = 60.0,
                purge_interval: float = 8 * 3600.0,
@@ -153,6 +160,7 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
     # (engine.WriteBusy; provider_scale --trace: BEGIN IMMEDIATE had waited up to 329 ms
     # on the loop, 2.3 s in 6 s, while a purge and consumer churn ran).
     verify_inline = True if inline is None else inline
+    refusals = engine.refusal_log
 
     def unexpected(app_state: Any, exc: BaseException) -> None:
         app_state.unexpected_errors += 1
@@ -179,6 +187,9 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
             log.info("refused %s %s: %s", request.method, path, problem.problem
                      if problem.cause == problem.problem
                      else f"{problem.cause} (answered {problem.problem})")
+            refusals.record(problem, method=request.method, url=engine.public_uri(path),
+                            seen_url=seen_url(request, path),
+                            client_addr=request.client.host if request.client else "")
             return problem_response(problem, realm)
         except StoreError as exc:
             return PlainTextResponse(exc.message, status_code=503)
@@ -314,9 +325,21 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
             return html(pages.verifier_page(result.consumer_name, result.verifier))
         return html(pages.denied_page(result.consumer_name))
 
+    async def flush_refusals() -> None:
+        if refusals.has_work:
+            written = await run_in_threadpool(refusals.flush)
+            if refusals.dropped != app.state.refusals_dropped:
+                log.warning("the refusal log dropped %d record(s) (more than %d waiting)",
+                            refusals.dropped - app.state.refusals_dropped,
+                            refusals.max_pending)
+                app.state.refusals_dropped = refusals.dropped
+            if written:
+                log.debug("refusal log: %d record(s) written", written)
+
     async def housekeeping() -> None:
-        """Every second: is the store still the one opened?  On their own schedules:
-        refresh the consumers' secrets, prune nonces, purge old tokens."""
+        """Every second: is the store still the one opened?  Write the refusal log.  On
+        their own schedules: refresh the consumers' secrets, prune nonces, purge old
+        tokens (and old refusals)."""
         loop = asyncio.get_running_loop()
         due = {"refresh": loop.time() + refresh_interval, "prune": loop.time() + prune_interval,
                "purge": loop.time() + purge_interval}
@@ -334,6 +357,10 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
                 log.warning("cannot check the store: %s", exc)
                 continue
             now = loop.time()
+            try:
+                await flush_refusals()
+            except Exception as exc:  # keep serving; say why
+                log.warning("cannot write the refusal log: %s", exc)
             try:
                 if now >= due["refresh"]:
                     due["refresh"] = now + refresh_interval
@@ -364,6 +391,10 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            try:  # what waits of the refusal log
+                await run_in_threadpool(refusals.flush)
+            except Exception as exc:
+                log.warning("cannot write the refusal log: %s", exc)
             engine.close()
 
     oauth_methods = ["GET", "POST"]
@@ -379,6 +410,7 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.unexpected_errors = 0
     app.state.fatal = None
+    app.state.refusals_dropped = 0
     app.state.engine = engine
     app.add_middleware(QuietDisconnect)
     if engine.public_path:

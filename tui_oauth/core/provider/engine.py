@@ -69,6 +69,7 @@ from tui_oauth.core.provider.problems import (
     refused_timestamp,
     rejected,
 )
+from tui_oauth.core.provider.refusals import RefusalLog, sent_of
 from tui_oauth.core.provider.rfc5849 import (
     AccessTokens,
     RequestTokens,
@@ -152,6 +153,9 @@ class ProviderEngine:
         self._resource_ep = Resources(self.validator)
         self._signature_ep = SignatureOnly(self.validator)
         self._local = threading.local()
+        #: Refused requests and consumers' clock samples, written by serve's housekeeping.
+        self.refusal_log = RefusalLog(store, enabled=self.settings.records_refusals,
+                                      keep=self.settings.refusal_rows_per_consumer)
 
     # Plumbing -----------------------------------------------------------------
 
@@ -189,17 +193,28 @@ class ProviderEngine:
             session.close()
 
     def _run(self, flow: Any, *args: Any) -> Any:
-        """Run a flow; database trouble becomes a StoreError, never a 500."""
+        """Run a flow; database trouble becomes a StoreError, never a 500.  A refusal
+        carries what was parsed of the request (Problem.sent, for the refusal log); an
+        accepted request gives its consumer's clock a sample."""
+        self._local.parsed = None
         try:
-            return flow(*args)
-        except Problem:
+            result = flow(*args)
+        except Problem as problem:
+            request = self._local.parsed
+            if request is not None and problem.sent is None:
+                problem.sent = sent_of(request, problem.cause)
             raise
         except (OperationalError, SQLAlchemyError) as exc:
             log.error("database error on the request path: %s", exc)
             raise StoreError("The database is not available.") from exc
+        request = self._local.parsed
+        if request is not None:
+            self.refusal_log.sample(request.client_key, int(request.timestamp))
+        return result
 
     def _parse(self, uri: str, method: str, body: Body, headers: Headers) -> Any:
         request = parse_request(uri, method, body, headers)
+        self._local.parsed = request
         if not request.tui_has_oauth:
             raise Challenge()
         return request
@@ -543,8 +558,13 @@ class ProviderEngine:
             return write(wait)
         except WriteBusy:
             def finish() -> Access:
-                result = self._run(write, True)
+                try:
+                    result = self._run(write, True)
+                except Problem as problem:  # nonce_used, found in a thread
+                    problem.sent = problem.sent or sent_of(request, problem.cause)
+                    raise
                 assert isinstance(result, Access)
+                self.refusal_log.sample(request.client_key, int(request.timestamp))
                 return result
             raise WriteBusy(finish) from None
 

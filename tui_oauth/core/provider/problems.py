@@ -23,6 +23,7 @@ bad signature is; the log still names the real cause.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote_from_bytes
 
 STATUS: dict[str, int] = {
@@ -124,15 +125,18 @@ def advise(problem: str, *, offset: int | None = None, window: int = 300,
                 f"{duration(window)}. Set the consumer's clock right (NTP), or check ours "
                 "(`tui-oauth doctor`).")
     if problem == "signature_invalid":
-        if url and seen_url and _comparable(seen_url) != _comparable(url):
-            return (f"The consumer may have signed {seen_url}; this server checks against "
-                    f"{url}. Set the consumer's base URL to the public one, or "
-                    "`serve --public-url`.")
         key = {"RSA-SHA1": "the RSA public key stored here is not the one the consumer signs "
                            "with (a rotated key?)",
                "PLAINTEXT": "the consumer secret or token secret sent is not the stored one",
                }.get(signature_method or "", "the shared secret (or the token secret) "
                                              "is not the one stored here (a rotated secret?)")
+        if url and seen_url and _comparable(seen_url) != _comparable(url):
+            # Behind a proxy every request reaches us so: the likeliest cause, not a proof.
+            return (f"The consumer may have signed {seen_url}; this server checks against "
+                    f"{url}. Set the consumer's base URL to the public one, or "
+                    "`serve --public-url`. If it does sign the public URL: the parameter "
+                    f"encoding (+ or %20, body parameters left out) or {key}; "
+                    "`tui-oauth debug signature` tells which.")
         where = f" ({url})" if url else ""
         return ("The signature does not match. What usually differs: the URL signed (scheme, "
                 f"host, port, path prefix: this server checks against the public URL{where}); "
@@ -185,6 +189,8 @@ class Problem(Exception):
         self.advice = advice
         self.extra: dict[str, str] = dict(extra or {})
         self.cause = cause or problem
+        #: What the engine parsed from the request (refusals.Sent), for the refusal log.
+        self.sent: Any = None
 
     @property
     def status(self) -> int:

@@ -4,7 +4,10 @@ keyring agree (no row without its secret, no secret without its row)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import stat
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -101,6 +104,57 @@ def _config_check(report: DoctorReport) -> None:
     report.add("config file", INFO, f"{config.path} (sets {', '.join(said) or 'nothing'})")
 
 
+#: Seconds a clock probe (timedatectl, chronyc) may take before it is given up.
+CLOCK_PROBE_TIMEOUT = 3.0
+
+
+def _probe(argv: list[str]) -> str | None:
+    """A probe's standard output, or None: not installed, failed, or too slow (killed
+    after CLOCK_PROBE_TIMEOUT: a hung D-Bus must not hang doctor)."""
+    exe = shutil.which(argv[0])
+    if exe is None:
+        return None
+    try:
+        done = subprocess.run([exe, *argv[1:]], capture_output=True, text=True, check=False,
+                              timeout=CLOCK_PROBE_TIMEOUT, stdin=subprocess.DEVNULL,
+                              env={**os.environ, "LC_ALL": "C"})
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def clock_synchronised() -> tuple[bool | None, str]:
+    """Whether this host's clock is kept by NTP, and who said so: timedatectl
+    (systemd), else chronyc; (None, "") when neither can tell (a container, another
+    init, neither installed)."""
+    out = _probe(["timedatectl", "show", "-p", "NTPSynchronized", "--value"])
+    if out is not None and out.strip() in ("yes", "no"):
+        return out.strip() == "yes", "timedatectl"
+    out = _probe(["chronyc", "-n", "tracking"])
+    for line in (out or "").splitlines():
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "leap status":
+            return value.strip().lower() != "not synchronised", "chronyc"
+    return None, ""
+
+
+def _clock_check(report: DoctorReport) -> None:
+    """Consumers' timestamps are checked against our clock (timestamp_window): a clock
+    that drifts refuses every consumer at once."""
+    synced, source = clock_synchronised()
+    if synced is None:
+        report.add("clock", INFO, "cannot tell whether this host's clock is synchronised "
+                   "(neither timedatectl nor chronyc answered)")
+    elif synced:
+        report.add("clock", OK, f"synchronised (NTP, says {source})")
+    else:
+        report.add("clock", WARN, f"not synchronised (NTP, says {source}): consumers' "
+                   "timestamps are checked against this clock, and a drift refuses them all "
+                   "with timestamp_refused",
+                   fix="Turn NTP on: `timedatectl set-ntp true` (systemd-timesyncd), or run "
+                       "chronyd or ntpd.")
+
+
 class DoctorService:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -188,6 +242,7 @@ class DoctorService:
             self._space(report)
         _console_log_check(report)
         _config_check(report)
+        _clock_check(report)
         self._overlaps(report)
         try:
             store.secrets.check()
