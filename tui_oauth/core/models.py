@@ -254,6 +254,9 @@ class Refusal(SQLModel, table=True):
     #: The oauth_signature sent (signature_invalid only; never for PLAINTEXT, where
     #: it is the secret itself).
     signature: str | None = Field(default=None, sa_type=Text)
+    #: What the server said beyond the problem (its oauth_problem_advice, before
+    #: problem_detail=minimal hid it): "Missing: oauth_nonce.", ...
+    detail: str | None = Field(default=None, max_length=512)
 
 
 class ConsumerClock(SQLModel, table=True):

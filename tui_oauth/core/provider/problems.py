@@ -105,10 +105,11 @@ def offset_words(offset: int) -> str:
 
 def advise(problem: str, *, offset: int | None = None, window: int = 300,
            url: str | None = None, seen_url: str | None = None,
-           signature_method: str | None = None) -> str:
+           signature_method: str | None = None, detail: str | None = None) -> str:
     """Advice for one refusal in the log, in plain words, specific to what it recorded
-    (``problem`` is the real cause: Problem.cause).  The one place that says it; the
-    README's table follows it."""
+    (``problem`` is the real cause: Problem.cause; ``detail``: what the server told the
+    client beyond it, when it was more than the problem's usual words).  The one place
+    that says it; the README's table follows it."""
     if problem == NO_OAUTH:
         return ("The request carried no OAuth parameters at all: the client did not sign "
                 "it, or a proxy in front of this server dropped the Authorization header "
@@ -153,7 +154,47 @@ def advise(problem: str, *, offset: int | None = None, window: int = 300,
     if problem == "nonce_used":
         return ("This nonce was already used with this timestamp: the client replayed a "
                 "request or does not make a new nonce for each one.")
-    return ADVICE.get(problem, "")
+    general = FOR_ADMINS.get(problem) or ADVICE.get(problem, "")
+    if problem in _OWN_WORDS and detail and detail != general:
+        return f"{general} {detail}"
+    return general
+
+
+#: The refusal log's advice (for the admin, not the client) where it is not specific to
+#: the record; ADVICE where this has none.
+FOR_ADMINS: dict[str, str] = {
+    "version_rejected": "The client sent an oauth_version other than 1.0: its OAuth library "
+                        "is set up for another protocol version.",
+    "parameter_absent": "The client left out a required OAuth parameter (its library is "
+                        "misconfigured, or a proxy cut the Authorization header).",
+    "parameter_rejected": "A parameter is malformed: the client's OAuth library, or something "
+                          "on the way that rewrote the request.",
+    "token_used": "The consumer used a request token twice, or an access token after "
+                  "renewing it: it must use the newest token.",
+    "token_expired": "The token has expired: the consumer must renew the session "
+                     "(oauth_session_handle) or ask the user again (settings "
+                     "access_token_ttl, request_token_ttl, authorization_ttl).",
+    "token_revoked": "The token was revoked (by the user or `tui-oauth tokens revoke`): the "
+                     "user must authorize the consumer again.",
+    "token_rejected": "The token is not known here (purged, issued by another server, cut "
+                      "short) or is another consumer's: `tui-oauth tokens list --consumer "
+                      "KEY`.",
+    "consumer_key_rejected": "This consumer may not make this kind of request: 3-legged or "
+                             "2-legged OAuth is switched off for it (`tui-oauth consumers "
+                             "edit KEY`).",
+    "permission_unknown": "The consumer asked for an access token before the user approved "
+                          "the request token (the authorize page, or `tui-oauth tokens "
+                          "authorize`).",
+    "permission_denied": "The user denied access; the consumer must start again.",
+    "user_refused": "The consumer named a user (xoauth_requestor_id) but may not impersonate "
+                    "users: switch impersonation on for it, or have it leave the user out.",
+}
+
+
+#: Problems whose answer's own words (Problem.advice) say more than ADVICE does.
+_OWN_WORDS = frozenset({
+    "parameter_absent", "parameter_rejected", "version_rejected", "consumer_key_rejected",
+    "token_used", "token_expired", "token_rejected", "user_refused"})
 
 
 def _comparable(url: str) -> str:

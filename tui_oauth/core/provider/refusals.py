@@ -208,6 +208,7 @@ class RefusalLog:
             "timestamp": sent.timestamp,
             "offset": None if sent.timestamp is None else sent.timestamp - r.now,
             "base_string": base, "truncated": truncated, "signature": sent.signature,
+            "detail": problem.advice[:512] if problem.advice else None,
         }
 
     @staticmethod

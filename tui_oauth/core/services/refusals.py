@@ -56,6 +56,8 @@ class RefusalRow:
     truncated: bool
     signature: str | None
     advice: str
+    #: what the server said beyond the problem ("Missing: oauth_nonce."), or None
+    detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,10 @@ def to_row(r: Refusal, window: int) -> RefusalRow:
         url=r.url, seen_url=r.seen_url, client_addr=r.client_addr,
         signature_method=r.signature_method, timestamp=r.timestamp, offset=r.offset,
         base_string=r.base_string, truncated=r.truncated, signature=r.signature,
+        detail=r.detail,
         advice=advise(r.problem, offset=r.offset, window=window, url=r.url,
-                      seen_url=r.seen_url, signature_method=r.signature_method))
+                      seen_url=r.seen_url, signature_method=r.signature_method,
+                      detail=r.detail))
 
 
 def trim_buckets(conn: Any, buckets: Iterable[str], keep: int) -> int:

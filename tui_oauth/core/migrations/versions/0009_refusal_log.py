@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("base_string", sa.Text(), nullable=True),
         sa.Column("truncated", sa.Boolean(), nullable=False),
         sa.Column("signature", sa.Text(), nullable=True),
+        sa.Column("detail", sa.String(length=512), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_refusals")),
     )
     op.create_index("ix_refusals_at", "refusals", ["at"])
