@@ -58,7 +58,7 @@ KEYMAP_ENV = "TUI_OAUTH_KEYMAP"
 # How long a key typed ahead may wait for the one before it (and the screen it opened).
 KEY_DEADLINE = 3.0
 # App-level letters: they act only where no form could want the key.
-LETTER_ACTIONS = frozenset({"leave", "help", "audit"})
+LETTER_ACTIONS = frozenset({"leave", "help", "audit", "refusals"})
 
 # The form screens, dialogs and form controls are imported where first used, after the
 # first paint (with the tables of the detail screens: ~15 ms of imports that the first
@@ -140,6 +140,9 @@ class OAuthAdminApp(App[None]):
                 priority=True, show=False, tooltip="Every action by name"),
         Binding("l", "audit", "Audit", id="app.audit",
                 tooltip="The audit log: every change, newest first"),
+        Binding("exclamation_mark", "refusals", "Refusals", id="app.refusals",
+                tooltip="Refused requests, newest first, with advice (from a consumer's "
+                        "view: its own)"),
     ]
 
     def __init__(self, store: Store | PendingStore, *,
@@ -214,8 +217,9 @@ class OAuthAdminApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in LETTER_ACTIONS and self.letters_are_input():
             return False  # typed in a form, a letter is text or nothing
-        # No audit view on top of the audit view.
-        return not (action == "audit" and getattr(self.screen, "IS_AUDIT", False))
+        # No audit view on top of the audit view, no refusals on top of the refusals.
+        return not ((action == "audit" and getattr(self.screen, "IS_AUDIT", False))
+                    or (action == "refusals" and getattr(self.screen, "IS_REFUSALS", False)))
 
     async def run_action(self, action: Any, default_namespace: DOMNode | None = None,
                          namespaces: Mapping[str, DOMNode] | None = None) -> bool:
@@ -264,6 +268,13 @@ class OAuthAdminApp(App[None]):
 
         if not isinstance(self.screen, AuditScreen):
             self.push_screen(AuditScreen())
+
+    def action_refusals(self) -> None:
+        """``!``: the refused requests; from a consumer's view, that consumer's."""
+        from tui_oauth.tui.screens.refusals import RefusalsScreen  # loaded when first used
+
+        consumer = getattr(self.screen, "refusals_of", None)
+        self.push_screen(RefusalsScreen(consumer if isinstance(consumer, str) else None))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from commands.system_commands(self, screen)

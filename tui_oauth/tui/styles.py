@@ -25,3 +25,4 @@ FIRST_SCREEN = sheets("app.tcss", "tabs/tabs.tcss", "widgets/header_bar.tcss",
 DIALOG = sheets("modals/dialog.tcss")
 FORM = sheets("screens/form.tcss")
 DETAIL = sheets("screens/detail.tcss")
+REFUSALS = sheets("screens/detail.tcss", "screens/refusals.tcss")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import DataTable, Footer, Label, Static
 
 from tui_oauth.core.keys import PublicKeyInfo
 from tui_oauth.core.services.consumers import ConsumerDetail, Rotation
@@ -21,9 +22,14 @@ from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import StoreChanged, TokensRevoked
 from tui_oauth.tui.modals.confirm import ConfirmModal
 from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen, key_summary
-from tui_oauth.tui.styles import DETAIL
+from tui_oauth.tui.screens.refusals import clock_words, short_advice
+from tui_oauth.tui.styles import REFUSALS
 from tui_oauth.tui.text import dash, field_rows, plain, plural, when, yes_no
-from tui_oauth.tui.widgets.virtual_table import Column, FuncSource, Row, VirtualTable
+from tui_oauth.tui.widgets.table import Table
+from tui_oauth.tui.widgets.virtual_table import Column, FuncSource, Row, VirtualTable, shorten
+
+if TYPE_CHECKING:
+    from tui_oauth.core.services.refusals import ClockSkew, RefusalRow, RefusalSummary
 
 TOKEN_COLUMNS = [  # at 80 columns "Last used", then "Type", give way; times are never cut
     Column("User", min=8, max=24),
@@ -34,6 +40,7 @@ TOKEN_COLUMNS = [  # at 80 columns "Last used", then "Type", give way; times are
     Column("Last used", min=16, drop=3),
     Column("Token", min=12, shorten="middle"),
 ]
+RECENT = 5  # refusals shown in the view; `!` lists them all
 BASE64_TITLE = "Public key (bare base64, what Atlassian's \"Public Key\" field takes) · b: copy"
 PEM_TITLE = "Public key (PEM) · c: copy"
 
@@ -62,9 +69,22 @@ def describe_consumer(d: ConsumerDetail) -> str:
     return field_rows(rows, 14)
 
 
+def describe_refusals(summary: RefusalSummary, clock: ClockSkew | None) -> str:
+    """``Recent refusals: 12 (signature_invalid 8, timestamp_refused 4) · ...`` and
+    ``Clock: 7 min 12 s behind ours, median of 40 requests``."""
+    skew = ("Clock: " + clock_words(clock.median_offset)
+            + f", median of {plural(clock.samples, 'request')}" if clock is not None
+            else "Clock: not measured yet")
+    if not summary.total:
+        return f"Refusals: none recorded · {skew}"
+    counts = ", ".join(f"{problem} {n:,}" for problem, n in summary.counts.items())
+    return (f"Recent refusals: {summary.total:,} ({counts}) · tab, enter: open · !: all\n"
+            f"{skew}")
+
+
 class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
     AUTO_FOCUS = "#tokens"
-    CSS_PATH = DETAIL
+    CSS_PATH = REFUSALS  # detail.tcss and the refusals' own
     CHANGES = frozenset({"edit", "remove", "revoke", "revoke_all", "rotate_secret"})
     BINDINGS = [
         Binding("escape", "back", "Back", id="consumer.back", tooltip="Back to the list"),
@@ -84,12 +104,18 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
                 tooltip="Revoke every live token of this consumer"),
         Binding("ctrl+r", "refresh", "Refresh", id="consumer.refresh", show=False,
                 tooltip="Read the consumer and its tokens again"),
+        Binding("enter", "open_refusal", "Open refusal", id="consumer.open_refusal",
+                tooltip="The whole record of the selected refusal (tab moves to the list)"),
     ]
+    #: what `!` (app.refusals) shows from here: this consumer's refusals
+    refusals_of: str
 
     def __init__(self, key: str) -> None:
         super().__init__()
         self.key = key
+        self.refusals_of = key
         self.detail: ConsumerDetail | None = None
+        self.refusals: dict[str, RefusalRow] = {}
         #: Keys that act on the consumer, typed before it was read: run once it is.
         self._typed_ahead: list[Callable[[], None]] = []
 
@@ -110,11 +136,18 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
                 return False
             if action == "rotate_secret" and not detail.consumer.has_shared_secret:
                 return False
+        if action == "open_refusal":
+            return self.focused is not None and self.focused.id == "refusals"
         return super().check_action(action, parameters)
 
     def compose(self) -> ComposeResult:
         yield Label(plain(f"Consumer {self.key}", multiline=False), id="detail-title")
         with VerticalScroll(id="detail-fields"):
+            # Read on its own (the log can be long): the consumer shows without waiting.
+            yield Static("Refusals: reading…", id="refusals-summary", markup=False)
+            refusals = Table(id="refusals")
+            refusals.display = False
+            yield refusals
             yield Static("Loading…", id="consumer-fields", markup=False)
             # Shown once the consumer is read, if it has a public key.
             for widget in (Label(plain(BASE64_TITLE), classes="section"),
@@ -144,6 +177,10 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         # while they are read again (mounting an indicator cost ~40 ms a time).
         run_job(self, lambda: store.consumers.detail(self.key), self._show_detail,
                 doing="Reading the consumer", group="detail")
+        key = self.key
+        run_job(self, lambda: (store.refusals.summary(key, recent=RECENT),
+                               store.refusals.clock(key)),
+                self._show_refusals, doing="Reading the refusals", group="refusals")
         if quiet and self.tokens.loaded:
             self.tokens.load()  # the same list again: the cursor stays on its token
         else:
@@ -163,6 +200,40 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
             widget.display = pk is not None
         self.query_one("#consumer-base64", Static).update(plain(pk.base64_der if pk else ""))
         self.query_one("#consumer-pem", Static).update(plain(pk.pem.strip() if pk else ""))
+
+    def _show_refusals(self, found: tuple[RefusalSummary, ClockSkew | None]) -> None:
+        summary, clock = found
+        self.query_one("#refusals-summary", Static).update(
+            plain(describe_refusals(summary, clock)))
+        table = self.query_one("#refusals", Table)
+        keep = table.current_key
+        table.clear(columns=True)
+        self.refusals = {}
+        table.display = bool(summary.recent)
+        if not summary.recent:
+            return
+        table.add_columns("When (UTC)", "Problem", "Advice")
+        # padding and scroll bar, three columns' padding, the time and the problem
+        width = max(20, self.size.width - 4 - 6 - 19 - 17)
+        for r in summary.recent:
+            self.refusals[str(r.id)] = r
+            table.add_row(when(r.at, seconds=True), shorten(r.problem, 18),
+                          short_advice(r.advice, width), key=str(r.id))
+        table.styles.height = len(summary.recent) + 1
+        table.select_key(keep)
+
+    def action_open_refusal(self) -> None:
+        table = self.query_one("#refusals", Table)
+        row = self.refusals.get(table.current_key or "")
+        if row is not None:
+            from tui_oauth.tui.screens.refusal_record import RefusalRecordScreen
+
+            self.app.push_screen(RefusalRecordScreen(row))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """A click on the selected refusal opens it, as enter does."""
+        if event.data_table.id == "refusals":
+            self.action_open_refusal()
 
     def _load_tokens(self) -> None:
         """Every token, newest first, read a window at a time as the list scrolls."""

@@ -1,0 +1,256 @@
+"""Refusals in the console: a consumer's recent refusals and clock, the store-wide list
+(from every tab, filtered), and one record (every field, advice, base string, check).
+
+Refusals are put in the store as the provider records them (the Refusal and
+ConsumerClock rows), and read back through the real service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlmodel import Session
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Footer
+
+from tests.tui_support import screen_text, settle, wait_for
+from tui_oauth.core.models import ConsumerClock, Refusal
+from tui_oauth.core.store import Store
+from tui_oauth.tui.app import make_app
+from tui_oauth.tui.demo import T0
+from tui_oauth.tui.screens.main import MainScreen
+
+JIRA = "jira:6f1c2a4e-1b7d-4e8a-9c3f-0d2b5e6a7f81"
+HOSTILE_KEY = "[bold]evil[/bold]\x1b[2J"
+BASE = ("GET&https%3A%2F%2Fjira.example.com%2Frest%2Fwhoami&oauth_consumer_key%3Djira%253A6f1c"
+        "%26oauth_nonce%3Dn1%26oauth_signature_method%3DRSA-SHA1%26oauth_timestamp%3D1715000000"
+        "%26oauth_token%3Dab12cd34ef%26oauth_version%3D1.0")
+
+
+def add_refusals(store: Store) -> None:
+    """JIRA: 3 signature_invalid (one through a proxy's internal URL), 2 timestamp_refused;
+    an unknown, hostile key; JIRA's clock 7 min 12 s behind ours."""
+    rows = [
+        Refusal(at=T0 + timedelta(minutes=i), bucket=JIRA, consumer_key=JIRA,
+                token_prefix="ab12cd34…", problem="signature_invalid",
+                answered="signature_invalid", method="GET",
+                url="https://jira.example.com/rest/whoami",
+                seen_url="http://127.0.0.1:8080/rest/whoami" if i == 2
+                else "https://jira.example.com/rest/whoami",
+                client_addr="10.0.0.7", signature_method="RSA-SHA1", timestamp=1715000000,
+                offset=-3, base_string=BASE, signature=f"c2lnbmF0dXJl{i}==")
+        for i in range(3)
+    ] + [
+        Refusal(at=T0 + timedelta(minutes=10 + i), bucket=JIRA, consumer_key=JIRA,
+                problem="timestamp_refused", answered="timestamp_refused", method="POST",
+                url="https://jira.example.com/plugins/servlet/oauth/request-token",
+                client_addr="10.0.0.7", signature_method="RSA-SHA1",
+                timestamp=1715000000 - 432, offset=-432)
+        for i in range(2)
+    ] + [
+        Refusal(at=T0 + timedelta(minutes=20), bucket="", consumer_key=HOSTILE_KEY,
+                problem="consumer_key_unknown", answered="consumer_key_unknown", method="GET",
+                url="https://jira.example.com/rest/[red]x[/red]",
+                client_addr="203.0.113.9\x1b]52;c;ZXZpbA==\x07", signature_method="HMAC-SHA1"),
+    ]
+    with Session(store.engine) as s:
+        s.add_all(rows)
+        s.add(ConsumerClock(consumer_key=JIRA, median_offset=-432, samples=40,
+                            updated_at=T0 + timedelta(minutes=30)))
+        s.commit()
+
+
+async def open_jira(pilot: Pilot[object]) -> None:
+    """From the Consumers list, JIRA's view."""
+    app = pilot.app
+    await settle(pilot)
+    table = app.screen.query_one("#consumers-table")
+    while table.current_key != JIRA:  # type: ignore[attr-defined]
+        await pilot.press("j")
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+def on(pilot: Pilot[object], name: str) -> Callable[[], bool]:
+    return lambda: type(pilot.app.screen).__name__ == name
+
+
+async def test_consumer_view_refusals_and_the_record(demo_store: Store) -> None:
+    add_refusals(demo_store)
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_jira(pilot)
+        text = screen_text(pilot)
+        # Count by problem, most first; the clock; the last few with short advice.
+        assert "Recent refusals: 5 (signature_invalid 3, timestamp_refused 2)" in text
+        assert "Clock: 7 min 12 s behind ours, median of 40 requests" in text
+        assert "The consumer's clock is 7 min 12 s behind ours" in text
+        assert HOSTILE_KEY not in text and "evil" not in text  # another consumer's
+        # Tab to the refusals (from the tokens), then enter: the newest one's record.
+        assert app.focused is not None and app.focused.id == "tokens"
+        await pilot.press("tab")
+        while app.focused is None or app.focused.id != "refusals":
+            await pilot.press("tab")
+        await pilot.press("j", "j", "enter")  # the third newest: through the proxy
+        assert await wait_for(pilot, on(pilot, "RefusalRecordScreen"))
+        await settle(pilot)
+        text = screen_text(pilot)
+        assert "Refusal #3: signature_invalid" in text
+        assert "The consumer may have signed http://127.0.0.1:8080/rest/whoami; this server" in text
+        assert "Reached us as" in text and "ab12cd34…" in text and "c2lnbmF0dXJl2==" in text
+        assert "10.0.0.7" in text and "RSA-SHA1" in text
+        assert "oauth_timestamp%3D1715000000" in text.replace("\n", "").replace(" ", "")
+        await pilot.press("c")
+        assert app.clipboard == BASE
+        await pilot.press("escape")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ConsumerDetailScreen"
+        # `!` from a consumer's view: that consumer's refusals only.
+        await pilot.press("exclamation_mark")
+        assert await wait_for(pilot, on(pilot, "RefusalsScreen"))
+        await settle(pilot)
+        text = screen_text(pilot)
+        assert f"Refusals of {JIRA}" in text and "5 refusals" in text
+        assert "consumer_key_unknown" not in text
+        await pilot.press("escape")
+        assert await wait_for(pilot, on(pilot, "ConsumerDetailScreen"))
+
+
+async def test_store_wide_refusals_from_every_tab_filter_and_hostile_text(
+        demo_store: Store) -> None:
+    add_refusals(demo_store)
+    app = make_app(demo_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for tab in ("1", "2", "3"):
+            await pilot.press(tab, "exclamation_mark")
+            assert await wait_for(pilot, on(pilot, "RefusalsScreen")), tab
+            await settle(pilot)
+            assert "6 refusals" in screen_text(pilot)
+            await pilot.press("escape")
+            assert await wait_for(pilot, lambda: isinstance(app.screen, MainScreen)), tab
+        # The footer (past the 80 columns shown), the help and the command palette name it.
+        footer = app.screen.query_one(Footer)
+        assert "Refusals" in " ".join(str(w.render()) for w in footer.query("*"))
+        await pilot.press("question_mark")
+        await settle(pilot)
+        help_table = app.screen.query_one("#help-table", DataTable)
+        assert any("[app.refusals]" in str(help_table.get_row_at(i)[2])
+                   for i in range(help_table.row_count))
+        await pilot.press("escape")
+        from tui_oauth.tui import commands
+        assert any(c.title == "Everywhere: Refusals"
+                   for c in commands.system_commands(app, app.screen))
+
+        await pilot.press("exclamation_mark")
+        assert await wait_for(pilot, on(pilot, "RefusalsScreen"))
+        await settle(pilot)
+        text = screen_text(pilot)
+        # Newest first: the hostile row, shown as written (no markup, no escape sequence).
+        lines = text.splitlines()
+        newest = next(i for i, line in enumerate(lines) if "consumer_key_unknown" in line)
+        oldest = next(i for i, line in enumerate(lines) if "signature_invalid" in line)
+        assert newest < oldest
+        assert "[bold]evil" in text and "\x1b" not in text and "\\x1b" in text
+        assert "\\x1b]52;c;" in text or "\\x1b]52" in text  # the client address, escaped
+        # Filter: `/` then text (typed in one burst), enter keeps it; Esc clears, Esc leaves.
+        await pilot.press("slash", *"timestamp", "enter")
+        assert await wait_for(pilot, lambda: "2 refusals matching “timestamp”"
+                              in screen_text(pilot))
+        assert "consumer_key_unknown" not in screen_text(pilot)
+        await pilot.press("escape")
+        assert await wait_for(pilot, lambda: "6 refusals" in screen_text(pilot))
+        assert type(app.screen).__name__ == "RefusalsScreen"
+        # The record of the hostile row: markup and escapes shown as text.
+        await pilot.press("g", "enter")
+        assert await wait_for(pilot, on(pilot, "RefusalRecordScreen"))
+        await settle(pilot)
+        text = screen_text(pilot)
+        assert "[bold]evil[/bold]\\x1b[2J" in text and "/rest/[red]x[/red]" in text
+        assert "no consumer has this key" in text
+        assert "\x1b" not in text
+        await pilot.press("escape", "escape")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+
+
+async def test_read_only_console_shows_refusals(sqlite_url: str, memory_keyring: object) -> None:
+    from tui_oauth.core.store import open_store
+    from tui_oauth.tui.demo import fill_demo_store
+
+    writable = open_store(sqlite_url, secrets_backend=memory_keyring)  # type: ignore[arg-type]
+    fill_demo_store(writable)
+    add_refusals(writable)
+    writable.close()
+    store = open_store(sqlite_url, secrets_backend=memory_keyring,  # type: ignore[arg-type]
+                       read_only=True)
+    try:
+        app = make_app(store)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            await pilot.press("exclamation_mark")
+            assert await wait_for(pilot, on(pilot, "RefusalsScreen"))
+            await settle(pilot)
+            assert "6 refusals" in screen_text(pilot)
+    finally:
+        store.close()
+
+
+def signed_base(url: str) -> str:
+    from oauthlib.oauth1.rfc5849.signature import base_string_uri, signature_base_string
+    from oauthlib.oauth1.rfc5849.utils import escape
+
+    params = [("oauth_consumer_key", "partner-portal"), ("oauth_nonce", "n42"),
+              ("oauth_signature_method", "HMAC-SHA1"), ("oauth_timestamp", "1715000000"),
+              ("oauth_version", "1.0")]
+    normalized = "&".join(f"{escape(k)}={escape(v)}" for k, v in sorted(params))
+    return signature_base_string("GET", base_string_uri(url), normalized)
+
+
+async def test_the_record_checks_the_request_against_the_stored_key(
+        demo_store: Store) -> None:
+    """partner-portal signed the internal URL it was configured with: `t` says so."""
+    import base64
+    import hashlib
+    import hmac
+
+    public, internal = ("https://jira.example.com/rest/whoami",
+                        "http://127.0.0.1:8080/rest/whoami")
+    # HMAC-SHA1 with the stored secret (and no token secret), over the internal URL
+    signature = base64.b64encode(hmac.digest(b"demo-partner-secret&",
+                                             signed_base(internal).encode(),
+                                             hashlib.sha1)).decode()
+    with Session(demo_store.engine) as s:
+        s.add(Refusal(at=T0, bucket="partner-portal", consumer_key="partner-portal",
+                      problem="signature_invalid", answered="signature_invalid",
+                      method="GET", url=public, seen_url=internal, client_addr="10.0.0.8",
+                      signature_method="HMAC-SHA1", timestamp=1715000000, offset=0,
+                      base_string=signed_base(public), signature=signature))
+        s.add(Refusal(at=T0, bucket="partner-portal", consumer_key="partner-portal",
+                      problem="nonce_used", answered="nonce_used", method="GET", url=public))
+        s.commit()
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("exclamation_mark")
+        assert await wait_for(pilot, on(pilot, "RefusalsScreen"))
+        await settle(pilot)
+        # No base string, nothing to check: the key is not offered.
+        await pilot.press("enter")
+        assert await wait_for(pilot, on(pilot, "RefusalRecordScreen"))
+        assert app.screen.check_action("check", ()) is False
+        await pilot.press("escape", "j", "enter")
+        assert await wait_for(pilot, on(pilot, "RefusalRecordScreen"))
+        assert "Not checked yet" in screen_text(pilot)
+        await pilot.press("t")
+        assert await wait_for(pilot, lambda: "Found it (internal_url)" in screen_text(pilot)), \
+            screen_text(pilot)
+        assert "Fix:" in screen_text(pilot)
+
+
+def test_snapshot_record_80x24(demo_store: Store, snap_compare: Callable[..., bool]) -> None:
+    """The record of a request signed through a proxy, at 80x24."""
+    from tests.test_tui_snapshots import keys
+
+    add_refusals(demo_store)
+    assert snap_compare(make_app(demo_store), terminal_size=(80, 24),
+                        run_before=keys("exclamation_mark", "j", "j", "j", "enter"))

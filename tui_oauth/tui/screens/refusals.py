@@ -1,0 +1,239 @@
+"""Refused requests, store-wide (or one consumer's): newest first, filtered in the database.
+
+The log is bounded (``refusal_rows_per_consumer`` rows per consumer, one bucket for the
+unknown keys), yet it can hold many thousands of rows: only the newest ``LIMIT`` rows
+matching the filter are read.  ``enter`` opens the whole record
+(:mod:`tui_oauth.tui.screens.refusal_record`).  Everything in a row came from a
+client over the network: it is shown as text, never markup, with control characters
+escaped (``Table.add_row``, ``plain``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.cells import cell_len
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.events import Resize
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Label, Static
+
+from tui_oauth.core.provider.problems import duration
+from tui_oauth.core.text import visible
+from tui_oauth.tui.jobs import run_job, store_of
+from tui_oauth.tui.messages import StoreChanged
+from tui_oauth.tui.styles import REFUSALS
+from tui_oauth.tui.text import dash, plain, plural, when
+from tui_oauth.tui.widgets.filter_input import FilterInput
+from tui_oauth.tui.widgets.table import Table
+from tui_oauth.tui.widgets.virtual_table import shorten
+
+if TYPE_CHECKING:
+    from tui_oauth.core.services.refusals import RefusalRow
+
+LIMIT = 500  # rows read at most; a filter narrows in the database
+
+
+def clock_words(offset: int) -> str:
+    """``7 min 12 s behind ours``, ``3 s ahead of ours``, ``in step with ours``
+    (``offset``: their clock minus ours, seconds)."""
+    if offset == 0:
+        return "in step with ours"
+    return f"{duration(offset)} {'behind' if offset < 0 else 'ahead of'} ours"
+
+
+def clock_text(offset: int, samples: int) -> str:
+    """A consumer's clock against ours: ``clock 7 min 12 s behind ours, median of 40
+    requests``."""
+    return f"clock {clock_words(offset)}, median of {plural(samples, 'request')}"
+
+
+def shown_text(value: str) -> str:
+    """One value from outside on one line, every hidden character written out."""
+    return visible(value)
+
+
+def consumer_label(row: RefusalRow) -> str:
+    """The key as sent (``(none)`` when absent)."""
+    return row.consumer_key or "(no key)"
+
+
+def short_advice(advice: str, width: int) -> str:
+    """The advice's first sentence, cut to ``width`` cells."""
+    first = advice.split(". ")[0].split("; ")[0].rstrip(".")
+    return shorten(first.replace("\n", " "), width)
+
+
+def describe_briefly(row: RefusalRow) -> str:
+    """The selected row, under the list: who, what, from where, and the advice."""
+    key = consumer_label(row) + ("" if row.known or not row.consumer_key
+                                 else " (no such consumer)")
+    lines = [f"#{row.id}  {when(row.at, seconds=True)} UTC  {key}  {row.problem}",
+             f"{row.method} {row.url}  from {dash(row.client_addr)}"
+             + (f"  {row.signature_method}" if row.signature_method else ""),
+             row.advice]
+    return "\n".join(lines)
+
+
+class RefusalsScreen(Screen[None]):
+    CSS_PATH = REFUSALS
+    IS_REFUSALS = True  # what the app checks, without importing this module
+    HELP_TITLE = "Refusals"
+    AUTO_FOCUS = "#refusals-table"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="refusals.back",
+                tooltip="Clear the filter; without one, back to where you were"),
+        Binding("enter", "open", "Open", id="refusals.open",
+                tooltip="The whole record: every field, the advice and the base string"),
+        Binding("/", "filter", "Filter", id="refusals.filter",
+                tooltip="Filter by consumer key, problem, URL or client address (Esc clears)"),
+        Binding("ctrl+r", "refresh", "Refresh", id="refusals.refresh", show=False,
+                tooltip="Read the refusals again"),
+    ]
+
+    def __init__(self, consumer: str | None = None) -> None:
+        super().__init__()
+        #: one consumer's refusals (from its view), or None for every consumer's
+        self.consumer = consumer
+        self.rows: dict[str, RefusalRow] = {}
+        self._shown: list[RefusalRow] = []
+
+    def compose(self) -> ComposeResult:
+        title = (f"Refusals of {self.consumer}, newest first" if self.consumer is not None
+                 else "Refused requests, newest first (every consumer)")
+        yield Label(plain(title, multiline=False), id="detail-title")
+        yield FilterInput(placeholder="Filter: consumer key, problem, URL or client address",
+                          id="refusals-filter")
+        yield Label("Reading…", id="refusals-status", classes="status", markup=False)
+        yield Table(id="refusals-table")
+        with VerticalScroll(id="refusals-detail"):
+            yield Static("", id="refusals-brief", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#refusals-table", Table).focus()
+        self.load()
+
+    @property
+    def table(self) -> Table:
+        return self.query_one("#refusals-table", Table)
+
+    @property
+    def filter_text(self) -> str:
+        return self.query_one("#refusals-filter", FilterInput).value
+
+    def load(self, *, quiet: bool = False) -> None:
+        store, consumer, text = store_of(self), self.consumer, self.filter_text.strip()
+        run_job(self, lambda: store.refusals.list(consumer=consumer, text=text or None,
+                                                  limit=LIMIT),
+                self._show, doing="Reading the refusals", group="list",
+                loading=None if quiet else self.table)
+
+    def on_store_changed(self, event: StoreChanged) -> None:
+        self.load(quiet=True)
+
+    def _show(self, rows: list[RefusalRow]) -> None:
+        self._shown = rows
+        self._fill()
+        text = self.filter_text.strip()
+        where = f" matching “{text}”" if text else ""
+        more = f" (the newest {LIMIT}: / narrows)" if len(rows) >= LIMIT else ""
+        status = (f"{plural(len(rows), 'refusal')}{where}{more}" if rows
+                  else f"No refusal{where} in the log.")
+        self.query_one("#refusals-status", Label).update(plain(status, multiline=False))
+        if self.is_current and self.app.focused is None:
+            self.table.focus()  # focus was lost while the table was loading
+
+    def _fill(self) -> None:
+        """The rows, cut to the width: at 80 columns the client address gives way (it
+        shows under the list), the date loses its year."""
+        table, rows = self.table, self._shown
+        keep = table.current_key
+        width = self.size.width or self.app.size.width
+        wide = width >= 100
+        # Every value as it will show (escapes written out), then cut to its column.
+        shown = [(shown_text(consumer_label(r)), shown_text(r.problem),
+                  shown_text(f"{r.method} {r.url}"), shown_text(dash(r.client_addr)))
+                 for r in rows]
+        when_w = 19 if wide else 14
+        problem_w = min(max((cell_len(p) for _, p, _, _ in shown), default=7), 20)
+        client_w = min(max((cell_len(c) for *_, c in shown), default=6), 21) if wide else 0
+        columns = ["When (UTC)", "Consumer key", "Problem", "Request"]
+        if wide:
+            columns.append("Client")
+        # two cells of padding per column, and the scroll bar
+        rest = width - 2 * len(columns) - 1 - when_w - problem_w - client_w
+        key_w = max(10, min(max((cell_len(k) for k, *_ in shown), default=12), rest * 2 // 5))
+        request_w = max(12, rest - key_w)
+        table.clear(columns=True)
+        table.add_columns(*columns)
+        self.rows = {}
+        for r, (key_text, problem, request, client) in zip(rows, shown, strict=True):
+            key = str(r.id)
+            self.rows[key] = r
+            cells = [when(r.at, seconds=True) if wide else r.at.strftime("%m-%d %H:%M:%S"),
+                     shorten(key_text, key_w, "middle"), shorten(problem, problem_w),
+                     shorten(request, request_w, "middle")]
+            if wide:
+                cells.append(shorten(client, client_w))
+            table.add_row(*cells, key=key)
+        table.select_key(keep)
+        self._show_brief(table.current_key)
+
+    def on_resize(self, event: Resize) -> None:
+        if self._shown:
+            self._fill()
+
+    def _show_brief(self, key: str | None) -> None:
+        row = self.rows.get(key or "")
+        self.query_one("#refusals-brief", Static).update(
+            plain(describe_briefly(row)) if row else "")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_brief(event.row_key.value if event.row_key else None)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """A click on the selected row opens it, as enter does."""
+        self.action_open()
+
+    def action_open(self) -> None:
+        row = self.rows.get(self.table.current_key or "")
+        if row is None:
+            self.notify("No refusal selected.", severity="warning", markup=False)
+            return
+        from tui_oauth.tui.screens.refusal_record import RefusalRecordScreen
+
+        self.app.push_screen(RefusalRecordScreen(row))
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    def action_filter(self) -> None:
+        self.query_one("#refusals-filter", FilterInput).open()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.load()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not event.value:
+            event.input.remove_class("-shown")
+        self.call_after_refresh(self.table.focus)
+
+    def on_filter_input_cleared(self, event: FilterInput.Cleared) -> None:
+        event.stop()
+        self.call_after_refresh(self.table.focus)
+        self.load()
+
+    def action_back(self) -> None:
+        """Esc: clear the filter first (as in the lists of the tabs), then leave."""
+        box = self.query_one("#refusals-filter", FilterInput)
+        if box.value:
+            box.action_clear_filter()
+            return
+        box.close()
+        self.dismiss(None)
+
