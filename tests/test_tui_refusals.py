@@ -88,10 +88,7 @@ async def test_consumer_view_refusals_and_the_record(demo_store: Store) -> None:
         assert HOSTILE_KEY not in text and "evil" not in text  # another consumer's
         # Tab to the refusals (from the tokens), then enter: the newest one's record.
         assert app.focused is not None and app.focused.id == "tokens"
-        await pilot.press("tab")
-        while app.focused is None or app.focused.id != "refusals":
-            await pilot.press("tab")
-        await pilot.press("j", "j", "enter")  # the third newest: through the proxy
+        await pilot.press("tab", "j", "j", "enter")  # the third newest: through the proxy
         assert await wait_for(pilot, on(pilot, "RefusalRecordScreen"))
         await settle(pilot)
         text = screen_text(pilot)

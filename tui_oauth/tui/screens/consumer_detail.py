@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Label, Static
 
 from tui_oauth.core.keys import PublicKeyInfo
@@ -139,6 +140,13 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         if action == "open_refusal":
             return self.focused is not None and self.focused.id == "refusals"
         return super().check_action(action, parameters)
+
+    @property
+    def focus_chain(self) -> list[Widget]:
+        """Tab from the tokens (focused on opening) goes to the refusals first."""
+        chain = super().focus_chain
+        return ([w for w in chain if w.id == "refusals"]
+                + [w for w in chain if w.id != "refusals"])
 
     def compose(self) -> ComposeResult:
         yield Label(plain(f"Consumer {self.key}", multiline=False), id="detail-title")
