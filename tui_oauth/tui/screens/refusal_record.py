@@ -48,6 +48,8 @@ def describe_record(r: RefusalRow) -> str:
         ("Token", dash(r.token_prefix)),
         ("Problem", r.problem),
         ("Answered", answered),
+        # what the server told the client beyond the problem (its oauth_problem_advice)
+        *([("Told the client", told)] if (told := getattr(r, "detail", None)) else []),
         ("Method", dash(r.method)),
         ("URL (signed)", dash(r.url)),
         *([("Reached us as", r.seen_url)] if r.seen_url and r.seen_url != r.url else []),

@@ -147,21 +147,21 @@ class RefusalsScreen(Screen[None]):
             self.table.focus()  # focus was lost while the table was loading
 
     def _fill(self) -> None:
-        """The rows, cut to the width: at 80 columns the client address gives way (it
-        shows under the list), the date loses its year."""
+        """The rows, cut to the width: under 120 columns the client address gives way
+        (it shows under the list), under 100 the date loses its year."""
         table, rows = self.table, self._shown
         keep = table.current_key
         width = self.size.width or self.app.size.width
-        wide = width >= 100
+        wide, widest = width >= 100, width >= 120
         # Every value as it will show (escapes written out), then cut to its column.
         shown = [(shown_text(consumer_label(r)), shown_text(r.problem),
                   shown_text(f"{r.method} {r.url}"), shown_text(dash(r.client_addr)))
                  for r in rows]
         when_w = 19 if wide else 14
         problem_w = min(max((cell_len(p) for _, p, _, _ in shown), default=7), 20)
-        client_w = min(max((cell_len(c) for *_, c in shown), default=6), 21) if wide else 0
+        client_w = min(max((cell_len(c) for *_, c in shown), default=6), 17) if widest else 0
         columns = ["When (UTC)", "Consumer key", "Problem", "Request"]
-        if wide:
+        if widest:
             columns.append("Client")
         # two cells of padding per column, and the scroll bar
         rest = width - 2 * len(columns) - 1 - when_w - problem_w - client_w
@@ -176,7 +176,7 @@ class RefusalsScreen(Screen[None]):
             cells = [when(r.at, seconds=True) if wide else r.at.strftime("%m-%d %H:%M:%S"),
                      shorten(key_text, key_w, "middle"), shorten(problem, problem_w),
                      shorten(request, request_w, "middle")]
-            if wide:
+            if widest:
                 cells.append(shorten(client, client_w))
             table.add_row(*cells, key=key)
         table.select_key(keep)
