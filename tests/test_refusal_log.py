@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from tests.helpers import all_text, count, pem_private, rsa_key
 from tests.provider_support import OAUTH, Server, add_hmac_consumer, problem_of, running_server
-from tui_oauth.core.errors import NotFoundError
+from tui_oauth.core.errors import NotFoundError, ValidationError
 from tui_oauth.core.models import ConsumerClock, Refusal, Token
 from tui_oauth.core.provider.engine import ProviderEngine
 from tui_oauth.core.provider.problems import NO_OAUTH, STATUS, Problem
@@ -93,6 +93,12 @@ def test_service_filters_summary_clock_and_purge(store: Store) -> None:
     put(store, 14, consumer_key="junk2", bucket="", problem="consumer_key_unknown",
         answered="consumer_key_unknown")
     assert svc.purge() == 2  # past 7 days; the default cap (200) is far
+    with pytest.raises(ValidationError, match="between 10 and 100000 rows"):
+        set_setting(store, "refusal_rows_per_consumer", 5)
+    with pytest.raises(ValidationError, match="whole number of seconds"):
+        set_setting(store, "refusal_retention", "a week")
+    with pytest.raises(ValidationError, match="one of: on, off"):
+        set_setting(store, "refusal_log", "maybe")
     set_setting(store, "refusal_rows_per_consumer", 10)
     assert svc.purge() == 5  # bucket "" had 15 rows: 10 kept
     with store.session() as s:
@@ -299,13 +305,27 @@ def test_a_flood_of_unknown_keys_stays_bounded(sqlite_store: Store) -> None:
     assert sqlite_store.refusals.clock(HMAC_KEY) is not None
 
 
-def test_the_recorder_bounds_and_switch(sqlite_store: Store) -> None:
-    log = RefusalLog(sqlite_store, max_pending=5)
+def test_the_recorder_bounds_and_switch(store: Store) -> None:
+    sqlite_store = store  # both engines: the flush's insert, cap and clock upsert
+    add_hmac_consumer(store, HMAC_KEY, SECRET)
+    log = RefusalLog(sqlite_store, max_pending=5, keep=3)
     for _ in range(8):
         log.record(Problem("nonce_used"), method="GET", url="u", seen_url="s", client_addr="a")
     assert (log.pending, log.dropped) == (5, 3)
     assert log.flush() == 5 and log.pending == 0 and log.flush() == 0
-    assert count(sqlite_store, "refusals") == 5
+    assert count(sqlite_store, "refusals") == 3  # the cap of the bucket, after the flush
+    now = int(time.time())
+    for offset in (-30, -10, -20):  # a known consumer's clock: the median, upserted
+        log.sample(HMAC_KEY, now + offset, now)
+    log.sample("nobody", now, now)
+    log.flush()
+    clock = store.refusals.clock(HMAC_KEY)
+    assert clock is not None and (clock.median_offset, clock.samples) == (-20, 3)
+    log.sample(HMAC_KEY, now + 40, now)
+    log.flush()
+    clock = store.refusals.clock(HMAC_KEY)
+    assert clock is not None and clock.samples == 4 and clock.median_offset == -20
+    assert store.refusals.clock("nobody") is None and count(store, "consumer_clock") == 1
     off = ProviderEngine(sqlite_store, PUBLIC, settings=ProviderSettings(refusal_log="off"))
     try:
         off.refusal_log.record(Problem("nonce_used"), method="GET", url="u", seen_url="s",
