@@ -52,13 +52,13 @@ SPEC: dict[str, Spec] = {
     "timestamp_window": Spec(300, 10, 3600, "accepted clock difference, seconds"),
     "problem_detail": Spec(FULL, 0, 0, "what a refusal tells a caller who cannot sign: "
                            "full or minimal", (FULL, MINIMAL)),
-    "refusal_log": Spec(ON, 0, 0, "record refused requests (tui-oauth refusals list): "
+    "refusal_log": Spec(ON, 0, 0, "record refused requests for `tui-oauth refusals`: "
                         "on or off", (ON, OFF)),
     "refusal_retention": Spec(7 * DAY, 3600, 365 * DAY,
                               "how long refused requests are kept, seconds"),
     "refusal_rows_per_consumer": Spec(200, 10, 100_000,
-                                      "refused requests kept per consumer (all unknown "
-                                      "consumer keys together count as one), rows",
+                                      "refused requests kept per consumer, all unknown "
+                                      "keys together as one, rows",
                                       unit="rows"),
 }
 
