@@ -13,6 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 
+from tui_oauth.core.text import visible
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.screens.refusals import clock_words, consumer_label
 from tui_oauth.tui.styles import REFUSALS
@@ -113,12 +114,10 @@ class RefusalRecordScreen(Screen[None]):
             yield Static(plain(describe_record(r)), id="record-fields", markup=False)
             if r.base_string:
                 yield Label(plain(BASE_TITLE), classes="section")
-                base = plain(r.base_string)
-                base.overflow = "fold"  # one long word: folded at the width, never cut
-                if r.truncated:
-                    base.append("\n(cut at 16 KiB: the rest was not recorded)",
-                                style="italic")
-                yield Static(base, id="record-base-string", markup=False)
+                cut = "\n(cut at 16 KiB: the rest was not recorded)" if r.truncated else ""
+                # One long word: folded at the width, never cut.
+                yield Static(Text(visible(r.base_string) + cut, overflow="fold"),
+                             id="record-base-string", markup=False)
                 yield Label(plain(CHECK_TITLE), classes="section")
                 yield Static(plain(NOT_CHECKED), id="record-finding", markup=False)
         yield Footer()
