@@ -139,8 +139,10 @@ class MainScreen(Screen[None]):
         self.action_show_tab(TABS[(TABS.index(self.active_tab) - 1) % len(TABS)])
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id == "info":
-            self.info.show_content()  # before the tab is laid out
+        if event.pane.id == "info":  # their content, before the tab is laid out
+            self.info.show_content()
+        elif event.pane.id == "providers":
+            self.providers.show_content()
         if event.pane.id in TABS:
             self.start_tabs(event.pane.id)
         self.focus_tab()

@@ -52,6 +52,16 @@ class ProvidersTab(FilteredList, ReadOnlyGuard, Vertical):
         super().__init__(id="providers-tab")
 
     def compose(self) -> ComposeResult:
+        # Nothing until the tab is first shown or its list is needed (show_content): the
+        # first screen, where this tab is hidden, does without (benchmarks/startup.py).
+        yield from ()
+
+    def show_content(self) -> None:
+        """Mount the filter, status line and list, once (in the DOM when this returns)."""
+        if not self.children:
+            self.mount_all(self._content())
+
+    def _content(self) -> ComposeResult:
         yield FilterInput(placeholder="Filter providers: name, consumer key or description",
                           id="providers-filter")
         yield Label("", id="providers-status", classes="status", markup=False)
@@ -59,7 +69,13 @@ class ProvidersTab(FilteredList, ReadOnlyGuard, Vertical):
 
     @property
     def table(self) -> VirtualTable:
+        self.show_content()
         return self.query_one("#providers-table", VirtualTable)
+
+    @property
+    def filter_input(self) -> FilterInput:
+        self.show_content()
+        return super().filter_input
 
     def source(self) -> FuncSource:
         service, text = store_of(self).providers, self.filter_text
