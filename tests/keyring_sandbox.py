@@ -21,7 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tui_oauth.core import keyring_session as ks
+from tui_oauth.core.keyring import passphrase as kpass
+from tui_oauth.core.keyring import state as kstate
 
 PASSPHRASE = "correct horse battery staple \u00e9"
 DAEMONS = ("dbus-daemon", "gnome-keyring-daemon")
@@ -114,16 +115,16 @@ class Sandbox:
         if self.use_runtime_dir:
             env["XDG_RUNTIME_DIR"] = str(self.runtime)  # no /run/user/<uid>/bus to find
         if passphrase_file is not None:
-            env[ks.ENV_PASSPHRASE_FILE] = str(passphrase_file)
+            env[kpass.ENV_PASSPHRASE_FILE] = str(passphrase_file)
         env.update(extra or {})
         return env
 
     @property
     def state_dir(self) -> Path:
-        return Path(ks.state_dir(self.env()))
+        return Path(kstate.state_dir(self.env()))
 
-    def state(self) -> ks.SessionState | None:
-        return ks.read_state(str(self.state_dir))
+    def state(self) -> kstate.SessionState | None:
+        return kstate.read_state(str(self.state_dir))
 
     @property
     def keyring_file(self) -> Path:

@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 from tui_oauth.core.errors import TuiOAuthError
-from tui_oauth.core.keyring_session import ensure_secret_service
-from tui_oauth.core.secrets import SecretStore
+from tui_oauth.core.keyring.session import ensure_secret_service
+from tui_oauth.core.keyring.store import SecretStore
 
 PREFIX = "consumer/probe/"
 

@@ -25,8 +25,10 @@ from pathlib import Path
 import pytest
 
 from tests.keyring_sandbox import PASSPHRASE, Sandbox, alive, kill, kill9
-from tui_oauth.core import keyring_session as ks
 from tui_oauth.core.errors import SecretStoreError
+from tui_oauth.core.keyring import passphrase as kpass
+from tui_oauth.core.keyring import session as ksession
+from tui_oauth.core.keyring import state as kstate
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICES_REQUIRED = os.environ.get("TUI_OAUTH_TEST_SERVICES") == "1"
@@ -43,8 +45,8 @@ def no_socket(tmp_path: Path) -> str:
 
 
 def test_needs_private_session_without_anything(no_socket: str) -> None:
-    assert ks.needs_private_session({}, user_bus=no_socket) is True
-    assert ks.needs_private_session({"HOME": "/root"}, user_bus=no_socket) is True
+    assert ksession.needs_private_session({}, user_bus=no_socket) is True
+    assert ksession.needs_private_session({"HOME": "/root"}, user_bus=no_socket) is True
 
 
 @pytest.mark.parametrize(
@@ -55,27 +57,27 @@ def test_needs_private_session_without_anything(no_socket: str) -> None:
     ],
 )
 def test_no_private_session_when_env_says_so(env: dict[str, str], no_socket: str) -> None:
-    assert ks.needs_private_session(env, user_bus=no_socket) is False
+    assert ksession.needs_private_session(env, user_bus=no_socket) is False
 
 
 def test_empty_values_do_not_count(no_socket: str) -> None:
     env = {"DBUS_SESSION_BUS_ADDRESS": "", "PYTHON_KEYRING_BACKEND": ""}
-    assert ks.needs_private_session(env, user_bus=no_socket) is True
+    assert ksession.needs_private_session(env, user_bus=no_socket) is True
 
 
 def test_user_bus_socket_counts_but_a_plain_file_does_not(tmp_path: Path) -> None:
     path = tmp_path / "bus"
     path.write_text("not a socket")
-    assert ks.needs_private_session({}, user_bus=str(path)) is True
+    assert ksession.needs_private_session({}, user_bus=str(path)) is True
     path.unlink()
     with socket.socket(socket.AF_UNIX) as sock:
         sock.bind(str(path))
-        assert ks.needs_private_session({}, user_bus=str(path)) is False
+        assert ksession.needs_private_session({}, user_bus=str(path)) is False
 
 
 def test_default_user_bus_follows_xdg_runtime_dir() -> None:
-    assert ks.default_user_bus({"XDG_RUNTIME_DIR": "/tmp/x"}) == "/tmp/x/bus"
-    assert ks.default_user_bus({}) == f"/run/user/{os.getuid()}/bus"
+    assert ksession.default_user_bus({"XDG_RUNTIME_DIR": "/tmp/x"}) == "/tmp/x/bus"
+    assert ksession.default_user_bus({}) == f"/run/user/{os.getuid()}/bus"
 
 
 # ---------------------------------------------------------------- the state dir and file
@@ -83,13 +85,13 @@ def test_default_user_bus_follows_xdg_runtime_dir() -> None:
 
 def test_state_dir_prefers_an_existing_runtime_dir(tmp_path: Path) -> None:
     home = str(tmp_path / "home")
-    assert ks.state_dir({"XDG_RUNTIME_DIR": str(tmp_path), "HOME": home}) == \
+    assert kstate.state_dir({"XDG_RUNTIME_DIR": str(tmp_path), "HOME": home}) == \
         f"{tmp_path}/tui-oauth"
     missing = str(tmp_path / "missing")
-    assert ks.state_dir({"XDG_RUNTIME_DIR": missing, "HOME": home}) == \
+    assert kstate.state_dir({"XDG_RUNTIME_DIR": missing, "HOME": home}) == \
         f"{home}/.cache/tui-oauth/session"
-    assert ks.state_dir({"HOME": home}) == f"{home}/.cache/tui-oauth/session"
-    assert ks.state_dir({"HOME": home, "XDG_CACHE_HOME": "/c"}) == "/c/tui-oauth/session"
+    assert kstate.state_dir({"HOME": home}) == f"{home}/.cache/tui-oauth/session"
+    assert kstate.state_dir({"HOME": home, "XDG_CACHE_HOME": "/c"}) == "/c/tui-oauth/session"
 
 
 def _short_dir() -> Path:
@@ -109,11 +111,11 @@ def test_state_dir_is_created_0700_whatever_the_umask(short: Path) -> None:
     path = short / "a" / "tui-oauth"
     old = os.umask(0)
     try:
-        ks._prepare_state_dir(str(path))
+        kstate.prepare_state_dir(str(path))
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o700
-    ks._prepare_state_dir(str(path))  # again: fine
+    kstate.prepare_state_dir(str(path))  # again: fine
 
 
 @pytest.mark.parametrize("mode", [0o755, 0o750, 0o701])
@@ -122,7 +124,7 @@ def test_state_dir_open_to_others_is_refused(short: Path, mode: int) -> None:
     path.mkdir()
     path.chmod(mode)
     with pytest.raises(SecretStoreError, match="open to group or others") as info:
-        ks._prepare_state_dir(str(path))
+        kstate.prepare_state_dir(str(path))
     assert f"{mode:04o}" in info.value.message
     assert f"chmod 700 {path}" in (info.value.hint or "")
 
@@ -131,12 +133,12 @@ def test_state_dir_that_is_a_file_or_symlink_is_refused(short: Path) -> None:
     path = short / "tui-oauth"
     path.write_text("x")
     with pytest.raises(SecretStoreError, match="is not a directory"):
-        ks._prepare_state_dir(str(path))
+        kstate.prepare_state_dir(str(path))
     path.unlink()
     (short / "elsewhere").mkdir(mode=0o700)
     path.symlink_to(short / "elsewhere")
     with pytest.raises(SecretStoreError, match="is not a directory"):
-        ks._prepare_state_dir(str(path))
+        kstate.prepare_state_dir(str(path))
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to give a directory away")
@@ -145,43 +147,43 @@ def test_state_dir_of_another_user_is_refused(short: Path) -> None:
     path.mkdir(mode=0o700)
     os.chown(path, 65534, -1)
     with pytest.raises(SecretStoreError, match="belongs to another user"):
-        ks._prepare_state_dir(str(path))
+        kstate.prepare_state_dir(str(path))
 
 
 def test_state_dir_too_long_for_a_socket(tmp_path: Path) -> None:
     path = "/tmp/" + "x" * 100 + "/tui-oauth"
     with pytest.raises(SecretStoreError, match="too long a path") as info:
-        ks._prepare_state_dir(path)
+        kstate.prepare_state_dir(path)
     assert "XDG_RUNTIME_DIR" in (info.value.hint or "")
     assert not os.path.exists(path)
 
 
 def test_state_file_round_trip_and_garbage(short: Path) -> None:
-    assert ks.read_state(str(short)) is None
-    state = ks.SessionState(bus="unix:path=/x/bus,guid=1", dbus_pid=10, keyring_pid=11,
+    assert kstate.read_state(str(short)) is None
+    state = kstate.SessionState(bus="unix:path=/x/bus,guid=1", dbus_pid=10, keyring_pid=11,
                             control="/x/keyring", started=1.5)
-    ks._write_state(str(short), state)
-    assert ks.read_state(str(short)) == state
-    assert (short / ks.STATE_FILE).stat().st_mode & 0o777 == 0o600
-    assert [p.name for p in short.iterdir()] == [ks.STATE_FILE]  # no temp file left
+    kstate.write_state(str(short), state)
+    assert kstate.read_state(str(short)) == state
+    assert (short / kstate.STATE_FILE).stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in short.iterdir()] == [kstate.STATE_FILE]  # no temp file left
     for garbage in ("", "{", "[]", '{"bus": "tcp:host=x", "dbus_pid": 1}',
                     '{"bus": "unix:path=/x", "dbus_pid": "x"}'):
-        (short / ks.STATE_FILE).write_text(garbage)
-        assert ks.read_state(str(short)) is None
+        (short / kstate.STATE_FILE).write_text(garbage)
+        assert kstate.read_state(str(short)) is None
 
 
 def test_session_lock_times_out_clearly(short: Path) -> None:
-    fd = os.open(short / ks.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(short / kstate.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         t0 = time.monotonic()
         with pytest.raises(SecretStoreError, match="Another tui-oauth"), \
-                ks._session_lock(str(short), timeout=0.3):
+                kstate.session_lock(str(short), timeout=0.3):
             pass
         assert time.monotonic() - t0 < 2
     finally:
         os.close(fd)
-    with ks._session_lock(str(short), timeout=0.3):
+    with kstate.session_lock(str(short), timeout=0.3):
         pass  # free again
 
 
@@ -203,37 +205,37 @@ def _file(tmp_path: Path, content: bytes, mode: int = 0o600) -> Path:
 def test_passphrase_from_file(tmp_path: Path, content: bytes, expected: str,
                               capsys: pytest.CaptureFixture[str]) -> None:
     path = _file(tmp_path, content)
-    env = {ks.ENV_PASSPHRASE_FILE: str(path)}
-    assert ks.read_passphrase(env, stdin_is_tty=False) == expected
+    env = {kpass.ENV_PASSPHRASE_FILE: str(path)}
+    assert kpass.read_passphrase(env, stdin_is_tty=False) == expected
     assert capsys.readouterr().err == ""  # 0600: no warning
 
 
 @pytest.mark.parametrize("content", [b"", b"\n", b"\r\n"])
 def test_empty_passphrase_file_is_refused(tmp_path: Path, content: bytes) -> None:
-    env = {ks.ENV_PASSPHRASE_FILE: str(_file(tmp_path, content))}
+    env = {kpass.ENV_PASSPHRASE_FILE: str(_file(tmp_path, content))}
     with pytest.raises(SecretStoreError, match="is empty"):
-        ks.read_passphrase(env, stdin_is_tty=True)
+        kpass.read_passphrase(env, stdin_is_tty=True)
 
 
 def test_unreadable_passphrase_file(tmp_path: Path) -> None:
     missing = tmp_path / "missing"
     with pytest.raises(SecretStoreError, match="Cannot read the keyring passphrase file") as info:
-        ks.read_passphrase({ks.ENV_PASSPHRASE_FILE: str(missing)}, stdin_is_tty=True)
+        kpass.read_passphrase({kpass.ENV_PASSPHRASE_FILE: str(missing)}, stdin_is_tty=True)
     assert str(missing) in info.value.message
     with pytest.raises(SecretStoreError, match="Cannot read"):  # a directory
-        ks.read_passphrase({ks.ENV_PASSPHRASE_FILE: str(tmp_path)}, stdin_is_tty=True)
+        kpass.read_passphrase({kpass.ENV_PASSPHRASE_FILE: str(tmp_path)}, stdin_is_tty=True)
 
 
 def test_passphrase_file_not_utf8(tmp_path: Path) -> None:
-    env = {ks.ENV_PASSPHRASE_FILE: str(_file(tmp_path, b"\xff\xfe"))}
+    env = {kpass.ENV_PASSPHRASE_FILE: str(_file(tmp_path, b"\xff\xfe"))}
     with pytest.raises(SecretStoreError, match="UTF-8"):
-        ks.read_passphrase(env, stdin_is_tty=False)
+        kpass.read_passphrase(env, stdin_is_tty=False)
 
 
 def test_world_readable_passphrase_file_warns(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     path = _file(tmp_path, b"pw\n", mode=0o644)
-    assert ks.read_passphrase({ks.ENV_PASSPHRASE_FILE: str(path)}, stdin_is_tty=False) == "pw"
+    assert kpass.read_passphrase({kpass.ENV_PASSPHRASE_FILE: str(path)}, stdin_is_tty=False) == "pw"
     err = capsys.readouterr().err
     assert "chmod 600" in err and "0644" in err
     assert "pw\n" not in err.replace(str(path), "")
@@ -241,11 +243,11 @@ def test_world_readable_passphrase_file_warns(tmp_path: Path,
 
 def test_no_file_and_no_tty_is_refused() -> None:
     with pytest.raises(SecretStoreError, match="stdin is not a terminal") as info:
-        ks.read_passphrase({}, stdin_is_tty=False)
+        kpass.read_passphrase({}, stdin_is_tty=False)
     assert info.value.message.startswith("There is no D-Bus session bus")
-    assert ks.ENV_PASSPHRASE_FILE in (info.value.hint or "")
+    assert kpass.ENV_PASSPHRASE_FILE in (info.value.hint or "")
     with pytest.raises(SecretStoreError, match=r"^It is locked, and it needs"):
-        ks.read_passphrase({}, stdin_is_tty=False, why="It is locked")
+        kpass.read_passphrase({}, stdin_is_tty=False, why="It is locked")
 
 
 def test_tty_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -255,12 +257,12 @@ def test_tty_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
         prompts.append(prompt)
         return "typed"
 
-    monkeypatch.setattr(ks.getpass, "getpass", fake_getpass)
-    assert ks.read_passphrase({}, stdin_is_tty=True) == "typed"
-    assert prompts == [ks.PROMPT]
-    monkeypatch.setattr(ks.getpass, "getpass", lambda prompt="": "")
+    monkeypatch.setattr(kpass.getpass, "getpass", fake_getpass)
+    assert kpass.read_passphrase({}, stdin_is_tty=True) == "typed"
+    assert prompts == [kpass.PROMPT]
+    monkeypatch.setattr(kpass.getpass, "getpass", lambda prompt="": "")
     with pytest.raises(SecretStoreError, match="must not be empty"):
-        ks.read_passphrase({}, stdin_is_tty=True)
+        kpass.read_passphrase({}, stdin_is_tty=True)
 
 
 # ---------------------------------------------------------------- ensure_secret_service in-process
@@ -268,7 +270,7 @@ def test_tty_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_returns_at_once_with_a_bus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
-    ks.ensure_secret_service(stdin_is_tty=False)  # no error, nothing started
+    ksession.ensure_secret_service(stdin_is_tty=False)  # no error, nothing started
 
 
 def test_points_jeepney_at_the_user_bus(monkeypatch: pytest.MonkeyPatch, short: Path) -> None:
@@ -277,7 +279,7 @@ def test_points_jeepney_at_the_user_bus(monkeypatch: pytest.MonkeyPatch, short: 
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(short))
     with socket.socket(socket.AF_UNIX) as sock:
         sock.bind(str(short / "bus"))
-        ks.ensure_secret_service(stdin_is_tty=False)
+        ksession.ensure_secret_service(stdin_is_tty=False)
     assert os.environ["DBUS_SESSION_BUS_ADDRESS"] == f"unix:path={short}/bus"
     assert not (short / "tui-oauth").exists()
 
@@ -288,7 +290,7 @@ def test_returns_when_gnome_keyring_is_missing(monkeypatch: pytest.MonkeyPatch,
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH
-    ks.ensure_secret_service(stdin_is_tty=False)  # SecretStore.check() explains
+    ksession.ensure_secret_service(stdin_is_tty=False)  # SecretStore.check() explains
     assert not (tmp_path / "tui-oauth").exists()
 
 
@@ -349,7 +351,7 @@ def _status(box: Sandbox) -> dict[str, object]:
     return facts
 
 
-def _started(box: Sandbox) -> ks.SessionState:
+def _started(box: Sandbox) -> kstate.SessionState:
     state = box.state()
     assert state is not None
     assert alive(state.dbus_pid) and alive(state.keyring_pid)
@@ -358,12 +360,12 @@ def _started(box: Sandbox) -> ks.SessionState:
     return state
 
 
-def _assert_nothing_running(box: Sandbox, before: ks.SessionState | None = None) -> None:
+def _assert_nothing_running(box: Sandbox, before: kstate.SessionState | None = None) -> None:
     assert box.daemons() == {"dbus-daemon": [], "gnome-keyring-daemon": []}
     if before is not None:
         assert not alive(before.dbus_pid) and not alive(before.keyring_pid)
     assert box.state() is None
-    assert not (box.state_dir / ks.BUS_SOCKET).exists()
+    assert not (box.state_dir / kstate.BUS_SOCKET).exists()
 
 
 @e2e
@@ -381,7 +383,7 @@ def test_first_run_starts_the_session_and_later_runs_reuse_it(sandbox: Sandbox) 
     assert state.bus == f"unix:path={sandbox.state_dir}/bus" or \
         state.bus.startswith(f"unix:path={sandbox.state_dir}/bus,")
     assert sandbox.state_dir.stat().st_mode & 0o777 == 0o700
-    assert (sandbox.state_dir / ks.STATE_FILE).stat().st_mode & 0o777 == 0o600
+    assert (sandbox.state_dir / kstate.STATE_FILE).stat().st_mode & 0o777 == 0o600
     data = sandbox.keyring_file.read_bytes()
     assert SECRET.encode() not in data and PASSPHRASE.encode() not in data  # encrypted
 
@@ -504,7 +506,7 @@ def test_lock_then_the_next_command_unlocks(sandbox: Sandbox) -> None:
     assert time.monotonic() - t0 < 10
     _assert_clean_failure(refused, "is locked")
     assert "stdin is not a terminal" in refused.stderr
-    assert ks.ENV_PASSPHRASE_FILE in refused.stderr
+    assert kpass.ENV_PASSPHRASE_FILE in refused.stderr
     # ... with the wrong one too, and the session stays (locked) for the others ...
     _assert_clean_failure(_probe(sandbox, "read", "db-1", passphrase_file=sandbox.wrong), WRONG)
     assert _started(sandbox) == state
@@ -584,7 +586,7 @@ def test_stale_state_is_recovered(sandbox: Sandbox) -> None:
     assert second.dbus_pid != first.dbus_pid
 
     # The state file goes (a start cut short): its daemons are ended, one pair is left.
-    (sandbox.state_dir / ks.STATE_FILE).unlink()
+    (sandbox.state_dir / kstate.STATE_FILE).unlink()
     assert _status(sandbox)["running"] is False
     done = _ok(_probe(sandbox, "read", "db-1", passphrase_file=sandbox.good))
     assert done.stdout.strip() == f"VALUE {SECRET}"
@@ -627,7 +629,7 @@ def test_without_a_runtime_dir_the_session_lives_in_the_cache(tmp_path: Path) ->
     try:
         _ok(_probe(box, "roundtrip", "db-1", SECRET, passphrase_file=box.good))
         assert box.state_dir == box.home_env / ".cache/tui-oauth/session"
-        assert (box.home / ".cache/tui-oauth/session" / ks.STATE_FILE).is_file()
+        assert (box.home / ".cache/tui-oauth/session" / kstate.STATE_FILE).is_file()
         _started(box)
         assert _ok(_probe(box, "read", "db-1")).stdout.strip() == f"VALUE {SECRET}"
     finally:
@@ -643,20 +645,20 @@ def test_passphrase_never_in_argv_or_environment(sandbox: Sandbox) -> None:
     assert facts["control"] == str(sandbox.state_dir / "keyring")
     assert PASSPHRASE not in facts["cmdline"]
     assert all(PASSPHRASE not in v for v in facts["environ"].values())
-    assert not any(k.startswith("TUI_OAUTH_") and k != ks.ENV_PASSPHRASE_FILE
+    assert not any(k.startswith("TUI_OAUTH_") and k != kpass.ENV_PASSPHRASE_FILE
                    for k in facts["environ"])
     for pid in (state.dbus_pid, state.keyring_pid):
         for what in ("cmdline", "environ"):
             text = Path(f"/proc/{pid}/{what}").read_bytes()
             assert PASSPHRASE.encode() not in text
-            assert ks.ENV_PASSPHRASE_FILE.encode() not in text
+            assert kpass.ENV_PASSPHRASE_FILE.encode() not in text
 
 
 @e2e
 def test_no_passphrase_file_and_no_tty(sandbox: Sandbox) -> None:
     done = _probe(sandbox, "read", "db-1")
     _assert_clean_failure(done, "stdin is not a terminal")
-    assert ks.ENV_PASSPHRASE_FILE in done.stderr
+    assert kpass.ENV_PASSPHRASE_FILE in done.stderr
     _assert_nothing_running(sandbox)
 
 

@@ -31,7 +31,7 @@ from keyring.testing.backend import BackendBasicTests
 
 from tests.keyring_backends import FailingKeyring, MemoryKeyring
 from tui_oauth.core.errors import SecretStoreError
-from tui_oauth.core.secrets import SecretStore, validate_name
+from tui_oauth.core.keyring.store import SecretStore, validate_name
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICES_REQUIRED = os.environ.get("TUI_OAUTH_TEST_SERVICES") == "1"
@@ -343,7 +343,7 @@ def test_hung_keyring_does_not_hold_up_interpreter_exit() -> None:
         f"""
         import time
         from tests.keyring_backends import FailingKeyring
-        from tui_oauth.core.secrets import SecretStore
+        from tui_oauth.core.keyring.store import SecretStore
         s = SecretStore("ns", backend=FailingKeyring(fail_on={{"get"}}, hang=True), timeout=0.2)
         try:
             s.get({NAME!r})

@@ -167,7 +167,7 @@ def join_keyring() -> None:
     """Make sure the keyring can be used (see :func:`needs_keyring`), for a command that
     learns only as it runs that it needs it."""
     if app_context().secrets_backend is None:
-        from tui_oauth.core.keyring_session import ensure_secret_service
+        from tui_oauth.core.keyring.session import ensure_secret_service
 
         ensure_secret_service()
 
@@ -178,7 +178,7 @@ def needs_keyring(fn: F | None = None, *,
 
     With no D-Bus session bus (a plain SSH login) and gnome-keyring installed,
     the user's private keyring session is joined (or unlocked, or started)
-    before anything else happens; see tui_oauth.core.keyring_session.  A
+    before anything else happens; see tui_oauth.core.keyring.session.  A
     command that will not touch the keyring (``when`` false) asks for no
     passphrase.
     """

@@ -32,13 +32,13 @@ def keyring_group() -> None:
 
 def _backend(facts: dict[str, Any]) -> str:
     """The keyring backend a command would use now (the private session if it runs)."""
-    from tui_oauth.core.secrets import SecretStore
+    from tui_oauth.core.keyring.store import SecretStore
 
     if facts["session_bus"] == "private session" and not os.environ.get(
             "DBUS_SESSION_BUS_ADDRESS"):
         os.environ["DBUS_SESSION_BUS_ADDRESS"] = facts["bus"]  # this process only
     elif facts["session_bus"] == "user bus" and not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
-        from tui_oauth.core.keyring_session import default_user_bus
+        from tui_oauth.core.keyring.session import default_user_bus
 
         os.environ["DBUS_SESSION_BUS_ADDRESS"] = f"unix:path={default_user_bus(os.environ)}"
     return SecretStore("keyring-status", timeout=5).backend_name
@@ -49,7 +49,7 @@ def _backend(facts: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(as_json: bool) -> None:
     """Is a private keyring session running; its bus, pids, lock state, the backend."""
-    from tui_oauth.core.keyring_session import session_status
+    from tui_oauth.core.keyring.session import session_status
 
     facts = session_status()
     facts["backend"] = _backend(facts)
@@ -82,7 +82,7 @@ def status(as_json: bool) -> None:
     "Examples:\n\n\b\n  tui-oauth keyring lock"))
 def lock() -> None:
     """Lock the private session's keyring: the next command asks for the passphrase."""
-    from tui_oauth.core.keyring_session import lock_session
+    from tui_oauth.core.keyring.session import lock_session
 
     if lock_session() is None:
         say("No private keyring session is running; nothing to lock.", err=True)
@@ -95,7 +95,7 @@ def lock() -> None:
     "Examples:\n\n\b\n  tui-oauth keyring stop"))
 def stop() -> None:
     """Stop the private session's dbus-daemon and gnome-keyring and remove its state."""
-    from tui_oauth.core.keyring_session import stop_session
+    from tui_oauth.core.keyring.session import stop_session
 
     state = stop_session()
     if state is None:

@@ -50,13 +50,13 @@ from tui_oauth.core.migrations import HEAD, current_revision, upgrade
 from tui_oauth.core.models import StoreMeta
 
 if TYPE_CHECKING:
-    # The keyring (secrets.py imports keyring and its backends: ~20-30 ms, measured with
+    # The keyring (keyring/store.py imports keyring and its backends: ~20-30 ms, measured with
     # -X importtime) loads on the first secret read or write, not when the store opens:
     # a listing never needs it.
     from keyring.backend import KeyringBackend
 
     from tui_oauth.core.changes import ChangeWatcher
-    from tui_oauth.core.secrets import SecretStore
+    from tui_oauth.core.keyring.store import SecretStore
     from tui_oauth.core.services.audit import AuditService
     from tui_oauth.core.services.connect import ConsumerSideService
     from tui_oauth.core.services.consumer_info import ConsumerInfoService
@@ -390,7 +390,7 @@ def open_store(url: str | None = None, *, secrets_backend: KeyringBackend | None
         raise StoreError(f"Cannot open {redact_url(resolved)}: {exc.orig}") from exc
 
     def secrets() -> SecretStore:
-        from tui_oauth.core.secrets import SecretStore
+        from tui_oauth.core.keyring.store import SecretStore
 
         return SecretStore(namespace=store_id, backend=secrets_backend, timeout=keyring_timeout)
 

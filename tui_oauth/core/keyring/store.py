@@ -1,4 +1,4 @@
-"""Shared secrets and private keys, kept in the OS keyring (never in the database).
+"""The secret store: shared secrets and private keys in the OS keyring (never in the database).
 
 One :class:`SecretStore` serves one database: its items live under the keyring
 service name ``tui-oauth/<namespace>``, the item ("username" in keyring's terms)
@@ -37,15 +37,15 @@ import keyring.errors
 from keyring.backends import chainer, fail, null
 
 from tui_oauth.core.errors import SecretStoreError
+from tui_oauth.core.keyring.dbus import DEFAULT_COLLECTION, THREAD_NAME, secret_service_provider
+from tui_oauth.core.timelimit import call_with_time_limit
 
-__all__ = ["SERVICE_PREFIX", "SecretStore", "call_with_time_limit", "validate_name"]
+__all__ = ["SERVICE_PREFIX", "SecretStore", "validate_name"]
 
 SERVICE_PREFIX = "tui-oauth/"
 MAX_NAME_LENGTH = 200
 _PROBE_NAME = "tui-oauth/probe"  # read in check(); never written
 _SECRET_SERVICE_CLASS = "keyring.backends.SecretService.Keyring"  # noqa: S105 (a class)
-_DEFAULT_COLLECTION = "/org/freedesktop/secrets/aliases/default"
-_SECRETS_BUS_NAME = "org.freedesktop.secrets"
 
 T = TypeVar("T")
 
@@ -199,7 +199,7 @@ def _secret_service_collection(backend: Any, connection: Any) -> Any:
     """The collection keyring's SecretService backend uses, without unlocking it."""
     import secretstorage
 
-    path = getattr(backend, "preferred_collection", _DEFAULT_COLLECTION)
+    path = getattr(backend, "preferred_collection", DEFAULT_COLLECTION)
     try:
         return secretstorage.Collection(connection, path)
     except secretstorage.exceptions.ItemNotFoundException as exc:
@@ -228,30 +228,9 @@ def _check_unlocked(backend: Any) -> None:
             )
 
 
-def _secret_service_provider() -> str | None:
-    """Name of the program that owns org.freedesktop.secrets, e.g. gnome-keyring."""
-    try:
-        import secretstorage
-        from jeepney.bus_messages import message_bus
-
-        with closing(secretstorage.dbus_init()) as connection:
-            reply = connection.send_and_get_reply(
-                message_bus.GetConnectionUnixProcessID(_SECRETS_BUS_NAME), timeout=1
-            )
-            pid = int(reply.body[0])
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv0 = f.read().split(b"\0", 1)[0].decode(errors="replace")
-    except Exception:
-        return None
-    program = os.path.basename(argv0)
-    if program.endswith("-daemon"):
-        program = program[: -len("-daemon")]
-    return program or None
-
-
 def _describe(backend: keyring.backend.KeyringBackend) -> str:
     if _is_secret_service(backend):
-        provider = _secret_service_provider()
+        provider = secret_service_provider()
         return f"SecretService ({provider})" if provider else "SecretService"
     return _class_path(backend)
 
@@ -296,33 +275,6 @@ def _map_error(exc: BaseException, doing: str, value: str | None = None) -> Secr
         )
     return SecretStoreError(f"The keyring failed while {doing}: {detail} ({kind}).",
                             hint="Check that the keyring is unlocked and working.")
-
-
-def call_with_time_limit(
-    fn: Callable[..., Any], *args: Any, timeout: float
-) -> tuple[bool, Any, BaseException | None, threading.Thread]:
-    """Run ``fn(*args)`` on a daemon thread and wait at most ``timeout`` seconds.
-
-    Returns ``(finished, result, error, thread)``.  A daemon thread (unlike a
-    ThreadPoolExecutor worker) is abandoned at interpreter exit, so a call that
-    never returns cannot hold up the exit of the program.
-    """
-    box: dict[str, Any] = {}
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            box["result"] = fn(*args)
-        except BaseException as exc:  # handed to the waiting thread
-            box["error"] = exc
-        finally:
-            done.set()
-
-    worker = threading.Thread(target=run, name="tui-oauth-keyring", daemon=True)
-    worker.start()
-    if not done.wait(timeout):
-        return False, None, None, worker
-    return True, box.get("result"), box.get("error"), worker
 
 
 class SecretStore:
@@ -511,7 +463,8 @@ class SecretStore:
                     hint=_home_hint(),
                 )
             self._stuck = None
-        finished, result, error, worker = call_with_time_limit(fn, *args, timeout=self.timeout)
+        finished, result, error, worker = call_with_time_limit(
+            fn, *args, timeout=self.timeout, name=THREAD_NAME)
         if not finished:
             self._stuck = worker
             raise SecretStoreError(
