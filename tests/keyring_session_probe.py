@@ -1,9 +1,9 @@
 """A stand-in for the CLI, run by tests/test_keyring_session.py as
 ``python -m tests.keyring_session_probe MODE NAMESPACE [ARGS...]`` from the repo root.
 
-It calls ensure_secret_service() the way the CLI does (joining, unlocking or
-starting the user's private keyring session when there is no session bus),
-then does MODE:
+It calls ensure_secret_service() the way the CLI does, with the CLI's
+passphrase prompt and warning callbacks (joining, unlocking or starting the
+user's private keyring session when there is no session bus), then does MODE:
 
   roundtrip NS VALUE   store VALUE as item "main", read it back, print OK and the backend
   put NS ITEM VALUE    store VALUE as ITEM, print OK
@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from tui_oauth.cli.common import ask_keyring_passphrase, say_warning
 from tui_oauth.core.errors import TuiOAuthError
 from tui_oauth.core.keyring.session import ensure_secret_service
 from tui_oauth.core.keyring.store import SecretStore
@@ -34,7 +35,7 @@ PREFIX = "consumer/probe/"
 
 def run(argv: list[str]) -> int:
     mode, namespace, args = argv[1], argv[2], argv[3:]
-    ensure_secret_service()
+    ensure_secret_service(ask_passphrase=ask_keyring_passphrase(), warn=say_warning)
     if mode == "env":
         print(json.dumps({
             "bus": os.environ.get("DBUS_SESSION_BUS_ADDRESS"),

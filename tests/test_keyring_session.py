@@ -197,6 +197,10 @@ def _file(tmp_path: Path, content: bytes, mode: int = 0o600) -> Path:
     return path
 
 
+def _no_asking(prompt: str) -> str:
+    raise AssertionError(f"asked for the passphrase ({prompt!r}) although the file is set")
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [(b"pw", "pw"), (b"pw\n", "pw"), (b"pw\n\n", "pw\n"), (b"pw\r\n", "pw"),
@@ -206,63 +210,99 @@ def test_passphrase_from_file(tmp_path: Path, content: bytes, expected: str,
                               capsys: pytest.CaptureFixture[str]) -> None:
     path = _file(tmp_path, content)
     env = {kpass.ENV_PASSPHRASE_FILE: str(path)}
-    assert kpass.read_passphrase(env, stdin_is_tty=False) == expected
-    assert capsys.readouterr().err == ""  # 0600: no warning
+    warnings: list[str] = []
+    assert kpass.read_passphrase(env, None, warn=warnings.append) == expected
+    assert warnings == []  # 0600: no warning
+    assert capsys.readouterr() == ("", "")  # the core prints nothing
 
 
 @pytest.mark.parametrize("content", [b"", b"\n", b"\r\n"])
 def test_empty_passphrase_file_is_refused(tmp_path: Path, content: bytes) -> None:
     env = {kpass.ENV_PASSPHRASE_FILE: str(_file(tmp_path, content))}
     with pytest.raises(SecretStoreError, match="is empty"):
-        kpass.read_passphrase(env, stdin_is_tty=True)
+        kpass.read_passphrase(env, _no_asking)
 
 
 def test_unreadable_passphrase_file(tmp_path: Path) -> None:
     missing = tmp_path / "missing"
     with pytest.raises(SecretStoreError, match="Cannot read the keyring passphrase file") as info:
-        kpass.read_passphrase({kpass.ENV_PASSPHRASE_FILE: str(missing)}, stdin_is_tty=True)
+        kpass.read_passphrase({kpass.ENV_PASSPHRASE_FILE: str(missing)}, _no_asking)
     assert str(missing) in info.value.message
     with pytest.raises(SecretStoreError, match="Cannot read"):  # a directory
-        kpass.read_passphrase({kpass.ENV_PASSPHRASE_FILE: str(tmp_path)}, stdin_is_tty=True)
+        kpass.read_passphrase({kpass.ENV_PASSPHRASE_FILE: str(tmp_path)}, _no_asking)
 
 
 def test_passphrase_file_not_utf8(tmp_path: Path) -> None:
     env = {kpass.ENV_PASSPHRASE_FILE: str(_file(tmp_path, b"\xff\xfe"))}
     with pytest.raises(SecretStoreError, match="UTF-8"):
-        kpass.read_passphrase(env, stdin_is_tty=False)
+        kpass.read_passphrase(env, None)
 
 
 def test_world_readable_passphrase_file_warns(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     path = _file(tmp_path, b"pw\n", mode=0o644)
-    assert kpass.read_passphrase({kpass.ENV_PASSPHRASE_FILE: str(path)}, stdin_is_tty=False) == "pw"
-    err = capsys.readouterr().err
-    assert "chmod 600" in err and "0644" in err
-    assert "pw\n" not in err.replace(str(path), "")
+    warnings: list[str] = []
+    env = {kpass.ENV_PASSPHRASE_FILE: str(path)}
+    assert kpass.read_passphrase(env, None, warn=warnings.append) == "pw"
+    assert len(warnings) == 1
+    assert "chmod 600" in warnings[0] and "0644" in warnings[0]
+    assert "pw\n" not in warnings[0].replace(str(path), "")
+    assert capsys.readouterr() == ("", "")  # said through warn, not printed
+    assert kpass.read_passphrase(env, None) == "pw"  # no warn given: still read
 
 
 def test_no_file_and_no_tty_is_refused() -> None:
     with pytest.raises(SecretStoreError, match="stdin is not a terminal") as info:
-        kpass.read_passphrase({}, stdin_is_tty=False)
+        kpass.read_passphrase({}, None)
     assert info.value.message.startswith("There is no D-Bus session bus")
     assert kpass.ENV_PASSPHRASE_FILE in (info.value.hint or "")
     with pytest.raises(SecretStoreError, match=r"^It is locked, and it needs"):
-        kpass.read_passphrase({}, stdin_is_tty=False, why="It is locked")
+        kpass.read_passphrase({}, None, why="It is locked")
 
 
-def test_tty_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_asks_through_the_callback() -> None:
     prompts: list[str] = []
 
-    def fake_getpass(prompt: str = "") -> str:
+    def ask(prompt: str) -> str:
         prompts.append(prompt)
         return "typed"
 
-    monkeypatch.setattr(kpass.getpass, "getpass", fake_getpass)
-    assert kpass.read_passphrase({}, stdin_is_tty=True) == "typed"
+    assert kpass.read_passphrase({}, ask) == "typed"
     assert prompts == [kpass.PROMPT]
-    monkeypatch.setattr(kpass.getpass, "getpass", lambda prompt="": "")
     with pytest.raises(SecretStoreError, match="must not be empty"):
-        kpass.read_passphrase({}, stdin_is_tty=True)
+        kpass.read_passphrase({}, lambda prompt: "")
+
+    def eof(prompt: str) -> str:
+        raise EOFError
+
+    with pytest.raises(SecretStoreError, match="No keyring passphrase was entered") as info:
+        kpass.read_passphrase({}, eof)
+    assert kpass.ENV_PASSPHRASE_FILE in (info.value.hint or "")
+    with pytest.raises(SecretStoreError, match="longer than"):
+        kpass.read_passphrase({}, lambda prompt: "x" * (kpass.MAX_PASSPHRASE_BYTES + 1))
+
+
+def test_cli_asks_with_getpass_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI's callbacks: getpass when stdin is a terminal, None (cannot ask) when not;
+    warnings on stderr, escaped."""
+    import getpass
+    import io
+
+    from tui_oauth.cli import common
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO())
+    assert common.ask_keyring_passphrase() is None
+    monkeypatch.setattr(sys, "stdin", Tty())
+    assert common.ask_keyring_passphrase() is getpass.getpass
+    common.say_warning("the file /tmp/p\x1b[2J is open")
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "tui-oauth: warning: the file /tmp/p\\x1b[2J is open\n"
 
 
 # ---------------------------------------------------------------- ensure_secret_service in-process
@@ -270,7 +310,7 @@ def test_tty_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_returns_at_once_with_a_bus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
-    ksession.ensure_secret_service(stdin_is_tty=False)  # no error, nothing started
+    ksession.ensure_secret_service()  # no error, nothing started
 
 
 def test_points_jeepney_at_the_user_bus(monkeypatch: pytest.MonkeyPatch, short: Path) -> None:
@@ -279,7 +319,7 @@ def test_points_jeepney_at_the_user_bus(monkeypatch: pytest.MonkeyPatch, short: 
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(short))
     with socket.socket(socket.AF_UNIX) as sock:
         sock.bind(str(short / "bus"))
-        ksession.ensure_secret_service(stdin_is_tty=False)
+        ksession.ensure_secret_service()
     assert os.environ["DBUS_SESSION_BUS_ADDRESS"] == f"unix:path={short}/bus"
     assert not (short / "tui-oauth").exists()
 
@@ -290,7 +330,7 @@ def test_returns_when_gnome_keyring_is_missing(monkeypatch: pytest.MonkeyPatch,
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH
-    ksession.ensure_secret_service(stdin_is_tty=False)  # SecretStore.check() explains
+    ksession.ensure_secret_service()  # SecretStore.check() explains
     assert not (tmp_path / "tui-oauth").exists()
 
 

@@ -163,13 +163,36 @@ def app_context() -> AppContext:
     return obj
 
 
+def _stdin_is_tty() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def ask_keyring_passphrase() -> Callable[[str], str] | None:
+    """How the keyring passphrase is asked for: ``getpass`` (no echo) when stdin is a
+    terminal; None when it is not (the core then says that it cannot ask, and how to
+    give the passphrase in a file)."""
+    if not _stdin_is_tty():
+        return None
+    import getpass
+
+    return getpass.getpass
+
+
+def say_warning(message: str) -> None:
+    """A warning from the core, on stderr (``tui-oauth: warning: ...``)."""
+    say(f"tui-oauth: warning: {message}", err=True)
+
+
 def join_keyring() -> None:
     """Make sure the keyring can be used (see :func:`needs_keyring`), for a command that
     learns only as it runs that it needs it."""
     if app_context().secrets_backend is None:
         from tui_oauth.core.keyring.session import ensure_secret_service
 
-        ensure_secret_service()
+        ensure_secret_service(ask_passphrase=ask_keyring_passphrase(), warn=say_warning)
 
 
 def needs_keyring(fn: F | None = None, *,

@@ -1,23 +1,35 @@
-"""The keyring passphrase of the private session: from a file, or asked for."""
+"""The keyring passphrase of the private session: from a file, or asked for.
+
+Core never prompts or prints: the front door passes ``ask`` (shows the prompt
+and returns what was typed: the CLI asks on the terminal; None when there is no
+terminal to ask on) and ``warn`` (tells the user a warning, e.g. on stderr).
+"""
 
 from __future__ import annotations
 
-import getpass
 import os
 import stat
-import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from tui_oauth.core.errors import SecretStoreError
 
-__all__ = ["ENV_PASSPHRASE_FILE", "MAX_PASSPHRASE_BYTES", "PROMPT", "read_passphrase"]
+__all__ = [
+    "ENV_PASSPHRASE_FILE",
+    "MAX_PASSPHRASE_BYTES",
+    "PROMPT",
+    "AskPassphrase",
+    "Warn",
+    "read_passphrase",
+]
 
 ENV_PASSPHRASE_FILE = "TUI_OAUTH_KEYRING_PASSPHRASE_FILE"  # noqa: S105 (a variable name)
-
 PROMPT = "Keyring passphrase for tui-oauth (creates the keyring on first use): "
-
 MAX_PASSPHRASE_BYTES = 16 * 1024
 
+#: Shows a prompt and returns the passphrase typed (EOFError: nothing was entered).
+AskPassphrase = Callable[[str], str]
+#: Tells the user a warning (one line, without a "warning:" prefix).
+Warn = Callable[[str], None]
 
 _PASSPHRASE_FILE_HINT = (
     f"Put the keyring passphrase in a file only you can read (chmod 600) and set "
@@ -25,14 +37,13 @@ _PASSPHRASE_FILE_HINT = (
 )
 
 
+def read_passphrase(env: Mapping[str, str], ask: AskPassphrase | None, *,
+                    why: str | None = None, warn: Warn | None = None) -> str:
+    """The keyring passphrase: from the file named by the env, else ``ask(PROMPT)``.
 
-def _warn(message: str) -> None:
-    print(f"tui-oauth: warning: {message}", file=sys.stderr)
-
-
-def read_passphrase(env: Mapping[str, str], stdin_is_tty: bool, *,
-                    why: str | None = None) -> str:
-    """The keyring passphrase: from the file named by the env, else asked on the TTY."""
+    ``ask`` None means there is no terminal to ask on: without the file that is
+    an error.  A file open to group or others is used, with a ``warn``.
+    """
     path = env.get(ENV_PASSPHRASE_FILE)
     if path:
         try:
@@ -45,8 +56,8 @@ def read_passphrase(env: Mapping[str, str], stdin_is_tty: bool, *,
                 f"{exc.strerror or exc}.",
                 hint=f"Check the path and its permissions, or unset {ENV_PASSPHRASE_FILE}.",
             ) from None
-        if mode & 0o077:
-            _warn(f"the keyring passphrase file {path} is accessible by group or others "
+        if mode & 0o077 and warn is not None:
+            warn(f"the keyring passphrase file {path} is accessible by group or others "
                   f"(mode {stat.S_IMODE(mode):04o}); run `chmod 600 {path}`.")
         try:
             text = raw.decode("utf-8")
@@ -67,7 +78,7 @@ def read_passphrase(env: Mapping[str, str], stdin_is_tty: bool, *,
             )
         _check_length(text)
         return text
-    if not stdin_is_tty:
+    if ask is None:
         why = why or ("There is no D-Bus session bus, so tui-oauth starts its own keyring "
                       "session")
         raise SecretStoreError(
@@ -76,7 +87,7 @@ def read_passphrase(env: Mapping[str, str], stdin_is_tty: bool, *,
             hint=_PASSPHRASE_FILE_HINT,
         )
     try:
-        text = getpass.getpass(PROMPT)
+        text = ask(PROMPT)
     except EOFError:
         raise SecretStoreError("No keyring passphrase was entered.",
                                hint=_PASSPHRASE_FILE_HINT) from None

@@ -24,10 +24,9 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import sys
 import time
 from collections.abc import Mapping
-from typing import IO, Any
+from typing import Any
 
 from tui_oauth.core.errors import SecretStoreError
 from tui_oauth.core.keyring.daemons import (
@@ -39,7 +38,7 @@ from tui_oauth.core.keyring.daemons import (
     timed,
 )
 from tui_oauth.core.keyring.dbus import lock_default_collection, probe_bus, unlock_with_passphrase
-from tui_oauth.core.keyring.passphrase import read_passphrase
+from tui_oauth.core.keyring.passphrase import AskPassphrase, Warn, read_passphrase
 from tui_oauth.core.keyring.state import (
     CONTROL_DIR,
     SessionState,
@@ -146,13 +145,6 @@ def _check_home(env: Mapping[str, str]) -> None:
         )
 
 
-def _isatty(stream: IO[Any] | None) -> bool:
-    try:
-        return stream is not None and stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 def _use(state: SessionState) -> None:
     """Point this process (keyring, SecretStorage, jeepney) at the private session."""
     os.environ["DBUS_SESSION_BUS_ADDRESS"] = state.bus
@@ -160,17 +152,18 @@ def _use(state: SessionState) -> None:
         os.environ["GNOME_KEYRING_CONTROL"] = state.control
 
 
-def ensure_secret_service(argv: list[str] | None = None, *,
-                          stdin_is_tty: bool | None = None) -> None:
+def ensure_secret_service(ask_passphrase: AskPassphrase | None = None,
+                          warn: Warn | None = None) -> None:
     """Make sure a Secret Service is reachable, starting the private session if needed.
 
     With a session bus (or PYTHON_KEYRING_BACKEND) this changes nothing.  Else
     it joins the user's private session (no passphrase while its keyring is
     unlocked), unlocks it, or starts it, and points this process at it.
-    ``argv`` is accepted for compatibility and not used.  Raises
-    SecretStoreError with the cause and the fix.
+    The passphrase, when one is needed, comes from the file named by
+    TUI_OAUTH_KEYRING_PASSPHRASE_FILE or from ``ask_passphrase(prompt)`` (None:
+    there is no terminal to ask on); ``warn`` hears of a passphrase file open to
+    others.  Raises SecretStoreError with the cause and the fix.
     """
-    del argv
     env = os.environ
     if env.get("DBUS_SESSION_BUS_ADDRESS") or env.get("PYTHON_KEYRING_BACKEND"):
         return
@@ -190,14 +183,13 @@ def ensure_secret_service(argv: list[str] | None = None, *,
         if status.answers and status.keyring_pid is not None and status.locked is False:
             _use(state)
             return
-    if stdin_is_tty is None:
-        stdin_is_tty = _isatty(sys.stdin)
     with session_lock(path):
-        state = _join_or_start(path, env, stdin_is_tty)
+        state = _join_or_start(path, env, ask_passphrase, warn)
     _use(state)
 
 
-def _join_or_start(path: str, env: Mapping[str, str], stdin_is_tty: bool) -> SessionState:
+def _join_or_start(path: str, env: Mapping[str, str], ask: AskPassphrase | None,
+                   warn: Warn | None) -> SessionState:
     """Under the lock: reuse, repair, unlock or start the private session."""
     state = read_state(path)
     if state is not None:
@@ -211,15 +203,15 @@ def _join_or_start(path: str, env: Mapping[str, str], stdin_is_tty: bool) -> Ses
                 hint=STOP_HINT,
             )
     if state is None:
-        passphrase = read_passphrase(env, stdin_is_tty)
+        passphrase = read_passphrase(env, ask, warn=warn)
         kill_strays(path)
         remove_state(path)
         return _start_session(path, env, passphrase)
 
     if status.keyring_pid is None:  # gnome-keyring is gone but the bus is there
         passphrase = read_passphrase(
-            env, stdin_is_tty, why="The private keyring session has lost its gnome-keyring, "
-                                   "so tui-oauth starts it again")
+            env, ask, warn=warn, why="The private keyring session has lost its "
+                                     "gnome-keyring, so tui-oauth starts it again")
         try:
             state.keyring_pid = start_keyring(path, state.bus, env, passphrase)
             _check_unlocked_after_start(path, state, env)
@@ -235,7 +227,7 @@ def _join_or_start(path: str, env: Mapping[str, str], stdin_is_tty: bool) -> Ses
         )
     if status.locked:
         passphrase = read_passphrase(
-            env, stdin_is_tty, why="The keyring of the private keyring session is locked")
+            env, ask, warn=warn, why="The keyring of the private keyring session is locked")
         if not timed("unlocking the login keyring", unlock_with_passphrase, state.bus,
                       passphrase):
             raise _wrong_passphrase(env)

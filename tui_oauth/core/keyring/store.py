@@ -8,9 +8,9 @@ Rules this module keeps:
 
 * Weak backends are refused with a message naming the backend, the cause and the
   fix: keyring's ``fail`` and ``null`` backends, the ``keyrings.alt`` file and
-  plaintext ones, ``keyrings.cryptfile`` (it prompts with ``getpass`` and would
-  break the full-screen console) and anything below keyring's recommended
-  priority of 1.  A backend passed in explicitly is trusted as given.
+  plaintext ones, ``keyrings.cryptfile`` (it asks for its password on the
+  terminal and would break the full-screen console) and anything below keyring's
+  recommended priority of 1.  A backend passed in explicitly is trusted as given.
 * Every backend call runs on a daemon thread with a time limit: a hung
   gnome-keyring (for instance one started without a ``$HOME``) makes
   ``set_password`` block forever, and a daemon thread does not hold up
