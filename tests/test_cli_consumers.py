@@ -46,6 +46,9 @@ def test_add_by_hand_with_a_pem_public_key(cli: Cli, pem_file: Path,
     assert listed[0]["key"] == "jira:13549426" and listed[0]["has_public_key"] is True
 
     shown = cli("consumers", "show", "jira:13549426", "--json").json()
+    # show adds the clock and the refusals (none yet) to what add printed
+    assert shown.pop("clock") is None
+    assert shown.pop("refusals") == {"total": 0, "by_problem": {}, "last_at": None}
     assert shown == added
     text = cli("consumers", "show", "jira:13549426").stdout
     assert "RSA 2048 bits, SHA256:" in text and "https://jira.example.com/cb" in text

@@ -22,7 +22,7 @@ from tui_oauth.core.errors import NotFoundError, ValidationError
 from tui_oauth.core.models import ConsumerClock, Refusal, Token
 from tui_oauth.core.provider.engine import ProviderEngine
 from tui_oauth.core.provider.problems import NO_OAUTH, STATUS, Problem
-from tui_oauth.core.provider.refusals import RefusalLog, Sent
+from tui_oauth.core.provider.refusals import Keys, RefusalLog, Sent
 from tui_oauth.core.provider.settings import ProviderSettings, set_setting
 from tui_oauth.core.store import Store
 from tui_oauth.core.timeutil import utcnow
@@ -68,9 +68,12 @@ def test_service_filters_summary_clock_and_purge(store: Store) -> None:
     ts = svc.list(problem="timestamp_refused")[0]
     assert ts.offset == -432 and "7 min 12 s behind ours" in ts.advice
     assert "the window is 5 min" in ts.advice
-    proxied = svc.list(consumer="c2")[0]
-    assert ("may have signed http://127.0.0.1:8080/rest/whoami; this server checks against "
-            "https://pub.example/rest/whoami") in proxied.advice
+    proxied = svc.list(consumer="c2")[0]  # not diagnosed: the URL reached, a possibility
+    assert proxied.finding is None
+    assert "this server checks against https://pub.example/rest/whoami" in proxied.advice
+    assert proxied.advice.endswith("It may also have signed the URL it reached: "
+                                   "http://127.0.0.1:8080/rest/whoami.")
+    assert svc.list(text="127.0.0.1:8080") == [proxied]  # the URL reached is searched
     assert svc.get(proxied.id) == proxied
     with pytest.raises(NotFoundError) as err:
         svc.get(10**9)
@@ -122,14 +125,17 @@ TWO_LO = "reports"
 
 def call(srv: Server, path: str, method: str = "GET", *, key: str = HMAC_KEY,
          secret: str | None = SECRET, signed_url: str | None = None,
-         data: dict[str, str] | None = None, **client: Any) -> requests.Response:
+         data: dict[str, str] | None = None, host: str | None = None,
+         **client: Any) -> requests.Response:
     """Sign ``path`` under the public URL (or ``signed_url``) and send it to the server's
-    real address, as a proxy in front of it would."""
+    real address, as a proxy in front of it would (``host``: the Host header it keeps)."""
     body = urlencode(data) if data else None
     headers = {"Content-Type": "application/x-www-form-urlencoded"} if data else {}
     signer = Client(key, client_secret=secret, **client)
     _uri, signed, _ = signer.sign((signed_url or PUBLIC) + path, http_method=method, body=body,
                                   headers=headers)
+    if host is not None:
+        signed = {**signed, "Host": host}
     return requests.request(method, srv.base + "/base" + path, headers=signed, data=body,
                             timeout=10)
 
@@ -228,6 +234,7 @@ def test_every_problem_over_http_is_logged_with_its_fields_and_advice(
         assert row.method in ("GET", "POST") and row.client_addr == "127.0.0.1"
         assert row.url.startswith(PUBLIC + "/") and "?" not in row.url
         assert row.seen_url.startswith(srv.base + "/base/")
+        assert row.listen_url.startswith(srv.base + "/base/")
         assert row.advice and row.answered == (row.problem if row.problem != NO_OAUTH
                                                else NO_OAUTH)
         if row.problem != "signature_invalid":
@@ -245,12 +252,16 @@ def test_every_problem_over_http_is_logged_with_its_fields_and_advice(
     assert wrong.base_string.startswith("GET&" + quote(PUBLIC + "/rest/whoami", safe=""))
     assert f"oauth_consumer_key%3D{HMAC_KEY}" in wrong.base_string
     # Behind a proxy, what reached us differs from the public URL for every request: the
-    # advice names it first, then the other usual causes
-    assert "checks against https://jira.example.com/base/rest/whoami" in wrong.advice
-    assert "the shared secret" in wrong.advice
-    assert proxied.consumer_key == TWO_LO
-    assert (f"may have signed {srv.base}/base/rest/whoami; this server checks against "
-            f"{PUBLIC}/rest/whoami") in proxied.advice
+    # flush's diagnosis says which it was (a wrong secret here, the internal URL there)
+    assert wrong.finding == "none: none of the usual mistakes explains it"
+    assert "none of the usual mistakes" in wrong.advice and "the shared secret" in wrong.advice
+    assert "signed http" not in wrong.advice and "may also" not in wrong.advice
+    assert proxied.consumer_key == TWO_LO and proxied.finding is not None
+    assert proxied.finding.startswith("internal_url: ")
+    assert proxied.advice.startswith(f"The consumer signed {srv.base}/base/rest/whoami; this "
+                                     f"server checks against {PUBLIC}/rest/whoami. Make the "
+                                     "consumer's application sign the URL it is served at "
+                                     f"publicly ({PUBLIC}/rest/whoami)")
     assert plaintext.signature_method == "PLAINTEXT" and plaintext.signature is None
     assert plaintext.base_string  # the base string holds no secret
     assert SECRET not in all_text(store)
@@ -275,6 +286,41 @@ def test_every_problem_over_http_is_logged_with_its_fields_and_advice(
     summary = store.refusals.summary(HMAC_KEY)
     assert summary.total == sum(summary.counts.values()) == len(
         [r for r in rows if r.consumer_key == HMAC_KEY])
+
+
+def test_behind_a_proxy_that_keeps_the_host_the_finding_tells_secret_from_url(
+        sqlite_store: Store) -> None:
+    """nginx `proxy_set_header Host $host`: every request reaches us as
+    http://jira.example.com/...; a wrong secret is said so, and a consumer that signed
+    the internal address is found through the address the server listens on."""
+    add_hmac_consumer(sqlite_store, HMAC_KEY, SECRET)
+    with running_server(sqlite_store, public_url=PUBLIC) as srv:
+        assert problem_of(whoami(srv, secret="wrong", host="jira.example.com")
+                          ) == "signature_invalid"
+        assert problem_of(call(srv, "/rest/whoami", signed_url=srv.base + "/base",
+                               host="jira.example.com")) == "signature_invalid"
+        r = whoami(srv, secret="wrong")  # the answer names the URL checked against
+        assert (f"This server signs against {PUBLIC}/rest/whoami; sign exactly that URL"
+                in r.headers["WWW-Authenticate"].replace("%20", " ").replace("%3A", ":")
+                .replace("%2F", "/").replace("%3B", ";"))
+        srv.engine.refusal_log.flush()
+    wrong, internal, _again = sorted(sqlite_store.refusals.list(), key=lambda r: r.id)
+    assert wrong.seen_url == "http://jira.example.com/base/rest/whoami"
+    assert wrong.finding == "none: none of the usual mistakes explains it"
+    assert "(rotated? another consumer's?)" in wrong.advice
+    assert "127.0.0.1" not in wrong.advice and "signed http" not in wrong.advice
+    assert internal.listen_url == srv.base + "/base/rest/whoami"
+    assert internal.finding == (f"internal_url: The consumer signed {srv.base}/base/rest/"
+                                f"whoami; this server checks against {PUBLIC}/rest/whoami.")
+    assert f"The consumer signed {srv.base}/base/rest/whoami;" in internal.advice
+    assert "`serve --public-url` instead only if every client" in internal.advice
+    # the check from the record finds it too (the console's and `refusals show`'s)
+    report = sqlite_store.diagnostics.check_refusal(internal.id)
+    assert report.mistake is not None and report.mistake.code == "internal_url"
+    assert report.mistake.signed_url == srv.base + "/base/rest/whoami"
+    port = srv.base.rsplit(":", 1)[1]
+    assert [r.id for r in sqlite_store.refusals.list(text=f":{port}/")] == [
+        r.id for r in sorted(sqlite_store.refusals.list(), key=lambda r: -r.id)]
 
 
 def whoami_plain(srv: Server) -> requests.Response:
@@ -334,6 +380,22 @@ def test_the_recorder_bounds_and_switch(store: Store) -> None:
         assert not off.refusal_log.has_work and off.refusal_log.flush() == 0
     finally:
         off.close()
+    # The flush diagnoses at most max_diagnosed signature_invalid records
+    diagnosing = RefusalLog(sqlite_store, max_diagnosed=1,
+                            keys=lambda key, token: Keys((SECRET,), (), None, None))
+    base = ("GET&https%3A%2F%2Fpub.example%2Fr&oauth_consumer_key%3Dpartner%26oauth_nonce"
+            "%3Dn%26oauth_signature_method%3DHMAC-SHA1%26oauth_timestamp%3D1%26"
+            "oauth_version%3D1.0")
+    for _ in range(2):
+        problem = Problem("signature_invalid")
+        problem.sent = Sent(HMAC_KEY, "", "HMAC-SHA1", 1, base, "bm90LWl0")
+        diagnosing.record(problem, method="GET", url="https://pub.example/r",
+                          seen_url="http://127.0.0.1:9/r", client_addr="a",
+                          listen_url="http://127.0.0.1:9/r")
+    diagnosing.flush()
+    findings = [r.finding for r in store.refusals.list(problem="signature_invalid",
+                                                       consumer=HMAC_KEY)]
+    assert findings == [None, "none: none of the usual mistakes explains it"]
     # A base string past 16 KiB is cut and says so
     problem = Problem("signature_invalid")
     problem.sent = Sent("k", "", "HMAC-SHA1", None, "x" * (20 * 1024), "sig")

@@ -98,7 +98,7 @@ async def test_consumer_view_refusals_and_the_record(demo_store: Store) -> None:
         await settle(pilot)
         text = screen_text(pilot)
         assert "Refusal #3: signature_invalid" in text
-        assert "The consumer may have signed http://127.0.0.1:8080/rest/whoami; this server" in text
+        assert "The signature does not match. What usually differs: the URL signed" in text
         assert "Reached us as" in text and "ab12cd34…" in text and "c2lnbmF0dXJl2==" in text
         assert "10.0.0.7" in text and "RSA-SHA1" in text
         assert "oauth_timestamp%3D1715000000" in text.replace("\n", "").replace(" ", "")

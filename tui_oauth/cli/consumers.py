@@ -134,7 +134,7 @@ def list_(filter_: str | None, sort: str, desc: bool, output: str) -> None:
     )
 
 
-def show_detail(detail: ConsumerDetail) -> None:
+def show_detail(detail: ConsumerDetail, extra: list[tuple[str, Any]] | None = None) -> None:
     c, pk = detail.consumer, detail.public_key
     print_fields([
         ("Key", c.key),
@@ -155,6 +155,7 @@ def show_detail(detail: ConsumerDetail) -> None:
         ("Tokens", f"{detail.access_tokens} access, {detail.request_tokens} request"),
         ("Created", fmt_time(c.created_at)),
         ("Updated", fmt_time(c.updated_at)),
+        *(extra or []),
     ])
 
 
@@ -167,15 +168,37 @@ def show_detail(detail: ConsumerDetail) -> None:
 @click.option("--public-key", "pem", is_flag=True, help="Print only the public key as PEM.")
 @output_options("key")
 def show(key: str, pem: bool, output: str) -> None:
-    """Show one consumer (the shared secret is never printed)."""
+    """Show one consumer (the shared secret is never printed), its clock against ours
+    and its recorded refusals (count by problem, the last one)."""
     detail = app_context().store.consumers.detail(key)
     if pem:
         if detail.public_key is None:
             raise click.ClickException(f"Consumer {key!r} has no public key.")
         click.echo(detail.public_key.pem, nl=False)
         return
-    print_record(output, consumer_dict(detail), name=detail.consumer.key,
-                 show=lambda: show_detail(detail))
+    store = app_context().store
+    summary = store.refusals.summary(detail.consumer.key, recent=1)
+    clock = store.refusals.clock(detail.consumer.key)
+    last = summary.recent[0].at if summary.recent else None
+    diagnostics = {
+        "clock": None if clock is None else {
+            "median_offset": clock.median_offset, "samples": clock.samples,
+            "updated_at": clock.updated_at, "words": clock.words},
+        "refusals": {"total": summary.total, "by_problem": summary.counts, "last_at": last},
+    }
+
+    def people() -> None:
+        counts = ", ".join(f"{n} {p}" for p, n in summary.counts.items())
+        show_detail(detail, [pair for pair in [
+            ("Clock", f"{clock.words} (as of {fmt_time(clock.updated_at)} UTC)"
+             if clock is not None else "not measured yet (no signed request seen)"),
+            ("Refusals", f"{summary.total}: {counts}" if summary.total else "none recorded"),
+            ("  last", f"{fmt_time(last)} UTC (`tui-oauth refusals list --consumer "
+                       f"{detail.consumer.key}`)" if last is not None else None),
+        ] if pair[1] is not None])
+
+    print_record(output, {**consumer_dict(detail), **diagnostics}, name=detail.consumer.key,
+                 show=people)
 
 
 def field_options(fn: Any, *, adding: bool) -> Any:

@@ -26,14 +26,6 @@ if TYPE_CHECKING:
 #: The most a request read from a file or stdin may be.
 MAX_REQUEST = 1024 * 1024
 
-#: Mistake codes in words, for "Tried".
-TRIED_WORDS = {
-    "internal_url": "the internal URL", "scheme": "http vs https", "port": "the port",
-    "plus_for_space": "+ vs %20", "body_left_out": "the body left out",
-    "body_added": "the body added", "rotated_secret": "a rotated secret",
-    "stale_token": "a stale token", "token_secret_left_out": "no token secret",
-    "plaintext": "PLAINTEXT encoding",
-}
 
 
 @click.group(epilog=examples(
@@ -66,7 +58,8 @@ def _read_request(path: str | None) -> str:
 
 def _public_url(given: str | None) -> tuple[str, str]:
     """The server's public URL and where it came from: --public-url (or its variable),
-    the config file's [serve] public-url, or serve's own default (from --listen)."""
+    the config file's [serve] public-url, the one `serve` last served the store with
+    (store_meta), or serve's own default (from --listen)."""
     if given:
         return given, "--public-url"
     from tui_oauth.core.config import load_config
@@ -74,6 +67,9 @@ def _public_url(given: str | None) -> tuple[str, str]:
     serve = load_config().serve
     if serve.get("public_url"):
         return str(serve["public_url"]), "the config file's [serve] public-url"
+    served = app_context().store.diagnostics.served_public_url()
+    if served:
+        return served, "the one `serve` last served this store with"
     listen = os.environ.get("TUI_OAUTH_SERVE_LISTEN") or str(serve.get("listen")
                                                              or "127.0.0.1:8080")
     host, _, port = listen.rpartition(":")
@@ -90,6 +86,8 @@ def report_dict(report: Report) -> dict[str, Any]:
 
 def show_report(report: Report, extra: list[tuple[str, Any]] | None = None) -> None:
     """A report for people: what the server computes, the verdict, the mistake."""
+    from tui_oauth.core.provider.debugger import TRIED_WORDS
+
     mistake = report.mistake
     verdict = ("matches" if report.matches
                else "does not match" + ("" if mistake else "; none of the usual mistakes "
@@ -129,7 +127,8 @@ def show_report(report: Report, extra: list[tuple[str, Any]] | None = None) -> N
 @click.option("--public-url", envvar="TUI_OAUTH_SERVE_PUBLIC_URL", show_envvar=True,
               metavar="URL",
               help="The server's public URL (as `serve --public-url`). Default: the config "
-                   "file's [serve] public-url, else http://LISTEN as serve has it.")
+                   "file's [serve] public-url, else the one `serve` last served this store "
+                   "with, else http://LISTEN as serve has it.")
 @output_options("verdict (match, or the mistake's code, or no-match)")
 def signature(file: str | None, consumer_key: str | None, token: str | None,
               public_url: str | None, output: str) -> None:

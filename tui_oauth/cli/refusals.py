@@ -99,12 +99,16 @@ def _cells(r: RefusalRow) -> list[Any]:
               help="On or after this time (ISO, UTC unless it says) or this long ago "
                    "(30m, 2h, 7d).")
 @click.option("--filter", "text", metavar="TEXT",
-              help="Key, problem, URL or client address containing this (any case).")
+              help="Key, problem, URL (public, as reached, or the listen address: an "
+                   "internal port) or client address containing this (any case).")
 @click.option("--limit", type=click.IntRange(1), metavar="N", help="At most N (newest).")
 @output_options("refusal ids")
 def list_(consumer_key: str | None, problem: str | None, since: datetime | None,
           text: str | None, limit: int | None, output: str) -> None:
-    """Refused requests, newest first, each with advice (streamed: any number)."""
+    """Refused requests, newest first (streamed: any number).
+
+    The table is one line each; -o json/jsonl gives every field with the record's
+    advice, and `tui-oauth refusals show ID` the whole record with its advice."""
     rows = app_context().store.refusals.iter(consumer=consumer_key, problem=problem,
                                              since=since, text=text)
     if limit is not None:
@@ -115,6 +119,16 @@ def list_(consumer_key: str | None, problem: str | None, since: datetime | None,
                   shorten=[None, None, "middle", None, "end", None],
                   empty="No refusals" + (" match." if filtered else " recorded."),
                   json_key="refusals")
+
+
+def _finding(r: RefusalRow) -> str | None:
+    """The debugger's verdict when the record was written, for people."""
+    if r.problem != "signature_invalid":
+        return None
+    if r.finding is None:
+        return "not checked when recorded"
+    code, _, words = r.finding.partition(": ")
+    return words if code == "none" else f"{code}: {words}"
 
 
 def show_refusal(r: RefusalRow) -> None:
@@ -131,12 +145,15 @@ def show_refusal(r: RefusalRow) -> None:
         ("  answered", r.answered if r.answered != r.problem else None),
         ("Request", f"{r.method} {r.url}"),
         ("  reached", r.seen_url if r.seen_url != r.url else None),
+        ("  listening on", r.listen_url
+         if r.listen_url and r.listen_url not in (r.url, r.seen_url) else None),
         ("From", r.client_addr),
         ("Signature method", r.signature_method),
         ("Timestamp", r.timestamp),
         ("  offset", offset),
         ("Base string", (r.base_string or "") + (" (cut at 16 KiB)" if r.truncated else "")
          if r.base_string else None),
+        ("Finding", _finding(r)),
         ("Advice", r.advice),
     ] if value is not None])
 

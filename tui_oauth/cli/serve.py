@@ -88,6 +88,8 @@ def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
         fail("serve cannot run --read-only: the provider writes nonces and tokens on every "
              "signed request; drop --read-only (the store's other users are unaffected).")
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from tui_oauth.core.provider.engine import ProviderEngine, normalize_public_url
     from tui_oauth.web import server
     from tui_oauth.web.app import create_app
@@ -108,6 +110,15 @@ def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
         click.echo(f"warning: --max-connections {max_connections} lowered to {connections}: "
                    f"the open-files limit is {nofile} (raise it with `ulimit -Hn` or "
                    "LimitNOFILE= in a systemd unit).", err=True)
+    if socket_fd is None:  # not a worker: note the URL for `debug signature`
+        from tui_oauth.core.errors import TuiOAuthError
+        from tui_oauth.core.services.diagnostics import remember_public_url
+
+        try:
+            remember_public_url(app_context().store, public)
+        except (TuiOAuthError, SQLAlchemyError) as exc:
+            click.echo(f"warning: the public URL could not be noted in the store (`debug "
+                       f"signature` then needs --public-url): {exc}", err=True)
     if workers > 1 and socket_fd is None:
         _supervise(workers, host, port, public, trusted_user_header=trusted_user_header,
                    header_timeout=header_timeout, max_connections=connections,

@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 #: The tables whose changes the console shows (PostgreSQL; SQLite counts every commit).
 WATCHED_TABLES = ("consumers", "consumer_info", "service_providers", "tokens",
-                  "held_tokens", "audit_log", "store_meta")
+                  "held_tokens", "audit_log", "store_meta", "refusals", "consumer_clock")
 
 _PG_MARKER = (
     "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables"

@@ -257,6 +257,13 @@ class Refusal(SQLModel, table=True):
     #: What the server said beyond the problem (its oauth_problem_advice, before
     #: problem_detail=minimal hid it): "Missing: oauth_nonce.", ...
     detail: str | None = Field(default=None, max_length=512)
+    #: scheme://host:port/path of the address this server listens on (ASGI "server"),
+    #: as the request reached it: what a client behind a Host-keeping proxy may sign.
+    listen_url: str = Field(default="", sa_type=Text)
+    #: signature_invalid: what the debugger found when the record was written, with the
+    #: server's keys ("internal_url: The consumer signed ...", "none: ..."), or None
+    #: (not diagnosed).  Never a secret.
+    finding: str | None = Field(default=None, max_length=512)
 
 
 class ConsumerClock(SQLModel, table=True):

@@ -141,6 +141,18 @@ def seen_url(request: Request, path: str) -> str:
     return f"{request.url.scheme}://{host}{path}"
 
 
+def listen_url(request: Request, path: str) -> str:
+    """scheme://host:port/path of the address this server listens on (ASGI "server"),
+    for the refusal log: what a client behind a proxy that keeps the Host header
+    (nginx ``proxy_set_header Host $host``) may have signed.  "" on a Unix socket."""
+    server = request.scope.get("server")
+    if not server or server[1] is None:
+        return ""
+    host = str(server[0])
+    shown = f"[{host}]" if ":" in host else host
+    return f"{request.url.scheme}://{shown}:{server[1]}{path}"
+
+
 def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None,
                refresh_interval: float = 1.0, prune_interval: float = 60.0,
                purge_interval: float = 8 * 3600.0,
@@ -189,7 +201,8 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
                      else f"{problem.cause} (answered {problem.problem})")
             refusals.record(problem, method=request.method, url=engine.public_uri(path),
                             seen_url=seen_url(request, path),
-                            client_addr=request.client.host if request.client else "")
+                            client_addr=request.client.host if request.client else "",
+                            listen_url=listen_url(request, path))
             return problem_response(problem, realm)
         except StoreError as exc:
             return PlainTextResponse(exc.message, status_code=503)

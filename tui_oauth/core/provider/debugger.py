@@ -49,6 +49,16 @@ MAX_INPUT = 1024 * 1024
 _REQUEST_LINE = re.compile(r"^([A-Za-z][A-Za-z-]{0,15})\s+(\S+)(?:\s+HTTP/\d(?:\.\d)?)?\s*$")
 _HEADER = re.compile(r"^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+#: Mistake codes in plain words (the CLI's and the console's "Tried").
+TRIED_WORDS = {
+    "internal_url": "the internal URL", "scheme": "http vs https", "port": "the port",
+    "plus_for_space": "+ vs %20", "body_left_out": "the body left out",
+    "body_added": "the body added", "rotated_secret": "a rotated secret",
+    "stale_token": "a stale token", "token_secret_left_out": "no token secret",
+    "plaintext": "PLAINTEXT encoding",
+}
+#: A finding (refusals.finding) when no usual mistake explains the signature.
+NO_MISTAKE = "none"
 FORMS_HINT = ("Give a raw HTTP request (request line, headers, a blank line, the body), "
               "a curl command line, or METHOD URL, then header lines, a blank line and "
               "the body.")
@@ -88,6 +98,9 @@ class Mistake:
     what: str
     fix: str
     base_string: str | None = None
+    #: URL mistakes: the URL the consumer signed, and the one this server checks against.
+    signed_url: str | None = None
+    checked_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -407,7 +420,7 @@ def check(sent: SentRequest, *, public_url: str | None, secrets: Sequence[str] =
           public_key: Any = None, token_secret: str | None = None,
           old_secrets: Sequence[str] = (),
           stale_token_secrets: Sequence[tuple[str, str]] = (),
-          server_url: str | None = None) -> Report:
+          server_url: str | None = None, internal_urls: Sequence[str] = ()) -> Report:
     """Check ``sent`` as the server would, then try the usual mistakes.
 
     ``public_url``: the server's ``--public-url`` (None: the URL as sent is taken as
@@ -416,7 +429,9 @@ def check(sent: SentRequest, *, public_url: str | None, secrets: Sequence[str] =
     server accepts now (current, then a rotated one's old value during its overlap);
     ``old_secrets``: rotated ones no longer accepted; ``token_secret``: the secret of
     the token sent (None without one); ``stale_token_secrets``: (token, secret) of the
-    consumer's other tokens."""
+    consumer's other tokens; ``internal_urls``: more URLs (scheme://host:port/path) the
+    consumer may have signed instead of the public one, tried after the URL as sent
+    (the address the server listens on, see :func:`listen_candidates`)."""
     path, query = _path_and_query(sent.url)
     if server_url is not None:
         uri = _with_base(sent.url, server_url)
@@ -467,13 +482,14 @@ def check(sent: SentRequest, *, public_url: str | None, secrets: Sequence[str] =
 
     found = _first(sent, request, uri, base_uri, sent_url, checker, tried,
                    old_secrets=old_secrets, stale=stale_token_secrets,
-                   public_url=public_url or server_url)
+                   public_url=public_url or server_url, internal_urls=internal_urls)
     return Report(**report, matches=False, mistake=found, tried=tried, notes=notes)
 
 
 def _first(sent: SentRequest, request: Any, uri: str, base_uri: str, sent_url: str,
            checker: _Checker, tried: list[str], *, old_secrets: Sequence[str],
-           stale: Sequence[tuple[str, str]], public_url: str | None) -> Mistake | None:
+           stale: Sequence[tuple[str, str]], public_url: str | None,
+           internal_urls: Sequence[str] = ()) -> Mistake | None:
     """The first usual mistake whose signature matches (each tried is noted in ``tried``)."""
     method = checker.method
     http = sent.method.upper()
@@ -485,24 +501,33 @@ def _first(sent: SentRequest, request: Any, uri: str, base_uri: str, sent_url: s
         return list(alt.tui_base_strings)
 
     if not plaintext:
-        # 1. The internal URL: the URL the request was sent to (or its Host).
+        # 1. The internal URL: the URL the request was sent to (its Host), then the
+        #    address the server listens on (a proxy that keeps the Host header).
         tried.append("internal_url")
         sent_base = base_string_uri(sent_url)
         candidates = [sent_base] if sent.scheme_known else [sent_base, _other_scheme(sent_base)]
+        for extra in internal_urls:
+            try:
+                candidates.append(base_string_uri(extra))
+            except ValueError:
+                continue
+        seen: set[str] = set()
         for candidate in candidates:
-            if candidate in (base_uri, _other_scheme(base_uri)):
+            if candidate in seen or candidate in (base_uri, _other_scheme(base_uri)):
                 continue  # the public URL itself, or only its scheme differs (below)
+            seen.add(candidate)
             if checker.bases(url_bases(candidate)):
                 return Mistake(
                     "internal_url",
-                    f"The consumer signed {candidate}, the address the request reached, "
-                    f"but this server checks signatures against its public URL: {base_uri}.",
-                    "Set the consumer's base URL to the public one (the URL its requests "
-                    "go to through the proxy), or start the server with `serve "
-                    "--public-url` set to the URL consumers use."
+                    f"The consumer signed {candidate}; this server checks against "
+                    f"{base_uri}.",
+                    "Make the consumer's application sign the URL it is served at "
+                    f"publicly ({base_uri}): its configured server URL is probably the "
+                    "internal one. Change `serve --public-url` instead only if every "
+                    "client legitimately uses the other URL (it would break the others)."
                     + ("" if public_url else " (No public URL was given to the debugger: "
                        "it took the URL as sent.)"),
-                    url_bases(candidate)[0])
+                    url_bases(candidate)[0], signed_url=candidate, checked_url=base_uri)
         # 2. http vs https.
         tried.append("scheme")
         other = _other_scheme(base_uri)
@@ -689,3 +714,24 @@ def request_from_refusal(*, base_string: str, signature: str | None, seen_url: s
     sent_url = f"{target}?{query}" if query else target
     return SentRequest(method, sent_url, (("Authorization", header),),
                        scheme_known=bool(seen_url))
+
+
+def listen_candidates(listen_url: str) -> list[str]:
+    """The address this server listens on (a refusal's ``listen_url``), with http and
+    https: what a consumer configured with the internal address signs."""
+    if not listen_url or "://" not in listen_url:
+        return []
+    return [listen_url, _other_scheme(listen_url)]
+
+
+def finding(report: Report) -> str:
+    """A report's verdict in one line for the refusal log (``refusals.finding``): the
+    mistake's code and plain words, or "none: ..." when no usual mistake explains it.
+    Never a secret (a report holds none)."""
+    if report.matches:
+        return ("matches: the signature matches the stored key now (the key or secret "
+                "changed since?)")
+    mistake = report.mistake
+    if mistake is None:
+        return f"{NO_MISTAKE}: none of the usual mistakes explains it"
+    return f"{mistake.code}: {mistake.what}"[:512]

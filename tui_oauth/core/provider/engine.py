@@ -68,8 +68,9 @@ from tui_oauth.core.provider.problems import (
     concealed,
     refused_timestamp,
     rejected,
+    signature_advice,
 )
-from tui_oauth.core.provider.refusals import RefusalLog, sent_of
+from tui_oauth.core.provider.refusals import Keys, RefusalLog, sent_of
 from tui_oauth.core.provider.rfc5849 import (
     AccessTokens,
     RequestTokens,
@@ -155,7 +156,8 @@ class ProviderEngine:
         self._local = threading.local()
         #: Refused requests and consumers' clock samples, written by serve's housekeeping.
         self.refusal_log = RefusalLog(store, enabled=self.settings.records_refusals,
-                                      keep=self.settings.refusal_rows_per_consumer)
+                                      keep=self.settings.refusal_rows_per_consumer,
+                                      keys=self.keys_for)
 
     # Plumbing -----------------------------------------------------------------
 
@@ -291,7 +293,8 @@ class ProviderEngine:
         if with_token and getattr(request, "tui_token", None) is None:
             raise concealed("token_rejected", None, minimal=minimal)
         if not logged["signature"]:
-            raise concealed("signature_invalid", None, minimal=minimal)
+            raise concealed("signature_invalid", signature_advice(request.uri),
+                            minimal=minimal)
         return consumer
 
     def _store_nonce(self, conn: Session | Connection, consumer: ConsumerEntry,
@@ -585,6 +588,31 @@ class ProviderEngine:
                 token_secret = self.dummy_secret
         return verify_shared_secret(method, request.signature, bases,
                                     consumer.shared_secrets(utcnow()), token_secret)
+
+    def keys_for(self, consumer_key: str, token: str) -> Keys | None:
+        """What this server checks ``consumer_key``'s signatures with (and ``token``'s
+        secret, when it is that consumer's), for the refusal log's diagnosis (its flush,
+        in a thread); None for a key no consumer has.  One or two reads."""
+        with self.store.engine.connect() as conn:
+            consumer, known = self.consumers.lookup(conn, consumer_key)
+            if not known:
+                return None
+            token_secret = None
+            if token:
+                row = conn.execute(select(Token.secret_enc, Token.consumer_id)
+                                   .where(col(Token.token) == token)).first()
+                if row is not None and row[1] == consumer.id and row[0] is not None:
+                    token_secret = self.data_key.decrypt(row[0], token)
+        if consumer.signature_method == RSA_SHA1:
+            return Keys((), (), consumer.rsa_key, None)
+        if consumer_key in self.consumers.failures():
+            return None  # its secret is the dummy for now: no verdict
+        now = utcnow()
+        accepted = consumer.shared_secrets(now)
+        old = (consumer.previous_secret,) if (consumer.previous_secret is not None
+                                              and consumer.previous_secret not in accepted) \
+            else ()
+        return Keys(accepted, old, None, token_secret)
 
     def _data_key_state(self) -> tuple[str | None, bool]:
         """The store's data key check value, and whether a rotation is under way."""

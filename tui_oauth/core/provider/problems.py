@@ -79,6 +79,14 @@ CONCEALED_ADVICE = (
 )
 
 
+def signature_advice(uri: str) -> str:
+    """``signature_invalid``'s oauth_problem_advice with ``problem_detail=full``: the URL
+    this server checked against (public: its ``--public-url`` + the path; no query)."""
+    url = uri.split("?", 1)[0].split("#", 1)[0]
+    return (f"The signature does not match. This server signs against {url}; sign exactly "
+            "that URL (scheme, host, port, path) with the right key or secret.")
+
+
 #: What the refusal log calls a request with no OAuth at all (:class:`Challenge`).
 NO_OAUTH = "no_oauth"
 
@@ -105,11 +113,14 @@ def offset_words(offset: int) -> str:
 
 def advise(problem: str, *, offset: int | None = None, window: int = 300,
            url: str | None = None, seen_url: str | None = None,
-           signature_method: str | None = None, detail: str | None = None) -> str:
+           signature_method: str | None = None, detail: str | None = None,
+           finding: str | None = None, listen_url: str | None = None) -> str:
     """Advice for one refusal in the log, in plain words, specific to what it recorded
     (``problem`` is the real cause: Problem.cause; ``detail``: what the server told the
-    client beyond it, when it was more than the problem's usual words).  The one place
-    that says it; the README's table follows it."""
+    client beyond it, when it was more than the problem's usual words; ``finding``: for
+    signature_invalid, what the debugger found when the record was written, "code:
+    words", or None when it was not diagnosed).  The one place that says it; the
+    README's table follows it."""
     if problem == NO_OAUTH:
         return ("The request carried no OAuth parameters at all: the client did not sign "
                 "it, or a proxy in front of this server dropped the Authorization header "
@@ -126,24 +137,8 @@ def advise(problem: str, *, offset: int | None = None, window: int = 300,
                 f"{duration(window)}. Set the consumer's clock right (NTP), or check ours "
                 "(`tui-oauth doctor`).")
     if problem == "signature_invalid":
-        key = {"RSA-SHA1": "the RSA public key stored here is not the one the consumer signs "
-                           "with (a rotated key?)",
-               "PLAINTEXT": "the consumer secret or token secret sent is not the stored one",
-               }.get(signature_method or "", "the shared secret (or the token secret) "
-                                             "is not the one stored here (a rotated secret?)")
-        if url and seen_url and _comparable(seen_url) != _comparable(url):
-            # Behind a proxy every request reaches us so: the likeliest cause, not a proof.
-            return (f"The consumer may have signed {seen_url}; this server checks against "
-                    f"{url}. Set the consumer's base URL to the public one, or "
-                    "`serve --public-url`. If it does sign the public URL: the parameter "
-                    f"encoding (+ or %20, body parameters left out) or {key}; "
-                    "`tui-oauth debug signature` tells which.")
-        where = f" ({url})" if url else ""
-        return ("The signature does not match. What usually differs: the URL signed (scheme, "
-                f"host, port, path prefix: this server checks against the public URL{where}); "
-                "the parameter encoding (+ or %20, parameters of the body left out); or "
-                f"{key}. Compare the base string with the consumer's, or run "
-                "`tui-oauth debug signature`.")
+        return _signature_advice(url=url, seen_url=seen_url, listen_url=listen_url,
+                                 signature_method=signature_method, finding=finding)
     if problem == "signature_method_rejected" and signature_method:
         return (f"The consumer signed with {signature_method[:40]}, which is not accepted for "
                 "it here: sign with the consumer's configured method (`tui-oauth consumers "
@@ -158,6 +153,45 @@ def advise(problem: str, *, offset: int | None = None, window: int = 300,
     if problem in _OWN_WORDS and detail and detail != general:
         return f"{general} {detail}"
     return general
+
+
+#: How to fix a consumer that signs an internal URL (the fix is on the client).
+_SIGN_PUBLIC = ("Make the consumer's application sign the URL it is served at publicly "
+                "({url}): its configured server URL is probably the internal one. Change "
+                "`serve --public-url` instead only if every client legitimately uses the "
+                "other URL (it would break the others).")
+
+
+def _signature_advice(*, url: str | None, seen_url: str | None, listen_url: str | None,
+                      signature_method: str | None, finding: str | None) -> str:
+    key = {"RSA-SHA1": "the RSA public key stored here is not the one the consumer signs "
+                       "with",
+           "PLAINTEXT": "the consumer secret or token secret sent is not the stored one",
+           }.get(signature_method or "", "the shared secret (or the token secret) the "
+                                         "consumer signs with is not the one stored here")
+    where = url or "its public URL"
+    code, _, words = (finding or "").partition(": ")
+    if finding and code == "internal_url":
+        return f"{words} {_SIGN_PUBLIC.format(url=where)}"
+    if finding and code == "none":
+        return (f"The signature does not match, and none of the usual mistakes (the internal "
+                f"URL, http vs https, the port, + vs %20, the body) explains it: {key} "
+                "(rotated? another consumer's?). Give the consumer its current key or "
+                "secret (`tui-oauth consumers show KEY`), and check that it signs with "
+                "this consumer's.")
+    if finding:
+        return (f"{words} `tui-oauth refusals show` checks it again and says how to fix "
+                "it.")
+    # Not diagnosed (the log's flush diagnoses at most so many, and not PLAINTEXT):
+    # the likely causes, the URL the request reached only as a possibility.
+    advice = ("The signature does not match. What usually differs: the URL signed (this "
+              f"server checks against {where}); the encoding (+ or %20, body parameters left "
+              f"out); or {key}. `tui-oauth refusals show` checks it against the stored key.")
+    others = [u for u in dict.fromkeys((seen_url, listen_url))
+              if u and url and _comparable(u) != _comparable(url)]
+    if others:
+        advice += f" It may also have signed the URL it reached: {' or '.join(others)}."
+    return advice
 
 
 #: The refusal log's advice (for the admin, not the client) where it is not specific to

@@ -11,6 +11,13 @@ touched.  A record's bucket is its consumer key when that names a configured
 consumer, else "" (all unknown keys together), so a flood of junk keys is capped as
 one consumer is.
 
+Each flush also diagnoses up to :data:`MAX_DIAGNOSED` ``signature_invalid`` records
+with the signature debugger and the keys the engine holds (``keys``: the consumer's
+secrets or public key and the token's secret), and stores the verdict in
+``refusals.finding`` (the mistake's code and words, or "none: ..."; never a secret),
+so that the record's advice says what is true rather than what is likely.  That runs
+in the flush's thread, never on the event loop; the rest wait undiagnosed (NULL).
+
 Never a secret: the token is kept as a prefix, the signature only for
 ``signature_invalid`` with HMAC-SHA1 or RSA-SHA1 (with PLAINTEXT it *is* the secret).
 """
@@ -22,6 +29,7 @@ import statistics
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import insert
@@ -47,6 +55,8 @@ MAX_BASE_STRING = 16 * 1024
 #: Base strings waiting at most (octets, about): past it a record waits without one.
 MAX_PENDING_BYTES = 8 * 1024 * 1024
 MAX_URL = 4096
+#: signature_invalid records diagnosed at most per flush (the others: finding NULL).
+MAX_DIAGNOSED = 50
 SIGNED_METHODS = (HMAC_SHA1, RSA_SHA1)  # a signature that is not the secret itself
 
 
@@ -81,6 +91,19 @@ def token_prefix(token: str) -> str:
     return token if len(token) <= 8 else token[:8] + "\u2026"
 
 
+class Keys(NamedTuple):
+    """What the server checks a consumer's signature with (``RefusalLog(keys=...)``)."""
+
+    secrets: tuple[str, ...]  # accepted now
+    old_secrets: tuple[str, ...]  # a rotated one no longer accepted
+    public_key: Any  # RSA, or None
+    token_secret: str | None
+
+
+#: (consumer key, token or "") -> the consumer's keys, or None (unknown consumer).
+KeysFor = Callable[[str, str], "Keys | None"]
+
+
 class _Record(NamedTuple):
     at: datetime
     now: int
@@ -89,14 +112,18 @@ class _Record(NamedTuple):
     url: str
     seen_url: str
     client_addr: str
+    listen_url: str = ""
 
 
 class RefusalLog:
     """The server's recorder (one per ProviderEngine)."""
 
     def __init__(self, store: Store, *, enabled: bool = True, keep: int = 200,
-                 max_pending: int = MAX_PENDING) -> None:
+                 max_pending: int = MAX_PENDING, keys: KeysFor | None = None,
+                 max_diagnosed: int = MAX_DIAGNOSED) -> None:
         self.store = store
+        self.keys = keys
+        self.max_diagnosed = max_diagnosed
         self.enabled = enabled
         self.keep = keep
         self.max_pending = max_pending
@@ -111,8 +138,9 @@ class RefusalLog:
     # The request path -----------------------------------------------------------
 
     def record(self, problem: Problem, *, method: str, url: str, seen_url: str,
-               client_addr: str) -> None:
-        """Queue a refusal (the web layer, with what the engine attached to ``problem``)."""
+               client_addr: str, listen_url: str = "") -> None:
+        """Queue a refusal (the web layer, with what the engine attached to ``problem``).
+        ``listen_url``: scheme://host:port/path of the address the server listens on."""
         if not self.enabled:
             return
         if len(self._pending) >= self.max_pending:
@@ -125,7 +153,7 @@ class RefusalLog:
             else:
                 self._pending_bytes += len(sent.base_string)
         self._pending.append(_Record(utcnow(), int(time.time()), problem, method, url,
-                                     seen_url, client_addr))
+                                     seen_url, client_addr, listen_url))
 
     def sample(self, consumer_key: str, timestamp: int, now: int | None = None) -> None:
         """A consumer's timestamp, for its clock offset (accepted and refused requests)."""
@@ -164,6 +192,7 @@ class RefusalLog:
         if not records and not dirty:
             return 0
         rows = [self._row(r) for r in records]
+        self._diagnose(rows, records)
         drained = sum(len(row["base_string"] or "") for row in rows)
         self._pending_bytes = max(0, self._pending_bytes - drained)
         for row, r in zip(rows, records, strict=True):
@@ -209,7 +238,44 @@ class RefusalLog:
             "offset": None if sent.timestamp is None else sent.timestamp - r.now,
             "base_string": base, "truncated": truncated, "signature": sent.signature,
             "detail": problem.advice[:512] if problem.advice else None,
+            "listen_url": r.listen_url[:MAX_URL], "finding": None,
         }
+
+    def _diagnose(self, rows: list[dict[str, Any]], records: list[_Record]) -> None:
+        """Run the debugger on (at most ``max_diagnosed``) signature_invalid rows with the
+        server's keys; each gets its ``finding``.  Errors leave a row undiagnosed."""
+        if self.keys is None or self.max_diagnosed <= 0:
+            return
+        done = 0
+        for row, r in zip(rows, records, strict=True):
+            if done >= self.max_diagnosed:
+                return
+            if (row["problem"] != "signature_invalid" or not row["base_string"]
+                    or row["truncated"] or not row["signature"] or not row["consumer_key"]):
+                continue
+            done += 1
+            try:
+                row["finding"] = self._finding(row, r.problem.sent.token)
+            except Exception as exc:  # a record, not a reason to lose the flush
+                log.debug("refusal not diagnosed: %s", exc)
+
+    def _finding(self, row: dict[str, Any], token: str) -> str | None:
+        from tui_oauth.core.provider import debugger
+
+        assert self.keys is not None
+        keys = self.keys(row["consumer_key"], token)
+        if keys is None:
+            return None
+        sent = debugger.request_from_refusal(base_string=row["base_string"],
+                                             signature=row["signature"],
+                                             seen_url=row["seen_url"], url=row["url"])
+        report = debugger.check(sent, public_url=None, server_url=row["url"],
+                                secrets=keys.secrets, old_secrets=keys.old_secrets,
+                                public_key=keys.public_key, token_secret=keys.token_secret,
+                                internal_urls=debugger.listen_candidates(row["listen_url"]))
+        if report.matches:  # refused before the signature (oauth_body_hash, ...)
+            return None
+        return debugger.finding(report)
 
     @staticmethod
     def _known(conn: Any, keys: set[str]) -> set[str]:

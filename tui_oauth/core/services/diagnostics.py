@@ -18,13 +18,16 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import col, select
 
 from tui_oauth.core.errors import NotFoundError, ValidationError
-from tui_oauth.core.models import PLAINTEXT, RSA_SHA1, Consumer, Token
+from tui_oauth.core.models import PLAINTEXT, RSA_SHA1, Consumer, StoreMeta, Token
 from tui_oauth.core.provider import debugger
 from tui_oauth.core.provider.debugger import Report, SentRequest
 from tui_oauth.core.timeutil import utcnow
 
 if TYPE_CHECKING:
     from tui_oauth.core.store import Store
+
+#: store_meta key: the public URL `serve` serves (written at its start when it changed).
+PUBLIC_URL_META = "serve.public_url"
 
 #: A consumer's other tokens tried as "a stale token" at most (the newest).
 STALE_TOKENS = 200
@@ -56,8 +59,8 @@ class DiagnosticsService:
     def check_refusal(self, refusal_id: int) -> Report:
         """The same check on a recorded ``signature_invalid`` refusal: the request is
         rebuilt from its base string and signature, and checked against the URL the
-        server used (its ``url``) with the one the request reached (``seen_url``) as the
-        internal URL."""
+        server used (its ``url``) with the one the request reached (``seen_url``) and the
+        address the server listens on (``listen_url``, http and https) as internal URLs."""
         row = self.store.refusals.get(refusal_id)
         if row.problem != "signature_invalid" or not row.base_string:
             raise ValidationError(
@@ -77,12 +80,14 @@ class DiagnosticsService:
                                              signature=row.signature, seen_url=row.seen_url,
                                              url=row.url)
         return self._check(sent, consumer_key=row.consumer_key or None, token=None,
-                           public_url=None, server_url=row.url)
+                           public_url=None, server_url=row.url,
+                           internal_urls=debugger.listen_candidates(row.listen_url))
 
     # -----------------------------------------------------------------------------------
 
     def _check(self, sent: SentRequest, *, consumer_key: str | None, token: str | None,
-               public_url: str | None, server_url: str | None = None) -> Report:
+               public_url: str | None, server_url: str | None = None,
+               internal_urls: tuple[str, ...] | list[str] = ()) -> Report:
         sent_key, sent_token, method = debugger.signed_by(sent)
         key = consumer_key or sent_key
         if not key:
@@ -110,8 +115,14 @@ class DiagnosticsService:
         report = debugger.check(sent, public_url=public_url, server_url=server_url,
                                 secrets=keys.secrets, old_secrets=keys.old_secrets,
                                 public_key=keys.public_key, token_secret=token_secret,
-                                stale_token_secrets=stale)
+                                stale_token_secrets=stale, internal_urls=internal_urls)
         return dataclasses.replace(report, notes=notes + report.notes)
+
+    def served_public_url(self) -> str | None:
+        """The public URL `serve` last served this store with (store_meta), or None."""
+        with self.store.session() as s:
+            row = s.get(StoreMeta, PUBLIC_URL_META)
+        return row.value if row is not None and row.value else None
 
     def _consumer(self, key: str) -> Consumer:
         with self.store.session() as s:
@@ -196,3 +207,22 @@ def _accepts(consumer: Consumer, method: str) -> bool:
         return consumer.allow_plaintext and consumer.signature_method != RSA_SHA1
     return method == consumer.signature_method
 
+
+
+def remember_public_url(store: Store, public_url: str) -> bool:
+    """`serve`'s start: note the public URL it serves in store_meta (for `debug
+    signature` without --public-url), only when it differs from the one noted.
+    Returns whether it was written."""
+    if len(public_url) > 1024:
+        return False
+    with store.session() as s:
+        row = s.get(StoreMeta, PUBLIC_URL_META)
+        if row is not None and row.value == public_url:
+            return False
+        if row is None:
+            s.add(StoreMeta(key=PUBLIC_URL_META, value=public_url))
+        else:
+            row.value = public_url
+            s.add(row)
+        s.commit()
+    return True

@@ -58,6 +58,11 @@ class RefusalRow:
     advice: str
     #: what the server said beyond the problem ("Missing: oauth_nonce."), or None
     detail: str | None = None
+    #: scheme://host:port/path of the address the server listens on, as reached ("")
+    listen_url: str = ""
+    #: signature_invalid: the debugger's verdict when recorded ("internal_url: The
+    #: consumer signed ...", "none: ..."), or None (not diagnosed)
+    finding: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,10 +102,10 @@ def to_row(r: Refusal, window: int) -> RefusalRow:
         url=r.url, seen_url=r.seen_url, client_addr=r.client_addr,
         signature_method=r.signature_method, timestamp=r.timestamp, offset=r.offset,
         base_string=r.base_string, truncated=r.truncated, signature=r.signature,
-        detail=r.detail,
+        detail=r.detail, listen_url=r.listen_url, finding=r.finding,
         advice=advise(r.problem, offset=r.offset, window=window, url=r.url,
                       seen_url=r.seen_url, signature_method=r.signature_method,
-                      detail=r.detail))
+                      detail=r.detail, finding=r.finding, listen_url=r.listen_url))
 
 
 def trim_buckets(conn: Any, buckets: Iterable[str], keep: int) -> int:
@@ -132,13 +137,15 @@ class RefusalsService:
         if since is not None:
             stmt = stmt.where(col(Refusal.at) >= since)
         return stmt.where(*any_contains([Refusal.consumer_key, Refusal.problem, Refusal.url,
+                                         Refusal.seen_url, Refusal.listen_url,
                                          Refusal.client_addr], text))
 
     def list(self, *, consumer: str | None = None, problem: str | None = None,
              since: datetime | None = None, text: str | None = None,
              limit: int = 100) -> builtins.list[RefusalRow]:
         """Newest first, at most ``limit`` (1..1000).  ``consumer``: the key as sent;
-        ``text``: a case-insensitive filter on key, problem, URL and client address."""
+        ``text``: a case-insensitive filter on key, problem, URLs (the public one, the one
+        the request reached, the listen address) and client address."""
         limit = max(1, min(limit, MAX_PAGE))
         stmt = self._query(consumer, problem, since, text)
         stmt = stmt.order_by(col(Refusal.id).desc()).limit(limit)

@@ -43,6 +43,8 @@ def upgrade() -> None:
         sa.Column("truncated", sa.Boolean(), nullable=False),
         sa.Column("signature", sa.Text(), nullable=True),
         sa.Column("detail", sa.String(length=512), nullable=True),
+        sa.Column("listen_url", sa.Text(), nullable=False),
+        sa.Column("finding", sa.String(length=512), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_refusals")),
     )
     op.create_index("ix_refusals_at", "refusals", ["at"])
