@@ -40,7 +40,6 @@ __all__ = ["STOP_HINT", "discard", "kill_strays", "start_bus", "start_keyring", 
 #: How long a daemon gets to exit on SIGTERM before SIGKILL.
 STOP_TIMEOUT = 5.0
 
-
 STOP_HINT = "Run `tui-oauth keyring stop`, then run tui-oauth again."
 
 
@@ -64,10 +63,11 @@ _BUS_CONFIG_TEXT = """\
 """
 
 
-
 def timed(doing: str, fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` on the private session, within UNLOCK_TIMEOUT; SecretStoreError
+    (saying what was being ``doing``, with the fix) when it fails or does not answer."""
     finished, result, error, _ = call_with_time_limit(fn, *args, timeout=UNLOCK_TIMEOUT,
-                                                 name=THREAD_NAME)
+                                                      name=THREAD_NAME)
     if not finished:
         raise SecretStoreError(
             f"The private keyring session did not answer within {UNLOCK_TIMEOUT:g} s while "

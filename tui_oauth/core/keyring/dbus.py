@@ -22,6 +22,7 @@ __all__ = [
     "SECRETS_BUS_NAME",
     "SECRETS_PATH",
     "SERVICE_INTERFACE",
+    "THREAD_NAME",
     "UNLOCK_TIMEOUT",
     "BusStatus",
     "call",

@@ -36,25 +36,16 @@ __all__ = [
 #: be asking someone for the passphrase).
 LOCK_TIMEOUT = 120.0
 
-
 STATE_FILE = "session.json"
-
 LOCK_FILE = "lock"
-
 BUS_SOCKET = "bus"
-
 BUS_CONFIG = "bus.conf"
-
 DBUS_LOG = "dbus-daemon.log"
-
 KEYRING_LOG = "gnome-keyring.log"
-
 #: gnome-keyring's control socket, under the state dir (its XDG_RUNTIME_DIR).
 CONTROL_DIR = "keyring"
-
 #: sun_path holds 108 bytes with the final NUL.
 _MAX_SOCKET_PATH = 107
-
 
 
 def state_dir(env: Mapping[str, str] | None = None) -> str:
