@@ -30,7 +30,7 @@ def _add_refusals(cli: Cli) -> None:
     from sqlmodel import Session
 
     from tui_oauth.core.database import make_engine
-    from tui_oauth.core.models import Refusal
+    from tui_oauth.core.models import ConsumerClock, Refusal
 
     _, headers = _signed_internal()
     request = parse_request(f"{PUBLIC}/rest/api/2/myself", "GET", b"", headers)
@@ -56,6 +56,8 @@ def _add_refusals(cli: Cli) -> None:
     try:
         with Session(engine) as s:
             s.add_all(rows)
+            s.add(ConsumerClock(consumer_key="jira:1", median_offset=-432, samples=40,
+                                updated_at=now))
             s.commit()
     finally:
         engine.dispose()
@@ -103,6 +105,11 @@ def test_refusals_list_show_and_the_debugger(cli: Cli) -> None:
     assert len(jsonl.splitlines()) == 1 and "\\u001b" in jsonl and "\x1b" not in jsonl
     assert cli("refusals", "list", "--problem", "nonce_used").stdout.strip() == \
         "No refusals match."
+    # --filter searches the URL the request reached too (an internal port)
+    assert cli("refusals", "list", "-q", "--filter", "127.0.0.1:8080").stdout.split() == [
+        "3", "1"]
+    assert "-o json/jsonl gives every field with the record's" in cli(
+        "refusals", "list", "--help").stdout.replace("\n", " ").replace("  ", " ")
     bad = cli("refusals", "list", "--since", "yesterday", rc=2)
     assert "neither a time" in bad.stderr and "2h" in bad.stderr
 
@@ -110,6 +117,7 @@ def test_refusals_list_show_and_the_debugger(cli: Cli) -> None:
     shown = cli("refusals", "show", "3").stdout
     assert "internal_url" in shown and f"{INTERNAL}/rest/api/2/myself" in shown
     assert "Checked against the stored key" in shown and SECRET not in shown
+    assert "Finding:          not checked when recorded" in shown  # written by hand
     one = cli("refusals", "show", "3", "-o", "json").json()
     assert one["check"]["mistake"]["code"] == "internal_url" and one["check_error"] is None
     clock = cli("refusals", "show", "1", "-o", "json").json()
@@ -147,3 +155,32 @@ def test_refusals_list_show_and_the_debugger(cli: Cli) -> None:
     unknown: Any = cli("debug", "signature", "--consumer", "nope", "--public-url", PUBLIC,
                        input=curl, rc=1)
     assert "No consumer with key 'nope'" in unknown.stderr
+
+    # Without --public-url: serve's default (the internal URL: it matches), until serve
+    # has noted the public URL it serves in the store; then that one (and says so)
+    fallback = cli("debug", "signature", "-o", "json", input=curl).json()
+    assert fallback["matches"] and "serve's default" in fallback["public_url_from"]
+    _note_public_url(cli, PUBLIC)
+    noted = cli("debug", "signature", "-o", "json", input=curl, rc=1).json()
+    assert noted["public_url"] == PUBLIC and noted["mistake"]["code"] == "internal_url"
+    assert noted["public_url_from"] == "the one `serve` last served this store with"
+
+    # consumers show: the clock and the refusals (count by problem, the last one)
+    text = cli("consumers", "show", "jira:1").stdout
+    assert "7 min 12 s behind, from 40 request(s)" in text
+    assert "Refusals:" in text and "2 (1 signature_invalid, 1 timestamp_refused)" in text
+    doc = cli("consumers", "show", "jira:1", "-o", "json").json()
+    assert doc["clock"]["median_offset"] == -432 and doc["clock"]["samples"] == 40
+    assert doc["refusals"]["total"] == 2 and doc["refusals"]["by_problem"] == {
+        "signature_invalid": 1, "timestamp_refused": 1}
+    assert doc["refusals"]["last_at"] is not None
+
+
+def _note_public_url(cli: Cli, url: str) -> None:
+    from tests.conftest import secret_service_backend
+    from tui_oauth.core.services.diagnostics import remember_public_url
+    from tui_oauth.core.store import open_store
+
+    with open_store(cli.db_url, secrets_backend=secret_service_backend()) as store:
+        assert remember_public_url(store, url) is True
+        assert remember_public_url(store, url) is False  # written only when it changed

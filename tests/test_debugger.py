@@ -277,6 +277,61 @@ def test_a_refusal_record_rebuilt_and_checked() -> None:
         d.request_from_refusal(base_string="GET&x", signature="s", seen_url="", url="u")
 
 
+def test_behind_a_host_keeping_proxy_the_listen_address_is_tried() -> None:
+    """nginx keeps Host: the request reached http://jira.example.com/..., the consumer
+    signed the internal address; only the listen address (http or https) finds it."""
+    sent = signed("http://127.0.0.1:8080/rest/x")
+    base, signature = _record(sent, PUBLIC)
+    rebuilt = d.request_from_refusal(base_string=base, signature=signature,
+                                     seen_url="http://jira.example.com/rest/x",
+                                     url=f"{PUBLIC}/rest/x")
+    kw: dict[str, Any] = {"public_url": None, "server_url": f"{PUBLIC}/rest/x"}
+    assert mistake(check(rebuilt, **kw)) is None
+    listen = d.listen_candidates("https://127.0.0.1:8080/rest/x")
+    assert listen == ["https://127.0.0.1:8080/rest/x", "http://127.0.0.1:8080/rest/x"]
+    report = check(rebuilt, internal_urls=listen, **kw)
+    assert report.mistake is not None and report.mistake.code == "internal_url"
+    assert report.mistake.signed_url == "http://127.0.0.1:8080/rest/x"
+    assert d.finding(report) == ("internal_url: The consumer signed http://127.0.0.1:8080/"
+                                 f"rest/x; this server checks against {PUBLIC}/rest/x.")
+    # the fix is on the client; --public-url only when every client uses the other URL
+    assert report.mistake.fix.startswith("Make the consumer's application sign the URL it "
+                                         f"is served at publicly ({PUBLIC}/rest/x)")
+    assert "base URL" not in report.mistake.fix
+    wrong = check(rebuilt, internal_urls=listen, secrets=["another"], **kw)
+    assert d.finding(wrong) == "none: none of the usual mistakes explains it"
+    assert d.TRIED_WORDS["internal_url"] == "the internal URL"
+
+
+def test_the_record_s_advice_follows_the_finding() -> None:
+    from tui_oauth.core.provider.problems import advise
+
+    url, seen = f"{PUBLIC}/rest/x", "http://127.0.0.1:8080/rest/x"
+    found = advise("signature_invalid", url=url, seen_url=seen,
+                   finding=f"internal_url: The consumer signed {seen}; this server checks "
+                           f"against {url}.")
+    assert found.startswith(f"The consumer signed {seen}; this server checks against {url}. "
+                            "Make the consumer's application sign the URL it is served at "
+                            f"publicly ({url}): its configured server URL is probably the "
+                            "internal one.")
+    none = advise("signature_invalid", url=url, seen_url=seen, signature_method="HMAC-SHA1",
+                  finding="none: none of the usual mistakes explains it")
+    assert "none of the usual mistakes" in none and "(rotated? another consumer's?)" in none
+    assert seen not in none and "shared secret" in none
+    rsa = advise("signature_invalid", url=url, signature_method="RSA-SHA1",
+                 finding="none: none of the usual mistakes explains it")
+    assert "RSA public key" in rsa
+    other = advise("signature_invalid", url=url, finding="scheme: The consumer signed an "
+                   "http URL.")
+    assert other.startswith("The consumer signed an http URL.")
+    guess = advise("signature_invalid", url=url, seen_url=seen, listen_url=seen)
+    assert guess.startswith("The signature does not match. What usually differs")
+    assert guess.endswith(f"It may also have signed the URL it reached: {seen}.")
+    # the public URL itself, written otherwise, is no other URL
+    assert "may also" not in advise("signature_invalid", url=url,
+                                    seen_url="https://JIRA.example.com:443/rest/x")
+
+
 # Parsers ---------------------------------------------------------------------------------
 
 

@@ -192,7 +192,7 @@ def show(key: str, pem: bool, output: str) -> None:
         show_detail(detail, [pair for pair in [
             ("Clock", f"{clock.words} (as of {fmt_time(clock.updated_at)} UTC)"
              if clock is not None else "not measured yet (no signed request seen)"),
-            ("Refusals", f"{summary.total}: {counts}" if summary.total else "none recorded"),
+            ("Refusals", f"{summary.total} ({counts})" if summary.total else "none recorded"),
             ("  last", f"{fmt_time(last)} UTC (`tui-oauth refusals list --consumer "
                        f"{detail.consumer.key}`)" if last is not None else None),
         ] if pair[1] is not None])
