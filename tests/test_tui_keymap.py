@@ -84,7 +84,7 @@ async def test_f1_opens_the_help_in_a_form_where_question_mark_is_text(
         await pilot.press("f1")
         await pilot.pause()
         assert isinstance(app.screen, HelpModal)
-        assert ("ConsumerForm", "Save") in {(e.section, e.description)
+        assert ("Consumer form", "Save") in {(e.section, e.description)
                                             for e in app.screen.entries}
         await pilot.press("f1")  # closes it again
         await pilot.pause()

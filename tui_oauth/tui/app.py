@@ -160,6 +160,8 @@ class OAuthAdminApp(App[None]):
         self._key_timer: Timer | None = None
         self._key_screen: Screen[Any] | None = None
         self._key_waits = 0
+        #: an action chosen by name (the palette): not a typed letter (commands.by_name)
+        self.by_name = False
 
     def on_mount(self) -> None:
         keymap = self._initial_keymap
@@ -233,8 +235,9 @@ class OAuthAdminApp(App[None]):
         return await super().run_action(action, default_namespace, namespaces)
 
     def letters_are_input(self) -> bool:
-        """In a form, or with a form control focused, app letters do nothing."""
-        return (isinstance(self.screen, _loaded(FORM_SCREEN))
+        """In a form, or with a form control focused, app letters do nothing (typed;
+        chosen by name in the palette, they act)."""
+        return not self.by_name and (isinstance(self.screen, _loaded(FORM_SCREEN))
                 or isinstance(self.focused, _loaded(*FORM_CONTROLS)))
 
     def action_leave(self) -> None:

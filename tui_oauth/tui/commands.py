@@ -7,7 +7,9 @@ main page, the lists, and the app.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,8 @@ class Entry:
     binding: Binding
     enabled: bool
     tab: str | None = None
+    #: refused because the store is open read-only (not merely "not here")
+    read_only: bool = False
 
 
 def _sections(app: App[Any], screen: Screen[Any]) -> list[tuple[str, DOMNode, str | None]]:
@@ -48,8 +52,7 @@ def _sections(app: App[Any], screen: Screen[Any]) -> list[tuple[str, DOMNode, st
             sections.append((str(getattr(widget, "TITLE", tab)), widget, tab))
         sections.append(("Main page", screen, None))
     else:
-        title = getattr(screen, "HELP_TITLE", None) or type(screen).__name__.removesuffix(
-            "Screen").replace("Modal", "")
+        title = getattr(screen, "HELP_TITLE", None) or human_name(type(screen).__name__)
         sections.append((title, screen, None))
     from tui_oauth.tui.widgets.table import Table  # the detail screens' tables
 
@@ -60,10 +63,36 @@ def _sections(app: App[Any], screen: Screen[Any]) -> list[tuple[str, DOMNode, st
     return sections
 
 
+def human_name(class_name: str) -> str:
+    """``ConsumerFormScreen`` -> ``Consumer form`` (a screen without a HELP_TITLE)."""
+    words = re.findall(r"[A-Z][a-z0-9]*", class_name.removesuffix("Screen").replace("Modal", ""))
+    return " ".join([words[0], *(w.lower() for w in words[1:])]) if words else class_name
+
+
+@contextmanager
+def by_name(app: App[Any]) -> Iterator[None]:
+    """An action chosen by name (the palette, the help), not typed: the app's letter
+    rule (no ``q`` or ``!`` while a form control has focus) is about typed keys, so it
+    does not apply (``OAuthAdminApp.letters_are_input``)."""
+    before = getattr(app, "by_name", False)
+    setattr(app, "by_name", True)  # noqa: B010 (an attribute of OAuthAdminApp)
+    try:
+        yield
+    finally:
+        setattr(app, "by_name", before)  # noqa: B010
+
+
 def entries(app: App[Any], screen: Screen[Any] | None = None) -> list[Entry]:
-    """Every binding with an id that applies on ``screen``, one entry per action."""
+    """Every binding with an id that applies on ``screen``, one entry per action, its
+    state judged as if chosen by name on ``screen`` (the palette's own input, focused
+    while it is open, does not count)."""
     screen = screen or app.screen
-    found: list[Entry] = []
+    with by_name(app):
+        return list(_entries(app, screen))
+
+
+def _entries(app: App[Any], screen: Screen[Any]) -> Iterator[Entry]:
+    read_only = bool(getattr(getattr(app, "store", None), "read_only", False))
     for section, node, tab in _sections(app, screen):
         by_action: dict[str, list[Binding]] = {}
         for _key, binding in node._bindings:
@@ -75,9 +104,10 @@ def entries(app: App[Any], screen: Screen[Any] | None = None) -> list[Entry]:
             _, name, params = parse(action)
             state = node.check_action(name, params)
             keys = ", ".join(dict.fromkeys(app.get_key_display(b) for b in bindings))
-            found.append(Entry(section, keys, first.description or name,
-                               first.tooltip or "", node, first, state is True, tab))
-    return found
+            changes: frozenset[str] = getattr(node, "CHANGES", frozenset())
+            yield Entry(section, keys, first.description or name, first.tooltip or "", node,
+                        first, state is True, tab,
+                        read_only=state is not True and read_only and name in changes)
 
 
 def binding_ids() -> frozenset[str]:
@@ -103,7 +133,7 @@ def invoke(app: App[Any], entry: Entry) -> Callable[[], None]:
     """A palette callback: switch to the entry's tab, then run its action (or say why not)."""
 
     def run() -> None:
-        if not entry.enabled:
+        if entry.read_only:
             app.notify(READ_ONLY_REFUSAL, severity="warning", markup=False)
             return
         screen = app.screen
@@ -111,7 +141,12 @@ def invoke(app: App[Any], entry: Entry) -> Callable[[], None]:
             show = getattr(screen, "action_show_tab", None)
             if show is not None:
                 show(entry.tab)
-        app.call_later(app.run_action, entry.binding.action, entry.node)
+
+        async def act() -> None:
+            with by_name(app):
+                await app.run_action(entry.binding.action, entry.node)
+
+        app.call_later(act)
 
     return run
 
@@ -121,8 +156,10 @@ def system_commands(app: App[Any], screen: Screen[Any]) -> Iterator[SystemComman
         if entry.section == "Lists" or entry.binding.action in {"command_palette", "help",
                                                               "help_anywhere"}:
             continue
+        if not entry.enabled and not entry.read_only:
+            continue  # does not apply here (nothing to copy, no refusal listed...)
         title = f"{entry.section}: {entry.description}"
         help_text = f"key {entry.keys} · {entry.tooltip}"
-        if not entry.enabled:
+        if entry.read_only:
             help_text += " (refused: read-only)"
         yield SystemCommand(escape(title), escape(help_text), invoke(app, entry))

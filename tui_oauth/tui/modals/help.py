@@ -42,7 +42,8 @@ class HelpModal(Dialog[None]):
             yield Label("Keys on this screen", classes="dialog-title")
             yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
             note = ("ctrl+p opens the command palette: every action by name. Esc closes. "
-                    "[ids] remap keys: TUI_OAUTH_KEYMAP=\"consumers.add=A\".")
+                    "To remap a key, name the id shown after its action in TUI_OAUTH_KEYMAP, "
+                    "e.g. TUI_OAUTH_KEYMAP=\"consumers.add=A\".")
             if self.read_only:
                 note += " Read-only: dimmed actions are refused."
             yield Static(plain(note), classes="field-hint")
@@ -63,7 +64,8 @@ class HelpModal(Dialog[None]):
             if e.section != section:
                 section = e.section
                 table.add_row(Text(section, style="bold"), "", "")
-            what = e.tooltip + ("" if e.enabled else "  (refused: read-only)")
+            what = e.tooltip + ("  (refused: read-only)" if e.read_only
+                                else "" if e.enabled else "  (not here now)")
             style = "" if e.enabled else "dim"
             # The binding's id: what TUI_OAUTH_KEYMAP names to remap it.
             table.add_row(Text(e.keys, style=style), Text(e.description, style=style),
