@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlmodel import Session
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Footer, Label
+from textual.widgets import DataTable, Label
 
 from tests.tui_support import screen_text, settle, wait_for
 from tui_oauth.core.models import ConsumerClock, Refusal
@@ -89,7 +89,9 @@ async def test_consumer_view_refusals_and_the_record(demo_store: Store) -> None:
         # Count by problem, most first; the clock; the last few with short advice.
         assert "Recent refusals: 5 (signature_invalid 3, timestamp_refused 2)" in text
         assert "Clock: 7 min 12 s behind ours, median of 40 requests" in text
-        assert "The consumer's clock is 7 min 12 s behind ours" in text
+        # The advice, compact: the fragment that matters (the record has it all).
+        assert "clock 7 min 12 s behind ours" in text
+        assert "may have signed http://127.0.0.1:8080/rest/whoami" in text
         assert HOSTILE_KEY not in text and "evil" not in text  # another consumer's
         # Tab to the refusals (from the tokens), then enter: the newest one's record.
         assert app.focused is not None and app.focused.id == "tokens"
@@ -107,6 +109,30 @@ async def test_consumer_view_refusals_and_the_record(demo_store: Store) -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert type(app.screen).__name__ == "ConsumerDetailScreen"
+        # The selected refusal is marked without colour too (NO_COLOR), as in the lists.
+        refusals = app.screen.query_one("#refusals", DataTable)
+        labels = [str(row.label) for row in refusals.ordered_rows]
+        assert labels == [" ", " ", "▶", " ", " "], labels
+        # The palette, with its own input focused, names the screen in words and offers
+        # what works once it closes: enter opens the selected refusal from anywhere.
+        await pilot.press("tab")  # from the refusals back to the tokens
+        await pilot.press("ctrl+p")
+        assert await wait_for(pilot, on(pilot, "CommandPalette"))
+        from tui_oauth.tui import commands
+        detail = app.screen_stack[-2]
+        offered = {c.title: c.help for c in commands.system_commands(app, detail)}
+        assert "Consumer: Open refusal" in offered and "Everywhere: Refusals" in offered
+        assert not any("read-only" in h for h in offered.values()), offered
+        assert not any(t.startswith("ConsumerDetail") for t in offered)
+        assert "Consumer: Copy PEM" in offered  # JIRA has a public key
+        assert "Consumer: Rotate secret" not in offered  # ... and no shared secret
+        await pilot.press(*"open refusal")
+        await settle(pilot)
+        await pilot.press("enter")
+        assert await wait_for(pilot, on(pilot, "RefusalRecordScreen"))
+        assert "Refusal #3:" in screen_text(pilot)
+        await pilot.press("escape")
+        assert await wait_for(pilot, on(pilot, "ConsumerDetailScreen"))
         # `!` from a consumer's view: that consumer's refusals only.
         await pilot.press("exclamation_mark")
         assert await wait_for(pilot, on(pilot, "RefusalsScreen"))
@@ -114,8 +140,12 @@ async def test_consumer_view_refusals_and_the_record(demo_store: Store) -> None:
         text = screen_text(pilot)
         assert f"Refusals of {JIRA}" in text and "5 refusals" in text
         assert "consumer_key_unknown" not in text
-        await pilot.press("escape")
-        assert await wait_for(pilot, on(pilot, "ConsumerDetailScreen"))
+        # Esc typed ahead in one burst (the filter open): clear, leave, leave the view.
+        await pilot.press("slash", *"zzz")
+        assert await wait_for(pilot, lambda: "zzz" in status(pilot))
+        from tests.test_tui_keys import burst
+        await burst(pilot, ["escape"] * 5)
+        assert await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
 
 
 async def test_store_wide_refusals_from_every_tab_filter_and_hostile_text(
@@ -129,19 +159,32 @@ async def test_store_wide_refusals_from_every_tab_filter_and_hostile_text(
         assert await wait_for(pilot, lambda: status(pilot) == "6 refusals")
         await pilot.press("escape")
         assert await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        # At 80 columns the Consumers footer makes room for ! and l: the keys its status
+        # line names (s, /, enter) give way.
+        await pilot.press("1")
+        await settle(pilot)
+        shown = footer_actions(pilot)
+        assert shown[-4:] == ["leave", "help", "audit", "refusals"], shown
+        assert "sort" not in shown and "add" in shown
         await pilot.press("3")
-        # The footer (past the 80 columns shown), the help and the command palette name it.
-        footer = app.screen.query_one(Footer)
-        assert "Refusals" in " ".join(str(w.render()) for w in footer.query("*"))
+        # The help and the command palette name it (the palette's input focused: a
+        # letter action is still offered, not "read-only").
         await pilot.press("question_mark")
         await settle(pilot)
         help_table = app.screen.query_one("#help-table", DataTable)
         assert any("[app.refusals]" in str(help_table.get_row_at(i)[2])
                    for i in range(help_table.row_count))
+        assert "name the id shown after its action in TUI_OAUTH_KEYMAP" in screen_text(pilot)
         await pilot.press("escape")
-        from tui_oauth.tui import commands
-        assert any(c.title == "Everywhere: Refusals"
-                   for c in commands.system_commands(app, app.screen))
+        await pilot.press("ctrl+p")
+        assert await wait_for(pilot, on(pilot, "CommandPalette"))
+        await pilot.press(*"refusals")
+        await settle(pilot)
+        assert "read-only" not in screen_text(pilot)
+        await pilot.press("down", "enter")
+        assert await wait_for(pilot, lambda: status(pilot) == "6 refusals")
+        await pilot.press("escape")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
 
         await pilot.press("exclamation_mark")
         assert await wait_for(pilot, lambda: status(pilot) == "6 refusals")
@@ -172,6 +215,12 @@ async def test_store_wide_refusals_from_every_tab_filter_and_hostile_text(
         assert await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
 
 
+def footer_actions(pilot: Pilot[object]) -> list[str]:
+    from textual.widgets._footer import FooterKey
+    return [k.action for k in pilot.app.screen.query(FooterKey)
+            if not k.has_class("-command-palette")]
+
+
 async def test_read_only_console_shows_refusals(sqlite_url: str, memory_keyring: object) -> None:
     from tui_oauth.core.store import open_store
     from tui_oauth.tui.demo import fill_demo_store
@@ -186,6 +235,11 @@ async def test_read_only_console_shows_refusals(sqlite_url: str, memory_keyring:
         app = make_app(store)
         async with app.run_test(size=(100, 30)) as pilot:
             await settle(pilot)
+            # The palette says "read-only" of the changes only.
+            from tui_oauth.tui import commands
+            offered = {c.title: c.help for c in commands.system_commands(app, app.screen)}
+            assert offered["Consumers: Add"].endswith("(refused: read-only)")
+            assert not offered["Everywhere: Refusals"].endswith("(refused: read-only)")
             await pilot.press("exclamation_mark")  # from the Consumers tab
             assert await wait_for(pilot, lambda: status(pilot) == "6 refusals")
     finally:
@@ -242,6 +296,8 @@ async def test_the_record_checks_the_request_against_the_stored_key(
         assert await wait_for(pilot, lambda: "Found it (internal_url)" in screen_text(pilot)), \
             screen_text(pilot)
         assert "Fix:" in screen_text(pilot)
+        finding = str(app.screen.query_one("#record-finding").render())
+        assert "Tried: the internal URL" in finding, finding  # in words, not codes
 
 
 def test_snapshot_record_80x24(demo_store: Store, snap_compare: Callable[..., bool]) -> None:

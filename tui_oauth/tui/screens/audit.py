@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from tui_oauth.core.models import AuditEntry
 from tui_oauth.core.services.audit import AuditPage
@@ -22,6 +22,7 @@ from tui_oauth.tui.messages import StoreChanged
 from tui_oauth.tui.styles import DETAIL
 from tui_oauth.tui.text import dash, plain, plural, when
 from tui_oauth.tui.widgets.filter_input import FilterInput
+from tui_oauth.tui.widgets.footer import FittingFooter
 from tui_oauth.tui.widgets.table import Table
 
 PAGE = 100
@@ -77,7 +78,7 @@ class AuditScreen(Screen[None]):
         yield Table(id="audit-table")
         with VerticalScroll(id="audit-detail"):
             yield Static("", id="audit-entry", markup=False)
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#audit-table", Table)

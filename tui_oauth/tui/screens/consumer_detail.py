@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import DataTable, Label, Static
 
 from tui_oauth.core.keys import PublicKeyInfo
 from tui_oauth.core.services.consumers import ConsumerDetail, Rotation
@@ -23,9 +23,10 @@ from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import StoreChanged, TokensRevoked
 from tui_oauth.tui.modals.confirm import ConfirmModal
 from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen, key_summary
-from tui_oauth.tui.screens.refusals import clock_words, short_advice
+from tui_oauth.tui.screens.refusals import clock_words, compact_advice
 from tui_oauth.tui.styles import REFUSALS
 from tui_oauth.tui.text import dash, field_rows, plain, plural, when, yes_no
+from tui_oauth.tui.widgets.footer import FittingFooter
 from tui_oauth.tui.widgets.table import Table
 from tui_oauth.tui.widgets.virtual_table import Column, FuncSource, Row, VirtualTable, shorten
 
@@ -85,6 +86,7 @@ def describe_refusals(summary: RefusalSummary, clock: ClockSkew | None) -> str:
 
 class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
     AUTO_FOCUS = "#tokens"
+    HELP_TITLE = "Consumer"
     CSS_PATH = REFUSALS  # detail.tcss and the refusals' own
     CHANGES = frozenset({"edit", "remove", "revoke", "revoke_all", "rotate_secret"})
     BINDINGS = [
@@ -137,8 +139,9 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
                 return False
             if action == "rotate_secret" and not detail.consumer.has_shared_secret:
                 return False
-        if action == "open_refusal":
-            return self.focused is not None and self.focused.id == "refusals"
+        if action == "open_refusal":  # by name (the palette): the selected one, if any
+            return ((self.focused is not None and self.focused.id == "refusals")
+                    or (getattr(self.app, "by_name", False) and bool(self.refusals)))
         return super().check_action(action, parameters)
 
     @property
@@ -167,7 +170,7 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
                 yield widget
         yield Label("Tokens", id="tokens-title", markup=False)
         yield VirtualTable(TOKEN_COLUMNS, id="tokens", doing="Reading the tokens")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.tokens.focus()
@@ -221,12 +224,16 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         if not summary.recent:
             return
         table.add_columns("When (UTC)", "Problem", "Advice")
-        # padding and scroll bar, three columns' padding, the time and the problem
-        width = max(20, self.size.width - 4 - 6 - 19 - 17)
+        # Under 100 columns the date loses its year (as in the refusals list), and the
+        # advice is the fragment that matters (the record has it all).
+        wide = (self.size.width or self.app.size.width) >= 100
+        # padding, label and scroll bar, three columns' padding, the time and the problem
+        width = max(20, (self.size.width or self.app.size.width) - 7 - 6
+                    - (19 if wide else 14) - 17)
         for r in summary.recent:
             self.refusals[str(r.id)] = r
-            table.add_row(when(r.at, seconds=True), shorten(r.problem, 18),
-                          short_advice(r.advice, width), key=str(r.id))
+            table.add_row(when(r.at, seconds=True) if wide else r.at.strftime("%m-%d %H:%M:%S"),
+                          shorten(r.problem, 18), compact_advice(r, width), key=str(r.id))
         table.styles.height = len(summary.recent) + 1
         table.select_key(keep)
 

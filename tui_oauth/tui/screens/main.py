@@ -6,12 +6,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 
 from tui_oauth.tui.messages import StoreChanged
 from tui_oauth.tui.tabs.consumers import ConsumersTab
 from tui_oauth.tui.tabs.info import InfoTab
 from tui_oauth.tui.tabs.providers import ProvidersTab
+from tui_oauth.tui.widgets.footer import FittingFooter
 from tui_oauth.tui.widgets.header_bar import HeaderBar
 
 TABS = ("consumers", "info", "providers")
@@ -68,7 +69,7 @@ class MainScreen(Screen[None]):
             self.call_later(self._mount_footer)
 
     async def _mount_footer(self) -> None:
-        await self.mount(Footer())
+        await self.mount(FittingFooter())
         self.refresh_bindings()  # a Footer lists the keys once the bindings change
 
     def store_opened(self) -> None:

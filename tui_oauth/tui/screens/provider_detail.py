@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from tui_oauth.core.models import ServiceProvider
@@ -33,6 +33,7 @@ from tui_oauth.tui.screens.provider_form import ProviderFormScreen
 from tui_oauth.tui.styles import DETAIL, sheets
 from tui_oauth.tui.text import MASK, dash, day, error_text, field_rows, plain, plural, when, yes_no
 from tui_oauth.tui.widgets.check_list import CheckList
+from tui_oauth.tui.widgets.footer import FittingFooter
 from tui_oauth.tui.widgets.request_pane import RequestPane
 from tui_oauth.tui.widgets.table import Table
 
@@ -107,7 +108,7 @@ class ProviderDetailScreen(ReadOnlyGuard, Screen[None]):
                 yield CheckList(id="checks")
             with TabPane("Request (u)", id="request"):
                 yield RequestPane(self.provider_name, id="request-pane")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.query_one("#held-tokens", Table).add_columns(

@@ -11,13 +11,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 
 from tui_oauth.core.text import visible
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.screens.refusals import clock_words, consumer_label
 from tui_oauth.tui.styles import REFUSALS
 from tui_oauth.tui.text import dash, field_rows, plain, when
+from tui_oauth.tui.widgets.footer import FittingFooter
 
 if TYPE_CHECKING:
     from tui_oauth.core.provider.debugger import Report
@@ -77,7 +78,10 @@ def describe_finding(report: Report) -> str:
         lines = ["The signature does not match the stored key, and none of the usual mistakes "
                  "explains it: the consumer probably signs with another key or secret."]
     if report.tried:
-        lines.append("Tried: " + ", ".join(t.replace("_", " ") for t in report.tried))
+        from tui_oauth.core.provider.debugger import TRIED_WORDS
+
+        lines.append("Tried: " + ", ".join(TRIED_WORDS.get(t, t.replace("_", " "))
+                                           for t in report.tried))
     lines += [f"Note: {note}" for note in report.notes]
     return "\n".join(lines)
 
@@ -120,7 +124,7 @@ class RefusalRecordScreen(Screen[None]):
                              id="record-base-string", markup=False)
                 yield Label(plain(CHECK_TITLE), classes="section")
                 yield Static(plain(NOT_CHECKED), id="record-finding", markup=False)
-        yield Footer()
+        yield FittingFooter()
 
     def action_back(self) -> None:
         self.dismiss(None)

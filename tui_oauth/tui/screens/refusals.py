@@ -10,6 +10,7 @@ escaped (``Table.add_row``, ``plain``).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
@@ -18,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from tui_oauth.core.provider.problems import duration
 from tui_oauth.core.text import visible
@@ -27,6 +28,7 @@ from tui_oauth.tui.messages import StoreChanged
 from tui_oauth.tui.styles import REFUSALS
 from tui_oauth.tui.text import dash, plain, plural, when
 from tui_oauth.tui.widgets.filter_input import FilterInput
+from tui_oauth.tui.widgets.footer import FittingFooter
 from tui_oauth.tui.widgets.table import Table
 from tui_oauth.tui.widgets.virtual_table import shorten
 
@@ -64,6 +66,35 @@ def short_advice(advice: str, width: int) -> str:
     """The advice's first sentence, cut to ``width`` cells."""
     first = advice.split(". ")[0].split("; ")[0].rstrip(".")
     return shorten(first.replace("\n", " "), width)
+
+
+_URL = re.compile(r"https?://[^\s;,)]+")
+
+
+def compact_advice(row: RefusalRow, width: int) -> str:
+    """One line (a consumer's recent refusals, 80 columns): not the advice's opening
+    words but the fragment that says what differs, the URL the consumer signed above
+    all; the record (enter) has the whole advice.  ``signed http://127.0.0.1:8080/re…``,
+    ``clock 7 min 12 s behind ours``, ``another key or secret``."""
+    code, _, words = (getattr(row, "finding", None) or "").partition(": ")
+    url = _URL.search(words)
+    text = ""
+    if row.problem == "signature_invalid":
+        if code in ("internal_url", "scheme") and url:
+            text = f"signed {url.group(0)}"
+        elif code == "none":
+            text = "another key or secret (no usual mistake)"
+        elif code and words:
+            text = words.split(". ")[0].split("; ")[0].rstrip(".")
+        else:
+            others = [u for u in (row.seen_url, getattr(row, "listen_url", ""))
+                      if u and u != row.url]
+            text = f"may have signed {others[0]}" if others else "not diagnosed: t on the record"
+    elif row.problem == "timestamp_refused" and row.offset is not None:
+        text = f"clock {clock_words(row.offset)}"
+    if not text:
+        return short_advice(row.advice, width)
+    return shorten(visible(text), width)  # a URL's scheme, host and port first
 
 
 def describe_briefly(row: RefusalRow) -> str:
@@ -110,7 +141,7 @@ class RefusalsScreen(Screen[None]):
         yield Table(id="refusals-table")
         with VerticalScroll(id="refusals-detail"):
             yield Static("", id="refusals-brief", markup=False)
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.query_one("#refusals-table", Table).focus()
@@ -221,12 +252,22 @@ class RefusalsScreen(Screen[None]):
         event.stop()
         if not event.value:
             event.input.remove_class("-shown")
-        self.call_after_refresh(self.table.focus)
+        self._focus_list()
 
     def on_filter_input_cleared(self, event: FilterInput.Cleared) -> None:
         event.stop()
-        self.call_after_refresh(self.table.focus)
         self.load()
+        self._focus_list()
+
+    def _focus_list(self) -> None:
+        """Now (as the tabs' lists do), so that keys typed ahead after enter or Esc go
+        to the list, not to the filter again (a burst of Esc: clear, then leave).  A
+        list still loading cannot take focus: then nothing has it (the keys are the
+        screen's meanwhile), and ``_show`` focuses the list once read."""
+        if self.table.focusable:
+            self.table.focus()
+        else:
+            self.set_focus(None)
 
     def action_back(self) -> None:
         """Esc: clear the filter first (as in the lists of the tabs), then leave."""

@@ -7,11 +7,13 @@ from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist, RowKey
 
 from tui_oauth.core.text import visible
 from tui_oauth.tui.widgets.moves import LIST_MOVES
+from tui_oauth.tui.widgets.virtual_table import CURSOR
 
 
 class Table(DataTable[Any], inherit_bindings=False):
@@ -31,7 +33,11 @@ class Table(DataTable[Any], inherit_bindings=False):
     def add_row(self, *cells: Any, height: int | None = 1, key: str | None = None,
                 label: Any = None) -> RowKey:
         """Cells that are strings are shown as text, never read as markup, with any
-        control, bidi or separator character escaped (core.text.visible)."""
+        control, bidi or separator character escaped (core.text.visible).  The row under
+        the cursor is marked with ``▶`` in its label, as in the lists of the tabs (told
+        apart without colour too, NO_COLOR)."""
+        if label is None:
+            label = Text(CURSOR if self.row_count == self.cursor_row else " ")
         shown = [Text(visible(c), no_wrap=True, overflow="ellipsis") if isinstance(c, str)
                  else c for c in cells]
         row_key = super().add_row(*shown, height=height, key=key, label=label)
@@ -42,6 +48,20 @@ class Table(DataTable[Any], inherit_bindings=False):
             if column.auto_width and isinstance(cell, Text):
                 column.content_width = max(column.content_width, cell.cell_len)
         return row_key
+
+    def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
+        super().watch_cursor_coordinate(old, new)
+        if old.row != new.row:
+            self._mark(old.row, " ")
+            self._mark(new.row, CURSOR)
+
+    def _mark(self, index: int, mark: str) -> None:
+        if 0 <= index < self.row_count:
+            row = self.rows.get(self._row_locations.get_key(index))  # type: ignore[arg-type]
+            if row is not None and row.label is not None:
+                row.label = Text(mark)
+                self._clear_caches()
+                self.refresh_row(index)
 
     def action_scroll_top(self) -> None:
         if self.row_count:

@@ -1,0 +1,60 @@
+"""Textual's footer, fitted to the width: keys the screen already names give way.
+
+Textual's footer lists every shown binding in one row and cuts what does not fit at
+the right edge, where the app's keys are (``l`` Audit, ``!`` Refusals): at 80 columns
+the Consumers tab lost both.  Here, when the keys do not fit, those whose key the
+screen already says (the list's status line: ``s: sort  /: filter  enter: open``; the
+tokens title: ``r: revoke  R: revoke all``; the public key's titles: ``c: copy``,
+``b: copy``) leave the footer first, in ``GIVES_WAY`` order, only as many as needed.
+Every key stays bound, and listed in the help (``?``) and the palette (ctrl+p).
+"""
+
+from __future__ import annotations
+
+from rich.cells import cell_len
+from textual.app import ComposeResult
+from textual.events import Resize
+from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
+
+#: Actions that leave a footer too narrow for every key, first to last.
+GIVES_WAY = ("sort", "filter", "open", "copy_base64", "copy_pem", "revoke_all", "revoke")
+PALETTE_WIDTH = 13  # "▏^p Commands ", docked right
+
+
+def key_width(key: FooterKey, compact: bool) -> int:
+    """Cells a key takes (Textual's padding: `` k `` and ``Description ``)."""
+    pad = 0 if compact else 2
+    described = cell_len(key.description) + (0 if compact else 1) if key.description else 0
+    return cell_len(key.key_display) + pad + described + (1 if compact else 0)
+
+
+class FittingFooter(Footer):
+    def __init__(self) -> None:
+        super().__init__()
+        self._fitted_width = 0
+
+    def compose(self) -> ComposeResult:
+        widgets = list(super().compose())
+        width = self.size.width or self.app.size.width
+        self._fitted_width = width
+        keys = [w for w in widgets if isinstance(w, FooterKey)
+                and not w.has_class("-command-palette") and not w.has_class("-grouped")]
+        # the last key's trailing space is not needed
+        used = sum(key_width(k, self.compact) for k in keys) - 1 + PALETTE_WIDTH
+        dropped: set[int] = set()
+        for action in GIVES_WAY:
+            if used <= width:
+                break
+            for k in keys:
+                if k.action == action and id(k) not in dropped:
+                    dropped.add(id(k))
+                    used -= key_width(k, self.compact)
+        if dropped:
+            self.styles.grid_size_columns = max(1, self.styles.grid_size_columns - len(dropped))
+        yield from (w for w in widgets if id(w) not in dropped)
+
+    def on_resize(self, event: Resize) -> None:
+        if event.size.width != self._fitted_width and self._bindings_ready:
+            self.call_after_refresh(self.recompose)
+
