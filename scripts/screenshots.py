@@ -1,6 +1,6 @@
 """Pictures of the console for the README: drives the app headless, writes SVG (and PNG).
 
-    .venv/bin/python scripts/screenshots.py [OUTDIR]     (or: make screenshots)
+    .venv/bin/python scripts/screenshots.py [OUTDIR [NAME...]]   (or: make screenshots)
 
 Each picture is taken at 100x30 on a store with fixed sample content
 (tui_oauth.tui.demo), so the pictures only change when the console does.
@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from tests.keyring_backends import MemoryKeyring  # noqa: E402
 from tui_oauth.core.store import open_store  # noqa: E402
 from tui_oauth.tui.app import make_app  # noqa: E402
-from tui_oauth.tui.demo import DISPLAY_URL, fill_demo_store  # noqa: E402
+from tui_oauth.tui.demo import DISPLAY_URL, add_demo_refusals, fill_demo_store  # noqa: E402
 
 SIZE = (100, 30)
 SHOTS: list[tuple[str, tuple[str, ...]]] = [
@@ -34,6 +34,7 @@ SHOTS: list[tuple[str, tuple[str, ...]]] = [
     ("provider-form", ("3", "a")),
     ("audit", ("l",)),
     ("help", ("question_mark",)),
+    ("refusals", ("exclamation_mark", "j", "j", "j", "j")),  # a signature_invalid
 ]
 
 
@@ -41,6 +42,7 @@ async def shoot(name: str, presses: tuple[str, ...], outdir: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(f"sqlite:///{tmp}/demo.db", secrets_backend=MemoryKeyring())
         fill_demo_store(store)
+        add_demo_refusals(store)
         store.url = DISPLAY_URL
         app = make_app(store)
         async with app.run_test(size=SIZE) as pilot:
@@ -65,9 +67,11 @@ def to_png(svg: Path) -> Path | None:
     return png
 
 
-async def main(outdir: Path) -> None:
+async def main(outdir: Path, only: set[str]) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     for name, presses in SHOTS:
+        if only and name not in only:
+            continue
         svg = await shoot(name, presses, outdir)
         png = to_png(svg)
         print(svg.relative_to(ROOT) if svg.is_relative_to(ROOT) else svg,
@@ -75,4 +79,6 @@ async def main(outdir: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "screenshots"))
+    # scripts/screenshots.py [OUTDIR [NAME...]]: only the pictures named, if any
+    asyncio.run(main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "screenshots",
+                     set(sys.argv[2:])))

@@ -18,8 +18,10 @@ from tui_oauth.core.models import (
     RSA_SHA1,
     AuditEntry,
     Consumer,
+    ConsumerClock,
     ConsumerInfo,
     HeldToken,
+    Refusal,
     ServiceProvider,
     Token,
 )
@@ -126,3 +128,42 @@ def fill_demo_store(store: Store, *, audit_entries: int = 40, secrets: bool = Tr
         store.secrets.set(consumer_secret_item(consumers[2]), "demo-partner-secret")
         for p in providers:
             store.secrets.set(provider_secret_item(p), f"demo-secret-{p.consumer_key}")
+
+
+def add_demo_refusals(store: Store) -> None:
+    """A few refused requests and a clock sample (the screenshots of the refusals): JIRA
+    signed the internal URL behind a proxy, its clock runs 7 min 12 s behind; an unknown
+    key; partner-portal reused a nonce."""
+    jira, public = "jira:6f1c2a4e-1b7d-4e8a-9c3f-0d2b5e6a7f81", "https://jira.example.com"
+    internal = "http://127.0.0.1:8080"
+    myself, inside = f"{public}/rest/api/2/myself", f"{internal}/rest/api/2/myself"
+    rows = [
+        *(Refusal(at=T0 + timedelta(minutes=i), bucket=jira, consumer_key=jira,
+                  token_prefix="05tok5e2", problem="signature_invalid",
+                  answered="signature_invalid", method="GET", url=myself, seen_url=inside,
+                  listen_url=inside,
+                  client_addr="10.0.0.7", signature_method="RSA-SHA1",
+                  timestamp=int(T0.timestamp()) + 60 * i, offset=-2, signature="c2lnbmF0dXJl==",
+                  finding=f"internal_url: The consumer signed {inside}; this server checks "
+                          f"against {myself}.")
+          for i in range(3)),
+        *(Refusal(at=T0 + timedelta(minutes=10 + i), bucket=jira, consumer_key=jira,
+                  problem="timestamp_refused", answered="timestamp_refused", method="POST",
+                  url=f"{public}/plugins/servlet/oauth/request-token", client_addr="10.0.0.7",
+                  signature_method="RSA-SHA1", timestamp=int(T0.timestamp()) - 432,
+                  offset=-432)
+          for i in range(2)),
+        Refusal(at=T0 + timedelta(minutes=15), bucket="partner-portal",
+                consumer_key="partner-portal", problem="nonce_used", answered="nonce_used",
+                method="GET", url=f"{public}/rest/api/2/search", client_addr="198.51.100.4",
+                signature_method="HMAC-SHA1", timestamp=int(T0.timestamp()) + 900, offset=0),
+        Refusal(at=T0 + timedelta(minutes=20), bucket="", consumer_key="jira-old",
+                problem="consumer_key_unknown", answered="consumer_key_unknown", method="GET",
+                url=myself, client_addr="203.0.113.9",
+                signature_method="RSA-SHA1"),
+    ]
+    with Session(store.engine) as s:
+        s.add_all(rows)
+        s.add(ConsumerClock(consumer_key=jira, median_offset=-432, samples=40,
+                            updated_at=T0 + timedelta(minutes=30)))
+        s.commit()
