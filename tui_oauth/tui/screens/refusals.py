@@ -89,7 +89,8 @@ def compact_advice(row: RefusalRow, width: int) -> str:
         else:
             others = [u for u in (row.seen_url, getattr(row, "listen_url", ""))
                       if u and u != row.url]
-            text = f"may have signed {others[0]}" if others else "not diagnosed: t on the record"
+            text = (f"may have signed {others[0]}" if others
+                    else "not diagnosed (enter, then t checks it)")
     elif row.problem == "timestamp_refused" and row.offset is not None:
         text = f"clock {clock_words(row.offset)}"
     if not text:
