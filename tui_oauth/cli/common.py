@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import click
 
@@ -26,6 +26,13 @@ if TYPE_CHECKING:  # the store (SQLAlchemy, SQLModel: ~350 ms) loads when first 
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
+
+# click's parameter types are generic for the type checker; older click releases
+# cannot subscript them at run time, so only the checker sees the argument.
+if TYPE_CHECKING:
+    StrChoice = click.Choice[str]
+else:
+    StrChoice = click.Choice
 
 MAX_SECRET_INPUT = 64 * 1024
 
@@ -60,7 +67,7 @@ class AppContext:
             self._store = None
 
 
-class LazyChoice(click.Choice):
+class LazyChoice(StrChoice):
     """A :class:`click.Choice` whose values come from ``load``, called when first needed
     (the command's help, parsing the option, completing its value).  A command module
     can then name choices defined beside the models (SQLAlchemy, SQLModel: ~350 ms)
@@ -195,8 +202,17 @@ def join_keyring() -> None:
         ensure_secret_service(ask_passphrase=ask_keyring_passphrase(), warn=say_warning)
 
 
+@overload
+def needs_keyring(fn: F) -> F: ...
+
+
+@overload
+def needs_keyring(fn: None = None, *,
+                  when: Callable[[dict[str, Any]], bool] | None = None) -> Callable[[F], F]: ...
+
+
 def needs_keyring(fn: F | None = None, *,
-                  when: Callable[[dict[str, Any]], bool] | None = None) -> Any:
+                  when: Callable[[dict[str, Any]], bool] | None = None) -> F | Callable[[F], F]:
     """Mark a command that reads or writes secrets (``when``: only if its options say so).
 
     With no D-Bus session bus (a plain SSH login) and gnome-keyring installed,

@@ -23,6 +23,11 @@ from tui_oauth.cli.common import (
 if TYPE_CHECKING:
     from tui_oauth.core.services.refusals import RefusalRow
 
+    # Generic for the type checker only: older click releases cannot subscript it.
+    _DateTimeParam = click.ParamType[datetime]
+else:
+    _DateTimeParam = click.ParamType
+
 
 def _problems() -> tuple[str, ...]:
     from tui_oauth.core.provider.problems import STATUS
@@ -30,7 +35,7 @@ def _problems() -> tuple[str, ...]:
     return tuple(sorted(STATUS))
 
 
-class Since(click.ParamType):
+class Since(_DateTimeParam):
     """An ISO time (UTC unless it says otherwise) or a duration back from now (2h, 7d)."""
 
     name = "time"

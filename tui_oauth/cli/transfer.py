@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tui_oauth.cli.common import app_context, fail, needs_keyring, print_json, say
+from tui_oauth.cli.common import F, app_context, fail, needs_keyring, print_json, say
 
 if TYPE_CHECKING:
     from tui_oauth.core.transfer import Change, ImportReport, Incoming
@@ -28,7 +28,7 @@ EXAMPLES = "Examples:\n\n\b\n"
 MAX_INPUT = 256 * 1024 * 1024
 
 
-def passphrase_option(fn: Any) -> Any:
+def passphrase_option(fn: F) -> F:
     return click.option(
         "--passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
         help="Read the passphrase from this file (its first line) instead of asking.")(fn)

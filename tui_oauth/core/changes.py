@@ -88,7 +88,7 @@ class ChangeWatcher:
         the SQLite file was removed or replaced, StoreError when the database fails."""
         with self._lock:
             now = self._read()
-            changed = now != self._last
+            changed = bool(now != self._last)
             self._last = now
             return changed
 

@@ -188,7 +188,9 @@ def render_consumer_info(
     if previous_public_key_base64:
         SubElement(root, "previousPublicKey").text = previous_public_key_base64
     indent(root)
-    return tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    # bytes with an encoding given (the stubs say Any for any encoding but "unicode").
+    document: bytes = tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"
 
 
 def consumer_info_url(base_url: str) -> str:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["call_with_time_limit"]
 
+T = TypeVar("T")
+
 
 def call_with_time_limit(
-    fn: Callable[..., Any], *args: Any, timeout: float, name: str = "tui-oauth-timed"
-) -> tuple[bool, Any, BaseException | None, threading.Thread]:
+    fn: Callable[..., T], *args: Any, timeout: float, name: str = "tui-oauth-timed"
+) -> tuple[bool, T | None, BaseException | None, threading.Thread]:
     """Run ``fn(*args)`` on a daemon thread (called ``name``); wait at most ``timeout`` s.
 
     Returns ``(finished, result, error, thread)``: ``finished`` is False when the
@@ -25,14 +27,15 @@ def call_with_time_limit(
     is what it raised (any BaseException, handed over rather than raised here)
     or None, and ``result`` what it returned.
     """
-    box: dict[str, Any] = {}
+    results: list[T] = []
+    errors: list[BaseException] = []
     done = threading.Event()
 
     def run() -> None:
         try:
-            box["result"] = fn(*args)
+            results.append(fn(*args))
         except BaseException as exc:  # handed to the waiting thread
-            box["error"] = exc
+            errors.append(exc)
         finally:
             done.set()
 
@@ -40,4 +43,4 @@ def call_with_time_limit(
     worker.start()
     if not done.wait(timeout):
         return False, None, None, worker
-    return True, box.get("result"), box.get("error"), worker
+    return True, results[0] if results else None, errors[0] if errors else None, worker

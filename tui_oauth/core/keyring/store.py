@@ -28,7 +28,7 @@ import shutil
 import threading
 from collections.abc import Callable
 from contextlib import closing, suppress
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import keyring
 import keyring.backend
@@ -174,7 +174,7 @@ def _pick_backend(found: keyring.backend.KeyringBackend) -> keyring.backend.Keyr
     plaintext file), so we talk to its first acceptable member directly.
     """
     if isinstance(found, chainer.ChainerBackend):
-        chain = list(found.backends)
+        chain: list[keyring.backend.KeyringBackend] = list(found.backends)
         refusals = []
         for member in chain:
             refusal = _weakness(member)
@@ -483,4 +483,5 @@ class SecretStore:
             # Keep the cause for debugging unless its text shows the secret.
             cause = None if value and value in str(exc) else exc
             raise mapped from cause
-        return result
+        # Finished without an error: ``result`` is what ``fn`` returned.
+        return cast(T, result)

@@ -71,7 +71,7 @@ def callback_ok(uri: str | None) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
-class StoreRequestValidator(RequestValidator):
+class StoreRequestValidator(RequestValidator):  # type: ignore[misc]  # oauthlib is untyped
     def __init__(self, engine: ProviderEngine) -> None:
         super().__init__()
         self.engine = engine

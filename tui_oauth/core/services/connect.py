@@ -183,7 +183,7 @@ class _Answer:
         return problem, (found.get("oauth_problem_advice") or None) if problem else None
 
 
-class _Client(Client):
+class _Client(Client):  # type: ignore[misc]  # oauthlib has no type hints
     """oauthlib's client, also signing ``oauth_session_handle`` when renewing and
     ``oauth_body_hash`` (the OAuth Request Body Hash extension) when asked."""
 
@@ -327,9 +327,10 @@ class ConsumerSideService:
         params = oauth_signature.collect_parameters(
             uri_query=urlsplit(uri).query, body=form or [], headers=headers,
             exclude_oauth_signature=True)
-        return oauth_signature.signature_base_string(
+        base: str = oauth_signature.signature_base_string(
             method, oauth_signature.base_string_uri(uri),
             oauth_signature.normalize_parameters(params))
+        return base
 
     @staticmethod
     def _network(exc: requests.RequestException, url: str, deadline: Deadline) -> ProviderError:
