@@ -170,7 +170,7 @@ class ProviderEngine:
         return f"{uri}?{query}" if query else uri
 
     def db(self) -> Session:
-        session = getattr(self._local, "session", None)
+        session: Session | None = getattr(self._local, "session", None)
         if session is None:
             raise RuntimeError("no provider transaction is open")
         return session
@@ -349,8 +349,8 @@ class ProviderEngine:
                 session, consumer, TOKEN_REQUEST, state=PENDING, callback_url=request.tui_callback,
                 issued_at=now, expires_at=now + timedelta(seconds=self.settings.request_token_ttl))
             token = _row.token
-        return urlencode([("oauth_token", token), ("oauth_token_secret", secret),
-                          ("oauth_callback_confirmed", "true")])
+        return str(urlencode([("oauth_token", token), ("oauth_token_secret", secret),
+                              ("oauth_callback_confirmed", "true")]))
 
     # Access token and session renewal ------------------------------------------------
 
@@ -360,13 +360,13 @@ class ProviderEngine:
 
     def _token_answer(self, token: Token, secret: str, now: datetime) -> str:
         assert token.expires_at is not None and token.authorization_expires_at is not None
-        return urlencode([
+        return str(urlencode([
             ("oauth_token", token.token), ("oauth_token_secret", secret),
             ("oauth_expires_in", str(max(0, int((token.expires_at - now).total_seconds())))),
             ("oauth_session_handle", token.session_handle or ""),
             ("oauth_authorization_expires_in",
              str(max(0, int((token.authorization_expires_at - now).total_seconds())))),
-        ])
+        ]))
 
     def _access_token(self, uri: str, method: str, body: Body, headers: Headers) -> str:
         request = self._parse(uri, method, body, headers)
