@@ -8,6 +8,7 @@ Every change to this file needs an Alembic migration under
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -40,8 +41,49 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 
-TOKEN_REQUEST = "request"  # noqa: S105 (a token type, not a password)
-TOKEN_ACCESS = "access"  # noqa: S105
+
+# The vocabulary the layers share (the provider engine, the services, transfer, the
+# front doors). Each is a StrEnum: a member *is* its value (a str), so the database,
+# the keyring, JSON and f-strings see the same plain strings as before.
+
+
+class TokenType(StrEnum):
+    """``tokens.type``."""
+
+    REQUEST = "request"
+    ACCESS = "access"
+
+
+class TokenState(StrEnum):
+    """``tokens.state``; EXPIRED is never stored (a live token past its expiry)."""
+
+    PENDING = "pending"  # a request token, not yet authorized
+    AUTHORIZED = "authorized"  # a request token the user authorized
+    DENIED = "denied"  # a request token the user denied
+    USED = "used"  # a request token exchanged for an access token
+    ACTIVE = "active"  # an access token
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+class KeyringItem(StrEnum):
+    """The keyring items with fixed names (the others are per row: secret_item)."""
+
+    DATA_KEY = "provider/data-key"  # encrypts the token secrets in the database
+    #: While the data key is being rotated: the old key, still read (never written with).
+    PREVIOUS_DATA_KEY = "provider/data-key-previous"
+
+
+class SecretKind(StrEnum):
+    """What a per-row keyring item holds: ``<table>/<uid>/<kind>``."""
+
+    SHARED_SECRET = "shared-secret"  # noqa: S105 (an item name, not a password)
+    PREVIOUS_SHARED_SECRET = "previous-shared-secret"  # noqa: S105
+    PRIVATE_KEY = "private-key"
+
+
+TOKEN_REQUEST = TokenType.REQUEST
+TOKEN_ACCESS = TokenType.ACCESS
 
 
 class StoreMeta(SQLModel, table=True):
@@ -276,3 +318,25 @@ class ConsumerClock(SQLModel, table=True):
     median_offset: int = Field(sa_type=BigInteger)
     samples: int = Field(default=0)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+def secret_item(kind: str, uid: str, what: str) -> str:
+    """The keyring item name of a secret: ``consumer/<uid>/shared-secret``."""
+    return f"{kind}/{uid}/{what}"
+
+
+def consumer_secret_item(consumer: Consumer) -> str:
+    return secret_item("consumer", consumer.uid, SecretKind.SHARED_SECRET)
+
+
+def previous_secret_item(consumer: Consumer) -> str:
+    """The keyring item of a rotated shared secret's old value, kept for its overlap."""
+    return secret_item("consumer", consumer.uid, SecretKind.PREVIOUS_SHARED_SECRET)
+
+
+def provider_secret_item(provider: ServiceProvider) -> str:
+    return secret_item("provider", provider.uid, SecretKind.SHARED_SECRET)
+
+
+def private_key_item(info: ConsumerInfo) -> str:
+    return secret_item("consumer-info", info.key_uid, SecretKind.PRIVATE_KEY)

@@ -16,11 +16,6 @@ if TYPE_CHECKING:
     from tui_oauth.core.store import UnitOfWork
 
 
-def secret_item(kind: str, uid: str, what: str) -> str:
-    """The keyring item name of a secret: ``consumer/<uid>/shared-secret``."""
-    return f"{kind}/{uid}/{what}"
-
-
 @dataclass(frozen=True)
 class SecretChange:
     """What an edit does to a shared secret: keep (UNSET), remove (None or ""), replace."""

@@ -23,8 +23,8 @@ from tui_oauth.core.audit import changed, snapshot
 from tui_oauth.core.consumer_info_doc import render_consumer_info
 from tui_oauth.core.errors import NotFoundError, SecretStoreError, ValidationError
 from tui_oauth.core.keys import PublicKeyInfo, describe, generate_key_pair
-from tui_oauth.core.models import ConsumerInfo
-from tui_oauth.core.services import UNSET, check_fresh, secret_item, touch
+from tui_oauth.core.models import ConsumerInfo, private_key_item
+from tui_oauth.core.services import UNSET, check_fresh, touch
 from tui_oauth.core.timeutil import utcnow
 from tui_oauth.core.validation import MAX_DESCRIPTION, MAX_NAME, Checker
 
@@ -33,10 +33,6 @@ if TYPE_CHECKING:
 
 INFO_ID = 1
 MIN_BITS = 2048
-
-
-def private_key_item(info: ConsumerInfo) -> str:
-    return secret_item("consumer-info", info.key_uid, "private-key")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from tui_oauth.core.models import (
     TOKEN_REQUEST,
     Consumer,
     Token,
+    consumer_secret_item,
+    previous_secret_item,
 )
 from tui_oauth.core.services import (
     UNSET,
@@ -32,7 +34,6 @@ from tui_oauth.core.services import (
     check_editable,
     check_fresh,
     save_edit,
-    secret_item,
 )
 from tui_oauth.core.services.windows import (
     MAX_WINDOW,
@@ -96,15 +97,6 @@ class ConsumerPreview:
     @property
     def key(self) -> str:
         return self.fetched.doc.key
-
-
-def consumer_secret_item(consumer: Consumer) -> str:
-    return secret_item("consumer", consumer.uid, "shared-secret")
-
-
-def previous_secret_item(consumer: Consumer) -> str:
-    """The keyring item of a rotated shared secret's old value, kept for its overlap."""
-    return secret_item("consumer", consumer.uid, "previous-shared-secret")
 
 
 #: The longest overlap a rotation may keep the old secret for.

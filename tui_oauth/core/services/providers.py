@@ -21,6 +21,7 @@ from tui_oauth.core.models import (
     RSA_SHA1,
     HeldToken,
     ServiceProvider,
+    provider_secret_item,
 )
 from tui_oauth.core.services import (
     UNSET,
@@ -28,7 +29,6 @@ from tui_oauth.core.services import (
     check_editable,
     check_fresh,
     save_edit,
-    secret_item,
 )
 from tui_oauth.core.services.windows import (
     any_contains,
@@ -66,10 +66,6 @@ def named(name: str) -> Any:
     """The condition for the provider called ``name``: names are unique without regard
     to case (an index on lower(name) serves it)."""
     return func.lower(ServiceProvider.name) == name.lower()
-
-
-def provider_secret_item(provider: ServiceProvider) -> str:
-    return secret_item("provider", provider.uid, "shared-secret")
 
 
 def plain_http(urls: Mapping[str, str | None]) -> str | None:
