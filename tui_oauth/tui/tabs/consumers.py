@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.widgets import Label
 
 from tui_oauth.tui.consumer_actions import confirm_remove_consumer
-from tui_oauth.tui.guards import ReadOnlyGuard
-from tui_oauth.tui.jobs import run_job, store_of
-from tui_oauth.tui.text import day, plain, plural, yes_no
-from tui_oauth.tui.widgets.filter_input import FilteredList, FilterInput
-from tui_oauth.tui.widgets.virtual_table import Column, FuncSource, Row, VirtualTable
+from tui_oauth.tui.jobs import store_of
+from tui_oauth.tui.tabs.listing import ListingTab
+from tui_oauth.tui.text import day, yes_no
+from tui_oauth.tui.widgets.virtual_table import Column, FuncSource, Row
 
 if TYPE_CHECKING:
-    from tui_oauth.core.services.consumers import ConsumerSummary
+    from tui_oauth.core.services.consumers import ConsumerDetail
+    from tui_oauth.core.sqlite_reads import ConsumerSummary
+    from tui_oauth.core.store import Store
 
 # The screens a key opens are imported when it is pressed: with them the services and
 # the models (SQLAlchemy, SQLModel, cryptography: ~400 ms) would load before the first
@@ -35,9 +33,14 @@ SORTS = [("key", "key"), ("name", "name"), ("signature_method", "signature"),
          ("created", "created")]
 
 
-class ConsumersTab(FilteredList, ReadOnlyGuard, Vertical):
-    FILTER_ID = "consumers-filter"
+class ConsumersTab(ListingTab):
+    NAME = "consumers"
+    NOUN = "consumer"
     TITLE = "Consumers"
+    COLUMNS = COLUMNS
+    PLACEHOLDER = "Filter consumers: key, name or description"
+    DOING = "Reading the consumers"
+    READING = "Reading the consumer"
     CHANGES = frozenset({"add", "edit", "remove"})
     BINDINGS = [
         Binding("enter", "open", "Open", id="consumers.open",
@@ -58,26 +61,15 @@ class ConsumersTab(FilteredList, ReadOnlyGuard, Vertical):
     ]
 
     def __init__(self) -> None:
-        super().__init__(id="consumers-tab")
+        super().__init__()
         self.sort_index = 0
         self.descending = False
-
-    def compose(self) -> ComposeResult:
-        yield FilterInput(placeholder="Filter consumers: key, name or description",
-                          id="consumers-filter")
-        yield Label("", id="consumers-status", classes="status", markup=False)
-        yield VirtualTable(COLUMNS, id="consumers-table", doing="Reading the consumers")
 
     def on_mount(self) -> None:
         if getattr(self.app, "store_ready", True):
             self.reload()  # else when the store has opened (MainScreen.store_opened)
 
-    @property
-    def table(self) -> VirtualTable:
-        return self.query_one("#consumers-table", VirtualTable)
-
     def source(self) -> FuncSource:
-        """The list as it is filtered and sorted now, read a window at a time."""
         service, text = store_of(self).consumers, self.filter_text
         sort, _ = SORTS[self.sort_index]
         descending = self.descending
@@ -92,27 +84,15 @@ class ConsumersTab(FilteredList, ReadOnlyGuard, Vertical):
                           lambda key: service.position(key, text, sort=sort,
                                                        descending=descending))
 
-    def reload(self, select: str | None = None) -> None:
-        """Read the list again (filter, sort or a change); the cursor stays on ``select``
-        or on the row it was on."""
-        self.table.load(self.source(), keep=select)
-
     def list_loaded(self) -> None:
         start_tabs = getattr(self.screen, "start_tabs", None)
         if start_tabs is not None:
             start_tabs()  # now the other tabs, which waited for this list
 
-    def _status(self) -> None:
-        table = self.table
+    def status_hint(self) -> str:
         _, label = SORTS[self.sort_index]
         arrow = "↓" if self.descending else "↑"
-        text = self.filter_text.strip()
-        shown = plural(table.row_count, "consumer") + (f" matching “{text}”" if text else "")
-        key = table.current_key
-        at = f"{table.cursor_row + 1:,}/{table.row_count:,} {key} · " if key else ""
-        self.query_one("#consumers-status", Label).update(plain(
-            f"{at}{shown} · sorted by {label} {arrow} · s: sort  /: filter  enter: open",
-            multiline=False))
+        return f"sorted by {label} {arrow} · s: sort  /: filter  enter: open"
 
     # Sort -------------------------------------------------------------------
 
@@ -124,24 +104,12 @@ class ConsumersTab(FilteredList, ReadOnlyGuard, Vertical):
         self.descending = not self.descending
         self.reload()
 
-    # Open, add, edit, remove ----------------------------------------------
+    # The selected consumer ------------------------------------------------
 
-    def selected(self) -> ConsumerSummary | None:
-        row = self.table.current_row
-        return row.data if row is not None else None
-
-    def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
-        event.stop()
-        self.action_open()
-
-    def action_open(self) -> None:
+    def open_row(self, row: ConsumerSummary) -> None:
         from tui_oauth.tui.screens.consumer_detail import ConsumerDetailScreen
 
-        row = self.selected()
-        if row is not None:
-            # No reload on the way back: what the view changed is announced (saved,
-            # removed, revoked), and the store watch brings the rest.
-            self.app.push_screen(ConsumerDetailScreen(row.key))
+        self.app.push_screen(ConsumerDetailScreen(row.key))
 
     def action_add(self) -> None:
         from tui_oauth.tui.modals.add_route import AddRouteModal
@@ -156,24 +124,14 @@ class ConsumersTab(FilteredList, ReadOnlyGuard, Vertical):
 
         self.app.push_screen(AddRouteModal(), chosen)
 
-    def action_edit(self) -> None:
-        row = self.selected()
-        if row is None:
-            return
-        store = store_of(self)
+    def read_row(self, store: Store, row: ConsumerSummary) -> ConsumerDetail:
+        return store.consumers.detail(row.key)
 
-        def opened(detail: object) -> None:
-            from tui_oauth.core.services.consumers import ConsumerDetail
-            from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
+    def edit_row(self, record: ConsumerDetail) -> None:
+        from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
 
-            assert isinstance(detail, ConsumerDetail)
-            pem = detail.public_key.pem if detail.public_key else ""
-            self.app.push_screen(ConsumerFormScreen(detail.consumer, pem))
+        pem = record.public_key.pem if record.public_key else ""
+        self.app.push_screen(ConsumerFormScreen(record.consumer, pem))
 
-        run_job(self, lambda: store.consumers.detail(row.key), opened,
-                doing="Reading the consumer", group="open", loading=self.table)
-
-    def action_remove(self) -> None:
-        row = self.selected()
-        if row is not None:
-            confirm_remove_consumer(self, row.key, row.token_count)
+    def remove_row(self, row: ConsumerSummary) -> None:
+        confirm_remove_consumer(self, row.key, row.token_count)

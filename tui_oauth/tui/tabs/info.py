@@ -12,6 +12,7 @@ from textual.widgets import Label, Static
 from tui_oauth.tui.guards import ReadOnlyGuard
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import ConsumerInfoChanged
+from tui_oauth.tui.tabs.lazy import MountedWhenShown
 from tui_oauth.tui.text import dash, error_text, field_rows, plain, when
 
 if TYPE_CHECKING:  # the screens a key opens are imported when it is pressed
@@ -20,7 +21,10 @@ if TYPE_CHECKING:  # the screens a key opens are imported when it is pressed
 ROTATE_WORD = "rotate"
 
 
-class InfoTab(ReadOnlyGuard, VerticalScroll):
+class InfoTab(MountedWhenShown, ReadOnlyGuard, VerticalScroll):
+    """Its seven widgets are mounted when the tab is first shown or read (show_content):
+    they cost the first screen, where this tab is hidden, ~5 ms (benchmarks/startup.py)."""
+
     TITLE = "Consumer Info"
     CHANGES = frozenset({"edit", "rotate"})
     BINDINGS = [
@@ -45,16 +49,6 @@ class InfoTab(ReadOnlyGuard, VerticalScroll):
     def __init__(self) -> None:
         super().__init__(id="info-tab", can_focus=True)
         self.view: ConsumerInfoView | None = None
-
-    def compose(self) -> ComposeResult:
-        # Nothing until the tab is first shown or read (show_content): its seven widgets
-        # cost the first screen, where this tab is hidden, ~5 ms (benchmarks/startup.py).
-        yield from ()
-
-    def show_content(self) -> None:
-        """Mount the tab's content, once (it is in the DOM when this returns)."""
-        if not self.children:
-            self.mount_all(self._content())
 
     def _content(self) -> ComposeResult:
         yield Static("Loading the Consumer Info…", id="info-fields", markup=False)

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.widgets import Label
 
-from tui_oauth.tui.guards import ReadOnlyGuard
-from tui_oauth.tui.jobs import run_job, store_of
+from tui_oauth.tui.jobs import store_of
 from tui_oauth.tui.provider_actions import confirm_remove_provider, reveal_secret
-from tui_oauth.tui.text import MASK, plain, plural
-from tui_oauth.tui.widgets.filter_input import FilteredList, FilterInput
-from tui_oauth.tui.widgets.virtual_table import Column, FuncSource, Row, VirtualTable
+from tui_oauth.tui.tabs.listing import LazyListingTab
+from tui_oauth.tui.text import MASK
+from tui_oauth.tui.widgets.virtual_table import Column, FuncSource, Row
 
 if TYPE_CHECKING:  # the screens a key opens are imported when it is pressed (see consumers)
+    from tui_oauth.core.models import ServiceProvider
     from tui_oauth.core.services.providers import ProviderSummary
+    from tui_oauth.core.store import Store
 
 COLUMNS = [
     Column("Name", min=10, max=40),
@@ -29,9 +27,17 @@ COLUMNS = [
 ]
 
 
-class ProvidersTab(FilteredList, ReadOnlyGuard, Vertical):
-    FILTER_ID = "providers-filter"
+class ProvidersTab(LazyListingTab):
+    """Mounted when first shown or its list is needed (a change read from the store): the
+    first screen, where this tab is hidden, does without (benchmarks/startup.py)."""
+
+    NAME = "providers"
+    NOUN = "service provider"
     TITLE = "Service Providers"
+    COLUMNS = COLUMNS
+    PLACEHOLDER = "Filter providers: name, consumer key or description"
+    DOING = "Reading the service providers"
+    READING = "Reading the provider"
     CHANGES = frozenset({"add", "edit", "remove", "reveal"})
     BINDINGS = [
         Binding("enter", "open", "Open", id="providers.open",
@@ -48,35 +54,6 @@ class ProvidersTab(FilteredList, ReadOnlyGuard, Vertical):
                 tooltip="Filter by name, consumer key or description (Esc clears)"),
     ]
 
-    def __init__(self) -> None:
-        super().__init__(id="providers-tab")
-
-    def compose(self) -> ComposeResult:
-        # Nothing until the tab is first shown or its list is needed (show_content): the
-        # first screen, where this tab is hidden, does without (benchmarks/startup.py).
-        yield from ()
-
-    def show_content(self) -> None:
-        """Mount the filter, status line and list, once (in the DOM when this returns)."""
-        if not self.children:
-            self.mount_all(self._content())
-
-    def _content(self) -> ComposeResult:
-        yield FilterInput(placeholder="Filter providers: name, consumer key or description",
-                          id="providers-filter")
-        yield Label("", id="providers-status", classes="status", markup=False)
-        yield VirtualTable(COLUMNS, id="providers-table", doing="Reading the service providers")
-
-    @property
-    def table(self) -> VirtualTable:
-        self.show_content()
-        return self.query_one("#providers-table", VirtualTable)
-
-    @property
-    def filter_input(self) -> FilterInput:
-        self.show_content()
-        return super().filter_input
-
     def source(self) -> FuncSource:
         service, text = store_of(self).providers, self.filter_text
 
@@ -89,55 +66,31 @@ class ProvidersTab(FilteredList, ReadOnlyGuard, Vertical):
         return FuncSource(lambda: service.count(text), window,
                           lambda name: service.position(name, text))
 
-    def reload(self, select: str | None = None) -> None:
-        self.table.load(self.source(), keep=select)
+    def status_hint(self) -> str:
+        return "enter: open  r: reveal secret  /: filter"
 
-    def _status(self) -> None:
-        table, text = self.table, self.filter_text.strip()
-        key = table.current_key
-        at = f"{table.cursor_row + 1:,}/{table.row_count:,} {key} · " if key else ""
-        self.query_one("#providers-status", Label).update(plain(
-            at + plural(table.row_count, "service provider")
-            + (f" matching “{text}”" if text else "")
-            + " · enter: open  r: reveal secret  /: filter", multiline=False))
+    # The selected provider ------------------------------------------------
 
-    def selected(self) -> ProviderSummary | None:
-        row = self.table.current_row
-        return row.data if row is not None else None
+    def open_row(self, row: ProviderSummary) -> None:
+        from tui_oauth.tui.screens.provider_detail import ProviderDetailScreen
 
-    # Actions --------------------------------------------------------------
-
-    def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
-        event.stop()
-        self.action_open()
-
-    def action_open(self) -> None:
-        row = self.selected()
-        if row is not None:
-            from tui_oauth.tui.screens.provider_detail import ProviderDetailScreen
-
-            self.app.push_screen(ProviderDetailScreen(row.name))  # see ConsumersTab.action_open
+        self.app.push_screen(ProviderDetailScreen(row.name))
 
     def action_add(self) -> None:
         from tui_oauth.tui.screens.provider_form import ProviderFormScreen
 
         self.app.push_screen(ProviderFormScreen())
 
-    def action_edit(self) -> None:
+    def read_row(self, store: Store, row: ProviderSummary) -> ServiceProvider:
+        return store.providers.get(row.name)
+
+    def edit_row(self, record: ServiceProvider) -> None:
         from tui_oauth.tui.screens.provider_form import ProviderFormScreen
 
-        row = self.selected()
-        if row is None:
-            return
-        store = store_of(self)
-        run_job(self, lambda: store.providers.get(row.name),
-                lambda p: self.app.push_screen(ProviderFormScreen(p)),
-                doing="Reading the provider", group="open", loading=self.table)
+        self.app.push_screen(ProviderFormScreen(record))
 
-    def action_remove(self) -> None:
-        row = self.selected()
-        if row is not None:
-            confirm_remove_provider(self, row.name, row.token_count)
+    def remove_row(self, row: ProviderSummary) -> None:
+        confirm_remove_provider(self, row.name, row.token_count)
 
     def action_reveal(self) -> None:
         row = self.selected()
