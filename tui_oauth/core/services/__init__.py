@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import delete, func, select
+
 from tui_oauth.core.audit import changed, snapshot
 from tui_oauth.core.errors import StaleError, ValidationError
 from tui_oauth.core.timeutil import utcnow
@@ -97,3 +99,33 @@ def save_edit(uow: UnitOfWork, row: Any, fields: dict[str, Any], secret: SecretC
         uow.delete_secret(item)
     uow.audit(action, target_type, target, before=before, after=snapshot(row), detail=detail)
     return True
+
+
+def save_new(uow: UnitOfWork, row: Any, secret: str | None, *, item: str, action: str,
+             target_type: str, target: str) -> None:
+    """Add a new row in ``uow``, audit it, and put its shared secret (if any) under
+    keyring ``item``."""
+    uow.session.add(row)
+    uow.session.flush()
+    uow.audit(action, target_type, target, after=snapshot(row))
+    if secret is not None:
+        uow.set_secret(item, secret)
+
+
+def remove_with(uow: UnitOfWork, row: Any, children: Any, parent_id: Any, *,
+                items: list[str], action: str, target_type: str, target: str,
+                what: str) -> int:
+    """Remove a row read and locked in ``uow`` with its ``children`` (the rows whose
+    ``parent_id`` column is its id: explicitly, so the count is right whatever the
+    database does with cascades) and its keyring ``items``; audit; the children's count."""
+    count = int(uow.session.execute(select(func.count()).select_from(children)
+                                    .where(parent_id == row.id)).scalar_one())
+    before = snapshot(row)
+    uow.session.execute(delete(children).where(parent_id == row.id))
+    uow.session.delete(row)
+    uow.session.flush()
+    for item in items:
+        uow.delete_secret(item)
+    uow.audit(action, target_type, target, before=before,
+              detail=f"{count} {what} removed with it")
+    return count

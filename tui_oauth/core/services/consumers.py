@@ -9,12 +9,11 @@ from datetime import datetime, timedelta
 from secrets import token_urlsafe
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, delete, func, tuple_
+from sqlalchemy import case, func, tuple_
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from tui_oauth.core.audit import snapshot
 from tui_oauth.core.errors import ConflictError, FieldError, NotFoundError, ValidationError
 from tui_oauth.core.keys import PublicKeyInfo, describe, parse_public_key
 from tui_oauth.core.models import (
@@ -33,12 +32,15 @@ from tui_oauth.core.services import (
     SecretChange,
     check_editable,
     check_fresh,
+    remove_with,
     save_edit,
+    save_new,
 )
 from tui_oauth.core.services.windows import (
     MAX_WINDOW,
     any_contains,
     count_rows,
+    counts_by,
     in_order,
     position_of,
     window_ids,
@@ -54,7 +56,7 @@ from tui_oauth.core.validation import (
 
 if TYPE_CHECKING:
     from tui_oauth.core.consumer_info_fetch import FetchResult
-    from tui_oauth.core.store import Store
+    from tui_oauth.core.store import Store, UnitOfWork
 
 #: The same names as sqlite_reads.CONSUMER_SORTS (the CLI's fast path sorts by those).
 SORT_COLUMNS: dict[str, Any] = {
@@ -137,7 +139,7 @@ class ConsumerService:
             stmt = stmt.order_by(*(o.desc() if descending else o.asc() for o in order))
             with self.store.session() as s:
                 rows = s.execute(stmt.limit(page_size)).all()
-                counts = self._counts(s, [r[0] for r in rows]) if rows else {}
+                counts = counts_by(s, col(Token.consumer_id), [r[0] for r in rows])
             yield from (self._summary(r, counts) for r in rows)
             if len(rows) < page_size:
                 return
@@ -171,7 +173,7 @@ class ConsumerService:
                                  start=start, size=size, total=total)
                 rows = in_order(s.execute(sa_select(*self._SUMMARY).where(
                     col(Consumer.id).in_(ids))).all(), ids, lambda r: r[0]) if ids else []
-            counts = self._counts(s, ids) if ids else {}
+            counts = counts_by(s, col(Token.consumer_id), ids)
         return [self._summary(r, counts) for r in rows]
 
     #: The columns of a list row: never the public key itself, only whether there is one.
@@ -205,14 +207,6 @@ class ConsumerService:
                                                             col(Consumer.key)]
 
     @staticmethod
-    def _counts(s: Any, ids: list[int]) -> dict[int, int]:
-        """Tokens per consumer, for these consumers only (the consumer_id index)."""
-        return {cid: int(n) for cid, n in s.execute(
-            select(Token.consumer_id, func.count())
-            .where(col(Token.consumer_id).in_(ids))
-            .group_by(col(Token.consumer_id))).all()}
-
-    @staticmethod
     def _conditions(filter: str | None) -> list[Any]:
         return any_contains([Consumer.key, Consumer.name, Consumer.description], filter)
 
@@ -229,9 +223,7 @@ class ConsumerService:
         with self.store.session() as s:
             row = s.exec(select(Consumer).where(Consumer.key == key)).first()
         if row is None:
-            raise NotFoundError(
-                f"No consumer with key {key!r}.", hint="`tui-oauth consumers list` shows them."
-            )
+            raise self._missing(key)
         return row
 
     def detail(self, key: str) -> ConsumerDetail:
@@ -344,14 +336,24 @@ class ConsumerService:
                 ).first()
                 if exists is not None:
                     raise self._taken(consumer.key)
-                uow.session.add(consumer)
-                uow.session.flush()
-                uow.audit("consumer.add", "consumer", consumer.key, after=snapshot(consumer))
-                if secret is not None:
-                    uow.set_secret(consumer_secret_item(consumer), secret)
+                save_new(uow, consumer, secret, item=consumer_secret_item(consumer),
+                         action="consumer.add", target_type="consumer", target=consumer.key)
         except IntegrityError:
             raise self._taken(consumer.key) from None
         return consumer
+
+    @staticmethod
+    def _missing(key: str) -> NotFoundError:
+        return NotFoundError(f"No consumer with key {key!r}.",
+                             hint="`tui-oauth consumers list` shows them.")
+
+    def _locked(self, uow: UnitOfWork, key: str) -> Consumer:
+        """Consumer ``key`` read and locked for a change in ``uow`` (NotFoundError)."""
+        row = uow.session.exec(
+            select(Consumer).where(Consumer.key == key).with_for_update()).first()
+        if row is None:
+            raise self._missing(key)
+        return row
 
     @staticmethod
     def _taken(key: str) -> ConflictError:
@@ -401,13 +403,7 @@ class ConsumerService:
         check_editable(changes, EDITABLE)
         given = {k: v for k, v in changes.items() if v is not UNSET}
         with self.store.transaction() as uow:
-            row = uow.session.exec(
-                select(Consumer).where(Consumer.key == key).with_for_update()
-            ).first()
-            if row is None:
-                raise NotFoundError(
-                    f"No consumer with key {key!r}.", hint="`tui-oauth consumers list` shows them."
-                )
+            row = self._locked(uow, key)
             check_fresh(row, expected_updated_at, f"Consumer {key!r}")
             c = Checker()
             secret = SecretChange.parse(shared_secret, had=row.has_shared_secret, checker=c)
@@ -441,11 +437,7 @@ class ConsumerService:
         new = given or token_urlsafe(24)
         now = utcnow()
         with self.store.transaction() as uow:
-            row = uow.session.exec(
-                select(Consumer).where(Consumer.key == key).with_for_update()).first()
-            if row is None:
-                raise NotFoundError(f"No consumer with key {key!r}.",
-                                    hint="`tui-oauth consumers list` shows them.")
+            row = self._locked(uow, key)
             if not row.has_shared_secret:
                 raise ValidationError(
                     f"Consumer {key!r} has no shared secret to rotate (it signs with "
@@ -495,25 +487,10 @@ class ConsumerService:
     def remove(self, key: str) -> int:
         """Remove a consumer with its tokens; returns how many tokens went with it."""
         with self.store.transaction() as uow:
-            row = uow.session.exec(
-                select(Consumer).where(Consumer.key == key).with_for_update()
-            ).first()
-            if row is None:
-                raise NotFoundError(
-                    f"No consumer with key {key!r}.", hint="`tui-oauth consumers list` shows them."
-                )
-            tokens = uow.session.exec(
-                select(func.count()).select_from(Token).where(Token.consumer_id == row.id)
-            ).one()
-            before = snapshot(row)
-            # Explicit, so the count is right whatever the database does with cascades.
-            uow.session.exec(delete(Token).where(col(Token.consumer_id) == row.id))
-            uow.session.delete(row)
-            uow.session.flush()
-            if row.has_shared_secret:
-                uow.delete_secret(consumer_secret_item(row))
+            row = self._locked(uow, key)
+            items = [consumer_secret_item(row)] if row.has_shared_secret else []
             if row.previous_secret_until is not None:
-                uow.delete_secret(previous_secret_item(row))
-            uow.audit("consumer.remove", "consumer", key, before=before,
-                      detail=f"{int(tokens)} token(s) removed with it")
-        return int(tokens)
+                items.append(previous_secret_item(row))
+            return remove_with(uow, row, Token, col(Token.consumer_id), items=items,
+                               action="consumer.remove", target_type="consumer", target=key,
+                               what="token(s)")

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from tui_oauth.core.audit import snapshot
 from tui_oauth.core.errors import ConflictError, FieldError, NotFoundError
 from tui_oauth.core.models import (
     HMAC_SHA1,
@@ -28,11 +27,14 @@ from tui_oauth.core.services import (
     SecretChange,
     check_editable,
     check_fresh,
+    remove_with,
     save_edit,
+    save_new,
 )
 from tui_oauth.core.services.windows import (
     any_contains,
     count_rows,
+    counts_by,
     in_order,
     position_of,
     window_ids,
@@ -40,7 +42,7 @@ from tui_oauth.core.services.windows import (
 from tui_oauth.core.validation import MAX_DESCRIPTION, MAX_KEY, MAX_NAME, Checker
 
 if TYPE_CHECKING:
-    from tui_oauth.core.store import Store
+    from tui_oauth.core.store import Store, UnitOfWork
 
 URL_FIELDS = {
     "request_token_url": "Request token URL",
@@ -111,10 +113,7 @@ class ServiceProviderService:
             if not ids:
                 return []
             rows = s.exec(select(ServiceProvider).where(col(ServiceProvider.id).in_(ids))).all()
-            counts = {pid: int(n) for pid, n in s.exec(
-                select(HeldToken.provider_id, func.count())
-                .where(col(HeldToken.provider_id).in_(ids))
-                .group_by(col(HeldToken.provider_id))).all()}
+            counts = counts_by(s, col(HeldToken.provider_id), ids)
         return [ProviderSummary(p.name, p.consumer_key, p.signature_method, p.has_shared_secret,
                                 p.request_token_url, counts.get(p.id or 0, 0), p.created_at)
                 for p in in_order(rows, ids, lambda p: p.id)]
@@ -154,10 +153,20 @@ class ServiceProviderService:
         with self.store.session() as s:
             row = s.exec(select(ServiceProvider).where(named(name))).first()
         if row is None:
-            raise NotFoundError(
-                f"No service provider named {name!r}.",
-                hint="`tui-oauth providers list` shows them.",
-            )
+            raise self._missing(name)
+        return row
+
+    @staticmethod
+    def _missing(name: str) -> NotFoundError:
+        return NotFoundError(f"No service provider named {name!r}.",
+                             hint="`tui-oauth providers list` shows them.")
+
+    def _locked(self, uow: UnitOfWork, name: str) -> ServiceProvider:
+        """The provider ``name`` read and locked for a change in ``uow`` (NotFoundError)."""
+        row = uow.session.exec(select(ServiceProvider).where(named(name))
+                               .with_for_update()).first()
+        if row is None:
+            raise self._missing(name)
         return row
 
     def token_count(self, name: str) -> int:
@@ -236,12 +245,9 @@ class ServiceProviderService:
                 if uow.session.exec(select(ServiceProvider.id).where(
                         func.lower(ServiceProvider.name) == provider.name.lower())).first():
                     raise self._taken(provider.name)
-                uow.session.add(provider)
-                uow.session.flush()
-                uow.audit("provider.add", "service_provider", provider.name,
-                          after=snapshot(provider))
-                if secret is not None:
-                    uow.set_secret(provider_secret_item(provider), secret)
+                save_new(uow, provider, secret, item=provider_secret_item(provider),
+                         action="provider.add", target_type="service_provider",
+                         target=provider.name)
         except IntegrityError:
             raise self._taken(provider.name) from None
         return provider
@@ -267,12 +273,7 @@ class ServiceProviderService:
             self.store.consumer_info.get()  # our key pair must exist to sign with it
         try:
             with self.store.transaction() as uow:
-                row = uow.session.exec(select(ServiceProvider)
-                                       .where(named(name))
-                                       .with_for_update()).first()
-                if row is None:
-                    raise NotFoundError(f"No service provider named {name!r}.",
-                                        hint="`tui-oauth providers list` shows them.")
+                row = self._locked(uow, name)
                 check_fresh(row, expected_updated_at, f"Service provider {name!r}")
                 c = Checker()
                 secret = SecretChange.parse(shared_secret, had=row.has_shared_secret, checker=c)
@@ -295,19 +296,8 @@ class ServiceProviderService:
     def remove(self, name: str) -> int:
         """Remove a provider and the tokens we hold from it; returns that token count."""
         with self.store.transaction() as uow:
-            row = uow.session.exec(select(ServiceProvider).where(named(name))
-                                   .with_for_update()).first()
-            if row is None:
-                raise NotFoundError(f"No service provider named {name!r}.",
-                                    hint="`tui-oauth providers list` shows them.")
-            tokens = int(uow.session.exec(select(func.count()).select_from(HeldToken)
-                                          .where(HeldToken.provider_id == row.id)).one())
-            before = snapshot(row)
-            uow.session.exec(delete(HeldToken).where(col(HeldToken.provider_id) == row.id))
-            uow.session.delete(row)
-            uow.session.flush()
-            if row.has_shared_secret:
-                uow.delete_secret(provider_secret_item(row))
-            uow.audit("provider.remove", "service_provider", name, before=before,
-                      detail=f"{tokens} held token(s) removed with it")
-        return tokens
+            row = self._locked(uow, name)
+            return remove_with(uow, row, HeldToken, col(HeldToken.provider_id),
+                               items=[provider_secret_item(row)] if row.has_shared_secret else [],
+                               action="provider.remove", target_type="service_provider",
+                               target=name, what="held token(s)")

@@ -72,6 +72,15 @@ def position_of(session: Session, table: Any, where: Sequence[Any], order: Seque
     return count_rows(session, table, [*where, left > right if descending else left < right])
 
 
+def counts_by(session: Session, column: Any, ids: Sequence[Any]) -> dict[Any, int]:
+    """How many rows have each of ``ids`` in ``column`` (a foreign key, indexed): the
+    token counts of a page's consumers or providers.  An id with none is absent."""
+    if not ids:
+        return {}
+    return {value: int(n) for value, n in session.execute(
+        select(column, func.count()).where(column.in_(ids)).group_by(column)).all()}
+
+
 def in_order(rows: Sequence[Any], ids: Sequence[Any], id_of: Any) -> list[Any]:
     """``rows`` (read with ``id IN ids``) in the order of ``ids``."""
     by_id = {id_of(r): r for r in rows}
