@@ -18,7 +18,7 @@ import pytest
 from tests.helpers import pem_spki, rsa_key
 from tests.keyring_backends import MemoryKeyring
 from tui_oauth.core.errors import StaleError
-from tui_oauth.core.services.consumers import consumer_secret_item
+from tui_oauth.core.models import consumer_secret_item
 from tui_oauth.core.store import Store, open_store
 
 ROUNDS = 25
@@ -164,8 +164,7 @@ def test_orphan_sweep_waits_for_a_transaction_that_wrote_a_secret(
     def rotate_slowly() -> None:
         from sqlmodel import select
 
-        from tui_oauth.core.models import ConsumerInfo
-        from tui_oauth.core.services.consumer_info import private_key_item
+        from tui_oauth.core.models import ConsumerInfo, private_key_item
 
         with a.transaction() as uow:
             row = uow.session.exec(select(ConsumerInfo).with_for_update()).one()

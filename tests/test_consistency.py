@@ -28,8 +28,7 @@ from tests.helpers import (
 from tests.keyring_backends import FailingKeyring, MemoryKeyring
 from tui_oauth.core import store as store_mod
 from tui_oauth.core.errors import ConflictError, SecretStoreError, StoreError
-from tui_oauth.core.services.consumer_info import private_key_item
-from tui_oauth.core.services.consumers import consumer_secret_item
+from tui_oauth.core.models import consumer_secret_item, private_key_item
 from tui_oauth.core.store import Store, open_store
 
 Action = Callable[[Store], Any]

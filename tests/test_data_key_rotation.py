@@ -11,10 +11,8 @@ from sqlmodel import select
 from tests.cli_support import Cli
 from tests.provider_support import add_hmac_consumer, running_server
 from tests.test_provider_http import HMAC_KEY, SECRET, dance, whoami
-from tui_oauth.core.models import StoreMeta, Token
+from tui_oauth.core.models import KeyringItem, StoreMeta, Token
 from tui_oauth.core.provider.crypto import (
-    DATA_KEY_ITEM,
-    PREVIOUS_KEY_ITEM,
     ROTATION_META_KEY,
     DataKey,
     load_data_key,
@@ -38,7 +36,7 @@ def test_tokens_keep_working_across_a_rotation(store: Store) -> None:
         result = rotate_data_key(store, batch=2, settle=0.0)
         assert result.finished and not result.resumed
         assert result.reencrypted == len(before)  # access tokens (the request ones are used)
-        new_key = DataKey.from_text(store.secrets.get(DATA_KEY_ITEM) or "")
+        new_key = DataKey.from_text(store.secrets.get(KeyringItem.DATA_KEY) or "")
         after = blobs(store)
         assert after.keys() == before.keys()
         for token, blob in after.items():
@@ -53,7 +51,7 @@ def test_tokens_keep_working_across_a_rotation(store: Store) -> None:
         assert whoami(srv, HMAC_KEY, fresh, secret=SECRET).status_code == 200
         assert new_key.decrypt_current(blobs(store)[fresh["oauth_token"]],
                                        fresh["oauth_token"]) is not None
-    assert store.secrets.get(PREVIOUS_KEY_ITEM) is None
+    assert store.secrets.get(KeyringItem.PREVIOUS_DATA_KEY) is None
     with store.session() as s:
         assert s.get(StoreMeta, ROTATION_META_KEY) is None
     report = store.doctor.run()

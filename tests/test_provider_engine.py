@@ -14,8 +14,8 @@ from sqlmodel import select
 from tests.keyring_backends import MemoryKeyring
 from tests.provider_support import add_hmac_consumer, add_rsa_consumer
 from tui_oauth.core.errors import SecretStoreError, ValidationError
-from tui_oauth.core.models import TOKEN_ACCESS, Consumer, StoreMeta, Token
-from tui_oauth.core.provider.crypto import CHECK_META_KEY, DATA_KEY_ITEM, DataKey, load_data_key
+from tui_oauth.core.models import TOKEN_ACCESS, Consumer, KeyringItem, StoreMeta, Token
+from tui_oauth.core.provider.crypto import CHECK_META_KEY, DataKey, load_data_key
 from tui_oauth.core.provider.engine import ProviderEngine
 from tui_oauth.core.provider.problems import Problem
 from tui_oauth.core.provider.settings import SPEC, ProviderSettings, set_setting
@@ -64,7 +64,7 @@ def test_data_key_is_made_once_and_encrypts_bound_to_the_token(store: Store,
                                                               memory_keyring: MemoryKeyring
                                                               ) -> None:
     key = load_data_key(store)
-    assert store.secrets.get(DATA_KEY_ITEM) == key.to_text()
+    assert store.secrets.get(KeyringItem.DATA_KEY) == key.to_text()
     again = load_data_key(store)
     assert again.to_text() == key.to_text()
     blob = key.encrypt("s3cret-value", "tok-1")
@@ -73,15 +73,15 @@ def test_data_key_is_made_once_and_encrypts_bound_to_the_token(store: Store,
     assert key.decrypt(blob, "tok-2") is None  # moved to another row
     assert DataKey.generate().decrypt(blob, "tok-1") is None
     # The doctor knows about the item.
-    assert DATA_KEY_ITEM in store.doctor.expected_secrets()
+    assert KeyringItem.DATA_KEY in store.doctor.expected_secrets()
 
 
 def test_a_different_or_missing_data_key_is_refused(store: Store) -> None:
     load_data_key(store)
-    store.secrets.set(DATA_KEY_ITEM, DataKey.generate().to_text())
+    store.secrets.set(KeyringItem.DATA_KEY, DataKey.generate().to_text())
     with pytest.raises(SecretStoreError, match="not the data key"):
         load_data_key(store)
-    store.secrets.delete(DATA_KEY_ITEM)
+    store.secrets.delete(KeyringItem.DATA_KEY)
     with pytest.raises(SecretStoreError, match="missing"):
         load_data_key(store)
     with store.session() as s:

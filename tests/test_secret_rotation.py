@@ -15,8 +15,7 @@ from sqlmodel import select
 from tests.cli_support import Cli
 from tests.provider_support import add_hmac_consumer, add_rsa_consumer, auth, running_server
 from tui_oauth.core.errors import ValidationError
-from tui_oauth.core.models import AuditEntry, Consumer
-from tui_oauth.core.services.consumers import previous_secret_item
+from tui_oauth.core.models import AuditEntry, Consumer, previous_secret_item
 from tui_oauth.core.store import Store
 from tui_oauth.core.timeutil import utcnow
 

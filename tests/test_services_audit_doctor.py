@@ -19,11 +19,13 @@ from tests.helpers import HTTPS, pem_body_lines, pem_spki, rsa_key
 from tests.keyring_backends import FailingKeyring, MemoryKeyring
 from tui_oauth.core.audit import Actor
 from tui_oauth.core.migrations import HEAD
-from tui_oauth.core.models import AuditEntry
-from tui_oauth.core.services.consumer_info import private_key_item
-from tui_oauth.core.services.consumers import consumer_secret_item
+from tui_oauth.core.models import (
+    AuditEntry,
+    consumer_secret_item,
+    private_key_item,
+    provider_secret_item,
+)
 from tui_oauth.core.services.doctor import FAIL, OK, WARN
-from tui_oauth.core.services.providers import provider_secret_item
 from tui_oauth.core.store import Store, open_store
 from tui_oauth.core.timeutil import utcnow
 

@@ -15,8 +15,7 @@ from tests.keyring_backends import MemoryKeyring
 from tui_oauth.core import keys
 from tui_oauth.core.consumer_info_doc import parse_consumer_info
 from tui_oauth.core.errors import NotFoundError, ReadOnlyError, ValidationError
-from tui_oauth.core.models import AuditEntry
-from tui_oauth.core.services.consumer_info import private_key_item
+from tui_oauth.core.models import AuditEntry, private_key_item
 from tui_oauth.core.store import Store, open_store
 
 KEY_RE = re.compile(r"^tui-oauth:([0-9a-f-]{36})$")

@@ -26,8 +26,7 @@ from tests.helpers import (
 )
 from tests.keyring_backends import MemoryKeyring
 from tui_oauth.core.errors import ConflictError, NotFoundError, ValidationError
-from tui_oauth.core.models import AuditEntry
-from tui_oauth.core.services.consumers import consumer_secret_item
+from tui_oauth.core.models import AuditEntry, consumer_secret_item
 from tui_oauth.core.store import Store
 
 SECRET = "hmac-Sh4red-s3cret-for-jira"

@@ -19,8 +19,8 @@ from tests.helpers import (
 from tests.keyring_backends import MemoryKeyring
 from tui_oauth.core import keys
 from tui_oauth.core.errors import ConflictError, NotFoundError, ValidationError
-from tui_oauth.core.services.consumer_info import private_key_item
-from tui_oauth.core.services.providers import provider_secret_item, provider_warnings
+from tui_oauth.core.models import private_key_item, provider_secret_item
+from tui_oauth.core.services.providers import provider_warnings
 from tui_oauth.core.store import Store
 
 SECRET = "prov1der-Shared-S3cret"

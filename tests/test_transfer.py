@@ -19,8 +19,8 @@ from tests.keyring_backends import MemoryKeyring
 from tests.provider_support import add_hmac_consumer, add_rsa_consumer
 from tui_oauth.core.consumer_info_doc import render_consumer_info
 from tui_oauth.core.errors import ConflictError, SecretStoreError, ValidationError
-from tui_oauth.core.models import AuditEntry, StoreMeta
-from tui_oauth.core.provider.crypto import DATA_KEY_ITEM, DataKey, load_data_key
+from tui_oauth.core.models import AuditEntry, KeyringItem, StoreMeta
+from tui_oauth.core.provider.crypto import DataKey, load_data_key
 from tui_oauth.core.provider.settings import ProviderSettings, set_setting
 from tui_oauth.core.sealed import WrongPassphraseError, seal, unseal
 from tui_oauth.core.store import Store, open_store
@@ -363,7 +363,7 @@ def test_data_key_moves_between_hosts_sharing_a_store(db_url: str) -> None:
         replaced = import_data_key(b, other, replace=True)
         assert replaced.action == "change"
         assert load_data_key(b).decrypt(blob, "tok-1") is None
-        assert b.secrets.get(DATA_KEY_ITEM) == other.to_text()
+        assert b.secrets.get(KeyringItem.DATA_KEY) == other.to_text()
     finally:
         a.close()
         b.close()

@@ -179,7 +179,8 @@ def test_passphrase_file_goes_with_secrets(cli: Cli, passfile: Path) -> None:
 
 def test_data_key_export_and_import(cli: Cli, tmp_path: Path, passfile: Path,
                                     keyring_backend: Any) -> None:
-    from tui_oauth.core.provider.crypto import DATA_KEY_ITEM, DataKey, load_data_key
+    from tui_oauth.core.models import KeyringItem
+    from tui_oauth.core.provider.crypto import DataKey, load_data_key
     from tui_oauth.core.sealed import seal
     from tui_oauth.core.store import open_store
     from tui_oauth.core.transfer import DATA_KEY_PURPOSE
@@ -193,10 +194,10 @@ def test_data_key_export_and_import(cli: Cli, tmp_path: Path, passfile: Path,
         cli("keyring", "export-data-key", "--passphrase-file", str(passfile), "-o", str(out))
         assert key not in out.read_text() and stat.S_IMODE(out.stat().st_mode) == 0o600
         # A second host: the same store, an empty keyring.
-        keyring_backend.delete_password(cli.keyring_service(), DATA_KEY_ITEM)
+        keyring_backend.delete_password(cli.keyring_service(), KeyringItem.DATA_KEY)
         r = cli("keyring", "import-data-key", "--passphrase-file", str(passfile), str(out))
         assert "Imported the data key" in r.stderr
-        assert keyring_backend.get_password(cli.keyring_service(), DATA_KEY_ITEM) == key
+        assert keyring_backend.get_password(cli.keyring_service(), KeyringItem.DATA_KEY) == key
         cli("keyring", "import-data-key", "--passphrase-file", str(passfile), str(out))
 
         other = tmp_path / "other.json"
@@ -207,14 +208,14 @@ def test_data_key_export_and_import(cli: Cli, tmp_path: Path, passfile: Path,
         r = cli("keyring", "import-data-key", "--passphrase-file", str(passfile), str(other),
                 rc=1)
         assert "different data key" in r.stderr and "--replace" in r.stderr
-        assert keyring_backend.get_password(cli.keyring_service(), DATA_KEY_ITEM) == key
+        assert keyring_backend.get_password(cli.keyring_service(), KeyringItem.DATA_KEY) == key
         r = cli("keyring", "import-data-key", "--replace", "--passphrase-file", str(passfile),
                 str(other), rc=1)
         assert "Refusing without --yes" in r.stderr
         r = cli("keyring", "import-data-key", "--replace", "--yes", "--passphrase-file",
                 str(passfile), str(other))
         assert "unreadable" in r.stderr
-        assert keyring_backend.get_password(cli.keyring_service(), DATA_KEY_ITEM) != key
+        assert keyring_backend.get_password(cli.keyring_service(), KeyringItem.DATA_KEY) != key
     finally:
         store.close()
     assert key not in cli.everything_printed()

@@ -47,14 +47,22 @@ SQLModel.metadata.naming_convention = {
 # the keyring, JSON and f-strings see the same plain strings as before.
 
 
-class TokenType(StrEnum):
+class Vocabulary(StrEnum):
+    """A StrEnum whose repr is its value's too ('pending', not <TokenState.PENDING:
+    'pending'>): messages that quote a word with !r read as they did."""
+
+    def __repr__(self) -> str:
+        return str.__repr__(self)
+
+
+class TokenType(Vocabulary):
     """``tokens.type``."""
 
     REQUEST = "request"
     ACCESS = "access"
 
 
-class TokenState(StrEnum):
+class TokenState(Vocabulary):
     """``tokens.state``; EXPIRED is never stored (a live token past its expiry)."""
 
     PENDING = "pending"  # a request token, not yet authorized
@@ -66,7 +74,7 @@ class TokenState(StrEnum):
     EXPIRED = "expired"
 
 
-class KeyringItem(StrEnum):
+class KeyringItem(Vocabulary):
     """The keyring items with fixed names (the others are per row: secret_item)."""
 
     DATA_KEY = "provider/data-key"  # encrypts the token secrets in the database
@@ -74,7 +82,7 @@ class KeyringItem(StrEnum):
     PREVIOUS_DATA_KEY = "provider/data-key-previous"
 
 
-class SecretKind(StrEnum):
+class SecretKind(Vocabulary):
     """What a per-row keyring item holds: ``<table>/<uid>/<kind>``."""
 
     SHARED_SECRET = "shared-secret"  # noqa: S105 (an item name, not a password)

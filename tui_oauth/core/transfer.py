@@ -37,9 +37,13 @@ from tui_oauth.core.models import Consumer as ConsumerRow
 from tui_oauth.core.models import (
     ConsumerInfo,
     HeldToken,
+    KeyringItem,
     ServiceProvider,
     StoreMeta,
     Token,
+    consumer_secret_item,
+    private_key_item,
+    provider_secret_item,
 )
 from tui_oauth.core.sealed import seal, unseal
 from tui_oauth.core.services import touch
@@ -90,9 +94,7 @@ def _setting_rows(session: Session) -> dict[str, int | str]:
 def export_config(store: Store, *, passphrase: str | None = None) -> dict[str, Any]:
     """The whole configuration as a JSON-able document; secrets sealed under
     ``passphrase`` when given, left out otherwise."""
-    from tui_oauth.core.services.consumer_info import INFO_ID, private_key_item
-    from tui_oauth.core.services.consumers import consumer_secret_item
-    from tui_oauth.core.services.providers import provider_secret_item
+    from tui_oauth.core.services.consumer_info import INFO_ID
 
     with store.session() as s:
         consumers = s.exec(select(ConsumerRow).order_by(col(ConsumerRow.key))).all()
@@ -152,9 +154,9 @@ def _must_read(store: Store, item: str, what: str) -> str:
 def _current_data_key_text(store: Store) -> str | None:
     """The data key as stored (checked against the store's check value), or None when
     the store has none yet."""
-    from tui_oauth.core.provider.crypto import CHECK_META_KEY, DATA_KEY_ITEM, load_data_key
+    from tui_oauth.core.provider.crypto import CHECK_META_KEY, load_data_key
 
-    if store.secrets.get(DATA_KEY_ITEM) is None:
+    if store.secrets.get(KeyringItem.DATA_KEY) is None:
         with store.session() as s:
             if s.get(StoreMeta, CHECK_META_KEY) is None:
                 return None
@@ -608,7 +610,6 @@ class _Importer:
                        after=snapshot(row), detail=detail)
 
     def consumer(self, fields: dict[str, Any], has: bool, secret: str | None) -> None:
-        from tui_oauth.core.services.consumers import consumer_secret_item
 
         query = select(ConsumerRow).where(ConsumerRow.key == fields["key"])
         row = self.s.exec(query if self.uow is None else query.with_for_update()).first()
@@ -616,7 +617,7 @@ class _Importer:
                   consumer_secret_item, "consumer", "consumer")
 
     def provider(self, fields: dict[str, Any], has: bool, secret: str | None) -> None:
-        from tui_oauth.core.services.providers import named, provider_secret_item
+        from tui_oauth.core.services.providers import named
 
         query = select(ServiceProvider).where(named(fields["name"]))
         row = self.s.exec(query if self.uow is None else query.with_for_update()).first()
@@ -626,7 +627,7 @@ class _Importer:
     # -- Consumer Info ---------------------------------------------------------------
 
     def consumer_info(self, path: str, fields: dict[str, Any]) -> None:
-        from tui_oauth.core.services.consumer_info import INFO_ID, private_key_item
+        from tui_oauth.core.services.consumer_info import INFO_ID
 
         pem = self.incoming.private_key
         row = self.s.get(ConsumerInfo, INFO_ID)
@@ -698,18 +699,17 @@ class _Importer:
         write_setting(self.uow, name, value, row, detail="by import")
 
     def data_key(self, key: DataKey) -> None:
-        from tui_oauth.core.provider.crypto import DATA_KEY_ITEM
 
         state = _data_key_state(self.s, self.store, key)
         if state == "same":
-            self.note("data_key", DATA_KEY_ITEM, SAME)
+            self.note("data_key", KeyringItem.DATA_KEY, SAME)
             return
         if state == "differs" and not self.replace:
-            self.note("data_key", DATA_KEY_ITEM, SKIP,
+            self.note("data_key", KeyringItem.DATA_KEY, SKIP,
                       "this store has a different data key; --replace to overwrite (token "
                       "secrets encrypted under the old key become unreadable)")
             return
-        self.note("data_key", DATA_KEY_ITEM, ADD if state == "absent" else CHANGE)
+        self.note("data_key", KeyringItem.DATA_KEY, ADD if state == "absent" else CHANGE)
         if state == "differs":
             self.report.tokens_unreadable = _encrypted_tokens(self.s)
         if self.uow is not None:
@@ -819,9 +819,9 @@ def _data_key_state(session: Session, store: Store, key: DataKey) -> str:
     """"same", "absent" (nothing different to overwrite) or "differs"."""
     import hmac
 
-    from tui_oauth.core.provider.crypto import CHECK_META_KEY, DATA_KEY_ITEM
+    from tui_oauth.core.provider.crypto import CHECK_META_KEY
 
-    current = store.secrets.get(DATA_KEY_ITEM)
+    current = store.secrets.get(KeyringItem.DATA_KEY)
     meta = session.get(StoreMeta, CHECK_META_KEY)
     check = key.check_value()
     meta_ok = meta is None or hmac.compare_digest(meta.value, check)
@@ -842,7 +842,7 @@ def _encrypted_tokens(session: Session) -> int:
 
 
 def _write_data_key(uow: UnitOfWork, key: DataKey, state: str, lost: int = 0) -> None:
-    from tui_oauth.core.provider.crypto import CHECK_META_KEY, DATA_KEY_ITEM
+    from tui_oauth.core.provider.crypto import CHECK_META_KEY
 
     meta = uow.session.get(StoreMeta, CHECK_META_KEY)
     if meta is None:
@@ -851,9 +851,9 @@ def _write_data_key(uow: UnitOfWork, key: DataKey, state: str, lost: int = 0) ->
         meta.value = key.check_value()
         uow.session.add(meta)
     uow.session.flush()
-    uow.set_secret(DATA_KEY_ITEM, key.to_text())
+    uow.set_secret(KeyringItem.DATA_KEY, key.to_text())
     detail = "data key imported"
     if state == "differs":
         detail = (f"data key replaced by import; {lost} token secret(s) encrypted under the "
                   "old key can no longer be read")
-    uow.audit("provider.data_key.import", "keyring", DATA_KEY_ITEM, detail=detail)
+    uow.audit("provider.data_key.import", "keyring", KeyringItem.DATA_KEY, detail=detail)

@@ -24,9 +24,9 @@ from tui_oauth.core.models import (
     Refusal,
     ServiceProvider,
     Token,
+    consumer_secret_item,
+    provider_secret_item,
 )
-from tui_oauth.core.services.consumers import consumer_secret_item
-from tui_oauth.core.services.providers import provider_secret_item
 from tui_oauth.core.store import Store
 
 T0 = datetime(2024, 5, 6, 9, 30, tzinfo=UTC)

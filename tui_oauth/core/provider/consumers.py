@@ -44,8 +44,13 @@ from sqlmodel import col
 
 from tui_oauth.core.errors import SecretStoreError, TuiOAuthError
 from tui_oauth.core.keys import describe
-from tui_oauth.core.models import RSA_SHA1, Consumer, Token
-from tui_oauth.core.services.consumers import consumer_secret_item, previous_secret_item
+from tui_oauth.core.models import (
+    RSA_SHA1,
+    Consumer,
+    Token,
+    consumer_secret_item,
+    previous_secret_item,
+)
 
 if TYPE_CHECKING:
     from tui_oauth.core.store import Store

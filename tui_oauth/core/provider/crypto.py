@@ -30,15 +30,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.exc import IntegrityError
 
 from tui_oauth.core.errors import SecretStoreError
-from tui_oauth.core.models import StoreMeta
+from tui_oauth.core.models import KeyringItem, StoreMeta
 
 if TYPE_CHECKING:
     from tui_oauth.core.store import Store
 
-DATA_KEY_ITEM = "provider/data-key"
 CHECK_META_KEY = "provider.data_key_check"
-#: While the data key is being rotated: the old key, still read (never written with).
-PREVIOUS_KEY_ITEM = "provider/data-key-previous"
 #: While the data key is being rotated: JSON {"previous_check", "after_id"} (how far the
 #: re-encryption got, so that an interrupted rotation resumes there).
 ROTATION_META_KEY = "provider.data_key_rotation"
@@ -72,10 +69,11 @@ class DataKey:
             raw = base64.b64decode(text.strip(), validate=True)
         except ValueError as exc:
             raise SecretStoreError(
-                f"The keyring item {DATA_KEY_ITEM!r} is not a base64 data key."
+                f"The keyring item {KeyringItem.DATA_KEY!r} is not a base64 data key."
             ) from exc
         if len(raw) != 32:
-            raise SecretStoreError(f"The keyring item {DATA_KEY_ITEM!r} is not a 256-bit key.")
+            raise SecretStoreError(
+                f"The keyring item {KeyringItem.DATA_KEY!r} is not a 256-bit key.")
         return cls(raw)
 
     def to_text(self) -> str:
@@ -117,15 +115,15 @@ def load_data_key(store: Store, *, create: bool = True) -> DataKey:
     from sqlmodel import select
 
     with _lock:
-        text = store.secrets.get(DATA_KEY_ITEM)
+        text = store.secrets.get(KeyringItem.DATA_KEY)
         with store.session() as s:
             meta = s.exec(select(StoreMeta).where(StoreMeta.key == CHECK_META_KEY)).first()
         if text is not None:
             key = DataKey.from_text(text)
             if meta is not None and not hmac.compare_digest(meta.value, key.check_value()):
                 raise SecretStoreError(
-                    f"The keyring's {DATA_KEY_ITEM!r} is not the data key this store's tokens "
-                    "were encrypted with (another host made it?).",
+                    f"The keyring's {KeyringItem.DATA_KEY!r} is not the data key this store's "
+                    "tokens were encrypted with (another host made it?).",
                     hint="On the host whose keyring has the store's key: `tui-oauth keyring "
                          "export-data-key -o key.json`; here: `tui-oauth keyring "
                          "import-data-key key.json --replace`; then start again.",
@@ -136,7 +134,8 @@ def load_data_key(store: Store, *, create: bool = True) -> DataKey:
             return key.with_previous(_previous_key(store))
         if meta is not None:
             raise SecretStoreError(
-                f"This store's data key ({DATA_KEY_ITEM!r}) is missing from this host's keyring.",
+                f"This store's data key ({KeyringItem.DATA_KEY!r}) is missing from this "
+                "host's keyring.",
                 hint="On a host that has it: `tui-oauth keyring export-data-key -o key.json`; "
                      "here: `tui-oauth keyring import-data-key key.json`; then start again.",
             )
@@ -148,11 +147,11 @@ def load_data_key(store: Store, *, create: bool = True) -> DataKey:
             with store.transaction() as uow:
                 uow.session.add(StoreMeta(key=CHECK_META_KEY, value=key.check_value()))
                 uow.session.flush()  # a concurrent creator fails here, before the keyring
-                uow.set_secret(DATA_KEY_ITEM, key.to_text())
-                uow.audit("provider.data_key.create", "keyring", DATA_KEY_ITEM,
+                uow.set_secret(KeyringItem.DATA_KEY, key.to_text())
+                uow.audit("provider.data_key.create", "keyring", KeyringItem.DATA_KEY,
                           detail="data key for token secrets created")
         except IntegrityError:
-            text = store.secrets.get(DATA_KEY_ITEM)
+            text = store.secrets.get(KeyringItem.DATA_KEY)
             if text is None:
                 raise
             return DataKey.from_text(text)
@@ -181,16 +180,17 @@ def _previous_key(store: Store) -> DataKey | None:
     state = _rotation_state(store)
     if state is None:
         return None
-    text = store.secrets.get(PREVIOUS_KEY_ITEM)
+    text = store.secrets.get(KeyringItem.PREVIOUS_DATA_KEY)
     if text is None:
         raise SecretStoreError(
-            f"A data key rotation is under way but {PREVIOUS_KEY_ITEM!r} is missing from this "
-            "host's keyring: tokens not yet re-encrypted cannot be read here.",
+            f"A data key rotation is under way but {KeyringItem.PREVIOUS_DATA_KEY!r} is missing "
+            "from this host's keyring: tokens not yet re-encrypted cannot be read here.",
             hint="Finish the rotation on the host that started it "
                  "(`tui-oauth keyring rotate-data-key`).")
     previous = DataKey.from_text(text)
     if not hmac.compare_digest(previous.check_value(), state["previous_check"]):
-        raise SecretStoreError(f"{PREVIOUS_KEY_ITEM!r} is not the key the rotation replaced.")
+        raise SecretStoreError(
+            f"{KeyringItem.PREVIOUS_DATA_KEY!r} is not the key the rotation replaced.")
     return previous
 
 
@@ -235,9 +235,9 @@ def rotate_data_key(store: Store, *, batch: int = 500, settle: float = 3.0,
             uow.session.add(StoreMeta(key=ROTATION_META_KEY, value=json.dumps(
                 {"previous_check": old.check_value(), "after_id": 0})))
             uow.session.flush()  # a concurrent rotation fails here, before the keyring
-            uow.set_secret(PREVIOUS_KEY_ITEM, old.to_text())
-            uow.set_secret(DATA_KEY_ITEM, current.to_text())
-            uow.audit("provider.data_key.rotate_start", "keyring", DATA_KEY_ITEM,
+            uow.set_secret(KeyringItem.PREVIOUS_DATA_KEY, old.to_text())
+            uow.set_secret(KeyringItem.DATA_KEY, current.to_text())
+            uow.audit("provider.data_key.rotate_start", "keyring", KeyringItem.DATA_KEY,
                       detail="new data key; token secrets are being re-encrypted")
         current = current.with_previous(old)
     state = _rotation_state(store) or {}
@@ -255,8 +255,8 @@ def rotate_data_key(store: Store, *, batch: int = 500, settle: float = 3.0,
         row = uow.session.get(StoreMeta, ROTATION_META_KEY)
         if row is not None:
             uow.session.delete(row)
-        uow.delete_secret(PREVIOUS_KEY_ITEM)
-        uow.audit("provider.data_key.rotate", "keyring", DATA_KEY_ITEM,
+        uow.delete_secret(KeyringItem.PREVIOUS_DATA_KEY)
+        uow.audit("provider.data_key.rotate", "keyring", KeyringItem.DATA_KEY,
                   detail=f"data key rotated; {total} token secret(s) re-encrypted by this run")
     return RotationProgress(total, True, resumed)
 

@@ -48,11 +48,11 @@ from tui_oauth.core.errors import SecretStoreError, StoreError
 from tui_oauth.core.models import (
     PLAINTEXT,
     RSA_SHA1,
-    TOKEN_ACCESS,
-    TOKEN_REQUEST,
     Nonce,
     StoreMeta,
     Token,
+    TokenState,
+    TokenType,
 )
 from tui_oauth.core.provider.consumers import ConsumerCache, ConsumerEntry
 from tui_oauth.core.provider.crypto import (
@@ -83,7 +83,6 @@ from tui_oauth.core.provider.rfc5849 import (
 )
 from tui_oauth.core.provider.settings import ProviderSettings
 from tui_oauth.core.provider.validator import STORED_CALLBACK, StoreRequestValidator
-from tui_oauth.core.services.tokens import ACTIVE, AUTHORIZED, DENIED, PENDING, REVOKED, USED
 from tui_oauth.core.store import Store
 from tui_oauth.core.timeutil import utcnow
 
@@ -346,8 +345,9 @@ class ProviderEngine:
             self._store_nonce(session, consumer, request)
             now = utcnow()
             _row, secret = self._new_token(
-                session, consumer, TOKEN_REQUEST, state=PENDING, callback_url=request.tui_callback,
-                issued_at=now, expires_at=now + timedelta(seconds=self.settings.request_token_ttl))
+                session, consumer, TokenType.REQUEST, state=TokenState.PENDING,
+                callback_url=request.tui_callback, issued_at=now,
+                expires_at=now + timedelta(seconds=self.settings.request_token_ttl))
             token = _row.token
         return str(urlencode([("oauth_token", token), ("oauth_token_secret", secret),
                               ("oauth_callback_confirmed", "true")]))
@@ -383,18 +383,18 @@ class ProviderEngine:
             if row is None:
                 raise Problem("token_rejected")
             now = utcnow()
-            if row.state == USED:
+            if row.state == TokenState.USED:
                 raise Problem("token_used")
-            if row.state == DENIED:
+            if row.state == TokenState.DENIED:
                 raise Problem("permission_denied")
-            if row.state == REVOKED:
+            if row.state == TokenState.REVOKED:
                 raise Problem("token_revoked")
             if row.expires_at is not None and row.expires_at <= now:
                 raise Problem("token_expired", "The request token has expired (it lives "
                               f"{self.settings.request_token_ttl} seconds); start again.")
-            if row.state == PENDING:
+            if row.state == TokenState.PENDING:
                 raise Problem("permission_unknown")
-            if row.state != AUTHORIZED:
+            if row.state != TokenState.AUTHORIZED:
                 raise Problem("token_rejected")
             if not request.validator_log.get("verifier"):
                 raise Problem("token_rejected", "oauth_verifier does not match this token.")
@@ -402,13 +402,15 @@ class ProviderEngine:
                 raise Problem("consumer_key_rejected",
                               "3-legged OAuth is switched off for this consumer.")
             used = session.exec(update(Token)
-                                .where(col(Token.id) == row.id, col(Token.state) == AUTHORIZED)
-                                .values(state=USED, last_used_at=now))
+                                .where(col(Token.id) == row.id,
+                                       col(Token.state) == TokenState.AUTHORIZED)
+                                .values(state=TokenState.USED, last_used_at=now))
             if used.rowcount != 1:
                 raise Problem("token_used")
             self._store_nonce(session, consumer, request)
             access, secret = self._new_token(
-                session, consumer, TOKEN_ACCESS, state=ACTIVE, user=row.user, issued_at=now,
+                session, consumer, TokenType.ACCESS, state=TokenState.ACTIVE, user=row.user,
+                issued_at=now,
                 session_handle=secrets.token_urlsafe(24),
                 expires_at=now + timedelta(seconds=self.settings.access_token_ttl),
                 authorization_expires_at=now + timedelta(seconds=self.settings.authorization_ttl))
@@ -428,11 +430,11 @@ class ProviderEngine:
             if row is None:
                 raise Problem("token_rejected")
             now = utcnow()
-            if row.state == REVOKED:
+            if row.state == TokenState.REVOKED:
                 raise Problem("token_revoked")
-            if row.state == USED:
+            if row.state == TokenState.USED:
                 raise Problem("token_used", "This access token was already renewed.")
-            if row.state != ACTIVE or not row.session_handle:
+            if row.state != TokenState.ACTIVE or not row.session_handle:
                 raise Problem("token_rejected")
             if not secrets.compare_digest(row.session_handle.encode(), handle.encode()):
                 raise Problem("token_rejected", "oauth_session_handle does not match this token.")
@@ -443,15 +445,18 @@ class ProviderEngine:
                 raise Problem("consumer_key_rejected",
                               "3-legged OAuth is switched off for this consumer.")
             done = session.exec(update(Token)
-                                .where(col(Token.id) == row.id, col(Token.state) == ACTIVE)
-                                .values(state=USED, session_handle=None, last_used_at=now))
+                                .where(col(Token.id) == row.id,
+                                       col(Token.state) == TokenState.ACTIVE)
+                                .values(state=TokenState.USED, session_handle=None,
+                                        last_used_at=now))
             if done.rowcount != 1:
                 raise Problem("token_used", "This access token was already renewed.")
             self._store_nonce(session, consumer, request)
             expires = min(now + timedelta(seconds=self.settings.access_token_ttl),
                           row.authorization_expires_at)
             access, secret = self._new_token(
-                session, consumer, TOKEN_ACCESS, state=ACTIVE, user=row.user, issued_at=now,
+                session, consumer, TokenType.ACCESS, state=TokenState.ACTIVE, user=row.user,
+                issued_at=now,
                 session_handle=handle, expires_at=expires,
                 authorization_expires_at=row.authorization_expires_at)
             return self._token_answer(access, secret, now)
@@ -489,7 +494,7 @@ class ProviderEngine:
         with self._hot.reading() as conn:  # one statement (consumer and token)
             if three_legged:
                 consumer, known, row = self.consumers.lookup_with_token(
-                    conn, request.client_key, token, TOKEN_ACCESS)
+                    conn, request.client_key, token, TokenType.ACCESS)
             else:
                 consumer, known = self.consumers.lookup(conn, request.client_key)
                 row = None
@@ -503,14 +508,14 @@ class ProviderEngine:
             row = request.tui_token
             if row is None:
                 raise Problem("token_rejected")
-            if row.state == REVOKED:
+            if row.state == TokenState.REVOKED:
                 raise Problem("token_revoked")
-            if row.state == USED:
+            if row.state == TokenState.USED:
                 raise Problem("token_used", "This access token was renewed; use the new one.")
             if row.expires_at is not None and row.expires_at <= now:
                 raise Problem("token_expired", "The access token has expired; renew it with "
                               "oauth_session_handle or start again.")
-            if row.state != ACTIVE:
+            if row.state != TokenState.ACTIVE:
                 raise Problem("token_rejected")
             if not consumer.three_lo_allowed:
                 raise Problem("consumer_key_rejected",

@@ -29,15 +29,14 @@ import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 from sqlmodel import col, select
 
 from tui_oauth.core.models import HMAC_SHA1, RSA_SHA1, Consumer, ConsumerClock, Refusal
 from tui_oauth.core.provider.problems import Challenge, Problem
-from tui_oauth.core.services.refusals import trim_buckets
 from tui_oauth.core.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -46,6 +45,20 @@ if TYPE_CHECKING:
     from tui_oauth.core.store import Store
 
 log = logging.getLogger(__name__)
+
+
+def trim_buckets(conn: Any, buckets: Iterable[str], keep: int) -> int:
+    """Delete the rows of each bucket beyond its newest ``keep`` (in the caller's
+    transaction: a Session or a Connection); returns how many went."""
+    total = 0
+    for bucket in buckets:
+        edge = conn.execute(select(col(Refusal.id)).where(Refusal.bucket == bucket)
+                            .order_by(col(Refusal.id).desc()).offset(keep).limit(1)).first()
+        if edge is not None:
+            done = conn.execute(delete(Refusal).where(col(Refusal.bucket) == bucket,
+                                                      col(Refusal.id) <= edge[0]))
+            total += int(done.rowcount or 0)
+    return total
 
 MAX_PENDING = 10_000
 #: Clock samples kept per consumer, and consumers followed at most between two flushes.

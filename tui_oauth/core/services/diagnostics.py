@@ -136,7 +136,7 @@ class DiagnosticsService:
         return row
 
     def _keys(self, consumer: Consumer, method: str) -> _Keys:
-        from tui_oauth.core.services.consumers import consumer_secret_item, previous_secret_item
+        from tui_oauth.core.models import consumer_secret_item, previous_secret_item
 
         notes: list[str] = []
         if method == RSA_SHA1:

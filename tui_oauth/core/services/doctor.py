@@ -20,11 +20,18 @@ from tui_oauth.core.database import reader, sqlite_path, sqlite_space
 from tui_oauth.core.errors import SecretStoreError
 from tui_oauth.core.logfile import console_log_path
 from tui_oauth.core.migrations import current_revision
-from tui_oauth.core.models import Consumer, ConsumerInfo, ServiceProvider, StoreMeta
-from tui_oauth.core.provider.crypto import CHECK_META_KEY, DATA_KEY_ITEM
-from tui_oauth.core.services.consumer_info import private_key_item
-from tui_oauth.core.services.consumers import consumer_secret_item, previous_secret_item
-from tui_oauth.core.services.providers import provider_secret_item
+from tui_oauth.core.models import (
+    Consumer,
+    ConsumerInfo,
+    KeyringItem,
+    ServiceProvider,
+    StoreMeta,
+    consumer_secret_item,
+    previous_secret_item,
+    private_key_item,
+    provider_secret_item,
+)
+from tui_oauth.core.provider.crypto import CHECK_META_KEY
 
 if TYPE_CHECKING:
     from tui_oauth.core.store import Store
@@ -178,7 +185,7 @@ class DoctorService:
         if info is not None:
             expected[private_key_item(info)] = "Consumer Info private key"
         if s.get(StoreMeta, CHECK_META_KEY) is not None:
-            expected[DATA_KEY_ITEM] = "provider data key (encrypts token secrets)"
+            expected[KeyringItem.DATA_KEY] = "provider data key (encrypts token secrets)"
         return expected
 
     def _overlaps(self, report: DoctorReport) -> None:

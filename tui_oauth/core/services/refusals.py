@@ -12,17 +12,18 @@ key, or "" for all unknown keys together) keeps its newest
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, func, or_
+from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 
 from tui_oauth.core.errors import NotFoundError
 from tui_oauth.core.models import ConsumerClock, Refusal
 from tui_oauth.core.provider.problems import advise, offset_words
+from tui_oauth.core.provider.refusals import trim_buckets
 from tui_oauth.core.provider.settings import ProviderSettings, stored_settings
 from tui_oauth.core.services.windows import any_contains
 from tui_oauth.core.timeutil import utcnow
@@ -106,20 +107,6 @@ def to_row(r: Refusal, window: int) -> RefusalRow:
         advice=advise(r.problem, offset=r.offset, window=window, url=r.url,
                       seen_url=r.seen_url, signature_method=r.signature_method,
                       detail=r.detail, finding=r.finding, listen_url=r.listen_url))
-
-
-def trim_buckets(conn: Any, buckets: Iterable[str], keep: int) -> int:
-    """Delete the rows of each bucket beyond its newest ``keep`` (in the caller's
-    transaction: a Session or a Connection); returns how many went."""
-    total = 0
-    for bucket in buckets:
-        edge = conn.execute(select(col(Refusal.id)).where(Refusal.bucket == bucket)
-                            .order_by(col(Refusal.id).desc()).offset(keep).limit(1)).first()
-        if edge is not None:
-            done = conn.execute(delete(Refusal).where(col(Refusal.bucket) == bucket,
-                                                      col(Refusal.id) <= edge[0]))
-            total += int(done.rowcount or 0)
-    return total
 
 
 class RefusalsService:

@@ -20,18 +20,18 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from tui_oauth.core.errors import NotFoundError, ValidationError
-from tui_oauth.core.models import TOKEN_ACCESS, TOKEN_REQUEST, Consumer, Nonce, Token
+from tui_oauth.core.models import Consumer, Nonce, Token, TokenState, TokenType
 from tui_oauth.core.services.windows import count_rows, in_order, position_of, window_ids
 from tui_oauth.core.timeutil import utcnow
 
 if TYPE_CHECKING:
     from tui_oauth.core.store import Store
 
-PENDING, AUTHORIZED, DENIED, USED = "pending", "authorized", "denied", "used"
-ACTIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
-LIVE_STATES = (PENDING, AUTHORIZED, ACTIVE)
-STATES = (PENDING, AUTHORIZED, DENIED, USED, ACTIVE, REVOKED, EXPIRED)
-TYPES = (TOKEN_REQUEST, TOKEN_ACCESS)
+LIVE_STATES = (TokenState.PENDING, TokenState.AUTHORIZED, TokenState.ACTIVE)
+#: The CLI's --state and --type choices, plain strings (click's Choice would match an
+#: Enum member by its name, PENDING, rather than its value).
+STATES = tuple(state.value for state in TokenState)
+TYPES = tuple(kind.value for kind in TokenType)
 MAX_PAGE = 1000
 #: Seconds a long purge pauses between its batches, so that SQLite's busy handler
 #: lets the provider's writes (nonces, tokens) in instead of starving them.
@@ -150,7 +150,7 @@ def check_user(user: str | None) -> str:
 
 def shown_state(token: Token, now: datetime) -> str:
     if token.state in LIVE_STATES and token.expires_at is not None and token.expires_at <= now:
-        return EXPIRED
+        return TokenState.EXPIRED
     return token.state
 
 
@@ -232,7 +232,7 @@ class TokenService:
                 .join(Consumer, col(Consumer.id) == col(Token.consumer_id)))
         for cond in self._where(TokenSelection(consumer_key, user, type), now):
             stmt = stmt.where(cond)
-        if state == EXPIRED:
+        if state == TokenState.EXPIRED:
             stmt = stmt.where(col(Token.state).in_(LIVE_STATES),
                               col(Token.expires_at).is_not(None), col(Token.expires_at) <= now)
         elif state is not None:
@@ -267,7 +267,7 @@ class TokenService:
 
     def _pending_row(self, session: Session, token: str, now: datetime,
                      *, lock: bool) -> tuple[Token, Consumer]:
-        stmt = select(Token).where(Token.token == token, Token.type == TOKEN_REQUEST)
+        stmt = select(Token).where(Token.token == token, Token.type == TokenType.REQUEST)
         if lock:
             stmt = stmt.with_for_update()
         row = session.exec(stmt).first()
@@ -276,7 +276,7 @@ class TokenService:
                                 hint="`tui-oauth tokens list --type request --state pending`.")
         consumer = session.get(Consumer, row.consumer_id)
         assert consumer is not None
-        if row.state != PENDING:
+        if row.state != TokenState.PENDING:
             raise TokenStateError(f"This request token was already {row.state}; the consumer "
                                   "must start again.", field="token")
         if row.expires_at is not None and row.expires_at <= now:
@@ -305,10 +305,10 @@ class TokenService:
             row, consumer = self._pending_row(uow.session, token, now, lock=True)
             if approve:
                 verifier = secrets.token_urlsafe(15)
-                row.state, row.verifier = AUTHORIZED, verifier
+                row.state, row.verifier = TokenState.AUTHORIZED, verifier
             else:
                 verifier = VERIFIER_DENIED
-                row.state, row.verifier = DENIED, None
+                row.state, row.verifier = TokenState.DENIED, None
             row.user = user
             uow.session.add(row)
             uow.audit("token.authorize" if approve else "token.deny", "token",
@@ -335,11 +335,11 @@ class TokenService:
                                    .where(Consumer.id == row.consumer_id)).one()
             before = row.state
             if row.state in LIVE_STATES:
-                row.state, row.revoked_at = REVOKED, now
+                row.state, row.revoked_at = TokenState.REVOKED, now
                 uow.session.add(row)
                 uow.audit("token.revoke", "token", f"{key}/{row.type}",
                           before={"state": before, "user": row.user},
-                          after={"state": REVOKED, "user": row.user})
+                          after={"state": TokenState.REVOKED, "user": row.user})
             result = TokenRow(row.id or 0, row.token, key, "", row.type, row.user,
                               shown_state(row, now), row.issued_at, row.expires_at,
                               row.last_used_at)
@@ -354,7 +354,7 @@ class TokenService:
         with self.store.transaction() as uow:
             stmt = (update(Token).where(*self._where(sel, now))
                     .where(col(Token.state).in_(LIVE_STATES))
-                    .values(state=REVOKED, revoked_at=now))
+                    .values(state=TokenState.REVOKED, revoked_at=now))
             n = uow.session.exec(stmt).rowcount
             if n:
                 uow.audit("token.revoke_bulk", "token", sel.consumer_key or sel.user or "*",
@@ -404,8 +404,9 @@ class TokenService:
         now = utcnow()
         cond = or_(
             and_(col(Token.expires_at).is_not(None), col(Token.expires_at) <= now),
-            col(Token.state).in_((USED, DENIED)),
-            and_(col(Token.state) == REVOKED, col(Token.revoked_at) <= now - revoked_older_than),
+            col(Token.state).in_((TokenState.USED, TokenState.DENIED)),
+            and_(col(Token.state) == TokenState.REVOKED,
+                 col(Token.revoked_at) <= now - revoked_older_than),
         )
         total = self._purge_batches(Token, cond, batch)
         if total:
