@@ -1,7 +1,7 @@
 # tui-oauth developer entry points.
 #   make test [PYTEST_ARGS=...] [PYTEST_WORKERS=4]   full suite against real PostgreSQL + gnome-keyring
 #   make run [ARGS=...]           run the app (installs only what running needs)
-#   make lint                     ruff + mypy
+#   make lint                     ruff + mypy + lint-imports (the layering contracts)
 #   make clean                    remove the venv and caches
 
 SHELL := /bin/bash
@@ -56,6 +56,7 @@ run: system-deps-run venv-run
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 	@if command -v shellcheck >/dev/null 2>&1; then \
 		echo "shellcheck .ci/run scripts/*.sh"; shellcheck .ci/run scripts/*.sh; fi
 
