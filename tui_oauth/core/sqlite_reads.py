@@ -36,6 +36,9 @@ CONSUMER_SORTS: dict[str, str] = {
     "two_lo": "CASE WHEN two_lo_allowed THEN 1 ELSE 0 END",
 }
 
+#: The columns the consumers list's filter looks in (for text anywhere in any of them).
+CONSUMER_FILTER = ("key", "name", "description")
+
 
 @dataclass(frozen=True)
 class ConsumerSummary:
@@ -120,9 +123,9 @@ def consumer_summaries(db: sqlite3.Connection, filter: str | None = None, *,
     if text:
         pattern = like_pattern(text)
         # SQLite's LIKE ignores ASCII case, as the service's filter does on SQLite
-        conditions.append("(key LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' "
-                          "OR description LIKE ? ESCAPE '\\')")
-        params += [pattern] * 3
+        conditions.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'"
+                                            for c in CONSUMER_FILTER) + ")")
+        params += [pattern] * len(CONSUMER_FILTER)
     after: tuple[object, str] | None = None
     while True:
         where = list(conditions)

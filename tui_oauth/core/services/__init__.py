@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -99,6 +100,15 @@ def save_edit(uow: UnitOfWork, row: Any, fields: dict[str, Any], secret: SecretC
         uow.delete_secret(item)
     uow.audit(action, target_type, target, before=before, after=snapshot(row), detail=detail)
     return True
+
+
+def locked(uow: UnitOfWork, model: Any, where: Any, missing: Callable[[], Exception]) -> Any:
+    """The ``model`` row matching ``where``, read and locked for a change in ``uow``;
+    ``missing()`` is raised when there is none."""
+    row = uow.session.execute(select(model).where(where).with_for_update()).scalars().first()
+    if row is None:
+        raise missing()
+    return row
 
 
 def save_new(uow: UnitOfWork, row: Any, secret: str | None, *, item: str, action: str,

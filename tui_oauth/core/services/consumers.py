@@ -32,6 +32,7 @@ from tui_oauth.core.services import (
     SecretChange,
     check_editable,
     check_fresh,
+    locked,
     remove_with,
     save_edit,
     save_new,
@@ -45,7 +46,7 @@ from tui_oauth.core.services.windows import (
     position_of,
     window_ids,
 )
-from tui_oauth.core.sqlite_reads import CONSUMER_SORTS, ConsumerSummary
+from tui_oauth.core.sqlite_reads import CONSUMER_FILTER, CONSUMER_SORTS, ConsumerSummary
 from tui_oauth.core.timeutil import utcnow
 from tui_oauth.core.validation import (
     MAX_DESCRIPTION,
@@ -208,7 +209,7 @@ class ConsumerService:
 
     @staticmethod
     def _conditions(filter: str | None) -> list[Any]:
-        return any_contains([Consumer.key, Consumer.name, Consumer.description], filter)
+        return any_contains([getattr(Consumer, c) for c in CONSUMER_FILTER], filter)
 
     @classmethod
     def _filtered(cls, stmt: Any, filter: str | None) -> Any:
@@ -349,10 +350,7 @@ class ConsumerService:
 
     def _locked(self, uow: UnitOfWork, key: str) -> Consumer:
         """Consumer ``key`` read and locked for a change in ``uow`` (NotFoundError)."""
-        row = uow.session.exec(
-            select(Consumer).where(Consumer.key == key).with_for_update()).first()
-        if row is None:
-            raise self._missing(key)
+        row: Consumer = locked(uow, Consumer, Consumer.key == key, lambda: self._missing(key))
         return row
 
     @staticmethod

@@ -27,6 +27,7 @@ from tui_oauth.core.services import (
     SecretChange,
     check_editable,
     check_fresh,
+    locked,
     remove_with,
     save_edit,
     save_new,
@@ -163,10 +164,8 @@ class ServiceProviderService:
 
     def _locked(self, uow: UnitOfWork, name: str) -> ServiceProvider:
         """The provider ``name`` read and locked for a change in ``uow`` (NotFoundError)."""
-        row = uow.session.exec(select(ServiceProvider).where(named(name))
-                               .with_for_update()).first()
-        if row is None:
-            raise self._missing(name)
+        row: ServiceProvider = locked(uow, ServiceProvider, named(name),
+                                      lambda: self._missing(name))
         return row
 
     def token_count(self, name: str) -> int:
