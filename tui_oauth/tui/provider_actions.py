@@ -8,38 +8,28 @@ from textual.dom import DOMNode
 
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import ProviderRemoved, SecretRevealed
+from tui_oauth.tui.removal import remove_confirmed
 from tui_oauth.tui.text import plural
 
 
 def confirm_remove_provider(node: DOMNode, name: str, tokens: int, *,
                             on_done: Callable[[], object] | None = None) -> None:
     store = store_of(node)
-
-    def removed(n: int) -> None:
-        node.app.post_message(ProviderRemoved(name, n))
-        if on_done is not None:
-            on_done()
-
-    def answered(yes: bool | None) -> None:
-        if yes:
-            run_job(node, lambda: store.providers.remove(name), removed,
-                    doing="Removing the service provider", group="remove")
-
     # The dialogs are imported when first needed, not before the first paint.
     from tui_oauth.tui.modals.confirm import ConfirmModal
     from tui_oauth.tui.modals.typed_confirm import TypedConfirmModal
 
-    if tokens:
-        node.app.push_screen(TypedConfirmModal(
-            "Remove service provider?",
-            f"{name} will be removed with the {plural(tokens, 'token')} we hold from it, and "
-            "its shared secret is deleted from the keyring. This cannot be undone.", name),
-            answered)
-    else:
-        node.app.push_screen(ConfirmModal(
-            "Remove service provider?",
-            f"{name} will be removed and its shared secret deleted from the keyring. "
-            "We hold no token from it.", yes="Remove"), answered)
+    dialog = TypedConfirmModal(
+        "Remove service provider?",
+        f"{name} will be removed with the {plural(tokens, 'token')} we hold from it, and "
+        "its shared secret is deleted from the keyring. This cannot be undone.", name,
+    ) if tokens else ConfirmModal(
+        "Remove service provider?",
+        f"{name} will be removed and its shared secret deleted from the keyring. "
+        "We hold no token from it.", yes="Remove")
+    remove_confirmed(node, dialog, lambda: store.providers.remove(name),
+                     lambda n: ProviderRemoved(name, n),
+                     doing="Removing the service provider", on_done=on_done)
 
 
 def reveal_secret(node: DOMNode, name: str, has_secret: bool) -> None:
