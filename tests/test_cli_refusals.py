@@ -160,10 +160,32 @@ def test_refusals_list_show_and_the_debugger(cli: Cli) -> None:
     # has noted the public URL it serves in the store; then that one (and says so)
     fallback = cli("debug", "signature", "-o", "json", input=curl).json()
     assert fallback["matches"] and "serve's default" in fallback["public_url_from"]
+    # ... and a no-match then says the assumed public URL may be the cause
+    wrong = Client("jira:1", client_secret="not-it").sign(f"{INTERNAL}/rest/x")
+    text = f"GET {wrong[0]}\nAuthorization: {wrong[1]['Authorization']}\n"
+    assumed = " ".join(cli("debug", "signature", input=text, rc=1).stdout.split())
+    assert f"the public URL {INTERNAL} was only assumed" in assumed
+    assert "Pass --public-url" in assumed and "a wrong key or secret?" not in assumed
+    given = " ".join(cli("debug", "signature", "--public-url", INTERNAL, input=text,
+                         rc=1).stdout.split())
+    assert "only assumed" not in given and "(a wrong key or secret?)" in given
     _note_public_url(cli, PUBLIC)
     noted = cli("debug", "signature", "-o", "json", input=curl, rc=1).json()
     assert noted["public_url"] == PUBLIC and noted["mistake"]["code"] == "internal_url"
     assert noted["public_url_from"] == "the one `serve` last served this store with"
+    # A proxy that keeps Host: jira.example.com, the consumer signed the listen address:
+    # found with --internal-url, or with the listen URL serve noted in the store
+    raw = ("GET /rest/api/2/myself HTTP/1.1\r\nHost: jira.example.com\r\n"
+           f"Authorization: {headers['Authorization']}\r\n\r\n")
+    assert cli("debug", "signature", "-q", input=raw, rc=1).stdout.strip() == "no-match"
+    assert cli("debug", "signature", "-q", "--internal-url", "http://10.9.9.9:1",
+               "--internal-url", f"{INTERNAL}/", input=raw, rc=1).stdout.strip() \
+        == "internal_url"
+    bad = cli("debug", "signature", "--internal-url", "ftp://x", input=raw, rc=2)
+    assert "--internal-url" in bad.stderr and "http(s) URL" in bad.stderr
+    _note_public_url(cli, PUBLIC, listen=INTERNAL)
+    listened = cli("debug", "signature", input=raw, rc=1).stdout
+    assert "internal_url" in listened and f"{INTERNAL}/rest/api/2/myself" in listened
 
     # consumers show: the clock and the refusals (count by problem, the last one)
     text = cli("consumers", "show", "jira:1").stdout
@@ -176,11 +198,12 @@ def test_refusals_list_show_and_the_debugger(cli: Cli) -> None:
     assert doc["refusals"]["last_at"] is not None
 
 
-def _note_public_url(cli: Cli, url: str) -> None:
+def _note_public_url(cli: Cli, url: str, listen: str | None = None) -> None:
     from tests.conftest import secret_service_backend
     from tui_oauth.core.services.diagnostics import remember_public_url
     from tui_oauth.core.store import open_store
 
     with open_store(cli.db_url, secrets_backend=secret_service_backend()) as store:
-        assert remember_public_url(store, url) is True
-        assert remember_public_url(store, url) is False  # written only when it changed
+        assert remember_public_url(store, url, listen) is True
+        assert remember_public_url(store, url, listen) is False  # only when it changed
+        assert store.diagnostics.served_listen_url() == listen

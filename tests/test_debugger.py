@@ -299,7 +299,9 @@ def test_behind_a_host_keeping_proxy_the_listen_address_is_tried() -> None:
                                          f"is served at publicly ({PUBLIC}/rest/x)")
     assert "base URL" not in report.mistake.fix
     wrong = check(rebuilt, internal_urls=listen, secrets=["another"], **kw)
-    assert d.finding(wrong) == "none: none of the usual mistakes explains it"
+    assert d.finding(wrong) == ("none: none of the usual mistakes explains it; tried: "
+                                "internal_url, scheme, port, plus_for_space, stale_token, "
+                                "token_secret_left_out")
     assert d.TRIED_WORDS["internal_url"] == "the internal URL"
 
 
@@ -330,6 +332,52 @@ def test_the_record_s_advice_follows_the_finding() -> None:
     # the public URL itself, written otherwise, is no other URL
     assert "may also" not in advise("signature_invalid", url=url,
                                     seen_url="https://JIRA.example.com:443/rest/x")
+
+
+
+def test_a_raw_request_with_the_public_host_signed_over_the_listen_address() -> None:
+    """A proxy keeps Host: jira.example.com; the consumer signed serve's listen address.
+    Only the listen URL (serve.listen_url, or --internal-url) names it, also behind a
+    public path prefix the proxy strips."""
+    _, h, _ = client().sign("http://127.0.0.1:8080/rest/x")
+    raw = ("GET /rest/x HTTP/1.1\r\nHost: jira.example.com\r\n"
+           f"Authorization: {h['Authorization']}\r\n\r\n")
+    sent = d.parse_request(raw)
+    assert mistake(check(sent)) is None
+    for base in ("http://127.0.0.1:8080", "https://127.0.0.1:8080/"):
+        report = check(sent, internal_bases=[base])
+        assert mistake(report) == "internal_url", base
+        assert report.mistake is not None
+        assert report.mistake.signed_url == "http://127.0.0.1:8080/rest/x"
+    prefixed = d.parse_request(raw.replace("GET /rest/x", "GET /jira/rest/x"))
+    report = check(prefixed, public_url=f"{PUBLIC}/jira",
+                   internal_bases=["http://127.0.0.1:8080"])
+    assert mistake(report) == "internal_url"
+    assert check(sent, internal_bases=["not a url"]).mistake is None
+
+
+def test_the_no_match_advice_lists_what_was_tried_and_names_the_consumer() -> None:
+    from tui_oauth.core.provider.problems import advise
+
+    report = check(signed(f"{PUBLIC}/rest/x"), secrets=["another"])
+    found = d.finding(report)
+    assert found.startswith("none: none of the usual mistakes explains it; tried: ")
+    advice = advise("signature_invalid", url=f"{PUBLIC}/rest/x", finding=found,
+                    signature_method="HMAC-SHA1", consumer_key="jira:1354 $(x)")
+    words = ", ".join(d.TRIED_WORDS[t] for t in report.tried)
+    assert f"none of the usual mistakes ({words}) explains it" in advice
+    assert "body" not in advice  # a GET without a body: the body was not tried
+    assert "`tui-oauth consumers rotate-secret 'jira:1354 $(x)'`" in advice
+    assert "consumer's admin" in advice and "consumer's configuration" in advice
+    assert "KEY" not in advice and "consumers show" not in advice
+    assert "<key>" in advise("signature_invalid", finding=found, consumer_key="a\x1bb")
+    rsa = advise("signature_invalid", finding=found, signature_method="RSA-SHA1",
+                 consumer_key="k")
+    assert "rotate-secret" not in rsa and "`tui-oauth consumers show k`" in rsa
+    # an older record's finding (no tried list): no list, still the advice
+    old = advise("signature_invalid", finding="none: none of the usual mistakes explains it",
+                 consumer_key="k")
+    assert "none of the usual mistakes explains it" in old and "rotate-secret k" in old
 
 
 # Parsers ---------------------------------------------------------------------------------

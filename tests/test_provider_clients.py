@@ -272,7 +272,7 @@ def test_octets_that_are_not_utf8_are_signed_as_octets(server: Server,
 @pytest.mark.parametrize("path", ["/rest/whoami", OAUTH + "/request-token",
                                   OAUTH + "/access-token"])
 def test_no_oauth_at_all_gets_a_bare_401_challenge(server: Server, path: str) -> None:
-    realm = quote(server.public, safe="")
+    realm = server.public  # a quoted-string (RFC 2617), not percent-encoded
     for headers in ({}, {"Authorization": "Basic dXNlcjpwYXNz"}):
         r = requests.post(server.url(path), headers=headers, timeout=10)
         assert r.status_code == 401, r.text

@@ -116,7 +116,11 @@ def test_problem_answers() -> None:
     assert p.status == 400
     assert p.body().startswith("oauth_problem=timestamp_refused&oauth_acceptable_timestamps=1-2")
     header = p.www_authenticate("https://h/base")
-    assert header.startswith('OAuth realm="https%3A%2F%2Fh%2Fbase", oauth_problem="timestamp_')
+    # The realm a quoted-string (RFC 5849 3.5.1, RFC 2617), the oauth_* percent-encoded.
+    assert header.startswith('OAuth realm="https://h/base", oauth_problem="timestamp_')
+    assert " " not in header.split("oauth_problem_advice=", 1)[1]
+    assert Problem("nonce_used").www_authenticate('a"b\\c\r\nd') \
+        .startswith('OAuth realm="a\\"b\\\\cd", ')
     with pytest.raises(ValueError):
         Problem("no_such_problem")
 

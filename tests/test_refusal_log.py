@@ -253,8 +253,12 @@ def test_every_problem_over_http_is_logged_with_its_fields_and_advice(
     assert f"oauth_consumer_key%3D{HMAC_KEY}" in wrong.base_string
     # Behind a proxy, what reached us differs from the public URL for every request: the
     # flush's diagnosis says which it was (a wrong secret here, the internal URL there)
-    assert wrong.finding == "none: none of the usual mistakes explains it"
-    assert "none of the usual mistakes" in wrong.advice and "the shared secret" in wrong.advice
+    assert wrong.finding is not None and wrong.finding.startswith(
+        "none: none of the usual mistakes explains it; tried: internal_url, scheme, ")
+    assert "none of the usual mistakes (the internal URL, http vs https," in wrong.advice
+    assert "the shared secret" in wrong.advice
+    assert f"`tui-oauth consumers rotate-secret {HMAC_KEY}`" in wrong.advice
+    assert "body" not in wrong.advice and "KEY" not in wrong.advice  # a GET, no body
     assert "signed http" not in wrong.advice and "may also" not in wrong.advice
     assert proxied.consumer_key == TWO_LO and proxied.finding is not None
     assert proxied.finding.startswith("internal_url: ")
@@ -306,8 +310,10 @@ def test_behind_a_proxy_that_keeps_the_host_the_finding_tells_secret_from_url(
         srv.engine.refusal_log.flush()
     wrong, internal, _again = sorted(sqlite_store.refusals.list(), key=lambda r: r.id)
     assert wrong.seen_url == "http://jira.example.com/base/rest/whoami"
-    assert wrong.finding == "none: none of the usual mistakes explains it"
+    assert wrong.finding is not None and wrong.finding.startswith(
+        "none: none of the usual mistakes explains it; tried: internal_url, ")
     assert "(rotated? another consumer's?)" in wrong.advice
+    assert "consumer's configuration" in wrong.advice and "consumers show" not in wrong.advice
     assert "127.0.0.1" not in wrong.advice and "signed http" not in wrong.advice
     assert internal.listen_url == srv.base + "/base/rest/whoami"
     assert internal.finding == (f"internal_url: The consumer signed {srv.base}/base/rest/"
@@ -395,7 +401,8 @@ def test_the_recorder_bounds_and_switch(store: Store) -> None:
     diagnosing.flush()
     findings = [r.finding for r in store.refusals.list(problem="signature_invalid",
                                                        consumer=HMAC_KEY)]
-    assert findings == [None, "none: none of the usual mistakes explains it"]
+    assert findings[0] is None and findings[1] is not None
+    assert findings[1].startswith("none: none of the usual mistakes explains it; tried: ")
     # A base string past 16 KiB is cut and says so
     problem = Problem("signature_invalid")
     problem.sent = Sent("k", "", "HMAC-SHA1", None, "x" * (20 * 1024), "sig")

@@ -75,7 +75,25 @@ def _public_url(given: str | None) -> tuple[str, str]:
     host, _, port = listen.rpartition(":")
     host = host.strip("[]")
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}", "serve's default from --listen: no --public-url given"
+    return f"http://{shown}:{port}", ASSUMED
+
+
+def _internal_urls(given: tuple[str, ...]) -> list[str]:
+    """--internal-url's URLs (checked), then the address `serve` last listened on."""
+    from urllib.parse import urlsplit
+
+    urls: list[str] = []
+    for url in given:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise click.BadParameter(f"{url[:200]!r} is not an absolute http(s) URL; give "
+                                     "scheme://host:port, e.g. http://10.0.0.11:8080.",
+                                     param_hint="--internal-url")
+        urls.append(url.split("?", 1)[0].split("#", 1)[0])
+    listen = app_context().store.diagnostics.served_listen_url()
+    if listen:
+        urls.append(listen)
+    return list(dict.fromkeys(urls))
 
 
 def report_dict(report: Report) -> dict[str, Any]:
@@ -84,14 +102,30 @@ def report_dict(report: Report) -> dict[str, Any]:
     return dataclasses.asdict(report)
 
 
-def show_report(report: Report, extra: list[tuple[str, Any]] | None = None) -> None:
-    """A report for people: what the server computes, the verdict, the mistake."""
+#: Where the public URL came from when nothing said it (serve's default from --listen).
+ASSUMED = "serve's default from --listen: no --public-url given"
+
+
+def show_report(report: Report, extra: list[tuple[str, Any]] | None = None, *,
+                assumed_public_url: str | None = None) -> None:
+    """A report for people: what the server computes, the verdict, the mistake.
+    ``assumed_public_url``: the public URL checked against was only assumed (said in a
+    no-match verdict: it may be the cause)."""
     from tui_oauth.core.provider.debugger import TRIED_WORDS
 
     mistake = report.mistake
-    verdict = ("matches" if report.matches
-               else "does not match" + ("" if mistake else "; none of the usual mistakes "
-                                        "explains it (a wrong key or secret?)"))
+    if report.matches:
+        verdict = "matches"
+    elif mistake:
+        verdict = "does not match"
+    elif assumed_public_url:
+        verdict = (f"does not match; none of the usual mistakes explains it, but the public "
+                   f"URL {assumed_public_url} was only assumed (no --public-url given, and "
+                   "`serve` never noted one in this store): it may be the cause. Pass "
+                   "--public-url with the URL consumers are served at")
+    else:
+        verdict = ("does not match; none of the usual mistakes explains it (a wrong key or "
+                   "secret?)")
     sent = report.sent_url if report.sent_url != report.url else None
     print_fields([(label, value) for label, value in [
         *(extra or []),
@@ -118,6 +152,7 @@ def show_report(report: Report, extra: list[tuple[str, Any]] | None = None) -> N
     " | tui-oauth debug signature",
     "  tui-oauth debug signature req.txt --public-url https://jira.example.com -o json",
     "  tui-oauth debug signature req.txt --consumer jira:1354 --token 3f1c2a...",
+    "  tui-oauth debug signature req.txt --internal-url http://10.0.0.11:8080",
 ))
 @click.argument("file", required=False, metavar="[FILE|-]")
 @click.option("--consumer", "consumer_key", metavar="KEY", shell_complete=complete_consumer_keys,
@@ -129,9 +164,14 @@ def show_report(report: Report, extra: list[tuple[str, Any]] | None = None) -> N
               help="The server's public URL (as `serve --public-url`). Default: the config "
                    "file's [serve] public-url, else the one `serve` last served this store "
                    "with, else http://LISTEN as serve has it.")
+@click.option("--internal-url", "internal_urls", metavar="URL", multiple=True,
+              help="A URL the consumer may have signed instead of the public one (an "
+                   "internal address, scheme://host:port[/prefix]; http and https are both "
+                   "tried). Repeatable. Always tried: the address `serve` last listened on "
+                   "for this store.")
 @output_options("verdict (match, or the mistake's code, or no-match)")
 def signature(file: str | None, consumer_key: str | None, token: str | None,
-              public_url: str | None, output: str) -> None:
+              public_url: str | None, internal_urls: tuple[str, ...], output: str) -> None:
     """Check a request's OAuth signature as the server does, and name the usual mistake.
 
     Reads the request as the consumer sent it from FILE (or standard input): a raw
@@ -152,14 +192,17 @@ def signature(file: str | None, consumer_key: str | None, token: str | None,
     sent = parse_request(text)  # unreadable input: said before the keyring is asked
     method = signed_by(sent)[2]
     url, source = _public_url(public_url)
+    internal = _internal_urls(internal_urls)
     if method != "RSA-SHA1":
         join_keyring()
     report = app_context().store.diagnostics.check_request(
-        text, consumer_key=consumer_key, token=token, public_url=url)
+        text, consumer_key=consumer_key, token=token, public_url=url, internal_urls=internal)
     verdict = "match" if report.matches else report.mistake.code if report.mistake \
         else "no-match"
     print_record(output, {**report_dict(report), "public_url": url, "public_url_from": source},
                  name=verdict,
-                 show=lambda: show_report(report, [("Public URL", f"{url} ({source})")]))
+                 show=lambda: show_report(report, [("Public URL", f"{url} ({source})")],
+                                          assumed_public_url=url if source == ASSUMED
+                                          else None))
     if not report.matches:
         click.get_current_context().exit(1)

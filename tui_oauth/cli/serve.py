@@ -115,10 +115,11 @@ def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
         from tui_oauth.core.services.diagnostics import remember_public_url
 
         try:
-            remember_public_url(app_context().store, public)
+            shown = host if ":" not in host else f"[{host}]"
+            remember_public_url(app_context().store, public, f"http://{shown}:{port}")
         except (TuiOAuthError, SQLAlchemyError) as exc:
-            click.echo(f"warning: the public URL could not be noted in the store (`debug "
-                       f"signature` then needs --public-url): {exc}", err=True)
+            click.echo(f"warning: the public and listen URLs could not be noted in the store "
+                       f"(`debug signature` then needs --public-url): {exc}", err=True)
     if workers > 1 and socket_fd is None:
         _supervise(workers, host, port, public, trusted_user_header=trusted_user_header,
                    header_timeout=header_timeout, max_connections=connections,

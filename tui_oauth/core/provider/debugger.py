@@ -32,6 +32,7 @@ from oauthlib.oauth1.rfc5849.signature import base_string_uri
 
 from tui_oauth.core.errors import ValidationError
 from tui_oauth.core.models import HMAC_SHA1, PLAINTEXT, RSA_SHA1
+from tui_oauth.core.provider.problems import TRIED_WORDS as TRIED_WORDS  # one source
 from tui_oauth.core.provider.problems import Problem
 from tui_oauth.core.provider.rfc5849 import (
     FORM_MEDIA_TYPE,
@@ -49,14 +50,6 @@ MAX_INPUT = 1024 * 1024
 _REQUEST_LINE = re.compile(r"^([A-Za-z][A-Za-z-]{0,15})\s+(\S+)(?:\s+HTTP/\d(?:\.\d)?)?\s*$")
 _HEADER = re.compile(r"^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-#: Mistake codes in plain words (the CLI's and the console's "Tried").
-TRIED_WORDS = {
-    "internal_url": "the internal URL", "scheme": "http vs https", "port": "the port",
-    "plus_for_space": "+ vs %20", "body_left_out": "the body left out",
-    "body_added": "the body added", "rotated_secret": "a rotated secret",
-    "stale_token": "a stale token", "token_secret_left_out": "no token secret",
-    "plaintext": "PLAINTEXT encoding",
-}
 #: A finding (refusals.finding) when no usual mistake explains the signature.
 NO_MISTAKE = "none"
 FORMS_HINT = ("Give a raw HTTP request (request line, headers, a blank line, the body), "
@@ -420,7 +413,8 @@ def check(sent: SentRequest, *, public_url: str | None, secrets: Sequence[str] =
           public_key: Any = None, token_secret: str | None = None,
           old_secrets: Sequence[str] = (),
           stale_token_secrets: Sequence[tuple[str, str]] = (),
-          server_url: str | None = None, internal_urls: Sequence[str] = ()) -> Report:
+          server_url: str | None = None, internal_urls: Sequence[str] = (),
+          internal_bases: Sequence[str] = ()) -> Report:
     """Check ``sent`` as the server would, then try the usual mistakes.
 
     ``public_url``: the server's ``--public-url`` (None: the URL as sent is taken as
@@ -431,8 +425,12 @@ def check(sent: SentRequest, *, public_url: str | None, secrets: Sequence[str] =
     the token sent (None without one); ``stale_token_secrets``: (token, secret) of the
     consumer's other tokens; ``internal_urls``: more URLs (scheme://host:port/path) the
     consumer may have signed instead of the public one, tried after the URL as sent
-    (the address the server listens on, see :func:`listen_candidates`)."""
+    (the address the server listens on, see :func:`listen_candidates`);
+    ``internal_bases``: more base URLs (scheme://host:port[/prefix], e.g. `serve`'s
+    listen address, each tried with http and https) to which the request's path is
+    appended (also without the public URL's path prefix)."""
     path, query = _path_and_query(sent.url)
+    internal_urls = [*internal_urls, *_on_bases(internal_bases, path, public_url)]
     if server_url is not None:
         uri = _with_base(sent.url, server_url)
     else:
@@ -716,6 +714,22 @@ def request_from_refusal(*, base_string: str, signature: str | None, seen_url: s
                        scheme_known=bool(seen_url))
 
 
+def _on_bases(bases: Sequence[str], path: str, public_url: str | None) -> list[str]:
+    """The request's ``path`` on each base URL (http and https), also without the
+    public URL's path prefix (a proxy that strips it)."""
+    paths = [path]
+    prefix = urlsplit(public_url).path.rstrip("/") if public_url else ""
+    if prefix and path.startswith(prefix + "/"):
+        paths.append(path[len(prefix):])
+    out: list[str] = []
+    for base in bases:
+        if "://" not in base:
+            continue
+        for variant in (base, _other_scheme(base)):
+            out.extend(variant.rstrip("/") + p for p in paths)
+    return list(dict.fromkeys(out))
+
+
 def listen_candidates(listen_url: str) -> list[str]:
     """The address this server listens on (a refusal's ``listen_url``), with http and
     https: what a consumer configured with the internal address signs."""
@@ -733,5 +747,6 @@ def finding(report: Report) -> str:
                 "changed since?)")
     mistake = report.mistake
     if mistake is None:
-        return f"{NO_MISTAKE}: none of the usual mistakes explains it"
+        tried = f"; tried: {', '.join(report.tried)}" if report.tried else ""
+        return f"{NO_MISTAKE}: none of the usual mistakes explains it{tried}"
     return f"{mistake.code}: {mistake.what}"[:512]

@@ -87,6 +87,27 @@ def signature_advice(uri: str) -> str:
             "that URL (scheme, host, port, path) with the right key or secret.")
 
 
+#: The debugger's mistake codes in plain words (its "Tried", the CLI's and the
+#: console's, and the advice's list of what was tried): the one place that says them.
+TRIED_WORDS = {
+    "internal_url": "the internal URL", "scheme": "http vs https", "port": "the port",
+    "plus_for_space": "+ vs %20", "body_left_out": "the body left out",
+    "body_added": "the body added", "rotated_secret": "a rotated secret",
+    "stale_token": "a stale token", "token_secret_left_out": "no token secret",
+    "plaintext": "PLAINTEXT encoding",
+}
+
+
+def shell_word(value: str) -> str:
+    """``value`` quoted for a shell example (``'jira:1354'``); ``<key>`` when it holds
+    something not printable."""
+    import shlex
+
+    if not value or not value.isprintable():
+        return "<key>"
+    return shlex.quote(value)
+
+
 #: What the refusal log calls a request with no OAuth at all (:class:`Challenge`).
 NO_OAUTH = "no_oauth"
 
@@ -114,12 +135,14 @@ def offset_words(offset: int) -> str:
 def advise(problem: str, *, offset: int | None = None, window: int = 300,
            url: str | None = None, seen_url: str | None = None,
            signature_method: str | None = None, detail: str | None = None,
-           finding: str | None = None, listen_url: str | None = None) -> str:
+           finding: str | None = None, listen_url: str | None = None,
+           consumer_key: str | None = None) -> str:
     """Advice for one refusal in the log, in plain words, specific to what it recorded
     (``problem`` is the real cause: Problem.cause; ``detail``: what the server told the
     client beyond it, when it was more than the problem's usual words; ``finding``: for
     signature_invalid, what the debugger found when the record was written, "code:
-    words", or None when it was not diagnosed).  The one place that says it; the
+    words", or None when it was not diagnosed; ``consumer_key``: the record's, for the
+    commands the advice names).  The one place that says it; the
     README's table follows it."""
     if problem == NO_OAUTH:
         return ("The request carried no OAuth parameters at all: the client did not sign "
@@ -138,7 +161,8 @@ def advise(problem: str, *, offset: int | None = None, window: int = 300,
                 "(`tui-oauth doctor`).")
     if problem == "signature_invalid":
         return _signature_advice(url=url, seen_url=seen_url, listen_url=listen_url,
-                                 signature_method=signature_method, finding=finding)
+                                 signature_method=signature_method, finding=finding,
+                                 consumer_key=consumer_key)
     if problem == "signature_method_rejected" and signature_method:
         return (f"The consumer signed with {signature_method[:40]}, which is not accepted for "
                 "it here: sign with the consumer's configured method (`tui-oauth consumers "
@@ -163,7 +187,8 @@ _SIGN_PUBLIC = ("Make the consumer's application sign the URL it is served at pu
 
 
 def _signature_advice(*, url: str | None, seen_url: str | None, listen_url: str | None,
-                      signature_method: str | None, finding: str | None) -> str:
+                      signature_method: str | None, finding: str | None,
+                      consumer_key: str | None = None) -> str:
     key = {"RSA-SHA1": "the RSA public key stored here is not the one the consumer signs "
                        "with",
            "PLAINTEXT": "the consumer secret or token secret sent is not the stored one",
@@ -174,11 +199,21 @@ def _signature_advice(*, url: str | None, seen_url: str | None, listen_url: str 
     if finding and code == "internal_url":
         return f"{words} {_SIGN_PUBLIC.format(url=where)}"
     if finding and code == "none":
-        return (f"The signature does not match, and none of the usual mistakes (the internal "
-                f"URL, http vs https, the port, + vs %20, the body) explains it: {key} "
-                "(rotated? another consumer's?). Give the consumer its current key or "
-                "secret (`tui-oauth consumers show KEY`), and check that it signs with "
-                "this consumer's.")
+        _, _, tried = words.partition("; tried: ")
+        names = [TRIED_WORDS.get(t, t.replace("_", " ")) for t in tried.split(", ") if t]
+        listed = f" ({', '.join(names)})" if names else ""
+        shown = shell_word(consumer_key or "")
+        if signature_method == "RSA-SHA1":
+            fix = ("Compare the public key stored here (`tui-oauth consumers show "
+                   f"{shown}` shows its fingerprint) with the one in the consumer's "
+                   "configuration, and check that it signs with this consumer's key.")
+        else:
+            fix = ("Compare the secret with the one in the consumer's configuration, or "
+                   f"issue a new one (`tui-oauth consumers rotate-secret {shown}`) and give "
+                   "it to the consumer's admin; check that it signs with this consumer's "
+                   "key.")
+        return (f"The signature does not match, and none of the usual mistakes{listed} "
+                f"explains it: {key} (rotated? another consumer's?). {fix}")
     if finding:
         return (f"{words} `tui-oauth refusals show` checks it again and says how to fix "
                 "it.")
@@ -248,6 +283,16 @@ def escape(value: str) -> str:
     return quote_from_bytes(value.encode("utf-8", "surrogateescape"), safe="")
 
 
+def quoted_string(value: str) -> str:
+    """``value`` as an RFC 2617 (RFC 7230 3.2.6) quoted-string, the form RFC 5849
+    3.5.1 gives the realm (not percent-encoded): ``\\`` and ``"`` escaped, control
+    characters (which a quoted-string cannot hold) left out, and anything beyond
+    ASCII percent-encoded (a header is ASCII; the realm is a URL here)."""
+    kept = "".join(c if c < "\x7f" else escape(c) for c in value
+                   if c.isprintable() or c == " ")
+    return '"' + kept.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 class Problem(Exception):
     """A refusal: raised inside the engine, answered by the web layer.
 
@@ -281,7 +326,7 @@ class Problem(Exception):
         return "&".join(f"{escape(k)}={escape(v)}" for k, v in self.params())
 
     def www_authenticate(self, realm: str) -> str:
-        parts = [f'realm="{escape(realm)}"']
+        parts = [f"realm={quoted_string(realm)}"]
         parts.extend(f'{escape(k)}="{escape(v)}"' for k, v in self.params())
         return "OAuth " + ", ".join(parts)
 
@@ -306,7 +351,7 @@ class Challenge(Problem):
         return [("oauth_problem_advice", self.advice or "")]
 
     def www_authenticate(self, realm: str) -> str:
-        return f'OAuth realm="{escape(realm)}"'
+        return f"OAuth realm={quoted_string(realm)}"
 
     def __str__(self) -> str:
         return f"no OAuth: {self.advice}"

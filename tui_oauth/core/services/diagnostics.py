@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 #: store_meta key: the public URL `serve` serves (written at its start when it changed).
 PUBLIC_URL_META = "serve.public_url"
+#: store_meta key: the address `serve` listens on, as a URL (http://host:port).
+LISTEN_URL_META = "serve.listen_url"
 
 #: A consumer's other tokens tried as "a stale token" at most (the newest).
 STALE_TOKENS = 200
@@ -46,15 +48,20 @@ class DiagnosticsService:
         self.store = store
 
     def check_request(self, text: str, *, consumer_key: str | None = None,
-                      token: str | None = None, public_url: str | None = None) -> Report:
+                      token: str | None = None, public_url: str | None = None,
+                      internal_urls: tuple[str, ...] | list[str] = ()) -> Report:
         """Check a request as sent (a raw HTTP request, a curl command line, or METHOD
         URL + headers + body) against the stored keys.
 
         ``consumer_key``/``token``: use these instead of the request's own
         ``oauth_consumer_key``/``oauth_token`` (a key typed wrong by the consumer);
-        ``public_url``: the server's ``--public-url`` (None: the URL as sent)."""
+        ``public_url``: the server's ``--public-url`` (None: the URL as sent);
+        ``internal_urls``: base URLs the consumer may have signed instead (scheme://
+        host:port[/prefix], tried with http and https and the request's path), e.g.
+        :meth:`served_listen_url`."""
         sent = debugger.parse_request(text)
-        return self._check(sent, consumer_key=consumer_key, token=token, public_url=public_url)
+        return self._check(sent, consumer_key=consumer_key, token=token, public_url=public_url,
+                           internal_bases=internal_urls)
 
     def check_refusal(self, refusal_id: int) -> Report:
         """The same check on a recorded ``signature_invalid`` refusal: the request is
@@ -87,7 +94,8 @@ class DiagnosticsService:
 
     def _check(self, sent: SentRequest, *, consumer_key: str | None, token: str | None,
                public_url: str | None, server_url: str | None = None,
-               internal_urls: tuple[str, ...] | list[str] = ()) -> Report:
+               internal_urls: tuple[str, ...] | list[str] = (),
+               internal_bases: tuple[str, ...] | list[str] = ()) -> Report:
         sent_key, sent_token, method = debugger.signed_by(sent)
         key = consumer_key or sent_key
         if not key:
@@ -115,13 +123,22 @@ class DiagnosticsService:
         report = debugger.check(sent, public_url=public_url, server_url=server_url,
                                 secrets=keys.secrets, old_secrets=keys.old_secrets,
                                 public_key=keys.public_key, token_secret=token_secret,
-                                stale_token_secrets=stale, internal_urls=internal_urls)
+                                stale_token_secrets=stale, internal_urls=internal_urls,
+                                internal_bases=internal_bases)
         return dataclasses.replace(report, notes=notes + report.notes)
 
     def served_public_url(self) -> str | None:
         """The public URL `serve` last served this store with (store_meta), or None."""
+        return self._meta(PUBLIC_URL_META)
+
+    def served_listen_url(self) -> str | None:
+        """The address `serve` last listened on for this store (http://host:port,
+        store_meta), or None."""
+        return self._meta(LISTEN_URL_META)
+
+    def _meta(self, key: str) -> str | None:
         with self.store.session() as s:
-            row = s.get(StoreMeta, PUBLIC_URL_META)
+            row = s.get(StoreMeta, key)
         return row.value if row is not None and row.value else None
 
     def _consumer(self, key: str) -> Consumer:
@@ -209,20 +226,29 @@ def _accepts(consumer: Consumer, method: str) -> bool:
 
 
 
-def remember_public_url(store: Store, public_url: str) -> bool:
-    """`serve`'s start: note the public URL it serves in store_meta (for `debug
-    signature` without --public-url), only when it differs from the one noted.
-    Returns whether it was written."""
-    if len(public_url) > 1024:
+def remember_public_url(store: Store, public_url: str, listen_url: str | None = None
+                        ) -> bool:
+    """`serve`'s start: note the public URL it serves and the address it listens on
+    (``listen_url``, http://host:port) in store_meta (for `debug signature` without
+    --public-url, and its internal-URL check), each only when it differs from the one
+    noted.  Returns whether anything was written."""
+    written = _remember(store, PUBLIC_URL_META, public_url)
+    if listen_url is not None:
+        written = _remember(store, LISTEN_URL_META, listen_url) or written
+    return written
+
+
+def _remember(store: Store, key: str, value: str) -> bool:
+    if len(value) > 1024:
         return False
     with store.session() as s:
-        row = s.get(StoreMeta, PUBLIC_URL_META)
-        if row is not None and row.value == public_url:
+        row = s.get(StoreMeta, key)
+        if row is not None and row.value == value:
             return False
         if row is None:
-            s.add(StoreMeta(key=PUBLIC_URL_META, value=public_url))
+            s.add(StoreMeta(key=key, value=value))
         else:
-            row.value = public_url
+            row.value = value
             s.add(row)
         s.commit()
     return True

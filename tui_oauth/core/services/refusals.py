@@ -106,7 +106,8 @@ def to_row(r: Refusal, window: int) -> RefusalRow:
         detail=r.detail, listen_url=r.listen_url, finding=r.finding,
         advice=advise(r.problem, offset=r.offset, window=window, url=r.url,
                       seen_url=r.seen_url, signature_method=r.signature_method,
-                      detail=r.detail, finding=r.finding, listen_url=r.listen_url))
+                      detail=r.detail, finding=r.finding, listen_url=r.listen_url,
+                      consumer_key=r.consumer_key))
 
 
 class RefusalsService:
