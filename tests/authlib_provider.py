@@ -46,7 +46,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from authlib.common.urls import url_encode
@@ -131,7 +131,7 @@ def public_pem_of(private_pem: str | bytes) -> str:
     ).decode()
 
 
-class _Client(ClientMixin):
+class _Client(ClientMixin):  # type: ignore[misc]  # Authlib has no type hints
     def __init__(self, spec: ClientSpec, default_redirect_uri: str) -> None:
         self.spec = spec
         self.default_redirect_uri = default_redirect_uri
@@ -235,7 +235,7 @@ class _StrictMethods:
             raise InvalidSignatureError(description=f"unverifiable signature: {exc}") from exc
 
 
-class _AuthorizationServer(_StrictMethods, AuthorizationServer):
+class _AuthorizationServer(_StrictMethods, AuthorizationServer):  # type: ignore[misc]  # untyped
     def __init__(self, store: _Store, allow_plaintext: bool, expiry_time: int,
                  callback_confirmed: str) -> None:
         self.store = store
@@ -301,7 +301,7 @@ class _AuthorizationServer(_StrictMethods, AuthorizationServer):
         return token
 
 
-class _ResourceProtector(_StrictMethods, ResourceProtector):
+class _ResourceProtector(_StrictMethods, ResourceProtector):  # type: ignore[misc]  # untyped
     def __init__(self, store: _Store, allow_plaintext: bool, expiry_time: int) -> None:
         self.store = store
         self.allow_plaintext = allow_plaintext
@@ -324,6 +324,20 @@ class _ResourceProtector(_StrictMethods, ResourceProtector):
 Response = tuple[int, str | bytes, list[tuple[str, str]]]
 
 
+class _Answers(Protocol):
+    """What the provider asks of Authlib's AuthorizationServer, typed (Authlib has no
+    type hints)."""
+
+    def create_temporary_credentials_response(self, request: OAuth1Request) -> Response: ...
+
+    def create_authorization_response(self, request: OAuth1Request,
+                                      grant_user: str | None) -> Response: ...
+
+    def create_token_response(self, request: OAuth1Request) -> Response: ...
+
+    def handle_error_response(self, error: OAuth1Error) -> Response: ...
+
+
 @dataclass
 class AuthlibProvider:
     """A running provider. Create it with :func:`authlib_provider`."""
@@ -331,7 +345,7 @@ class AuthlibProvider:
     base_url: str
     authorize_as: str | None
     _store: _Store
-    _server: _AuthorizationServer
+    _server: _Answers  # an _AuthorizationServer
     _protector: _ResourceProtector
     requests: list[RecordedRequest] = field(default_factory=list)
 

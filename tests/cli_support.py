@@ -29,7 +29,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import text
 
-from tests.conftest import new_sqlite_store, secret_service_backend
+# new_sqlite_store: re-exported for the CLI tests.
+from tests.conftest import new_sqlite_store as new_sqlite_store
+from tests.conftest import secret_service_backend
 from tui_oauth.core.database import make_engine
 
 REPO = Path(__file__).resolve().parent.parent
@@ -238,6 +240,7 @@ def add_tokens(db_url: str, consumer_key: str, types: list[str]) -> None:
     try:
         with Session(engine) as s:
             cid = s.exec(select(Consumer.id).where(Consumer.key == consumer_key)).one()
+            assert cid is not None
             for i, kind in enumerate(types):
                 s.add(Token(token=f"{consumer_key}-t{i}", consumer_id=cid, type=kind,
                             user="alice"))
@@ -256,6 +259,7 @@ def add_held_tokens(db_url: str, provider: str, count: int) -> None:
     try:
         with Session(engine) as s:
             pid = s.exec(select(ServiceProvider.id).where(ServiceProvider.name == provider)).one()
+            assert pid is not None
             for i in range(count):
                 s.add(HeldToken(provider_id=pid, type="access", user="alice",
                                 token=f"{provider}-h{i}"))

@@ -49,7 +49,7 @@ class MemoryKeyring(KeyringBackend):
         )
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring: no hints
         self.items: dict[tuple[str, str], str] = {}
         self.calls: list[tuple[str, str, str | None]] = []
         self._lock = threading.Lock()
@@ -107,7 +107,7 @@ class FailingKeyring(KeyringBackend):
         hang: bool = False,
         echo_value: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring: no hints
         self.inner = inner if inner is not None else MemoryKeyring()
         self.fail_on = frozenset(fail_on)
         unknown = self.fail_on - OPERATIONS

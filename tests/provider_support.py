@@ -84,13 +84,13 @@ def add_hmac_consumer(store: Store, key: str = "www.google.com",
     return secret
 
 
-class SessionHandleClient(Client):
+class SessionHandleClient(Client):  # type: ignore[misc]  # oauthlib has no type hints
     """An oauthlib client that also signs ``oauth_session_handle`` in the header."""
 
     session_handle: str | None = None
 
     def get_oauth_params(self, request: Any) -> list[tuple[str, str]]:
-        params = super().get_oauth_params(request)
+        params: list[tuple[str, str]] = super().get_oauth_params(request)
         if self.session_handle:
             params.append(("oauth_session_handle", self.session_handle))
         return params

@@ -66,7 +66,9 @@ def dance_oob(p: AuthlibProvider, session: OAuth1Session, user: str = "alice") -
     temporary = session.fetch_request_token(p.request_token_url, timeout=TIMEOUT)
     assert temporary["oauth_callback_confirmed"] == "true"
     verifier = p.approve(temporary["oauth_token"], user)
-    return session.fetch_access_token(p.access_token_url, verifier=verifier, timeout=TIMEOUT)
+    token: dict[str, str] = session.fetch_access_token(p.access_token_url, verifier=verifier,
+                                                       timeout=TIMEOUT)
+    return token
 
 
 def refused(response: requests.Response, problem: str) -> None:

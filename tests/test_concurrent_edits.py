@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -59,8 +60,8 @@ def test_consumer_edits_of_different_fields_both_count(two_stores: tuple[Store, 
     a.consumers.add(key="race", name="n", public_key=pem_spki(rsa_key(0)))
     lost = 0
     for i in range(ROUNDS):
-        race(lambda i=i: a.consumers.edit("race", name=f"name-{i}"),
-             lambda i=i: b.consumers.edit("race", description=f"desc-{i}"))
+        race(partial(a.consumers.edit, "race", name=f"name-{i}"),
+             partial(b.consumers.edit, "race", description=f"desc-{i}"))
         row = a.consumers.get("race")
         lost += (row.name, row.description) != (f"name-{i}", f"desc-{i}")
     assert lost == 0, f"{lost} of {ROUNDS} rounds lost an update"
@@ -74,8 +75,8 @@ def test_provider_edits_of_different_fields_both_count(two_stores: tuple[Store, 
                     access_token_url="https://sp.example/t")
     lost = 0
     for i in range(ROUNDS):
-        race(lambda i=i: a.providers.edit("sp", consumer_key=f"ck-{i}"),
-             lambda i=i: b.providers.edit("sp", description=f"desc-{i}"))
+        race(partial(a.providers.edit, "sp", consumer_key=f"ck-{i}"),
+             partial(b.providers.edit, "sp", description=f"desc-{i}"))
         row = a.providers.get("sp")
         lost += (row.consumer_key, row.description) != (f"ck-{i}", f"desc-{i}")
     assert lost == 0, f"{lost} of {ROUNDS} rounds lost an update"
@@ -87,7 +88,7 @@ def test_removing_the_secret_while_renaming_leaves_row_and_keyring_agreeing(
     a, b = two_stores
     a.consumers.add(key="hmac", name="n", signature_method="HMAC-SHA1", shared_secret=SECRET)
     for i in range(ROUNDS):
-        race(lambda i=i: a.consumers.edit("hmac", name=f"name-{i}"),
+        race(partial(a.consumers.edit, "hmac", name=f"name-{i}"),
              lambda: b.consumers.edit("hmac", shared_secret=None,
                                       public_key=pem_spki(rsa_key(0)),
                                       signature_method="RSA-SHA1"))
@@ -104,8 +105,8 @@ def test_info_edits_of_different_fields_both_count(two_stores: tuple[Store, Stor
     a, b = two_stores
     a.consumer_info.get()
     for i in range(ROUNDS // 2):
-        race(lambda i=i: a.consumer_info.edit(name=f"name-{i}"),
-             lambda i=i: b.consumer_info.edit(description=f"desc-{i}"))
+        race(partial(a.consumer_info.edit, name=f"name-{i}"),
+             partial(b.consumer_info.edit, description=f"desc-{i}"))
         info = a.consumer_info.get()
         assert (info.name, info.description) == (f"name-{i}", f"desc-{i}")
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session
 
 from tests.helpers import (
     HTTPS,
@@ -26,7 +27,6 @@ from tests.helpers import (
     rsa_key,
 )
 from tests.keyring_backends import FailingKeyring, MemoryKeyring
-from tui_oauth.core import store as store_mod
 from tui_oauth.core.errors import ConflictError, SecretStoreError, StoreError
 from tui_oauth.core.models import consumer_secret_item, private_key_item
 from tui_oauth.core.store import Store, open_store
@@ -147,7 +147,7 @@ def test_rotate_when_old_key_cannot_be_deleted(flaky: tuple[Store, FailingKeyrin
 
 @contextmanager
 def commit_fails_once(error: Exception) -> Iterator[list[int]]:
-    session_cls = store_mod.Session
+    session_cls = Session  # the store's sessions
     original = session_cls.commit
     calls: list[int] = []
 

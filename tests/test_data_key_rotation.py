@@ -45,8 +45,8 @@ def test_tokens_keep_working_across_a_rotation(store: Store) -> None:
                 before[token], token)
             assert old_key.decrypt_current(blob, token) is None
         assert srv.engine.reload_data_key()  # the housekeeping's call (every second)
-        for token in tokens:
-            assert whoami(srv, HMAC_KEY, token, secret=SECRET).status_code == 200
+        for held in tokens:
+            assert whoami(srv, HMAC_KEY, held, secret=SECRET).status_code == 200
         fresh = dance(srv, store, HMAC_KEY, secret=SECRET)  # written with the new key
         assert whoami(srv, HMAC_KEY, fresh, secret=SECRET).status_code == 200
         assert new_key.decrypt_current(blobs(store)[fresh["oauth_token"]],
@@ -75,8 +75,8 @@ def test_an_interrupted_rotation_resumes_and_reads_both_keys_meanwhile(store: St
     for token, blob in blobs(store).items():
         assert both.decrypt(blob, token) == plain[token]
     with running_server(store) as srv:
-        for token in tokens:  # every token works mid-rotation
-            assert whoami(srv, HMAC_KEY, token, secret=SECRET).status_code == 200
+        for held in tokens:  # every token works mid-rotation
+            assert whoami(srv, HMAC_KEY, held, secret=SECRET).status_code == 200
         result = rotate_data_key(store, batch=2, settle=0.0)
     assert result.finished and result.resumed and result.reencrypted == len(plain) - 2
     final = load_data_key(store)

@@ -170,7 +170,7 @@ def test_session_renewal_in_the_header_and_in_the_body(server: Server,
     at = dance(server, sqlite_store, HMAC_KEY, secret=SECRET)
     # Let the access token expire: renewal still works within the authorization.
     with Session(sqlite_store.engine) as s:
-        s.exec(update(Token).where(col(Token.token) == at["oauth_token"])  # type: ignore[call-overload]
+        s.exec(update(Token).where(col(Token.token) == at["oauth_token"])
                .values(expires_at=utcnow() - timedelta(seconds=1)))
         s.commit()
     expect_problem(whoami(server, HMAC_KEY, at, secret=SECRET), "token_expired", 401)
@@ -335,7 +335,7 @@ def test_used_and_expired_request_tokens(server: Server, sqlite_store: Store) ->
     rt = s.fetch_request_token(server.url(OAUTH + "/request-token"))
     verifier = sqlite_store.tokens.authorize(rt["oauth_token"], "alice").verifier
     with Session(sqlite_store.engine) as db:
-        db.exec(update(Token).where(col(Token.token) == rt["oauth_token"])  # type: ignore[call-overload]
+        db.exec(update(Token).where(col(Token.token) == rt["oauth_token"])
                 .values(expires_at=utcnow() - timedelta(seconds=1)))
         db.commit()
     a = auth(HMAC_KEY, secret=SECRET, resource_owner_key=rt["oauth_token"],
@@ -365,7 +365,7 @@ def test_revoked_and_expired_access_tokens(server: Server, sqlite_store: Store) 
     expect_problem(whoami(server, HMAC_KEY, at, secret=SECRET), "token_revoked", 401)
     at2 = dance(server, sqlite_store, HMAC_KEY, secret=SECRET)
     with Session(sqlite_store.engine) as db:
-        db.exec(update(Token).where(col(Token.token) == at2["oauth_token"])  # type: ignore[call-overload]
+        db.exec(update(Token).where(col(Token.token) == at2["oauth_token"])
                 .values(expires_at=utcnow() - timedelta(seconds=1)))
         db.commit()
     expect_problem(whoami(server, HMAC_KEY, at2, secret=SECRET), "token_expired", 401)

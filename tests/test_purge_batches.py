@@ -22,6 +22,7 @@ ROWS = 130
 
 def fill(store: Store) -> None:
     consumer = store.consumers.add(key="purge:app", name="Purge", public_key=pem_spki(rsa_key(0)))
+    assert consumer.id is not None
     past, future = utcnow() - timedelta(hours=1), utcnow() + timedelta(hours=1)
     now = int(time.time())
     with store.session() as s:

@@ -209,7 +209,7 @@ def test_every_problem_over_http_is_logged_with_its_fields_and_advice(
                        signature_method="PLAINTEXT")
         assert problem_of(plain) == "signature_invalid"
         with Session(store.engine) as s:
-            s.exec(update(Token).where(col(Token.token) == at["oauth_token"])  # type: ignore[call-overload]
+            s.exec(update(Token).where(col(Token.token) == at["oauth_token"])
                    .values(expires_at=utcnow() - timedelta(seconds=1)))
             s.commit()
         assert problem_of(whoami(srv, at)) == "token_expired"

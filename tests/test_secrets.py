@@ -108,6 +108,9 @@ def test_list_names_does_not_read_secrets(store: SecretStore, mem: MemoryKeyring
 
 def test_list_names_none_when_backend_cannot_enumerate() -> None:
     class NoEnum(KeyringBackend):
+        def __init__(self) -> None:
+            super().__init__()  # type: ignore[no-untyped-call]  # keyring: no hints
+
         @properties.classproperty
         def priority(cls) -> float:
             raise RuntimeError("test backend")
@@ -257,6 +260,9 @@ def test_names_failure() -> None:
 class _Raising(KeyringBackend):
     error: BaseException = RuntimeError("x")
 
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring: no hints
+
     @properties.classproperty
     def priority(cls) -> float:
         raise RuntimeError("test backend")
@@ -366,6 +372,9 @@ class _FakePlaintext(KeyringBackend):
     """Looks like keyrings.alt's PlaintextKeyring (priority 0.5)."""
 
     enabled = False
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring: no hints
 
     @properties.classproperty
     def priority(cls) -> float:

@@ -31,6 +31,7 @@ from tests.cli_support import Cli, base_env
 from tests.keyring_backends import MemoryKeyring
 from tests.provider_support import add_hmac_consumer
 from tui_oauth.core.provider.engine import ProviderEngine
+from tui_oauth.core.redact import redact
 from tui_oauth.core.store import Store, open_store
 from tui_oauth.web import server as web_server
 from tui_oauth.web.app import create_app
@@ -362,12 +363,12 @@ def test_the_access_log_is_not_collapsed() -> None:
     ("oauth_token: T7 and shared_secret=S8", ["T7", "S8"]),
 ])
 def test_redact(line: str, hidden: list[str]) -> None:
-    out = web_server.redact(line)
+    out = redact(line)
     assert not [h for h in hidden if h in out], out
     assert "[redacted]" in out
-    assert web_server.redact(out) == out  # a second filter changes nothing
+    assert redact(out) == out  # a second filter changes nothing
     # The rest of the line is kept.
-    assert web_server.redact("consumer 'k': cannot read its shared secret: locked") == \
+    assert redact("consumer 'k': cannot read its shared secret: locked") == \
         "consumer 'k': cannot read its shared secret: locked"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -203,7 +204,7 @@ def test_read_only_store_refuses_writes(store: Store, db_url: str,
         assert ro.read_only
         assert ro.consumer_info.get().key == info.key  # reading works
         assert ro.consumers.get("k1").name == "K"
-        writes = [
+        writes: list[Callable[[], object]] = [
             lambda: ro.consumer_info.edit(name="new"),
             lambda: ro.consumer_info.rotate_key(),
             lambda: ro.consumers.add(key="k2", name="K2", public_key=info.public_key),

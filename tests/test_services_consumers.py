@@ -465,7 +465,9 @@ def test_listing_a_page_at_a_time_gives_every_row_once_in_order(store: Store, so
                 two_lo_allowed=bool(i % 2))
     with Session(store.engine) as s:
         ids = {c.key: c.id for c in s.exec(sql_select(Consumer)).all()}
-    add_tokens(store, ids["k04"], request=2, access=3)
+    k04 = ids["k04"]
+    assert k04 is not None
+    add_tokens(store, k04, request=2, access=3)
     for descending in (False, True):
         paged = list(store.consumers.iter_list(sort=sort, descending=descending, page_size=3))
         assert sorted(r.key for r in paged) == sorted(ids)  # each row once

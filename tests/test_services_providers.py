@@ -201,7 +201,10 @@ def test_edit_plaintext_existing_http_refused(store: Store) -> None:
     with pytest.raises(ValidationError) as info:
         store.providers.edit("Twitter", signature_method="PLAINTEXT")
     assert info.value.field == "signature_method"
-    store.providers.edit("Twitter", signature_method="PLAINTEXT", **HTTPS)
+    store.providers.edit("Twitter", signature_method="PLAINTEXT",
+                         request_token_url=HTTPS["request_token_url"],
+                         authorization_url=HTTPS["authorization_url"],
+                         access_token_url=HTTPS["access_token_url"])
     assert store.providers.get("Twitter").signature_method == "PLAINTEXT"
 
 

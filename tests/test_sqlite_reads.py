@@ -48,6 +48,7 @@ def listed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, sq
         rows = list(store.consumers.iter_list())
         for i, row in enumerate(rows):
             consumer = store.consumers.get(row.key)
+            assert consumer.id is not None
             consumer.created_at = start + timedelta(minutes=i // 4)
             s.add(consumer)
             for t in range(i % 5):
@@ -108,7 +109,9 @@ def test_steps_aside_for_what_it_cannot_vouch_for(tmp_path: Path, sqlite_url: st
     db = open_current(sqlite_url)
     assert db is not None
     db.close()
-    with sqlite3.connect(sqlite_file(sqlite_url)) as raw:  # an older schema: not ours to read
+    path = sqlite_file(sqlite_url)
+    assert path is not None
+    with sqlite3.connect(path) as raw:  # an older schema: not ours to read
         raw.execute("UPDATE alembic_version SET version_num = '0005'")
     raw.close()
     assert open_current(sqlite_url) is None

@@ -84,6 +84,7 @@ def test_write_by_another_store_is_seen(store: Store, watcher: ChangeWatcher,
 def test_revoking_tokens_elsewhere_is_seen(store: Store, watcher: ChangeWatcher,
                                           other: Store) -> None:
     consumer = store.consumers.add(key="jira:1", name="JIRA", public_key=pem_spki(rsa_key(0)))
+    assert consumer.id is not None
     add_tokens(store, consumer.id, access=2)
     assert seen_within(watcher) is not None  # our own pool's writes count too
     token = other.tokens.list(consumer_key="jira:1").rows[0]

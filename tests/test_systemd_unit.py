@@ -110,6 +110,7 @@ def test_the_unit_runs_serve_as_its_own_user_hardened() -> None:
 def test_the_environment_file_names_every_serve_option_and_the_store() -> None:
     text = ENV_FILE.read_text()
     for option in visible_options():
+        assert isinstance(option.envvar, str), option.name
         assert option.envvar in text, option.envvar
     assert "TUI_OAUTH_DB=" in text
     for raw in text.splitlines():  # systemd reads NAME=value lines, no shell syntax

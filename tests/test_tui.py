@@ -300,7 +300,8 @@ async def test_a_superseded_job_takes_its_loading_indicator_away() -> None:
         def compose(self) -> ComposeResult:
             yield Static("x", id="box")
 
-    gate, got = threading.Event(), []
+    gate = threading.Event()
+    got: list[object] = []
     app = One()
     async with app.run_test() as pilot:
         box = app.query_one("#box", Static)

@@ -4,9 +4,8 @@ when it is shown, pasted into the form, or found by URL."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from cryptography.hazmat.primitives.asymmetric import rsa
+from textual.pilot import Pilot
 from textual.widgets import Checkbox, Static, TextArea
 
 from tests.helpers import (
@@ -40,7 +39,7 @@ def unwrapped(text: str) -> str:
     return "".join(text.split())
 
 
-async def open_detail(pilot: Any, key: str) -> ConsumerDetailScreen:
+async def open_detail(pilot: Pilot[None], key: str) -> ConsumerDetailScreen:
     await settle(pilot)
     screen = ConsumerDetailScreen(key)
     await pilot.app.push_screen(screen)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from textual.app import App
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, TextArea
 
@@ -26,7 +27,7 @@ from tui_oauth.tui.widgets.virtual_table import VirtualTable
 KEY = "jira:6f1c2a4e-1b7d-4e8a-9c3f-0d2b5e6a7f99"
 
 
-def field_error(app: Any, name: str) -> str:
+def field_error(app: App[None], name: str) -> str:
     return app.screen.query_one(f"#field-{name}", Field).error
 
 

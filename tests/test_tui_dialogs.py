@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox
 
 from tests.tui_support import settle, wait_for
+from tui_oauth.core.services.connect import ConnectStep
 from tui_oauth.core.store import Store
 from tui_oauth.tui import commands
 from tui_oauth.tui.app import make_app
@@ -46,7 +47,7 @@ DIALOGS: dict[str, tuple[Make, object, object]] = {
 }
 
 
-async def open_dialog(pilot: Pilot[object], make: Make) -> list[object]:
+async def open_dialog(pilot: Pilot[None], make: Make) -> list[object]:
     """Push the dialog (over the main page, loaded once); the returned list gets its
     answer."""
     if not getattr(pilot.app, "_dialog_test_settled", False):
@@ -137,7 +138,8 @@ async def test_export_dialog_keys(demo_store: Store, tmp_path: Path) -> None:
 
 async def test_connect_dialog_keys(demo_store: Store,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    step = SimpleNamespace(authorization_url="https://jira.example/authorize?t=1", token="t")
+    step = ConnectStep(provider="jira", token="t", secret="s", callback="oob",
+                       authorization_url="https://jira.example/authorize?t=1")
     held = SimpleNamespace(user="ops")
     exchanged: list[tuple[object, str, str]] = []
 

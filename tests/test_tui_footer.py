@@ -12,12 +12,12 @@ from tui_oauth.tui.app import make_app
 from tui_oauth.tui.screens.main import MainScreen
 
 
-def footer_text(pilot: Pilot[object]) -> str:
+def footer_text(pilot: Pilot[None]) -> str:
     footer = pilot.app.screen.query_one(Footer)
     return " ".join(str(w.render()) for w in footer.query("*"))
 
 
-def footer_says(pilot: Pilot[object], *words: str) -> bool:
+def footer_says(pilot: Pilot[None], *words: str) -> bool:
     text = footer_text(pilot)
     return all(w in text for w in words)
 

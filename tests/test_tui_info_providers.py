@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
+from textual.app import App
 from textual.widgets import Input, Select
 
 from tests.helpers import audit_actions
@@ -26,7 +26,7 @@ from tui_oauth.tui.widgets.field import Field
 from tui_oauth.tui.widgets.virtual_table import VirtualTable
 
 
-def field_error(app: Any, name: str) -> str:
+def field_error(app: App[None], name: str) -> str:
     return app.screen.query_one(f"#field-{name}", Field).error
 
 

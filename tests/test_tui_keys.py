@@ -11,7 +11,7 @@ from textual.keys import _character_to_key, _get_unicode_name_from_key
 from textual.pilot import Pilot
 from textual.widgets import Button, Checkbox, Input
 
-from tests.tui_support import settle, wait_for
+from tests.tui_support import current_screen, settle, wait_for
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import make_app
 from tui_oauth.tui.modals.confirm import ConfirmModal
@@ -21,7 +21,7 @@ from tui_oauth.tui.screens.main import MainScreen
 from tui_oauth.tui.widgets.virtual_table import VirtualTable
 
 
-async def burst(pilot: Pilot[object], keys: str | list[str]) -> None:
+async def burst(pilot: Pilot[None], keys: str | list[str]) -> None:
     """Every key queued at once, as a paste or a slow SSH link delivers them: no
     pause between keys, so nothing deferred runs between two of them."""
     app = pilot.app
@@ -40,7 +40,7 @@ async def burst(pilot: Pilot[object], keys: str | list[str]) -> None:
     await settle(pilot)
 
 
-async def open_manual_form(pilot: Pilot[object]) -> ConsumerFormScreen:
+async def open_manual_form(pilot: Pilot[None]) -> ConsumerFormScreen:
     await settle(pilot)
     await pilot.press("a", "m")
     await settle(pilot)
@@ -83,14 +83,14 @@ async def test_leaving_a_changed_form_asks(demo_store: Store) -> None:
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("n")  # keep the form as typed
         await settle(pilot)
-        assert app.screen is form and form.query_one("#key", Input).value == "x"
+        assert current_screen(pilot) is form and form.query_one("#key", Input).value == "x"
         # ctrl+q (the one quit key that works in a form) asks too
         await pilot.press("ctrl+q")
         await settle(pilot)
         assert isinstance(app.screen, ConfirmModal) and app.is_running
         await pilot.press("n")
         await settle(pilot)
-        assert app.screen is form
+        assert current_screen(pilot) is form
         await pilot.press("escape")
         await settle(pilot)
         await pilot.press("y")

@@ -16,7 +16,7 @@ from textual.widgets import Input, Select, Static
 
 from tests.helpers import audit_actions
 from tests.provider_support import OAUTH, Server, add_hmac_consumer, running_server
-from tests.tui_support import screen_text, settle, wait_for
+from tests.tui_support import current_screen, screen_text, settle, wait_for
 from tui_oauth.core.services.connect import CallResponse, CheckResult
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import OAuthAdminApp, make_app
@@ -49,7 +49,7 @@ def server(tui_store: Store) -> Iterator[Server]:
         yield srv
 
 
-async def open_detail(pilot: Pilot[Any], row_moves: tuple[str, ...] = ()) -> ProviderDetailScreen:
+async def open_detail(pilot: Pilot[None], row_moves: tuple[str, ...] = ()) -> ProviderDetailScreen:
     await settle(pilot)
     await pilot.press("3")
     await settle(pilot)
@@ -141,7 +141,7 @@ async def test_connect_call_and_forget(tui_store: Store, server: Server) -> None
         await pilot.press("c")
         assert await wait_for(pilot, lambda: isinstance(app.screen, ConnectModal)
                               and app.screen.step is not None)
-        modal = app.screen
+        modal = current_screen(pilot)
         assert isinstance(modal, ConnectModal) and modal.step is not None
         await pilot.press("ctrl+y")  # OSC 52, from the verifier field
         assert app.clipboard == modal.step.authorization_url
@@ -221,14 +221,20 @@ async def test_failures_are_said_in_words(tui_store: Store) -> None:
         assert "FAILED  Request token URL answers" in shown
         assert "checks failed" in shown
         await pilot.press("c")
-        status = lambda: str(app.screen.query_one("#connect-status", Static).render())  # noqa: E731
+
+        def status() -> str:
+            return str(app.screen.query_one("#connect-status", Static).render())
+
         assert await wait_for(pilot, lambda: status().startswith("No request token:"))
         assert "127.0.0.1" in status()
         await pilot.press("escape")
         await pilot.pause()
         await pilot.press("u", *"/rest/whoami", "enter")
         pane = screen.query_one(RequestPane)
-        said = lambda: str(pane.query_one("#response-status", Static).render())  # noqa: E731
+
+        def said() -> str:
+            return str(pane.query_one("#response-status", Static).render())
+
         assert await wait_for(pilot, lambda: said().startswith("The call failed"))
         assert "No token is held from Gone" in said()
         assert "Traceback" not in screen_text(pilot)
@@ -276,8 +282,8 @@ async def test_read_only_refuses_connect_forget_and_call(read_only_store: Store)
     assert [t.user for t in read_only_store.consumer_side.tokens("Example Inc")] == ["ci"]
 
 
-def run_keys(*presses: str) -> Callable[[Pilot[Any]], Any]:
-    async def run(pilot: Pilot[Any]) -> None:
+def run_keys(*presses: str) -> Callable[[Pilot[None]], Any]:
+    async def run(pilot: Pilot[None]) -> None:
         await settle(pilot)
         for key in presses:
             await pilot.press(key)

@@ -60,7 +60,7 @@ def add_refusals(store: Store) -> None:
         s.commit()
 
 
-async def open_jira(pilot: Pilot[object]) -> None:
+async def open_jira(pilot: Pilot[None]) -> None:
     """From the Consumers list, JIRA's view."""
     app = pilot.app
     await settle(pilot)
@@ -71,12 +71,12 @@ async def open_jira(pilot: Pilot[object]) -> None:
     await settle(pilot)
 
 
-def status(pilot: Pilot[object]) -> str:
+def status(pilot: Pilot[None]) -> str:
     """The refusals view's status line (cheaper to read than the whole screen)."""
     return str(pilot.app.screen.query_one("#refusals-status", Label).render())
 
 
-def on(pilot: Pilot[object], name: str) -> Callable[[], bool]:
+def on(pilot: Pilot[None], name: str) -> Callable[[], bool]:
     return lambda: type(pilot.app.screen).__name__ == name
 
 
@@ -215,7 +215,7 @@ async def test_store_wide_refusals_from_every_tab_filter_and_hostile_text(
         assert await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
 
 
-def footer_actions(pilot: Pilot[object]) -> list[str]:
+def footer_actions(pilot: Pilot[None]) -> list[str]:
     from textual.widgets._footer import FooterKey
     return [k.action for k in pilot.app.screen.query(FooterKey)
             if not k.has_class("-command-palette")]
@@ -254,7 +254,8 @@ def signed_base(url: str) -> str:
               ("oauth_signature_method", "HMAC-SHA1"), ("oauth_timestamp", "1715000000"),
               ("oauth_version", "1.0")]
     normalized = "&".join(f"{escape(k)}={escape(v)}" for k, v in sorted(params))
-    return signature_base_string("GET", base_string_uri(url), normalized)
+    base: str = signature_base_string("GET", base_string_uri(url), normalized)
+    return base
 
 
 async def test_the_record_checks_the_request_against_the_stored_key(

@@ -19,8 +19,8 @@ from tui_oauth.tui.demo import DISPLAY_URL
 SIZE = (100, 30)
 
 
-def keys(*presses: str) -> Callable[[Pilot[object]], object]:
-    async def run(pilot: Pilot[object]) -> None:
+def keys(*presses: str) -> Callable[[Pilot[None]], object]:
+    async def run(pilot: Pilot[None]) -> None:
         await settle(pilot)
         for key in presses:
             await pilot.press(key)

@@ -17,7 +17,7 @@ from tui_oauth.tui.styles import FIRST_SCREEN, HERE
 
 def named_sheets() -> set[Path]:
     named = {Path(p) for p in FIRST_SCREEN}
-    assert [Path(p) for p in OAuthAdminApp.CSS_PATH] == [Path(p) for p in FIRST_SCREEN]  # type: ignore[union-attr]
+    assert [Path(p) for p in OAuthAdminApp.CSS_PATH] == [Path(p) for p in FIRST_SCREEN]
     for info in pkgutil.walk_packages(tui_oauth.tui.__path__, "tui_oauth.tui."):
         module = importlib.import_module(info.name)
         for _, cls in inspect.getmembers(module, inspect.isclass):

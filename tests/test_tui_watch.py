@@ -39,11 +39,11 @@ class WatchingApp(App[None]):
         self.store = store
         self.listing = Listing()
         self.failures: list[WorkFailed] = []
-        self.watch: StoreWatch | None = None
+        self.store_watch: StoreWatch | None = None
 
     def on_mount(self) -> None:
         self.push_screen(self.listing)
-        self.watch = install_store_watch(self, interval=INTERVAL)
+        self.store_watch = install_store_watch(self, interval=INTERVAL)
 
     def on_work_failed(self, event: WorkFailed) -> None:
         self.failures.append(event)
@@ -59,7 +59,7 @@ def colleague(sqlite_url: str, memory_keyring: MemoryKeyring,
 
 
 def watch_ready(app: WatchingApp) -> bool:
-    return app.watch is not None and app.watch._watcher is not None
+    return app.store_watch is not None and app.store_watch._watcher is not None
 
 
 async def test_write_elsewhere_reaches_the_screen(sqlite_store: Store, colleague: Store) -> None:
@@ -92,4 +92,4 @@ async def test_replaced_file_is_reported_once(sqlite_store: Store) -> None:
         await pilot.pause(2 * INTERVAL)
         assert len(app.failures) == 1  # once, and the watch stopped
         assert "was removed" in str(app.failures[0].error)
-        assert app.watch is not None and app.watch._stopped
+        assert app.store_watch is not None and app.store_watch._stopped

@@ -15,6 +15,7 @@ from contextlib import suppress
 import pytest
 from rich.console import Console
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.worker import WorkerCancelled
 
 from tests.keyring_backends import MemoryKeyring
@@ -46,7 +47,7 @@ def read_only_store(sqlite_url: str, memory_keyring: MemoryKeyring) -> Iterator[
     store.close()
 
 
-async def settle(pilot: Pilot[object], rounds: int = 3) -> None:
+async def settle(pilot: Pilot[None], rounds: int = 3) -> None:
     """Let workers finish and their results reach the screen."""
     for _ in range(rounds):
         # A worker superseded by a newer one in its group (a refresh after a change made
@@ -56,7 +57,7 @@ async def settle(pilot: Pilot[object], rounds: int = 3) -> None:
         await pilot.pause()
 
 
-async def wait_for(pilot: Pilot[object], condition: Callable[[], bool],
+async def wait_for(pilot: Pilot[None], condition: Callable[[], bool],
                    timeout: float = 10.0) -> bool:
     """Let the app run until ``condition()`` holds (a reload after a save is a
     message and a worker away); returns the condition's last value."""
@@ -69,7 +70,13 @@ async def wait_for(pilot: Pilot[object], condition: Callable[[], bool],
     return True
 
 
-def screen_text(pilot: Pilot[object]) -> str:
+def current_screen(pilot: Pilot[None]) -> Screen[object]:
+    """The app's screen now (mypy keeps ``app.screen`` narrowed across the awaits of key
+    presses; this call's answer is not narrowed)."""
+    return pilot.app.screen
+
+
+def screen_text(pilot: Pilot[None]) -> str:
     """Everything the screen shows (with the screens under a dialog), as plain text."""
     app = pilot.app
     width, height = app.size
@@ -80,5 +87,5 @@ def screen_text(pilot: Pilot[object]) -> str:
     return console.export_text()
 
 
-async def type_text(pilot: Pilot[object], text: str) -> None:
+async def type_text(pilot: Pilot[None], text: str) -> None:
     await pilot.press(*text)
