@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import inspect, text
 from sqlmodel import Session
 
-from tui_oauth.core.models import TOKEN_ACCESS, TOKEN_REQUEST, HeldToken, Token
+from tui_oauth.core.models import HeldToken, Token, TokenType
 from tui_oauth.core.store import Store
 
 #: Tables whose rows a store change may touch (store_meta aside).
@@ -118,7 +118,7 @@ def pem_body_lines(pem: str) -> list[str]:
 def add_tokens(store: Store, consumer_id: int, *, request: int = 0, access: int = 0) -> None:
     """Insert request/access Token rows directly (as the provider would)."""
     with Session(store.engine) as s:
-        for kind, n in ((TOKEN_REQUEST, request), (TOKEN_ACCESS, access)):
+        for kind, n in ((TokenType.REQUEST, request), (TokenType.ACCESS, access)):
             for _ in range(n):
                 s.add(Token(token=uuid.uuid4().hex, consumer_id=consumer_id, type=kind,
                             user="alice", secret_enc=b"\x00enc"))
@@ -128,7 +128,7 @@ def add_tokens(store: Store, consumer_id: int, *, request: int = 0, access: int 
 def add_held_tokens(store: Store, provider_id: int, n: int) -> None:
     with Session(store.engine) as s:
         for _ in range(n):
-            s.add(HeldToken(provider_id=provider_id, type=TOKEN_ACCESS, user="bob",
+            s.add(HeldToken(provider_id=provider_id, type=TokenType.ACCESS, user="bob",
                             token=uuid.uuid4().hex))
         s.commit()
 

@@ -46,7 +46,7 @@ from tui_oauth.core.consumer_info_doc import parse_consumer_info
 from tui_oauth.core.database import make_engine
 from tui_oauth.core.errors import ValidationError
 from tui_oauth.core.keys import generate_key_pair
-from tui_oauth.core.models import TOKEN_ACCESS, TOKEN_REQUEST, AuditEntry, Token
+from tui_oauth.core.models import AuditEntry, Token, TokenType
 from tui_oauth.core.store import Store, open_store
 from tui_oauth.core.text import VisibleFormatter, command_line, visible, visible_json
 from tui_oauth.core.timeutil import utcnow
@@ -200,7 +200,7 @@ def test_cli_prints_outside_text_escaped_and_json_exact(made: Cli, pem_file: Pat
     # Rows written before the checks existed, or by another program.
     write_sql(cli.db_url, "UPDATE consumers SET name = :n, description = :d, callback_url = :c",
               n="Name" + HOSTILE, d="line one\n" + HOSTILE, c="https://x.example/" + BIDI)
-    _insert_token(cli.db_url, "t1", "k1", type=TOKEN_ACCESS, state="active",
+    _insert_token(cli.db_url, "t1", "k1", type=TokenType.ACCESS, state="active",
                   user="alice" + ESCAPES)
     texts = [
         cli("audit"), cli("consumers", "list"), cli("consumers", "show", "k1"),
@@ -448,7 +448,7 @@ def test_command_line_puts_values_after_double_dash() -> None:
     assert command_line("consumers", "show", values=["a b"]) == "tui-oauth consumers show -- 'a b'"
 
 
-def _insert_token(db_url: str, token: str, consumer_key: str, *, type: str = TOKEN_REQUEST,
+def _insert_token(db_url: str, token: str, consumer_key: str, *, type: str = TokenType.REQUEST,
                   state: str = "pending", user: str | None = None) -> None:
     """A token as the provider would issue it (a request token pending for 10 minutes)."""
     engine = make_engine(db_url)

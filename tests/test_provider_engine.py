@@ -14,7 +14,7 @@ from sqlmodel import select
 from tests.keyring_backends import MemoryKeyring
 from tests.provider_support import add_hmac_consumer, add_rsa_consumer
 from tui_oauth.core.errors import SecretStoreError, ValidationError
-from tui_oauth.core.models import TOKEN_ACCESS, Consumer, KeyringItem, StoreMeta, Token
+from tui_oauth.core.models import Consumer, KeyringItem, StoreMeta, Token, TokenType
 from tui_oauth.core.provider.crypto import CHECK_META_KEY, DataKey, load_data_key
 from tui_oauth.core.provider.engine import ProviderEngine
 from tui_oauth.core.provider.problems import Problem
@@ -40,7 +40,7 @@ def test_rfc5849_section_1_2_example_verifies(store: Store) -> None:
     with store.transaction() as uow:
         cid = uow.session.exec(select(Consumer.id).where(
             Consumer.key == "dpf43f3p2l4k3l03")).one()
-        uow.session.add(Token(token="nnch734d00sl2jdk", consumer_id=cid, type=TOKEN_ACCESS,
+        uow.session.add(Token(token="nnch734d00sl2jdk", consumer_id=cid, type=TokenType.ACCESS,
                               state="active",
                               secret_enc=engine.data_key.encrypt("pfkkdhi9sl3r4s00",
                                                                  "nnch734d00sl2jdk")))

@@ -90,9 +90,6 @@ class SecretKind(Vocabulary):
     PRIVATE_KEY = "private-key"
 
 
-TOKEN_REQUEST = TokenType.REQUEST
-TOKEN_ACCESS = TokenType.ACCESS
-
 
 class StoreMeta(SQLModel, table=True):
     """Key-value facts about this store: its id (the keyring namespace), settings."""
@@ -206,8 +203,8 @@ class Token(SQLModel, table=True):
     consumer_id: int = Field(
         sa_column=Column(Integer, ForeignKey("consumers.id", ondelete="CASCADE"), nullable=False)
     )
-    type: str = Field(max_length=16)
-    state: str = Field(default="pending", max_length=16)
+    type: str = Field(max_length=16)  # a TokenType (read back as a plain str)
+    state: str = Field(default=TokenState.PENDING, max_length=16)  # a TokenState
     user: str | None = Field(default=None, max_length=255)
     callback_url: str | None = Field(default=None, max_length=2048)
     verifier: str | None = Field(default=None, max_length=255)

@@ -24,6 +24,8 @@ from tui_oauth.core.models import (
     Refusal,
     ServiceProvider,
     Token,
+    TokenState,
+    TokenType,
     consumer_secret_item,
     provider_secret_item,
 )
@@ -83,11 +85,13 @@ def fill_demo_store(store: Store, *, audit_entries: int = 40, secrets: bool = Tr
         users = ["alice", "bob", "carol", "dave"]
         for i in range(7):
             s.add(Token(token=f"{i + 1:02d}tok5e2b9c4d7a1f3e6b8c0d2a4f6e8b", consumer_id=jira,
-                        type="access" if i % 3 else "request",
-                        state="active" if i % 3 else "authorized", user=users[i % 4],
+                        type=TokenType.ACCESS if i % 3 else TokenType.REQUEST,
+                        state=TokenState.ACTIVE if i % 3 else TokenState.AUTHORIZED,
+                        user=users[i % 4],
                         issued_at=T0 + timedelta(hours=i), last_used_at=None))
-        s.add(Token(token="08tokconfluence0000000000000000", consumer_id=confluence, type="access",
-                    state="active", user="svc-reports", issued_at=T0 + timedelta(days=4)))
+        s.add(Token(token="08tokconfluence0000000000000000", consumer_id=confluence,
+                    type=TokenType.ACCESS, state=TokenState.ACTIVE, user="svc-reports",
+                    issued_at=T0 + timedelta(days=4)))
         providers = [
             ServiceProvider(uid="00000000-0000-4000-8000-000000000021", name="Example Inc",
                             description="Reports API", consumer_key="ck-8843-example",
@@ -106,8 +110,8 @@ def fill_demo_store(store: Store, *, audit_entries: int = 40, secrets: bool = Tr
         ]
         s.add_all(providers)
         s.flush()
-        s.add(HeldToken(provider_id=providers[0].id or 0, type="access", user="ci", token="held-1",
-                        issued_at=T0))
+        s.add(HeldToken(provider_id=providers[0].id or 0, type=TokenType.ACCESS, user="ci",
+                        token="held-1", issued_at=T0))
         actions = [("consumer.add", "consumer", c.key) for c in consumers] + [
             ("provider.add", "service_provider", "Example Inc"),
             ("provider.add", "service_provider", "Legacy CRM"),

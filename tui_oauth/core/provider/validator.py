@@ -25,7 +25,7 @@ from oauthlib.oauth1 import RequestValidator
 from sqlalchemy import select
 from sqlmodel import col
 
-from tui_oauth.core.models import HMAC_SHA1, PLAINTEXT, RSA_SHA1, TOKEN_ACCESS, TOKEN_REQUEST, Token
+from tui_oauth.core.models import HMAC_SHA1, PLAINTEXT, RSA_SHA1, Token, TokenType
 from tui_oauth.core.provider.consumers import TOKEN_COLUMNS
 from tui_oauth.core.timeutil import utcnow
 
@@ -193,13 +193,13 @@ class StoreRequestValidator(RequestValidator):  # type: ignore[misc]  # oauthlib
         return secret
 
     def validate_request_token(self, client_key: str, token: str, request: Any) -> bool:
-        return self._token(token, TOKEN_REQUEST, request)
+        return self._token(token, TokenType.REQUEST, request)
 
     def validate_access_token(self, client_key: str, token: str, request: Any) -> bool:
         # True for any access token of this consumer, whatever its state: the engine
         # names revoked or expired ones only once the signature proved the caller
         # holds the token secret (and session renewal accepts expired ones).
-        return self._token(token, TOKEN_ACCESS, request)
+        return self._token(token, TokenType.ACCESS, request)
 
     def get_request_token_secret(self, client_key: str, token: str, request: Any) -> str:
         return self._token_secret(request)

@@ -54,9 +54,9 @@ from tui_oauth.core.models import (
     HMAC_SHA1,
     PLAINTEXT,
     RSA_SHA1,
-    TOKEN_ACCESS,
     HeldToken,
     ServiceProvider,
+    TokenType,
 )
 from tui_oauth.core.net import (
     READING,
@@ -510,7 +510,7 @@ class ConsumerSideService:
             return now + timedelta(seconds=int(value)) if value.isdigit() else None
 
         token, secret = fields["oauth_token"], fields["oauth_token_secret"]
-        row = HeldToken(provider_id=p.id or 0, type=TOKEN_ACCESS, user=user, token=token,
+        row = HeldToken(provider_id=p.id or 0, type=TokenType.ACCESS, user=user, token=token,
                         secret_enc=self._key().encrypt(secret, token),
                         session_handle=fields.get("oauth_session_handle") or None,
                         issued_at=now, expires_at=seconds("oauth_expires_in"),

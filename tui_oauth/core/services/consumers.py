@@ -20,10 +20,9 @@ from tui_oauth.core.models import (
     CONSUMER_SIGNATURE_METHODS,
     HMAC_SHA1,
     RSA_SHA1,
-    TOKEN_ACCESS,
-    TOKEN_REQUEST,
     Consumer,
     Token,
+    TokenType,
     consumer_secret_item,
     previous_secret_item,
 )
@@ -231,8 +230,8 @@ class ConsumerService:
         consumer = self.get(key)
         counts = self._token_counts(consumer)
         info = describe(consumer.public_key) if consumer.public_key else None
-        return ConsumerDetail(consumer, info, counts.get(TOKEN_REQUEST, 0),
-                              counts.get(TOKEN_ACCESS, 0))
+        return ConsumerDetail(consumer, info, counts.get(TokenType.REQUEST, 0),
+                              counts.get(TokenType.ACCESS, 0))
 
     def _token_counts(self, consumer: Consumer) -> dict[str, int]:
         with self.store.session() as s:
