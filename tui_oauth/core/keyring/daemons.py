@@ -14,8 +14,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
 
 from tui_oauth.core.errors import SecretStoreError
 from tui_oauth.core.keyring.dbus import (
@@ -63,7 +63,10 @@ _BUS_CONFIG_TEXT = """\
 """
 
 
-def timed(doing: str, fn: Any, *args: Any) -> Any:
+T = TypeVar("T")
+
+
+def timed(doing: str, fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` on the private session, within UNLOCK_TIMEOUT; SecretStoreError
     (saying what was being ``doing``, with the fix) when it fails or does not answer."""
     finished, result, error, _ = call_with_time_limit(fn, *args, timeout=UNLOCK_TIMEOUT,
@@ -82,7 +85,7 @@ def timed(doing: str, fn: Any, *args: Any) -> Any:
             f"({type(error).__name__}).",
             hint=STOP_HINT,
         )
-    return result
+    return cast(T, result)  # finished without an error: what fn returned
 
 
 def _wait_for_secrets(address: str, starter: subprocess.Popen[bytes] | None,
