@@ -40,6 +40,7 @@ def test_rfc5849_section_1_2_example_verifies(store: Store) -> None:
     with store.transaction() as uow:
         cid = uow.session.exec(select(Consumer.id).where(
             Consumer.key == "dpf43f3p2l4k3l03")).one()
+        assert cid is not None
         uow.session.add(Token(token="nnch734d00sl2jdk", consumer_id=cid, type=TokenType.ACCESS,
                               state="active",
                               secret_enc=engine.data_key.encrypt("pfkkdhi9sl3r4s00",
