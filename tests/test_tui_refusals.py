@@ -21,6 +21,8 @@ from tui_oauth.tui.demo import T0
 from tui_oauth.tui.screens.main import MainScreen
 
 JIRA = "jira:6f1c2a4e-1b7d-4e8a-9c3f-0d2b5e6a7f81"
+#: The app's keys, which every footer keeps at 80 columns (q ? l !).
+APP_KEYS = ["leave", "help", "audit", "refusals"]
 HOSTILE_KEY = "[bold]evil[/bold]\x1b[2J"
 BASE = ("GET&https%3A%2F%2Fjira.example.com%2Frest%2Fwhoami&oauth_consumer_key%3Djira%253A6f1c"
         "%26oauth_nonce%3Dn1%26oauth_signature_method%3DRSA-SHA1%26oauth_timestamp%3D1715000000"
@@ -38,7 +40,8 @@ def add_refusals(store: Store) -> None:
                 seen_url="http://127.0.0.1:8080/rest/whoami" if i == 2
                 else "https://jira.example.com/rest/whoami",
                 client_addr="10.0.0.7", signature_method="RSA-SHA1", timestamp=1715000000,
-                offset=-3, base_string=BASE, signature=f"c2lnbmF0dXJl{i}==")
+                offset=-3, base_string=BASE, signature=f"c2lnbmF0dXJl{i}==",
+                listen_url="http://10.0.0.11:8080/rest/whoami" if i == 2 else "")
         for i in range(3)
     ] + [
         Refusal(at=T0 + timedelta(minutes=10 + i), bucket=JIRA, consumer_key=JIRA,
@@ -102,6 +105,9 @@ async def test_consumer_view_refusals_and_the_record(demo_store: Store) -> None:
         assert "Refusal #3: signature_invalid" in text
         assert "The signature does not match. What usually differs: the URL signed" in text
         assert "Reached us as" in text and "ab12cd34…" in text and "c2lnbmF0dXJl2==" in text
+        # the listen address the advice names, as `refusals show` has it
+        assert "or http://10.0.0.11:8080/rest/whoami." in " ".join(text.split())
+        assert "Listening on" in text
         assert "10.0.0.7" in text and "RSA-SHA1" in text
         assert "oauth_timestamp%3D1715000000" in text.replace("\n", "").replace(" ", "")
         await pilot.press("c")
@@ -164,8 +170,29 @@ async def test_store_wide_refusals_from_every_tab_filter_and_hostile_text(
         await pilot.press("1")
         await settle(pilot)
         shown = footer_actions(pilot)
-        assert shown[-4:] == ["leave", "help", "audit", "refusals"], shown
+        assert shown[-4:] == APP_KEYS, shown
         assert "sort" not in shown and "add" in shown
+        # ... and in a consumer's view: screen keys give way (r and R: the tokens title
+        # names them), q ? l ! stay; no token, no "Revoke token" (JIRA has tokens)
+        await open_jira(pilot)
+        shown = footer_actions(pilot)
+        assert shown[-4:] == APP_KEYS and "back" in shown, shown
+        assert app.screen.check_action("revoke", ()) is not False
+        await pilot.press("escape")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        none = next(c.key for c in demo_store.consumers.list()
+                    if demo_store.tokens.count_of(c.key) == 0)
+        table = app.screen.query_one("#consumers-table")
+        while table.current_key != none:  # type: ignore[attr-defined]
+            await pilot.press("j")
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: "Tokens: none" in screen_text(pilot))
+        shown = footer_actions(pilot)
+        assert shown[-4:] == APP_KEYS and "back" in shown, shown
+        assert app.screen.check_action("revoke", ()) is False
+        assert app.screen.check_action("revoke_all", ()) is False
+        await pilot.press("escape")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         await pilot.press("3")
         # The help and the command palette name it (the palette's input focused: a
         # letter action is still offered, not "read-only").
@@ -188,6 +215,8 @@ async def test_store_wide_refusals_from_every_tab_filter_and_hostile_text(
 
         await pilot.press("exclamation_mark")
         assert await wait_for(pilot, lambda: status(pilot) == "6 refusals")
+        # (here, ! is where you are: it leaves the footer; nothing else had to)
+        assert footer_actions(pilot) == ["back", "open", "filter", *APP_KEYS[:3]]
         text = screen_text(pilot)
         # Newest first: the hostile row, shown as written (no markup, no escape sequence).
         lines = text.splitlines()
@@ -211,6 +240,12 @@ async def test_store_wide_refusals_from_every_tab_filter_and_hostile_text(
         assert "[bold]evil[/bold]\\x1b[2J" in text and "/rest/[red]x[/red]" in text
         assert "no consumer has this key" in text
         assert "\x1b" not in text
+        assert footer_actions(pilot)[-4:] == APP_KEYS, footer_actions(pilot)
+        await pilot.press("escape", "j", "j", "j", "enter")  # signature_invalid: t and c too
+        assert await wait_for(pilot, lambda: "Refusal #3:" in screen_text(pilot))
+        await settle(pilot)
+        shown = footer_actions(pilot)
+        assert shown[-4:] == APP_KEYS and "back" in shown, shown
         await pilot.press("escape", "escape")
         assert await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
 

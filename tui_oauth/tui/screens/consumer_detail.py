@@ -121,6 +121,8 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         self.refusals: dict[str, RefusalRow] = {}
         #: Keys that act on the consumer, typed before it was read: run once it is.
         self._typed_ahead: list[Callable[[], None]] = []
+        #: Tokens listed (None: not read yet); with none, revoking leaves the footer.
+        self.token_count: int | None = None
 
     def _read_first(self, action: Callable[[], None]) -> bool:
         """Whether the consumer is read; if not, ``action`` runs once it is (``e`` or
@@ -132,13 +134,16 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """What does not apply to this consumer leaves the footer (80 columns keep what
-        does): copying a key it does not have, rotating a secret it does not have."""
+        does): copying a key it does not have, rotating a secret it does not have,
+        revoking tokens it does not have."""
         detail = self.detail
         if detail is not None:
             if action in ("copy_pem", "copy_base64") and detail.public_key is None:
                 return False
             if action == "rotate_secret" and not detail.consumer.has_shared_secret:
                 return False
+        if action in ("revoke", "revoke_all") and self.token_count == 0:
+            return False  # "Tokens: none": nothing to revoke
         if action == "open_refusal":  # by name (the palette): the selected one, if any
             return ((self.focused is not None and self.focused.id == "refusals")
                     or (getattr(self.app, "by_name", False) and bool(self.refusals)))
@@ -269,6 +274,10 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
     def on_virtual_table_loaded(self, event: VirtualTable.Loaded) -> None:
         event.stop()
         n = event.row_count
+        changed = (n == 0) != (self.token_count == 0)
+        self.token_count = n
+        if changed:
+            self.refresh_bindings()
         self.query_one("#tokens-title", Label).update(plain(
             f"Tokens, newest first: {plural(n, 'token')} · r: revoke  R: revoke all"
             if n else "Tokens: none", multiline=False))

@@ -55,6 +55,9 @@ def describe_record(r: RefusalRow) -> str:
         ("Method", dash(r.method)),
         ("URL (signed)", dash(r.url)),
         *([("Reached us as", r.seen_url)] if r.seen_url and r.seen_url != r.url else []),
+        # the address the server listens on, which the advice may name (as `refusals show`)
+        *([("Listening on", r.listen_url)]
+          if r.listen_url and r.listen_url not in (r.url, r.seen_url) else []),
         ("Client", dash(r.client_addr)),
         ("Signature", dash(r.signature_method)),
         ("Timestamp", ("-" if r.timestamp is None else str(r.timestamp))

@@ -5,8 +5,10 @@ the right edge, where the app's keys are (``l`` Audit, ``!`` Refusals): at 80 co
 the Consumers tab lost both.  Here, when the keys do not fit, those whose key the
 screen already says (the list's status line: ``s: sort  /: filter  enter: open``; the
 tokens title: ``r: revoke  R: revoke all``; the public key's titles: ``c: copy``,
-``b: copy``) leave the footer first, in ``GIVES_WAY`` order, only as many as needed.
-Every key stays bound, and listed in the help (``?``) and the palette (ctrl+p).
+``b: copy``) leave the footer first, in ``GIVES_WAY`` order, only as many as needed;
+then, if still too wide, the screen's other keys from the right (``Back`` last).  The
+app's keys (``q``, ``?``, ``l``, ``!``: ``STAYS``) never leave.  Every key stays bound,
+and listed in the help (``?``) and the palette (ctrl+p).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from textual.widgets._footer import FooterKey
 
 #: Actions that leave a footer too narrow for every key, first to last.
 GIVES_WAY = ("sort", "filter", "open", "copy_base64", "copy_pem", "revoke_all", "revoke")
+#: The app's keys, which the footer always shows.
+STAYS = ("leave", "help", "audit", "refusals")
 PALETTE_WIDTH = 13  # "▏^p Commands ", docked right
 
 
@@ -43,13 +47,16 @@ class FittingFooter(Footer):
         # the last key's trailing space is not needed
         used = sum(key_width(k, self.compact) for k in keys) - 1 + PALETTE_WIDTH
         dropped: set[int] = set()
-        for action in GIVES_WAY:
+        # the screen's other keys from the right, then Back (escape)
+        rest = [k for k in reversed(keys) if k.action not in (*STAYS, *GIVES_WAY, "back")]
+        order = [*(k for a in GIVES_WAY for k in keys if k.action == a), *rest,
+                 *(k for k in keys if k.action == "back")]
+        for k in order:
             if used <= width:
                 break
-            for k in keys:
-                if k.action == action and id(k) not in dropped:
-                    dropped.add(id(k))
-                    used -= key_width(k, self.compact)
+            if id(k) not in dropped:
+                dropped.add(id(k))
+                used -= key_width(k, self.compact)
         if dropped:
             self.styles.grid_size_columns = max(1, self.styles.grid_size_columns - len(dropped))
         yield from (w for w in widgets if id(w) not in dropped)
