@@ -4,6 +4,7 @@ recorder, and every oauth_problem produced over real HTTP on 127.0.0.1."""
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -280,7 +281,9 @@ def test_every_problem_over_http_is_logged_with_its_fields_and_advice(
     assert absent.detail and absent.detail.startswith("Missing: oauth_signature_method")
     assert absent.advice.endswith(absent.detail)
     assert "impersonat" in by_problem["user_refused"][0].advice
-    assert "signed with RSA-SHA1" in by_problem["signature_method_rejected"][0].advice
+    method = by_problem["signature_method_rejected"][0]
+    assert "signed with RSA-SHA1" in method.advice
+    assert f"consumers show {shlex.quote(method.consumer_key)}`" in method.advice
     assert "Authorization header" in by_problem[NO_OAUTH][0].advice
 
     clock = store.refusals.clock(TWO_LO)

@@ -166,7 +166,7 @@ def advise(problem: str, *, offset: int | None = None, window: int = 300,
     if problem == "signature_method_rejected" and signature_method:
         return (f"The consumer signed with {signature_method[:40]}, which is not accepted for "
                 "it here: sign with the consumer's configured method (`tui-oauth consumers "
-                "show KEY`), PLAINTEXT only over https.")
+                f"show {shell_word(consumer_key or '')}`), PLAINTEXT only over https.")
     if problem == "consumer_key_unknown":
         return ("No consumer with this key is configured here: check the key the client "
                 "sends, or add the consumer (`tui-oauth consumers add`).")
