@@ -46,7 +46,7 @@ from tui_oauth.core.consumer_info_doc import parse_consumer_info
 from tui_oauth.core.database import make_engine
 from tui_oauth.core.errors import ValidationError
 from tui_oauth.core.keys import generate_key_pair
-from tui_oauth.core.models import AuditEntry, Token, TokenType
+from tui_oauth.core.models import AuditEntry, Token, TokenState, TokenType
 from tui_oauth.core.store import Store, open_store
 from tui_oauth.core.text import VisibleFormatter, command_line, visible, visible_json
 from tui_oauth.core.timeutil import utcnow
@@ -240,10 +240,22 @@ def _notes(app: Any) -> list[str]:
     return [n.message for n in app._notifications]
 
 
+def _spent_token(store: Store, consumer_id: int | None) -> None:
+    """A used request token: the consumer has tokens (R is offered) but none live, so R
+    says so in a notification quoting the key."""
+    assert consumer_id is not None
+    with Session(store.engine) as s:
+        s.add(Token(token="spent-token-1", consumer_id=consumer_id, type=TokenType.REQUEST,
+                    state=TokenState.USED, user="alice", secret_enc=b"\x00enc"))
+        s.commit()
+
+
 async def test_console_shows_markup_and_escapes_literally_and_survives(
         tui_store: Store, sqlite_url: str) -> None:
-    tui_store.consumers.add(key=MARKUP_KEY, name=MARKUP_NAME, public_key=pem_spki(rsa_key(0)),
-                            description="[b]bold?[/b] [link=https://evil.example]x[/link]")
+    added = tui_store.consumers.add(key=MARKUP_KEY, name=MARKUP_NAME,
+                                    public_key=pem_spki(rsa_key(0)),
+                                    description="[b]bold?[/b] [link=https://evil.example]x[/link]")
+    _spent_token(tui_store, added.id)
     write_sql(sqlite_url, "UPDATE consumers SET description = description || :d", d=HOSTILE)
     with Session(tui_store.engine) as s:
         s.add(AuditEntry(actor="mallory" + ESCAPES, client_addr=ESCAPES, action="consumer.edit",
@@ -307,13 +319,15 @@ async def test_console_shows_markup_and_escapes_literally_and_survives(
 async def test_markup_in_a_key_never_ends_the_console_in_a_notification(
         tui_store: Store) -> None:
     """``mk[/b]`` in a notification raised MarkupError and ended the console."""
-    tui_store.consumers.add(key=MARKUP_KEY, name=MARKUP_NAME, public_key=pem_spki(rsa_key(0)))
+    added = tui_store.consumers.add(key=MARKUP_KEY, name=MARKUP_NAME,
+                                    public_key=pem_spki(rsa_key(0)))
+    _spent_token(tui_store, added.id)
     app = make_app(tui_store)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         await settle(pilot)
         await pilot.press("enter")
         await settle(pilot)
-        await pilot.press("R")  # no live token: says so, quoting the key
+        await pilot.press("R")  # a used token, none live: says so, quoting the key
         assert await wait_for(pilot, lambda: any(MARKUP_KEY in n for n in _notes(app)))
         await settle(pilot)
         assert f"{MARKUP_KEY} has no live token to revoke." in screen_text(pilot)

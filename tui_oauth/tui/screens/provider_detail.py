@@ -65,6 +65,9 @@ class ProviderDetailScreen(ReadOnlyGuard, Screen[None]):
     HELP_TITLE = "Service provider"
     AUTO_FOCUS = "#held-tokens"
     CHANGES = frozenset({"edit", "remove", "reveal", "connect", "forget"})
+    #: At 80 columns its own keys (test, connect, forget, request, edit, remove) keep
+    #: the footer before the app's l and ! (widgets/footer.py).
+    FOOTER_SPARES = ("refusals", "audit")
     BINDINGS = [
         Binding("escape", "back", "Back", id="provider.back", tooltip="Back to the list"),
         Binding("t", "test", "Test", id="provider.test",

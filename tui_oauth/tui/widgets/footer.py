@@ -6,9 +6,11 @@ the Consumers tab lost both.  Here, when the keys do not fit, those whose key th
 screen already says (the list's status line: ``s: sort  /: filter  enter: open``; the
 tokens title: ``r: revoke  R: revoke all``; the public key's titles: ``c: copy``,
 ``b: copy``) leave the footer first, in ``GIVES_WAY`` order, only as many as needed;
-then, if still too wide, the screen's other keys from the right (``Back`` last).  The
-app's keys (``q``, ``?``, ``l``, ``!``: ``STAYS``) never leave.  Every key stays bound,
-and listed in the help (``?``) and the palette (ctrl+p).
+then the app keys a screen spares (``FOOTER_SPARES``: a service provider's view needs
+its own seven keys more than ``l`` and ``!``, which are about the store and our
+consumers); then, if still too wide, the screen's other keys from the right (``Back``
+last).  Otherwise the app's keys (``q``, ``?``, ``l``, ``!``: ``STAYS``) never leave.
+Every key stays bound, and listed in the help (``?``) and the palette (ctrl+p).
 """
 
 from __future__ import annotations
@@ -48,8 +50,10 @@ class FittingFooter(Footer):
         used = sum(key_width(k, self.compact) for k in keys) - 1 + PALETTE_WIDTH
         dropped: set[int] = set()
         # the screen's other keys from the right, then Back (escape)
+        # a screen where the app's l and ! matter less than its own keys spares them
+        spare: tuple[str, ...] = getattr(self.screen, "FOOTER_SPARES", ())
         rest = [k for k in reversed(keys) if k.action not in (*STAYS, *GIVES_WAY, "back")]
-        order = [*(k for a in GIVES_WAY for k in keys if k.action == a), *rest,
+        order = [*(k for a in (*GIVES_WAY, *spare) for k in keys if k.action == a), *rest,
                  *(k for k in keys if k.action == "back")]
         for k in order:
             if used <= width:
