@@ -36,35 +36,8 @@ from benchmarks.provider_throughput import (  # noqa: E402
     SECRET,
     _memory_keyring,
     get_access_token,
+    run_batch,
 )
-
-
-def run_batch(prepared: list[Any], threads: int, expect: int) -> float:
-    """As provider_throughput.run_batch, for answers of status ``expect``."""
-    import threading
-
-    import requests
-
-    chunks = [prepared[i::threads] for i in range(threads)]
-    errors: list[str] = []
-
-    def worker(chunk: list[Any]) -> None:
-        with requests.Session() as http:
-            for p in chunk:
-                r = http.send(p, timeout=30)
-                if r.status_code != expect:
-                    errors.append(f"{r.status_code} {r.text[:120]}")
-
-    pool = [threading.Thread(target=worker, args=(c,)) for c in chunks]
-    start = time.perf_counter()
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    elapsed = time.perf_counter() - start
-    if errors:
-        raise SystemExit(f"{len(errors)} request(s) failed, e.g. {errors[0]}")
-    return len(prepared) / elapsed
 
 
 def record_cost(db_url: str, records: int) -> dict[str, float]:
