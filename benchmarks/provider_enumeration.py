@@ -9,7 +9,7 @@ consumer with 2-legged OAuth on.  Each round times one request from someone who
 cannot sign for a known key and one for an unknown key, in alternating order,
 with ``problem_detail`` full and minimal.  Prints the median of each and the
 ratio unknown / known (1.00: no difference; the test in
-tests/test_provider_engine.py only checks it stays within 0.85 .. 1.5).
+tests/service/test_provider_engine.py only checks it stays within 0.85 .. 1.5).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main() -> None:
 
     from benchmarks.provider_throughput import _memory_keyring
     from tests.provider_support import add_hmac_consumer, add_rsa_consumer
-    from tests.test_provider_engine import _signed, _time_one
+    from tests.service.test_provider_engine import _signed, _time_one
     from tui_oauth.core.provider.engine import ProviderEngine
     from tui_oauth.core.provider.settings import ProviderSettings
     from tui_oauth.core.store import open_store

@@ -6,6 +6,8 @@
 # Everything is stopped and removed on exit, including on failure or Ctrl-C.
 #
 # Usage: scripts/run-tests.sh [pytest args...]
+#            one layer: scripts/run-tests.sh -n 2 tests/unit, or -m unit (service, cli, tui,
+#            e2e; README "Tests"); a -m expression narrows both phases (timing last)
 #        scripts/run-tests.sh --exec COMMAND [ARGS...]   run COMMAND instead of pytest,
 #            with the same services and environment (benchmarks on PostgreSQL:
 #            --exec '.venv/bin/python benchmarks/console_scale.py --db "$TUI_OAUTH_TEST_PG_URL"')
@@ -24,6 +26,35 @@ if [[ "${1:-}" == "--exec" ]]; then
     shift
 fi
 export RUN_TESTS_EXEC=$run_exec
+
+# A marker expression given (-m unit: one layer, README "Tests") is combined with the
+# two phases' own (below) rather than overridden by them: pytest keeps only the last -m.
+mark_rest="not timing"
+mark_timing="timing"
+if ((!run_exec)); then
+    args=()
+    while (($#)); do
+        case $1 in
+        -m)
+            (($# >= 2)) || { echo "run-tests: -m needs a marker expression" >&2; exit 2; }
+            mark_rest="($2) and not timing"
+            mark_timing="($2) and timing"
+            shift 2
+            ;;
+        -m?*)
+            mark_rest="(${1#-m}) and not timing"
+            mark_timing="(${1#-m}) and timing"
+            shift
+            ;;
+        *)
+            args+=("$1")
+            shift
+            ;;
+        esac
+    done
+    set -- ${args[@]+"${args[@]}"}
+fi
+export RUN_TESTS_MARK_REST=$mark_rest RUN_TESTS_MARK_TIMING=$mark_timing
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
@@ -255,12 +286,12 @@ set +e
         # Two phases: everything but the timing tests in parallel, then the timing
         # tests (marked "timing": they compare durations) alone, in one process, so
         # that no other test shares the CPU with them.
-        "$0" -m pytest "$@" -m "not timing" &
+        "$0" -m pytest "$@" -m "$RUN_TESTS_MARK_REST" &
         echo $! >"$pidfile"
         wait $!
         first=$?
         [ "$first" = 0 ] || exit "$first"
-        "$0" -m pytest "$@" -m timing -n 0 -q &
+        "$0" -m pytest "$@" -m "$RUN_TESTS_MARK_TIMING" -n 0 -q &
         echo $! >"$pidfile"
         wait $!
         second=$?

@@ -10,7 +10,7 @@
 #   scripts/system-deps.sh test   (the default) the above, and what only the tests use:
 #     postgresql     -> initdb, pg_ctl, pg_isready (real server for the tests)
 #     tmux           -> terminal multiplexer used to drive the TUI
-#     systemd        -> systemd-analyze (tests/test_systemd_unit.py verifies contrib/'s unit)
+#     systemd        -> systemd-analyze (tests/e2e/test_systemd_unit.py verifies contrib/'s unit)
 set -euo pipefail
 
 case "${1:-test}" in

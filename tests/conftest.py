@@ -266,7 +266,7 @@ def real_store(db_url: str, secret_service: keyring.backend.KeyringBackend) -> I
 # `info rotate-key` another: ~90 ms of CPU each, some 270 times in a run (15 s of the
 # suite's budget).  In this process the service takes real pairs from a small pool
 # instead, made once and handed out in turn (so a rotation's new pair always differs
-# from the old one).  Key generation itself is tested in tests/test_keys.py, and
+# from the old one).  Key generation itself is tested in tests/unit/test_keys.py, and
 # programs a test starts (the CLI in a subprocess) still generate their own.
 _POOL_SIZE = 4
 _pool: list[tuple[str, str]] = []
@@ -292,3 +292,22 @@ def _key_pairs_from_a_pool() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(consumer_info, "generate_key_pair", pooled)
         yield
+
+
+# The layers (README, Tests): each test is marked with the directory it lives in, so
+# that `-m unit` (or `-m "not e2e"`) selects one layer.  The markers are registered
+# in pyproject.toml; a test file left at tests/ itself gets no layer and fails here.
+LAYERS = ("unit", "service", "cli", "tui", "e2e")
+_TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = item.path.resolve().parts
+        if parts[:len(_TESTS.parts)] != _TESTS.parts:
+            continue  # not one of ours (a path outside tests/ given on the command line)
+        layer = parts[len(_TESTS.parts)]
+        if layer not in LAYERS:
+            raise pytest.UsageError(f"{item.nodeid}: a test file belongs in one of "
+                                    f"tests/{{{','.join(LAYERS)}}}/, not in {layer}")
+        item.add_marker(getattr(pytest.mark, layer))

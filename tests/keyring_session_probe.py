@@ -1,4 +1,4 @@
-"""A stand-in for the CLI, run by tests/test_keyring_session.py as
+"""A stand-in for the CLI, run by tests/e2e/test_keyring_session.py as
 ``python -m tests.keyring_session_probe MODE NAMESPACE [ARGS...]`` from the repo root.
 
 It calls ensure_secret_service() the way the CLI does, with the CLI's

@@ -1,4 +1,4 @@
-"""Fixtures and helpers for the console tests (tests/test_tui*.py).
+"""Fixtures and helpers for the console tests (tests/tui/).
 
 A store on SQLite with an in-memory keyring is enough for the screens; one
 test runs over the shared ``store`` fixture to show PostgreSQL works too.

@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # the models and services (SQLAlchemy, SQLModel) load when a 
     from tui_oauth.core.sqlite_reads import ConsumerSummary
 
 #: core.models.CONSUMER_SIGNATURE_METHODS, written out so that loading this module (for
-#: --help or a TAB) does not import the models; tests/test_cli_speed.py checks they agree.
+#: --help or a TAB) does not import the models; tests/cli/test_cli_speed.py checks they agree.
 METHOD = "RSA-SHA1|HMAC-SHA1"
 #: Rows read from the store at a time by `consumers list`; the first page sets the
 #: table's column widths.

@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # services.connect (requests, oauthlib, the models) loads whe
 
 #: services.connect's DEFAULT_TIMEOUT, CALL_RESPONSE_LIMIT and OOB, written out so that
 #: loading this module (for --help or a TAB) does not import it (and SQLAlchemy, requests,
-#: oauthlib: ~500 ms); tests/test_cli_speed.py checks they agree.
+#: oauthlib: ~500 ms); tests/cli/test_cli_speed.py checks they agree.
 DEFAULT_TIMEOUT = 20.0
 CALL_RESPONSE_LIMIT = 8 * 1024 * 1024
 OOB = "oob"

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # the models and services (SQLAlchemy, SQLModel) load when a 
     from tui_oauth.core.models import ServiceProvider
 
 #: core.models.PROVIDER_SIGNATURE_METHODS, written out so that loading this module (for
-#: --help or a TAB) does not import the models; tests/test_cli_speed.py checks they agree.
+#: --help or a TAB) does not import the models; tests/cli/test_cli_speed.py checks they agree.
 METHOD = "HMAC-SHA1|RSA-SHA1|PLAINTEXT"
 
 

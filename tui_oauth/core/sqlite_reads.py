@@ -7,7 +7,7 @@ listing on an empty store may take in all (issue 10: 250 ms).  The functions her
 an up-to-date SQLite store directly, read-only, with the same SQL the services' queries
 compile to; anything they cannot vouch for (not SQLite, a missing file, another schema
 revision, a locked or damaged file) answers ``None`` and the caller takes the service
-path, which opens, migrates or explains as usual.  tests/test_sqlite_reads.py checks,
+path, which opens, migrates or explains as usual.  tests/service/test_sqlite_reads.py checks,
 on generated stores, that every listing here equals the service's.
 """
 
@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 #: The newest schema revision (the migrations' head).  Kept in this light module so that
-#: it can be read without SQLAlchemy; tests/test_database.py checks it against the
+#: it can be read without SQLAlchemy; tests/service/test_database.py checks it against the
 #: migration scripts.
 HEAD = "0009"
 

@@ -3,7 +3,7 @@
 The app loads what the first screen needs; every other screen names its own sheets in
 ``CSS_PATH``, which Textual reads when that screen is first shown.  Parsing all of them
 at start cost ~12 ms of the first paint (benchmarks/startup.py).  The rules are global
-once loaded, as before; tests/test_tui_styles.py checks that every sheet is named.
+once loaded, as before; tests/unit/test_tui_styles.py checks that every sheet is named.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from tui_oauth.core.sqlite_reads import HEAD
 HERE = Path(__file__).resolve().parent
 # HEAD, the newest revision, is kept in core/sqlite_reads.py (importable without
 # SQLAlchemy), so that opening an up-to-date store costs one SELECT instead of loading
-# Alembic's script directory; tests/test_database.py checks that it matches the scripts.
+# Alembic's script directory; tests/service/test_database.py checks that it matches the scripts.
 __all__ = ["HEAD", "alembic_config", "current_revision", "upgrade"]
 
 

@@ -30,7 +30,7 @@ from tui_oauth.core.keyring import passphrase as kpass
 from tui_oauth.core.keyring import session as ksession
 from tui_oauth.core.keyring import state as kstate
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SERVICES_REQUIRED = os.environ.get("TUI_OAUTH_TEST_SERVICES") == "1"
 HAVE_TOOLS = bool(shutil.which("gnome-keyring-daemon") and shutil.which("dbus-daemon"))
 SECRET = "s3cret-value-in-the-keyring"

@@ -19,7 +19,7 @@ from tui_oauth.core.store import open_store
 from tui_oauth.tui.demo import fill_demo_store
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Tmux:

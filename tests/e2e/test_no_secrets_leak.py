@@ -161,8 +161,8 @@ def test_held_tokens_leak_nothing(sqlite_url: str, memory_keyring: MemoryKeyring
     """The consumer side (issue 8): held token secrets, the provider's shared secret and
     our private key stay out of the tables, the audit log, the file, the logs and the
     failure messages (a signature_invalid one shows the base string we signed)."""
+    from tests.e2e.test_consumer_side import connect, endpoints
     from tests.provider_support import add_hmac_consumer, running_server
-    from tests.test_consumer_side import connect, endpoints
     from tui_oauth.core.errors import ProviderProblemError
 
     store = open_store(sqlite_url, secrets_backend=memory_keyring)

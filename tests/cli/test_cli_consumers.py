@@ -1,6 +1,6 @@
 """`tui-oauth consumers ...` end to end: the real program, the real Secret Service.
 
-Each test runs the program (in-process through click's runner: tests/test_cli.py
+Each test runs the program (in-process through click's runner: tests/cli/test_cli.py
 runs it as its own process, as a shell does) against a new SQLite store; secrets
 go to the gnome-keyring of the D-Bus session ``make test`` starts.  By hand
 without that session these skip (under make test they fail).

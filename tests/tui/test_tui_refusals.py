@@ -149,7 +149,7 @@ async def test_consumer_view_refusals_and_the_record(demo_store: Store) -> None:
         # Esc typed ahead in one burst (the filter open): clear, leave, leave the view.
         await pilot.press("slash", *"zzz")
         assert await wait_for(pilot, lambda: "zzz" in status(pilot))
-        from tests.test_tui_keys import burst
+        from tests.tui.test_tui_keys import burst
         await burst(pilot, ["escape"] * 5)
         assert await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
 
@@ -338,7 +338,7 @@ async def test_the_record_checks_the_request_against_the_stored_key(
 
 def test_snapshot_record_80x24(demo_store: Store, snap_compare: Callable[..., bool]) -> None:
     """The record of a request signed through a proxy, at 80x24."""
-    from tests.test_tui_snapshots import keys
+    from tests.tui.test_tui_snapshots import keys
 
     add_refusals(demo_store)
     assert snap_compare(make_app(demo_store), terminal_size=(80, 24),

@@ -9,8 +9,8 @@ import pytest
 from sqlmodel import select
 
 from tests.cli_support import Cli
+from tests.e2e.test_provider_http import HMAC_KEY, SECRET, dance, whoami
 from tests.provider_support import add_hmac_consumer, running_server
-from tests.test_provider_http import HMAC_KEY, SECRET, dance, whoami
 from tui_oauth.core.models import KeyringItem, StoreMeta, Token
 from tui_oauth.core.provider.crypto import (
     ROTATION_META_KEY,

@@ -29,7 +29,7 @@ import pytest
 
 pytestmark = pytest.mark.packaging
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 TIMEOUT = 120
 

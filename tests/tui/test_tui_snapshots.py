@@ -1,6 +1,6 @@
 """Pictures of each tab and view at 100x30, on a store with fixed content.
 
-Update with ``pytest tests/test_tui_snapshots.py --snapshot-update`` after
+Update with ``pytest tests/tui/test_tui_snapshots.py --snapshot-update`` after
 reading the report (snapshot_report.html) for what changed.
 """
 

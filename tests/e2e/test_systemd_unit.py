@@ -26,7 +26,7 @@ from tests.cli_support import Cli, base_env
 from tui_oauth.cli import cli as root
 from tui_oauth.cli.serve import serve
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "contrib" / "tui-oauth-serve.service"
 ENV_FILE = REPO / "contrib" / "tui-oauth-serve.env"
 

@@ -33,7 +33,7 @@ from tests.keyring_backends import FailingKeyring, MemoryKeyring
 from tui_oauth.core.errors import SecretStoreError
 from tui_oauth.core.keyring.store import SecretStore, validate_name
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SERVICES_REQUIRED = os.environ.get("TUI_OAUTH_TEST_SERVICES") == "1"
 NAME = "consumer/7f3c0a9e/shared-secret"
 VALUE = "s3cr3t-Vä1ue-never-shown"

@@ -18,9 +18,9 @@ import pytest
 import requests
 
 from tests.cli_support import REPO, Cli, base_env, delete_store_secrets
+from tests.e2e.test_consumer_side import answer, tiny_server
 from tests.helpers import pem_body_lines
 from tests.provider_support import OAUTH, Server, running_server
-from tests.test_consumer_side import answer, tiny_server
 from tui_oauth.core.store import Store, open_store
 
 

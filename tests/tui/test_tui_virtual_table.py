@@ -30,7 +30,7 @@ COLUMNS = [Column("Key", min=12, shorten="middle"), Column("Name", min=6),
 
 class Listing:
     """A list of rows in memory that counts what it is asked (a stand-in for a service:
-    the real ones are tested over SQLite and PostgreSQL in tests/test_services_*)."""
+    the real ones are tested over SQLite and PostgreSQL in tests/service/test_services_*)."""
 
     def __init__(self, keys: Sequence[str]) -> None:
         self.keys = list(keys)
