@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tui_oauth.core.registry import services
+
 
 def compile_package() -> None:
     """Write tui_oauth's bytecode, as an installed copy has it (pip compiles at install;
@@ -73,7 +75,7 @@ def access_token(base: str, store_url: str, keyring: Any, key: str, secret: str
     s = OAuth1Session(key, client_secret=secret, callback_uri="oob")
     rt = s.fetch_request_token(base + "/plugins/servlet/oauth/request-token")
     store = open_store(store_url, secrets_backend=keyring)
-    verifier = store.tokens.authorize(rt["oauth_token"], "bench-user").verifier
+    verifier = services(store).tokens.authorize(rt["oauth_token"], "bench-user").verifier
     store.close()
     s2 = OAuth1Session(key, client_secret=secret, resource_owner_key=rt["oauth_token"],
                        resource_owner_secret=rt["oauth_token_secret"], verifier=verifier)

@@ -47,6 +47,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from list_memory import SPKI  # noqa: E402
 
+from tui_oauth.core.registry import services  # noqa: E402
+
 CONSUMER_SQL = (
     "INSERT INTO consumers (uid, key, name, description, public_key, has_shared_secret,"
     " callback_url, signature_method, allow_plaintext, three_lo_allowed, two_lo_allowed,"
@@ -264,7 +266,7 @@ def with_consumer_info(url: str) -> None:
     from tui_oauth.core.store import open_store
 
     store = open_store(url, secrets_backend=memory_keyring())
-    store.consumer_info.view()
+    services(store).consumer_info.view()
     store.close()
 
 

@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tui_oauth.core.registry import services
+
 ROOT = Path(__file__).resolve().parent.parent
 HMAC_KEY, SECRET = "bench:hmac", "bench-shared-secret-0123456789"
 #: Consumers the churn never touches (the client signs as app:0000007 once).
@@ -200,7 +202,7 @@ def serve(db_url: str, sock: socket.socket, started: Any, trace: bool) -> None:
     store = open_store(db_url, secrets_backend=memory_keyring())
     # One HMAC-SHA1 consumer for the latency runs (its secret in this process's keyring):
     # an RSA-SHA1 client spends ~70 ms signing each request, too slow to sample with.
-    store.consumers.add(key=HMAC_KEY, name="Bench", shared_secret=SECRET,
+    services(store).consumers.add(key=HMAC_KEY, name="Bench", shared_secret=SECRET,
                         signature_method="HMAC-SHA1", two_lo_allowed=True)
     t = time.perf_counter()
     engine = ProviderEngine(store, f"http://127.0.0.1:{sock.getsockname()[1]}")
@@ -239,7 +241,7 @@ def purge(db_url: str, times: Any, batch: int) -> None:
 
     store = open_store(db_url, secrets_backend=memory_keyring())
     times[0] = time.perf_counter()
-    times[2] = store.tokens.purge(batch=batch)
+    times[2] = services(store).tokens.purge(batch=batch)
     times[1] = time.perf_counter()
     store.close()
 

@@ -40,6 +40,8 @@ from typing import Any
 
 from keyring.backend import KeyringBackend
 
+from tui_oauth.core.registry import services
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
@@ -190,7 +192,7 @@ def prepare_store(db_url: str, env: dict[str, str]) -> None:
             conn.execute(text("DELETE FROM consumers WHERE key = :k"), {"k": KEY})
         eng.dispose()
     store = open_store(db_url, secrets_backend=FileKeyring(), create=True)
-    store.consumers.add(key=KEY, name="Bench", shared_secret=SECRET,
+    services(store).consumers.add(key=KEY, name="Bench", shared_secret=SECRET,
                         signature_method="HMAC-SHA1")
     store.close()
 

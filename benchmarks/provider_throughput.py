@@ -26,6 +26,8 @@ import threading
 import time
 from typing import Any
 
+from tui_oauth.core.registry import services
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
@@ -55,9 +57,9 @@ def serve(db_url: str, sock: socket.socket, ready: Any, spki: str,
     from tui_oauth.web.app import create_app
 
     store = open_store(db_url, secrets_backend=_memory_keyring())
-    store.consumers.add(key=KEY, name="Bench", shared_secret=SECRET,
+    services(store).consumers.add(key=KEY, name="Bench", shared_secret=SECRET,
                         signature_method="HMAC-SHA1")
-    store.consumers.add(key=RSA_KEY, name="Bench RSA", public_key=spki,
+    services(store).consumers.add(key=RSA_KEY, name="Bench RSA", public_key=spki,
                         signature_method="RSA-SHA1", two_lo_allowed=True)
     port = sock.getsockname()[1]
     engine = ProviderEngine(store, f"http://127.0.0.1:{port}")

@@ -37,6 +37,7 @@ sys.path.insert(0, ROOT)
 from benchmarks.bench_support import memory_keyring  # noqa: E402
 from tui_oauth.core import store as store_mod  # noqa: E402
 from tui_oauth.core.provider.engine import ProviderEngine  # noqa: E402
+from tui_oauth.core.registry import services  # noqa: E402
 from tui_oauth.core.store import open_store  # noqa: E402
 from tui_oauth.web.app import create_app  # noqa: E402
 
@@ -85,7 +86,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="purge-wal-"))
     path = tmp / "store.db"
     store = open_store(f"sqlite:///{path}", secrets_backend=memory_keyring(), create=True)
-    consumer = store.consumers.add(key=KEY, name="Bench", shared_secret=SECRET,
+    consumer = services(store).consumers.add(key=KEY, name="Bench", shared_secret=SECRET,
                                    signature_method="HMAC-SHA1", two_lo_allowed=True)
     t0 = time.perf_counter()
     fill(path, consumer.id or 0, args.tokens)
@@ -137,7 +138,7 @@ def main() -> None:
     before = sum(counts)
     t0 = time.perf_counter()
     if args.in_process:
-        purged = store.tokens.purge()
+        purged = services(store).tokens.purge()
     else:  # as an admin runs it: another process, beside the server
         env = dict(os.environ)
         if args.no_checkpoint:
@@ -159,7 +160,7 @@ def main() -> None:
           f"{wal_after / 1048576:.1f} MiB; database {path.stat().st_size / 1048576:.0f} MiB")
     print(f"signed requests: {idle_rate:.0f}/s before the purge, {during / elapsed:.0f}/s "
           f"during it ({sum(errors)} refused or failed)")
-    space = store.doctor.run()
+    space = services(store).doctor.run()
     for check in space.checks:
         if check.name == "database size":
             print(f"doctor: {check.message}")

@@ -38,6 +38,7 @@ from benchmarks.provider_throughput import (  # noqa: E402
     get_access_token,
     run_batch,
 )
+from tui_oauth.core.registry import services  # noqa: E402
 
 
 def record_cost(db_url: str, records: int) -> dict[str, float]:
@@ -49,7 +50,7 @@ def record_cost(db_url: str, records: int) -> dict[str, float]:
     from tui_oauth.core.store import open_store
 
     store = open_store(db_url, secrets_backend=_memory_keyring())
-    store.consumers.add(key=KEY, name="Bench", shared_secret=SECRET,
+    services(store).consumers.add(key=KEY, name="Bench", shared_secret=SECRET,
                         signature_method="HMAC-SHA1")
     url = "https://jira.example.com/rest/api/2/issue/ABC-123?expand=names"
     results: dict[str, float] = {}
@@ -98,7 +99,7 @@ def serve(db_url: str, sock: socket.socket, ready: Any, log_on: bool) -> None:
     from tui_oauth.web.app import create_app
 
     store = open_store(db_url, secrets_backend=_memory_keyring())
-    store.consumers.add(key=KEY, name="Bench", shared_secret=SECRET,
+    services(store).consumers.add(key=KEY, name="Bench", shared_secret=SECRET,
                         signature_method="HMAC-SHA1")
     set_setting(store, "refusal_log", "on" if log_on else "off")
     port = sock.getsockname()[1]

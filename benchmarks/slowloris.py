@@ -39,6 +39,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from tui_oauth.core.registry import services
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
@@ -69,7 +71,7 @@ def serve(db_url: str, sock: socket.socket, log_path: str, options: dict[str, An
     from tui_oauth.web.app import create_app
 
     store = open_store(db_url, secrets_backend=_memory_keyring())
-    store.consumers.add(key=KEY, name="Bench", shared_secret=SECRET,
+    services(store).consumers.add(key=KEY, name="Bench", shared_secret=SECRET,
                         signature_method="HMAC-SHA1", two_lo_allowed=True,
                         two_lo_execute_as="bench-user")
     engine = ProviderEngine(store, f"http://{HOST}:{sock.getsockname()[1]}")

@@ -18,6 +18,7 @@ from requests_oauthlib import OAuth1, OAuth1Session
 from tests.helpers import pem_private, rsa_key, spki_b64
 from tui_oauth.core.provider.engine import ProviderEngine
 from tui_oauth.core.provider.settings import ProviderSettings
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
 from tui_oauth.web.app import create_app
 
@@ -72,15 +73,15 @@ def add_rsa_consumer(store: Store, key: str = "jira:6f1c0d2e-1111-4a2b-9c3d-5e6f
                      index: int = 0, **fields: Any) -> str:
     """An RSA-SHA1 consumer; returns its private key PEM (the client's)."""
     private = rsa_key(index)
-    store.consumers.add(key=key, name=fields.pop("name", "JIRA"),
-                        public_key=spki_b64(private), **fields)
+    services(store).consumers.add(key=key, name=fields.pop("name", "JIRA"),
+                                  public_key=spki_b64(private), **fields)
     return pem_private(private)
 
 
 def add_hmac_consumer(store: Store, key: str = "www.google.com",
                       secret: str = "kd94hf93k423kf44", **fields: Any) -> str:  # noqa: S107
-    store.consumers.add(key=key, name=fields.pop("name", "Partner"), shared_secret=secret,
-                        signature_method="HMAC-SHA1", **fields)
+    services(store).consumers.add(key=key, name=fields.pop("name", "Partner"), shared_secret=secret,
+                                  signature_method="HMAC-SHA1", **fields)
     return secret
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from tests.cli_support import Cli, delete_store_secrets, provider_args
 from tui_oauth.core.migrations import HEAD
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import open_store
 
 pytestmark = pytest.mark.secret_service
@@ -34,14 +35,14 @@ def populated(cli: Cli, keyring_backend: Any, public_key: tuple[str, str]) -> Cl
     assert cli.db_url is not None
     cli("db", "upgrade")
     with open_store(cli.db_url, secrets_backend=keyring_backend) as store:
-        store.consumers.add(key="hmac:1", name="H", shared_secret=SECRET)
-        store.consumers.add(key="rsa:1", name="R", public_key=public_key[0])
-        store.consumers.edit("rsa:1", name="R2")
-        store.providers.add(name="sp", consumer_key="ck-sp", shared_secret=SECRET,
-                            request_token_url="https://sp.example.com/r",
-                            authorization_url="https://sp.example.com/a",
-                            access_token_url="https://sp.example.com/t")
-        store.consumers.remove("rsa:1")
+        services(store).consumers.add(key="hmac:1", name="H", shared_secret=SECRET)
+        services(store).consumers.add(key="rsa:1", name="R", public_key=public_key[0])
+        services(store).consumers.edit("rsa:1", name="R2")
+        services(store).providers.add(name="sp", consumer_key="ck-sp", shared_secret=SECRET,
+                                      request_token_url="https://sp.example.com/r",
+                                      authorization_url="https://sp.example.com/a",
+                                      access_token_url="https://sp.example.com/t")
+        services(store).consumers.remove("rsa:1")
     return cli
 
 

@@ -21,6 +21,7 @@ from tests.cli_support import REPO, Cli, base_env, delete_store_secrets
 from tests.e2e.test_consumer_side import answer, tiny_server
 from tests.helpers import pem_body_lines
 from tests.provider_support import OAUTH, Server, running_server
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store, open_store
 
 
@@ -101,8 +102,9 @@ def test_atlassian_to_atlassian(pair: Pair) -> None:
     assert "provider.connect" in a("audit", "--json").stdout
 
     # No secret anywhere: the held token's secret, A's private key.
-    _, secret = pair.store_a.consumer_side._held(pair.store_a.providers.get("B"), "ops")
-    pem = pair.store_a.consumer_info.private_key_pem()
+    side_a = services(pair.store_a)
+    _, secret = side_a.consumer_side._held(side_a.providers.get("B"), "ops")
+    pem = services(pair.store_a).consumer_info.private_key_pem()
     assert a.db_url
     db = Path(a.db_url.removeprefix("sqlite:///"))
     raw = b"".join(p.read_bytes() for p in (db, Path(f"{db}-wal")) if p.exists())
@@ -111,8 +113,8 @@ def test_atlassian_to_atlassian(pair: Pair) -> None:
         assert needle.encode() not in raw and needle not in printed
 
     # Revocation on B is seen as token_revoked, with advice and exit 1.
-    b("tokens", "revoke", "--yes", "--", pair.store_a.consumer_side._held(
-        pair.store_a.providers.get("B"), "ops")[0].token)
+    b("tokens", "revoke", "--yes", "--", services(pair.store_a).consumer_side._held(
+        services(pair.store_a).providers.get("B"), "ops")[0].token)
     r = a("providers", "call", "B", "/rest/whoami", "--user", "ops", rc=1)
     assert "error: B refused the request: token_revoked (" in r.stderr
 
@@ -129,7 +131,7 @@ def test_connect_with_callback_listener_and_2lo(pair: Pair) -> None:
                  "--wait", "30")
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
-    decision = pair.store_b.tokens.authorize(token_of(url), "bob")
+    decision = services(pair.store_b).tokens.authorize(token_of(url), "bob")
     callback = decision.redirect_url()
     assert callback and callback.startswith("http://127.0.0.1:")
     with requests.Session() as s:

@@ -18,6 +18,7 @@ from tests.keyring_backends import MemoryKeyring
 from tui_oauth.cli import consumers as consumers_cli
 from tui_oauth.cli.common import _fit
 from tui_oauth.core import sqlite_reads
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store, open_store
 
 
@@ -26,7 +27,7 @@ def fill(cli: Cli, keys_names: list[tuple[str, str]]) -> None:
     pem = pem_spki(rsa_key(0))
     with open_store(cli.db_url, secrets_backend=MemoryKeyring()) as store:
         for key, name in keys_names:
-            store.consumers.add(key=key, name=name, public_key=pem)
+            services(store).consumers.add(key=key, name=name, public_key=pem)
 
 
 class CountingConnection:

@@ -20,6 +20,7 @@ from tests.helpers import pem_spki, rsa_key
 from tests.keyring_backends import MemoryKeyring
 from tui_oauth.cli import cli as root
 from tui_oauth.cli.common import OUTPUT_FORMATS, AppContext
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import open_store
 
 Invoke = Callable[..., Result]
@@ -56,11 +57,12 @@ def filled(url: str, memory_keyring: MemoryKeyring) -> str:
     pem = pem_spki(rsa_key(0))
     with open_store(url, secrets_backend=memory_keyring) as store:
         for key, name in CONSUMERS:
-            store.consumers.add(key=key, name=name, public_key=pem)
-        store.providers.add(name="Wiki 维基", consumer_key="ck", shared_secret="s3cret-value",
-                            request_token_url="https://sp.example.com/r",
-                            authorization_url="https://sp.example.com/a",
-                            access_token_url="https://sp.example.com/t")
+            services(store).consumers.add(key=key, name=name, public_key=pem)
+        services(store).providers.add(name="Wiki 维基", consumer_key="ck",
+                                      shared_secret="s3cret-value",
+                                      request_token_url="https://sp.example.com/r",
+                                      authorization_url="https://sp.example.com/a",
+                                      access_token_url="https://sp.example.com/t")
     return url
 
 
@@ -124,8 +126,8 @@ def test_later_rows_of_a_stream_are_cut_to_the_first_pages_cells(
     from tui_oauth.cli import consumers as consumers_cli
 
     with open_store(filled, secrets_backend=memory_keyring) as store:
-        store.consumers.add(key="zz:" + "键" * 30, name="名" * 40,
-                            public_key=pem_spki(rsa_key(0)))
+        services(store).consumers.add(key="zz:" + "键" * 30, name="名" * 40,
+                                      public_key=pem_spki(rsa_key(0)))
     monkeypatch.setattr(consumers_cli, "LIST_PAGE_SIZE", 2)
     table = lines(invoke("consumers", "list"))
     widths = {cell_len(line[:line.index("RSA-SHA1")]) for line in table[1:]}
@@ -138,8 +140,8 @@ def test_text_from_the_store_is_data_never_markup(invoke: Invoke, url: str,
     import sqlite3
 
     with open_store(url, secrets_backend=memory_keyring) as store:
-        store.consumers.add(key="k[bold]1", name="[red]not red[/red]",
-                            public_key=pem_spki(rsa_key(0)))
+        services(store).consumers.add(key="k[bold]1", name="[red]not red[/red]",
+                                      public_key=pem_spki(rsa_key(0)))
     # The services refuse control characters; a store written by other means may hold them.
     db = sqlite3.connect(url.removeprefix("sqlite:///"))
     with db:

@@ -11,6 +11,7 @@ from oauthlib.oauth1 import Client
 
 from tests.cli_support import Cli
 from tui_oauth.core.provider.rfc5849 import parse_request
+from tui_oauth.core.registry import services
 from tui_oauth.core.timeutil import utcnow
 
 SECRET = "s3cret-of-jira"
@@ -206,4 +207,4 @@ def _note_public_url(cli: Cli, url: str, listen: str | None = None) -> None:
     with open_store(cli.db_url, secrets_backend=secret_service_backend()) as store:
         assert remember_public_url(store, url, listen) is True
         assert remember_public_url(store, url, listen) is False  # only when it changed
-        assert store.diagnostics.served_listen_url() == listen
+        assert services(store).diagnostics.served_listen_url() == listen

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from tui_oauth.cli import LAZY_COMMANDS, cli
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
 
 HEAVY = ("sqlalchemy", "sqlmodel", "cryptography", "keyring", "alembic", "requests",
@@ -99,14 +100,14 @@ def test_completes_command_names_and_options(tmp_path: object) -> None:
 
 @pytest.fixture
 def filled(store: Store) -> Iterator[Store]:
-    store.consumers.add(key="jira:1", name="J1", shared_secret="s3cret-value")
-    store.consumers.add(key="jira:2", name="J2", shared_secret="s3cret-value")
-    store.consumers.add(key="conf:1", name="C", shared_secret="s3cret-value")
+    services(store).consumers.add(key="jira:1", name="J1", shared_secret="s3cret-value")
+    services(store).consumers.add(key="jira:2", name="J2", shared_secret="s3cret-value")
+    services(store).consumers.add(key="conf:1", name="C", shared_secret="s3cret-value")
     for name in ("Example", "Example Two", "Other"):
-        store.providers.add(name=name, consumer_key="ck", shared_secret="s3cret-value",
-                            request_token_url="https://sp.example.com/r",
-                            authorization_url="https://sp.example.com/a",
-                            access_token_url="https://sp.example.com/t")
+        services(store).providers.add(name=name, consumer_key="ck", shared_secret="s3cret-value",
+                                      request_token_url="https://sp.example.com/r",
+                                      authorization_url="https://sp.example.com/a",
+                                      access_token_url="https://sp.example.com/t")
     yield store
 
 

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from tests.cli_support import add_tokens
 from tui_oauth.cli import cli
 from tui_oauth.cli import tokens as tokens_cmd
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
 
 
@@ -24,8 +25,8 @@ def run(store: Store, *args: str) -> Any:
 
 @pytest.fixture
 def with_tokens(store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
-    store.consumers.add(key="a", name="A", shared_secret="s3cret-value")
-    store.consumers.add(key="b", name="B", shared_secret="s3cret-value")
+    services(store).consumers.add(key="a", name="A", shared_secret="s3cret-value")
+    services(store).consumers.add(key="b", name="B", shared_secret="s3cret-value")
     add_tokens(store.url, "a", ["access"] * 12 + ["request"] * 5)
     add_tokens(store.url, "b", ["access"] * 4)
     monkeypatch.setattr(tokens_cmd, "ALL_PAGE_SIZE", 5)  # several pages from a few rows
@@ -52,7 +53,7 @@ def test_all_json_is_every_page_in_one_document(with_tokens: Store) -> None:
 
 def test_all_reads_page_by_page(with_tokens: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[dict[str, Any]] = []
-    service_type = type(with_tokens.tokens)
+    service_type = type(services(with_tokens).tokens)
     original = service_type.list
 
     def spy(self: Any, **kw: Any) -> Any:

@@ -27,6 +27,7 @@ from tui_oauth.core.errors import (
 )
 from tui_oauth.core.models import HeldToken
 from tui_oauth.core.provider.settings import ProviderSettings
+from tui_oauth.core.registry import services
 from tui_oauth.core.services.connect import ConnectStep
 from tui_oauth.core.store import Store, open_store
 from tui_oauth.core.timeutil import utcnow
@@ -42,39 +43,40 @@ def endpoints(base: str) -> dict[str, str]:
 
 def add_rsa_pair(store: Store, srv: Server, name: str = "self") -> None:
     """The store trusts itself: our Consumer Info as a consumer, the server as provider."""
-    info = store.consumer_info.get()
-    store.consumers.add(key=info.key, name="Ourselves", public_key=info.public_key,
-                        two_lo_allowed=True, two_lo_impersonation=True)
-    store.providers.add(name=name, consumer_key=info.key, signature_method="RSA-SHA1",
-                        allow_private=True, **endpoints(srv.base))
+    info = services(store).consumer_info.get()
+    services(store).consumers.add(key=info.key, name="Ourselves", public_key=info.public_key,
+                                  two_lo_allowed=True, two_lo_impersonation=True)
+    services(store).providers.add(name=name, consumer_key=info.key, signature_method="RSA-SHA1",
+                                  allow_private=True, **endpoints(srv.base))
 
 
 def add_hmac_pair(store: Store, srv: Server, name: str = "hmac") -> None:
     add_hmac_consumer(store, "partner", SECRET)
-    store.providers.add(name=name, consumer_key="partner", shared_secret=SECRET,
-                        allow_private=True, **endpoints(srv.base))
+    services(store).providers.add(name=name, consumer_key="partner", shared_secret=SECRET,
+                                  allow_private=True, **endpoints(srv.base))
 
 
 def connect(store: Store, name: str, user: str = "alice", local: str = "ops") -> ConnectStep:
-    side = store.consumer_side
+    side = services(store).consumer_side
     step = side.request_token(name)
-    decision = store.tokens.authorize(step.token, user)
+    decision = services(store).tokens.authorize(step.token, user)
     side.exchange(step, decision.verifier, local)
     return step
 
 
 def test_rsa_connect_and_call(sqlite_store: Store, server: Server) -> None:
     add_rsa_pair(sqlite_store, server)
-    side = sqlite_store.consumer_side
+    side = services(sqlite_store).consumer_side
     step = side.request_token("self")
     assert step.authorization_url.startswith(server.base + OAUTH + "/authorize?x=1&oauth_token=")
-    decision = sqlite_store.tokens.authorize(step.token, "alice")
+    decision = services(sqlite_store).tokens.authorize(step.token, "alice")
     held = side.exchange(step, decision.verifier, "ops")
     assert held.user == "ops" and held.renewable and held.expires_at is not None
     r = side.call("self", "GET", "/rest/whoami", local_user="ops")
     assert r.status == 200, r.body
     who = json.loads(r.body)
-    assert who["user"] == "alice" and who["consumer_key"] == sqlite_store.consumer_info.get().key
+    info_key = services(sqlite_store).consumer_info.get().key
+    assert who["user"] == "alice" and who["consumer_key"] == info_key
     [t] = side.tokens("self")
     assert t.user == "ops" and t.last_used_at is not None
     assert "provider.connect" in audit_actions(sqlite_store)
@@ -90,13 +92,13 @@ def test_hmac_connect_form_call_and_secrets_kept_out(sqlite_store: Store,
                                                       server: Server) -> None:
     add_hmac_pair(sqlite_store, server)
     connect(sqlite_store, "hmac")
-    r = sqlite_store.consumer_side.call("hmac", "POST", server.base + "/rest/whoami",
-                                        data=[("a", "b c")], local_user="ops")
+    r = services(sqlite_store).consumer_side.call("hmac", "POST", server.base + "/rest/whoami",
+                                                  data=[("a", "b c")], local_user="ops")
     assert r.status == 200 and json.loads(r.body)["consumer_key"] == "partner"
     with sqlite_store.session() as s:
         row = s.exec(select(HeldToken)).one()
-    secret = sqlite_store.consumer_side._held(
-        sqlite_store.providers.get("hmac"), "ops")[1]
+    secret = services(sqlite_store).consumer_side._held(
+        services(sqlite_store).providers.get("hmac"), "ops")[1]
     text = all_text(sqlite_store)
     assert secret not in text and SECRET not in text and row.token in text
 
@@ -104,7 +106,7 @@ def test_hmac_connect_form_call_and_secrets_kept_out(sqlite_store: Store,
 def test_renewal_with_session_handle(sqlite_store: Store, server: Server) -> None:
     add_rsa_pair(sqlite_store, server)
     connect(sqlite_store, "self")
-    side = sqlite_store.consumer_side
+    side = services(sqlite_store).consumer_side
     with sqlite_store.transaction() as uow:  # our copy says it expired: renewed first
         row = uow.session.exec(select(HeldToken)).one()
         old = row.token
@@ -128,7 +130,7 @@ def test_renewal_when_the_provider_says_expired(sqlite_url: str,
             for t in uow.session.exec(select(Token).where(Token.type == "access")).all():
                 t.expires_at = utcnow() - timedelta(seconds=1)
                 uow.session.add(t)
-        r = store.consumer_side.call("self", "GET", "/rest/whoami", local_user="ops")
+        r = services(store).consumer_side.call("self", "GET", "/rest/whoami", local_user="ops")
         assert r.status == 200 and r.renewed
     store.close()
 
@@ -138,24 +140,24 @@ def test_revocation_seen_as_token_revoked(sqlite_store: Store, server: Server) -
     connect(sqlite_store, "self")
     with sqlite_store.session() as s:
         token = s.exec(select(HeldToken)).one().token
-    sqlite_store.tokens.revoke(token)
-    r = sqlite_store.consumer_side.call("self", "GET", "/rest/whoami", local_user="ops")
+    services(sqlite_store).tokens.revoke(token)
+    r = services(sqlite_store).consumer_side.call("self", "GET", "/rest/whoami", local_user="ops")
     assert r.status == 401 and r.problem == "token_revoked" and r.advice
 
 
 def test_two_legged_as_user(sqlite_store: Store, server: Server) -> None:
     add_rsa_pair(sqlite_store, server)
-    r = sqlite_store.consumer_side.call("self", "GET", "/rest/whoami", two_legged=True,
-                                        as_user="carol")
+    r = services(sqlite_store).consumer_side.call("self", "GET", "/rest/whoami", two_legged=True,
+                                                  as_user="carol")
     assert r.status == 200, r.body
     assert json.loads(r.body)["user"] == "carol"
 
 
 def test_wrong_verifier_and_forget(sqlite_store: Store, server: Server) -> None:
     add_rsa_pair(sqlite_store, server)
-    side = sqlite_store.consumer_side
+    side = services(sqlite_store).consumer_side
     step = side.request_token("self")
-    sqlite_store.tokens.authorize(step.token, "alice")
+    services(sqlite_store).tokens.authorize(step.token, "alice")
     with pytest.raises(ProviderProblemError) as err:
         side.exchange(step, "not-the-verifier", "ops")
     assert err.value.problem == "token_rejected" and "connect again" in str(err.value)
@@ -174,10 +176,10 @@ def test_wrong_verifier_and_forget(sqlite_store: Store, server: Server) -> None:
 
 def test_signature_invalid_shows_base_string(sqlite_store: Store, server: Server) -> None:
     add_hmac_consumer(sqlite_store, "partner", SECRET)
-    sqlite_store.providers.add(name="bad", consumer_key="partner", shared_secret="wrong",
-                               allow_private=True, **endpoints(server.base))
+    services(sqlite_store).providers.add(name="bad", consumer_key="partner", shared_secret="wrong",
+                                         allow_private=True, **endpoints(server.base))
     with pytest.raises(ProviderProblemError) as err:
-        sqlite_store.consumer_side.request_token("bad")
+        services(sqlite_store).consumer_side.request_token("bad")
     assert err.value.problem == "signature_invalid"
     assert err.value.base_string and err.value.base_string.startswith("POST&http%3A%2F%2F127")
     assert err.value.base_string in str(err.value) and "wrong" not in err.value.base_string
@@ -185,19 +187,20 @@ def test_signature_invalid_shows_base_string(sqlite_store: Store, server: Server
 
 def test_test_connection(sqlite_store: Store, server: Server) -> None:
     add_rsa_pair(sqlite_store, server)
-    results = list(sqlite_store.consumer_side.test("self"))
+    results = list(services(sqlite_store).consumer_side.test("self"))
     assert [r.passed for r in results] == [True] * 5, results
     assert results[3].name == "Clock"
 
 
 def test_private_address_refused_without_allow_private(sqlite_store: Store,
                                                        server: Server) -> None:
-    info = sqlite_store.consumer_info.get()
-    sqlite_store.providers.add(name="p", consumer_key=info.key, signature_method="RSA-SHA1",
-                               **endpoints(server.base))
+    info = services(sqlite_store).consumer_info.get()
+    services(sqlite_store).providers.add(name="p", consumer_key=info.key,
+                                         signature_method="RSA-SHA1",
+                                         **endpoints(server.base))
     with pytest.raises(ProviderUnreachableError, match="loopback"):
-        sqlite_store.consumer_side.request_token("p")
-    results = list(sqlite_store.consumer_side.test("p"))
+        services(sqlite_store).consumer_side.request_token("p")
+    results = list(services(sqlite_store).consumer_side.test("p"))
     assert not any(r.passed for r in results)
 
 
@@ -251,8 +254,8 @@ def answer(status: int, body: bytes, ctype: str = "application/x-www-form-urlenc
 
 
 def provider_at(store: Store, base: str) -> None:
-    store.providers.add(name="odd", consumer_key="k", shared_secret=SECRET,
-                        allow_private=True, **endpoints(base))
+    services(store).providers.add(name="odd", consumer_key="k", shared_secret=SECRET,
+                                  allow_private=True, **endpoints(base))
 
 
 @pytest.mark.parametrize(("handler", "error", "words"), [
@@ -276,7 +279,7 @@ def test_failures_in_words(sqlite_store: Store, handler: Handler, error: type[Ex
     with tiny_server(handler) as base:
         provider_at(sqlite_store, base)
         with pytest.raises(error) as err:
-            sqlite_store.consumer_side.request_token("odd")
+            services(sqlite_store).consumer_side.request_token("odd")
     assert words in str(err.value)
 
 
@@ -284,15 +287,15 @@ def test_expired_request_token(sqlite_url: str, memory_keyring: MemoryKeyring) -
     store = open_store(sqlite_url, secrets_backend=memory_keyring)
     with running_server(store) as srv:
         add_rsa_pair(store, srv)
-        step = store.consumer_side.request_token("self")
-        decision = store.tokens.authorize(step.token, "alice")
+        step = services(store).consumer_side.request_token("self")
+        decision = services(store).tokens.authorize(step.token, "alice")
         from tui_oauth.core.models import Token
         with store.transaction() as uow:
             row = uow.session.exec(select(Token).where(Token.token == step.token)).one()
             row.expires_at = utcnow() - timedelta(seconds=1)
             uow.session.add(row)
         with pytest.raises(ProviderProblemError) as err:
-            store.consumer_side.exchange(step, decision.verifier, "ops")
+            services(store).consumer_side.exchange(step, decision.verifier, "ops")
         assert err.value.problem in ("token_expired", "token_rejected")
         assert "connect again" in str(err.value)
     store.close()
@@ -307,7 +310,7 @@ def test_slow_provider_hits_the_deadline(sqlite_store: Store) -> None:
         provider_at(sqlite_store, base)
         started = time.monotonic()
         with pytest.raises(ProviderTimeoutError, match=r"0\.5 s"):
-            sqlite_store.consumer_side.request_token("odd", timeout=0.5)
+            services(sqlite_store).consumer_side.request_token("odd", timeout=0.5)
         assert time.monotonic() - started < 1.4
 
 
@@ -326,11 +329,11 @@ def test_huge_answer_hits_the_size_limit(sqlite_store: Store) -> None:
     with tiny_server(huge) as base:
         provider_at(sqlite_store, base)
         with pytest.raises(ProviderResponseError, match="larger than 1 MiB"):
-            sqlite_store.consumer_side.request_token("odd")
+            services(sqlite_store).consumer_side.request_token("odd")
         # a call truncates instead
-        sqlite_store.consumer_side.forget("odd")
-        r = sqlite_store.consumer_side.call("odd", "GET", base + "/x", two_legged=True,
-                                            max_bytes=1000)
+        services(sqlite_store).consumer_side.forget("odd")
+        r = services(sqlite_store).consumer_side.call("odd", "GET", base + "/x", two_legged=True,
+                                                      max_bytes=1000)
         assert r.truncated and len(r.body) == 1000
 
 
@@ -339,7 +342,7 @@ def test_unreachable(sqlite_store: Store) -> None:
         pass  # closed: nothing listens there any more
     provider_at(sqlite_store, base)
     with pytest.raises(ProviderUnreachableError, match="refused"):
-        sqlite_store.consumer_side.request_token("odd")
+        services(sqlite_store).consumer_side.request_token("odd")
 
 
 # --- an independent provider: Authlib's ----------------------------------------------
@@ -352,21 +355,22 @@ def test_against_authlib_provider(sqlite_store: Store) -> None:
 
     from tests.authlib_provider import authlib_provider, hmac_client, rsa_client
 
-    info = sqlite_store.consumer_info.get()
+    info = services(sqlite_store).consumer_info.get()
     body = base64.b64decode(info.public_key)
     b64 = base64.encodebytes(body).decode().replace("\n", "")
     pem = ("-----BEGIN PUBLIC KEY-----\n"
            + "\n".join(b64[i:i + 64] for i in range(0, len(b64), 64))
            + "\n-----END PUBLIC KEY-----\n")
-    side = sqlite_store.consumer_side
+    side = services(sqlite_store).consumer_side
     with authlib_provider(clients=[hmac_client("authlib-ck", SECRET),
                                    rsa_client(info.key, pem)]) as p:
         urls = {"request_token_url": p.request_token_url, "authorization_url": p.authorize_url,
                 "access_token_url": p.access_token_url}
-        sqlite_store.providers.add(name="al-hmac", consumer_key="authlib-ck",
-                                   shared_secret=SECRET, allow_private=True, **urls)
-        sqlite_store.providers.add(name="al-rsa", consumer_key=info.key,
-                                   signature_method="RSA-SHA1", allow_private=True, **urls)
+        services(sqlite_store).providers.add(name="al-hmac", consumer_key="authlib-ck",
+                                             shared_secret=SECRET, allow_private=True, **urls)
+        services(sqlite_store).providers.add(name="al-rsa", consumer_key=info.key,
+                                             signature_method="RSA-SHA1", allow_private=True,
+                                             **urls)
         for name in ("al-hmac", "al-rsa"):
             step = side.request_token(name)
             side.exchange(step, p.approve(step.token, "alice"), "ops")
@@ -386,12 +390,12 @@ def test_against_authlib_provider(sqlite_store: Store) -> None:
 def test_plaintext_only_over_https(sqlite_store: Store) -> None:
     from tui_oauth.core.errors import ProviderError as Refused
 
-    sqlite_store.providers.add(name="plain", consumer_key="k", shared_secret=SECRET,
-                               signature_method="PLAINTEXT",
-                               **endpoints("https://sp.example.com"))
+    services(sqlite_store).providers.add(name="plain", consumer_key="k", shared_secret=SECRET,
+                                         signature_method="PLAINTEXT",
+                                         **endpoints("https://sp.example.com"))
     with pytest.raises(Refused, match="only https URLs"):  # refused before any connection
-        sqlite_store.consumer_side.call("plain", "GET", "http://127.0.0.1:9/x",
-                                        two_legged=True)
+        services(sqlite_store).consumer_side.call("plain", "GET", "http://127.0.0.1:9/x",
+                                                  two_legged=True)
 
 
 def test_authorization_url_is_a_hyperlink_only_on_a_terminal(
@@ -415,7 +419,7 @@ def test_raw_body_sent_as_is_with_body_hash(sqlite_store: Store, server: Server)
     add_rsa_pair(sqlite_store, server)
     connect(sqlite_store, "self")
     for body_hash in (False, True):
-        r = sqlite_store.consumer_side.call(
+        r = services(sqlite_store).consumer_side.call(
             "self", "POST", "/rest/whoami", body=b'{"a": 1}', local_user="ops",
             headers=[("Content-Type", "application/json")], body_hash=body_hash)
         assert r.status == 200, r.body
@@ -426,7 +430,8 @@ def test_raw_body_sent_as_is_with_body_hash(sqlite_store: Store, server: Server)
         answer(200, b"{}", "application/json")(h)
 
     with tiny_server(record) as base:
-        sqlite_store.consumer_side.call("self", "POST", base + "/x", body=b"", two_legged=True,
-                                        body_hash=True)
+        services(sqlite_store).consumer_side.call("self", "POST", base + "/x", body=b"",
+                                                  two_legged=True,
+                                                  body_hash=True)
     # base64(SHA-1 of the empty body), percent-encoded in the header
     assert 'oauth_body_hash="2jmj7l5rSw0yVb%2FvlWAYkK%2FYBwk%3D"' in seen[0]

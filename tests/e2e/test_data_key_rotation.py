@@ -18,6 +18,7 @@ from tui_oauth.core.provider.crypto import (
     load_data_key,
     rotate_data_key,
 )
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
 
 
@@ -54,7 +55,7 @@ def test_tokens_keep_working_across_a_rotation(store: Store) -> None:
     assert store.secrets.get(KeyringItem.PREVIOUS_DATA_KEY) is None
     with store.session() as s:
         assert s.get(StoreMeta, ROTATION_META_KEY) is None
-    report = store.doctor.run()
+    report = services(store).doctor.run()
     assert not report.secrets_without_row and not report.rows_without_secret
 
 

@@ -15,15 +15,16 @@ from tests.provider_support import running_server
 from tui_oauth.core.consumer_info_doc import parse_consumer_info
 from tui_oauth.core.errors import ValidationError
 from tui_oauth.core.models import AuditEntry, ConsumerInfo
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
 from tui_oauth.core.timeutil import utcnow
 
 
 def test_the_old_key_is_published_for_the_overlap_only(store: Store) -> None:
-    first = store.consumer_info.view().public_key
-    old, new = store.consumer_info.rotate_key(overlap=timedelta(days=1))
+    first = services(store).consumer_info.view().public_key
+    old, new = services(store).consumer_info.rotate_key(overlap=timedelta(days=1))
     assert old.fingerprint == first.fingerprint != new.fingerprint
-    xml = store.consumer_info.export_xml()
+    xml = services(store).consumer_info.export_xml()
     assert b"<previousPublicKey>" in xml and old.base64_der.encode() in xml
     assert parse_consumer_info(xml).public_key.base64_der == new.base64_der
     with running_server(store) as srv:  # the document the provider serves
@@ -33,25 +34,25 @@ def test_the_old_key_is_published_for_the_overlap_only(store: Store) -> None:
         row = uow.session.exec(select(ConsumerInfo)).one()
         row.previous_key_until = utcnow() - timedelta(seconds=1)
         uow.session.add(row)
-    assert b"previousPublicKey" not in store.consumer_info.export_xml()  # at once
-    assert store.consumer_info.forget_previous_key()
-    assert not store.consumer_info.forget_previous_key()
+    assert b"previousPublicKey" not in services(store).consumer_info.export_xml()  # at once
+    assert services(store).consumer_info.forget_previous_key()
+    assert not services(store).consumer_info.forget_previous_key()
     with store.session() as s:
         row = s.exec(select(ConsumerInfo)).one()
         actions = [e.action for e in s.exec(select(AuditEntry)).all()]
     assert row.previous_public_key is None and row.previous_key_until is None
     assert "consumer_info.previous_key_end" in actions
     # A rotation without overlap publishes one key only, and drops an earlier old one.
-    store.consumer_info.rotate_key(overlap=timedelta(hours=1))
-    store.consumer_info.rotate_key()
-    assert b"previousPublicKey" not in store.consumer_info.export_xml()
-    report = store.doctor.run()
+    services(store).consumer_info.rotate_key(overlap=timedelta(hours=1))
+    services(store).consumer_info.rotate_key()
+    assert b"previousPublicKey" not in services(store).consumer_info.export_xml()
+    report = services(store).doctor.run()
     assert not report.secrets_without_row and not report.rows_without_secret
 
 
 def test_the_overlap_is_bounded(store: Store) -> None:
     with pytest.raises(ValidationError, match="between 0 and 90 days"):
-        store.consumer_info.rotate_key(overlap=timedelta(days=91))
+        services(store).consumer_info.rotate_key(overlap=timedelta(days=91))
 
 
 def test_the_command(cli: Cli) -> None:

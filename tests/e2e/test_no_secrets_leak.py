@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from tests.helpers import HTTPS, all_text, pem_body_lines, pem_spki, rsa_key
 from tests.keyring_backends import FailingKeyring, MemoryKeyring
 from tui_oauth.core.errors import SecretStoreError
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store, open_store
 
 
@@ -33,7 +34,8 @@ def run_session(store: Store) -> tuple[list[str], list[str]]:
     s = {k: distinctive(k) for k in (
         "c-hmac", "c-hmac-2", "c-plain", "c-late", "p-hmac", "p-hmac-2", "p-plain", "p-gone")}
     pems: list[str] = []
-    consumers, providers, info = store.consumers, store.providers, store.consumer_info
+    svc = services(store)
+    consumers, providers, info = svc.consumers, svc.providers, svc.consumer_info
 
     consumers.add(key="hmac:1", name="HMAC", shared_secret=s["c-hmac"],
                   signature_method="HMAC-SHA1", callback_url="https://h.example.com/cb")
@@ -62,7 +64,7 @@ def run_session(store: Store) -> tuple[list[str], list[str]]:
     pems.append(info.private_key_pem())
     info.rotate_key()
     pems.append(info.private_key_pem())
-    assert store.doctor.run().ok
+    assert services(store).doctor.run().ok
     return list(s.values()), pems
 
 
@@ -105,8 +107,8 @@ def test_real_secret_service_session_leaks_nothing(
     try:
         secrets, pems = run_session(real_store)
         # The secrets really are in the keyring (so the scan is not vacuous).
-        assert real_store.consumers.shared_secret("hmac:1") in secrets
-        assert real_store.consumer_info.private_key_pem() == pems[-1]
+        assert services(real_store).consumers.shared_secret("hmac:1") in secrets
+        assert services(real_store).consumer_info.private_key_pem() == pems[-1]
 
         assert_clean(all_text(real_store), secrets, pems, "a table")
         with real_store.engine.connect() as conn:
@@ -142,10 +144,10 @@ def test_failing_keyring_that_echoes_the_value(
     keyring = FailingKeyring(MemoryKeyring(), fail_on={"set"}, echo_value=True)
     with open_store(db_url, secrets_backend=keyring) as store:
         for call in (
-            lambda: store.consumers.add(key="k", name="n", shared_secret=secret,
-                                        signature_method="HMAC-SHA1"),
-            lambda: store.providers.add(name="p", consumer_key="k", shared_secret=secret,
-                                        **HTTPS),
+            lambda: services(store).consumers.add(key="k", name="n", shared_secret=secret,
+                                                  signature_method="HMAC-SHA1"),
+            lambda: services(store).providers.add(name="p", consumer_key="k", shared_secret=secret,
+                                                  **HTTPS),
         ):
             with pytest.raises(SecretStoreError) as err:
                 call()
@@ -173,21 +175,23 @@ def test_held_tokens_leak_nothing(sqlite_url: str, memory_keyring: MemoryKeyring
     try:
         with running_server(store) as srv:
             add_hmac_consumer(store, "partner", shared)
-            store.providers.add(name="hmac", consumer_key="partner", shared_secret=shared,
-                                allow_private=True, **endpoints(srv.base))
-            info = store.consumer_info.get()
-            store.consumers.add(key=info.key, name="Us", public_key=info.public_key)
-            store.providers.add(name="rsa", consumer_key=info.key, signature_method="RSA-SHA1",
-                                allow_private=True, **endpoints(srv.base))
+            services(store).providers.add(name="hmac", consumer_key="partner", shared_secret=shared,
+                                          allow_private=True, **endpoints(srv.base))
+            info = services(store).consumer_info.get()
+            services(store).consumers.add(key=info.key, name="Us", public_key=info.public_key)
+            services(store).providers.add(name="rsa", consumer_key=info.key,
+                                          signature_method="RSA-SHA1",
+                                          allow_private=True, **endpoints(srv.base))
             secrets = [shared, wrong]
             for name in ("hmac", "rsa"):
                 connect(store, name)
-                assert store.consumer_side.call(name, "GET", "/rest/whoami",
-                                                local_user="ops").status == 200
-                secrets.append(store.consumer_side._held(store.providers.get(name), "ops")[1])
-            store.providers.edit("hmac", shared_secret=wrong)
+                assert services(store).consumer_side.call(name, "GET", "/rest/whoami",
+                                                          local_user="ops").status == 200
+                svc = services(store)
+                secrets.append(svc.consumer_side._held(svc.providers.get(name), "ops")[1])
+            services(store).providers.edit("hmac", shared_secret=wrong)
             with pytest.raises(ProviderProblemError) as err:
-                store.consumer_side.request_token("hmac")
+                services(store).consumer_side.request_token("hmac")
         assert err.value.base_string
         # Our provider logged its refusal (the scans below cover the refusal log): the
         # base string and signature it was sent, never the secret either side used
@@ -196,7 +200,7 @@ def test_held_tokens_leak_nothing(sqlite_url: str, memory_keyring: MemoryKeyring
                 "SELECT problem, base_string, signature FROM refusals")).all()
         assert [r[0] for r in logged_refusals] == ["signature_invalid"]
         assert logged_refusals[0][1] and logged_refusals[0][2]
-        pems = [store.consumer_info.private_key_pem()]
+        pems = [services(store).consumer_info.private_key_pem()]
         assert_clean(str(err.value), secrets, pems, "a failure message")
         assert_clean(all_text(store), secrets, pems, "a table")
         with store.engine.connect() as conn:

@@ -32,6 +32,7 @@ from tests.provider_support import (
     oauth_session,
     problem_of,
 )
+from tui_oauth.core.registry import services
 from tui_oauth.core.services.tokens import Decision
 from tui_oauth.core.store import Store
 
@@ -96,7 +97,7 @@ def test_protocol_parameters_split_between_header_body_and_query(server: Server,
     assert r.status_code == 200, r.text
     rt = r.form
     assert rt["oauth_callback_confirmed"] == "true"
-    decision = sqlite_store.tokens.authorize(rt["oauth_token"], "alice")
+    decision = services(sqlite_store).tokens.authorize(rt["oauth_token"], "alice")
     assert (decision.redirect_url() or "").startswith(callback + "&oauth_token=")
 
     url = server.url(OAUTH + "/access-token")
@@ -153,7 +154,7 @@ def test_the_callback_query_is_kept_exactly_as_sent(server: Server, sqlite_store
                       data={"oauth_token": rt["oauth_token"], "csrf": csrf, "decision": "allow"},
                       headers={"X-Remote-User": "bob"})
     assert r.status_code == 303, r.text
-    assert sqlite_store.tokens.list(type="request").rows[0].state == "authorized"
+    assert services(sqlite_store).tokens.list(type="request").rows[0].state == "authorized"
     location = r.headers["Location"]
     prefix = "https://client.example/cb;v=1?state=a%20b&flag&x=1;y=2&raw=%FF%FE&p=a+b&oauth_token="
     assert location.startswith(prefix), location
@@ -350,7 +351,7 @@ def test_authlib_completes_the_dance(server: Server, sqlite_store: Store, authli
     s = authlib_ok.OAuth1Session(key, redirect_uri="https://client.example/cb?s=a%20b",
                                  **signing)
     rt = s.fetch_request_token(server.url(OAUTH + "/request-token"))
-    decision = sqlite_store.tokens.authorize(rt["oauth_token"], "carol")
+    decision = services(sqlite_store).tokens.authorize(rt["oauth_token"], "carol")
     assert decision.redirect_url() == ("https://client.example/cb?s=a%20b&oauth_token="
                                        f"{rt['oauth_token']}&oauth_verifier="
                                        f"{quote(decision.verifier, safe='')}")

@@ -29,6 +29,7 @@ from tests.provider_support import (
 )
 from tui_oauth.core.models import Token
 from tui_oauth.core.provider.settings import ProviderSettings
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
 from tui_oauth.core.timeutil import utcnow
 
@@ -51,7 +52,7 @@ def dance(srv: Server, store: Store, key: str, **signing: Any) -> dict[str, str]
     s = oauth_session(key, callback_uri="oob", **signing)
     rt = s.fetch_request_token(srv.url(OAUTH + "/request-token"))
     assert rt["oauth_callback_confirmed"] == "true"
-    decision = store.tokens.authorize(rt["oauth_token"], "alice")
+    decision = services(store).tokens.authorize(rt["oauth_token"], "alice")
     s2 = oauth_session(key, resource_owner_key=rt["oauth_token"],
                        resource_owner_secret=rt["oauth_token_secret"],
                        verifier=decision.verifier, **signing)
@@ -83,7 +84,7 @@ def test_rsa_dance_oob_on_both_databases(store: Store) -> None:
         assert r.status_code == 200, r.text
         assert r.json() == {"consumer_key": RSA_KEY, "consumer_name": "JIRA", "user": "alice",
                             "mode": "3lo"}
-        rows = store.tokens.list(consumer_key=RSA_KEY).rows
+        rows = services(store).tokens.list(consumer_key=RSA_KEY).rows
         assert sorted((t.type, t.state) for t in rows) == [("access", "active"),
                                                            ("request", "used")]
         # Token secrets are not stored in plain text.
@@ -142,7 +143,7 @@ def test_authorize_page_without_trusted_header_points_to_the_cli(sqlite_store: S
                              data={"oauth_token": rt["oauth_token"], "decision": "allow"},
                              headers={"X-Remote-User": "bob"}, timeout=10)
         assert post.status_code == 403
-        assert sqlite_store.tokens.list(type="request").rows[0].state == "pending"
+        assert services(sqlite_store).tokens.list(type="request").rows[0].state == "pending"
 
 
 def test_deny_sends_verifier_denied_and_the_exchange_is_refused(server: Server,
@@ -214,12 +215,12 @@ def test_two_legged_execute_as_and_impersonation(server: Server, sqlite_store: S
     named = requests.get(server.url("/rest/whoami"), params={"xoauth_requestor_id": "carol"},
                          auth=auth(RSA_KEY, rsa_pem=pem), timeout=10)
     expect_problem(named, "user_refused", 503)
-    sqlite_store.consumers.edit(RSA_KEY, two_lo_impersonation=True)
+    services(sqlite_store).consumers.edit(RSA_KEY, two_lo_impersonation=True)
     named = requests.get(server.url("/rest/whoami"), params={"xoauth_requestor_id": "carol"},
                          auth=auth(RSA_KEY, rsa_pem=pem), timeout=10)
     assert named.status_code == 200 and named.json()["user"] == "carol"
-    sqlite_store.consumers.edit(RSA_KEY, two_lo_allowed=False, two_lo_execute_as=None,
-                                two_lo_impersonation=False)
+    services(sqlite_store).consumers.edit(RSA_KEY, two_lo_allowed=False, two_lo_execute_as=None,
+                                          two_lo_impersonation=False)
     # A policy refusal is permanent: consumer_key_rejected (401), not the retryable 503.
     expect_problem(whoami(server, RSA_KEY, None, rsa_pem=pem), "consumer_key_rejected", 401)
 
@@ -233,7 +234,7 @@ def test_anonymous_two_legged(server: Server, sqlite_store: Store) -> None:
 def test_consumer_info_is_our_xml(server: Server, sqlite_store: Store) -> None:
     r = requests.get(server.url(OAUTH + "/consumer-info"), timeout=10)
     assert r.status_code == 200 and "xml" in r.headers["content-type"]
-    assert f"<key>{sqlite_store.consumer_info.get().key}</key>" in r.text
+    assert f"<key>{services(sqlite_store).consumer_info.get().key}</key>" in r.text
 
 
 # Refusals -------------------------------------------------------------------------------
@@ -316,7 +317,7 @@ def test_problem_detail_minimal_answers_alike_to_whoever_cannot_sign(sqlite_stor
         expect_problem(r, "signature_method_rejected", 400)
         # ... and so does what only a caller who signed correctly gets to hear.
         assert whoami(srv, RSA_KEY, None, rsa_pem=pem).status_code == 200
-        sqlite_store.tokens.revoke(at["oauth_token"])
+        services(sqlite_store).tokens.revoke(at["oauth_token"])
         expect_problem(whoami(srv, HMAC_KEY, at, secret=SECRET), "token_revoked", 401)
 
 
@@ -324,7 +325,7 @@ def test_used_and_expired_request_tokens(server: Server, sqlite_store: Store) ->
     add_hmac_consumer(sqlite_store, HMAC_KEY, SECRET)
     s = oauth_session(HMAC_KEY, secret=SECRET, callback_uri="oob")
     rt = s.fetch_request_token(server.url(OAUTH + "/request-token"))
-    verifier = sqlite_store.tokens.authorize(rt["oauth_token"], "alice").verifier
+    verifier = services(sqlite_store).tokens.authorize(rt["oauth_token"], "alice").verifier
     a = auth(HMAC_KEY, secret=SECRET, resource_owner_key=rt["oauth_token"],
              resource_owner_secret=rt["oauth_token_secret"], verifier=verifier)
     assert requests.post(server.url(OAUTH + "/access-token"), auth=a, timeout=10).ok
@@ -333,7 +334,7 @@ def test_used_and_expired_request_tokens(server: Server, sqlite_store: Store) ->
     # Expired: approved in time but exchanged too late.
     s = oauth_session(HMAC_KEY, secret=SECRET, callback_uri="oob")
     rt = s.fetch_request_token(server.url(OAUTH + "/request-token"))
-    verifier = sqlite_store.tokens.authorize(rt["oauth_token"], "alice").verifier
+    verifier = services(sqlite_store).tokens.authorize(rt["oauth_token"], "alice").verifier
     with Session(sqlite_store.engine) as db:
         db.exec(update(Token).where(col(Token.token) == rt["oauth_token"])
                 .values(expires_at=utcnow() - timedelta(seconds=1)))
@@ -352,7 +353,7 @@ def test_unapproved_request_token_and_wrong_verifier(server: Server, sqlite_stor
              resource_owner_secret=rt["oauth_token_secret"], verifier="guess-guess")
     expect_problem(requests.post(server.url(OAUTH + "/access-token"), auth=a, timeout=10),
                    "permission_unknown", 401)
-    sqlite_store.tokens.authorize(rt["oauth_token"], "alice")
+    services(sqlite_store).tokens.authorize(rt["oauth_token"], "alice")
     expect_problem(requests.post(server.url(OAUTH + "/access-token"), auth=a, timeout=10),
                    "token_rejected", 401)
 
@@ -361,7 +362,7 @@ def test_revoked_and_expired_access_tokens(server: Server, sqlite_store: Store) 
     add_hmac_consumer(sqlite_store, HMAC_KEY, SECRET)
     at = dance(server, sqlite_store, HMAC_KEY, secret=SECRET)
     assert whoami(server, HMAC_KEY, at, secret=SECRET).status_code == 200
-    sqlite_store.tokens.revoke(at["oauth_token"])
+    services(sqlite_store).tokens.revoke(at["oauth_token"])
     expect_problem(whoami(server, HMAC_KEY, at, secret=SECRET), "token_revoked", 401)
     at2 = dance(server, sqlite_store, HMAC_KEY, secret=SECRET)
     with Session(sqlite_store.engine) as db:
@@ -379,14 +380,14 @@ def test_removed_consumer_loses_access_at_once(server: Server, sqlite_store: Sto
     pem = add_rsa_consumer(sqlite_store, RSA_KEY)
     at = dance(server, sqlite_store, RSA_KEY, rsa_pem=pem)
     assert whoami(server, RSA_KEY, at, rsa_pem=pem).status_code == 200
-    sqlite_store.consumers.remove(RSA_KEY)
+    services(sqlite_store).consumers.remove(RSA_KEY)
     expect_problem(whoami(server, RSA_KEY, at, rsa_pem=pem), "consumer_key_unknown", 401)
 
 
 def test_changed_secret_takes_effect(server: Server, sqlite_store: Store) -> None:
     add_hmac_consumer(sqlite_store, HMAC_KEY, SECRET, two_lo_allowed=True)
     assert whoami(server, HMAC_KEY, None, secret=SECRET).status_code == 200
-    sqlite_store.consumers.edit(HMAC_KEY, shared_secret="a-new-secret-42")
+    services(sqlite_store).consumers.edit(HMAC_KEY, shared_secret="a-new-secret-42")
     expect_problem(whoami(server, HMAC_KEY, None, secret=SECRET), "signature_invalid", 401)
     assert whoami(server, HMAC_KEY, None, secret="a-new-secret-42").status_code == 200
 
@@ -433,7 +434,7 @@ def test_behind_a_tls_proxy_signatures_use_the_public_url(sqlite_store: Store) -
 def test_three_legged_switched_off(server: Server, sqlite_store: Store) -> None:
     add_hmac_consumer(sqlite_store, HMAC_KEY, SECRET)
     at = dance(server, sqlite_store, HMAC_KEY, secret=SECRET)
-    sqlite_store.consumers.edit(HMAC_KEY, three_lo_allowed=False)
+    services(sqlite_store).consumers.edit(HMAC_KEY, three_lo_allowed=False)
     r = requests.post(server.url(OAUTH + "/request-token"), timeout=10,
                       auth=auth(HMAC_KEY, secret=SECRET, callback_uri="oob"))
     expect_problem(r, "consumer_key_rejected", 401)
@@ -470,7 +471,7 @@ def test_stored_callback_is_used_when_the_consumer_sends_none(server: Server,
                       auth=auth(HMAC_KEY, secret=SECRET))
     assert r.status_code == 200, r.text
     token = parse_qs(r.text)["oauth_token"][0]
-    redirect = sqlite_store.tokens.authorize(token, "alice").redirect_url()
+    redirect = services(sqlite_store).tokens.authorize(token, "alice").redirect_url()
     assert redirect is not None and redirect.startswith("https://client.example/cb?")
 
 
@@ -489,7 +490,7 @@ def test_request_path_reads_no_keyring(server: Server, sqlite_store: Store,
 def test_the_server_purges_expired_tokens_on_its_schedule(sqlite_store: Store) -> None:
     """Expired tokens go by themselves (Atlassian: every 8 hours; here every second)."""
     add_hmac_consumer(sqlite_store)
-    consumer = sqlite_store.consumers.get("www.google.com")
+    consumer = services(sqlite_store).consumers.get("www.google.com")
     now = utcnow()
     with Session(sqlite_store.engine) as s:
         s.add(Token(token="expired-one", consumer_id=consumer.id or 0, type="access",

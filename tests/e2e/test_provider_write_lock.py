@@ -29,6 +29,7 @@ from tests.provider_support import (
 from tui_oauth.core.database import BUSY_TIMEOUT_MS
 from tui_oauth.core.models import Nonce, Token
 from tui_oauth.core.provider.engine import WriteBusy
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
 
 KEY, SECRET = "www.google.com", "kd94hf93k423kf44"
@@ -125,7 +126,7 @@ def test_three_legged_request_records_last_use_when_handed_over(
     add_hmac_consumer(sqlite_store, KEY, SECRET)
     s = oauth_session(KEY, callback_uri="oob", secret=SECRET)
     rt = s.fetch_request_token(server.url(OAUTH + "/request-token"))
-    verifier = sqlite_store.tokens.authorize(rt["oauth_token"], "alice").verifier
+    verifier = services(sqlite_store).tokens.authorize(rt["oauth_token"], "alice").verifier
     at = oauth_session(KEY, resource_owner_key=rt["oauth_token"],
                        resource_owner_secret=rt["oauth_token_secret"], verifier=verifier,
                        secret=SECRET).fetch_access_token(server.url(OAUTH + "/access-token"))

@@ -25,6 +25,7 @@ from tui_oauth.core.provider.engine import ProviderEngine
 from tui_oauth.core.provider.problems import NO_OAUTH, STATUS, Problem
 from tui_oauth.core.provider.refusals import Keys, RefusalLog, Sent
 from tui_oauth.core.provider.settings import ProviderSettings, set_setting
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
 from tui_oauth.core.timeutil import utcnow
 
@@ -49,7 +50,7 @@ def test_service_filters_summary_clock_and_purge(store: Store) -> None:
         answered="consumer_key_unknown", client_addr="10.9.8.7")
     put(store, 1, consumer_key="c2", bucket="c2",
         seen_url="http://127.0.0.1:8080/rest/whoami")
-    svc = store.refusals
+    svc = services(store).refusals
 
     rows = svc.list()
     assert [r.id for r in rows] == sorted((r.id for r in rows), reverse=True)  # newest first
@@ -113,7 +114,7 @@ def test_service_filters_summary_clock_and_purge(store: Store) -> None:
     set_setting(store, "refusal_retention", 3600)
     put(store, 1, at=utcnow() - timedelta(hours=2))
     before = len(svc.list(limit=1000))
-    store.tokens.purge()  # `tokens purge` and serve's 8-hour job bound the log too
+    services(store).tokens.purge()  # `tokens purge` and serve's 8-hour job bound the log too
     assert len(svc.list(limit=1000)) == before - 1
 
 
@@ -192,13 +193,13 @@ def test_every_problem_over_http_is_logged_with_its_fields_and_advice(
         # The tokens: a dance, then each state
         rt = request_token(srv)
         assert problem_of(access_token(srv, rt, "v")) == "permission_unknown"
-        verifier = store.tokens.authorize(rt["oauth_token"], "alice").verifier
+        verifier = services(store).tokens.authorize(rt["oauth_token"], "alice").verifier
         r = access_token(srv, rt, verifier)
         assert r.status_code == 200, r.text
         at = {k: v[0] for k, v in parse_qs(r.text).items()}
         assert problem_of(access_token(srv, rt, verifier)) == "token_used"
         denied = request_token(srv)
-        store.tokens.deny(denied["oauth_token"], "bob")
+        services(store).tokens.deny(denied["oauth_token"], "bob")
         assert problem_of(access_token(srv, denied, "denied")) == "permission_denied"
         fixed = {"nonce": "samenonce", "timestamp": str(int(time.time()))}
         assert whoami(srv, at, **fixed).status_code == 200
@@ -214,7 +215,7 @@ def test_every_problem_over_http_is_logged_with_its_fields_and_advice(
                    .values(expires_at=utcnow() - timedelta(seconds=1)))
             s.commit()
         assert problem_of(whoami(srv, at)) == "token_expired"
-        store.tokens.revoke(at["oauth_token"])
+        services(store).tokens.revoke(at["oauth_token"])
         assert problem_of(whoami(srv, at)) == "token_revoked"
         # The consumer's permissions
         assert problem_of(whoami(srv)) == "consumer_key_rejected"
@@ -225,7 +226,7 @@ def test_every_problem_over_http_is_logged_with_its_fields_and_advice(
                           ).status_code == 200
         srv.engine.refusal_log.flush()
 
-    rows = list(store.refusals.iter())
+    rows = list(services(store).refusals.iter())
     by_problem: dict[str, list[Any]] = {}
     for row in rows:
         by_problem.setdefault(row.problem, []).append(row)
@@ -286,11 +287,11 @@ def test_every_problem_over_http_is_logged_with_its_fields_and_advice(
     assert f"consumers show {shlex.quote(method.consumer_key)}`" in method.advice
     assert "Authorization header" in by_problem[NO_OAUTH][0].advice
 
-    clock = store.refusals.clock(TWO_LO)
+    clock = services(store).refusals.clock(TWO_LO)
     assert clock is not None and -102 <= clock.median_offset <= -98
     assert clock.samples >= 3
-    assert store.refusals.clock("nobody") is None  # unknown keys are not followed
-    summary = store.refusals.summary(HMAC_KEY)
+    assert services(store).refusals.clock("nobody") is None  # unknown keys are not followed
+    summary = services(store).refusals.summary(HMAC_KEY)
     assert summary.total == sum(summary.counts.values()) == len(
         [r for r in rows if r.consumer_key == HMAC_KEY])
 
@@ -311,7 +312,7 @@ def test_behind_a_proxy_that_keeps_the_host_the_finding_tells_secret_from_url(
                 in r.headers["WWW-Authenticate"].replace("%20", " ").replace("%3A", ":")
                 .replace("%2F", "/").replace("%3B", ";"))
         srv.engine.refusal_log.flush()
-    wrong, internal, _again = sorted(sqlite_store.refusals.list(), key=lambda r: r.id)
+    wrong, internal, _again = sorted(services(sqlite_store).refusals.list(), key=lambda r: r.id)
     assert wrong.seen_url == "http://jira.example.com/base/rest/whoami"
     assert wrong.finding is not None and wrong.finding.startswith(
         "none: none of the usual mistakes explains it; tried: internal_url, ")
@@ -324,12 +325,12 @@ def test_behind_a_proxy_that_keeps_the_host_the_finding_tells_secret_from_url(
     assert f"The consumer signed {srv.base}/base/rest/whoami;" in internal.advice
     assert "`serve --public-url` instead only if every client" in internal.advice
     # the check from the record finds it too (the console's and `refusals show`'s)
-    report = sqlite_store.diagnostics.check_refusal(internal.id)
+    report = services(sqlite_store).diagnostics.check_refusal(internal.id)
     assert report.mistake is not None and report.mistake.code == "internal_url"
     assert report.mistake.signed_url == srv.base + "/base/rest/whoami"
     port = srv.base.rsplit(":", 1)[1]
-    assert [r.id for r in sqlite_store.refusals.list(text=f":{port}/")] == [
-        r.id for r in sorted(sqlite_store.refusals.list(), key=lambda r: -r.id)]
+    assert [r.id for r in services(sqlite_store).refusals.list(text=f":{port}/")] == [
+        r.id for r in sorted(services(sqlite_store).refusals.list(), key=lambda r: -r.id)]
 
 
 def whoami_plain(srv: Server) -> requests.Response:
@@ -353,11 +354,11 @@ def test_a_flood_of_unknown_keys_stays_bounded(sqlite_store: Store) -> None:
         assert srv.engine.refusal_log.dropped == 0
     assert count(sqlite_store, "refusals", "bucket = ''") == 10
     assert count(sqlite_store, "refusals", "bucket = :b", b=HMAC_KEY) == 1
-    assert [r.consumer_key for r in sqlite_store.refusals.list(consumer="junk-149")] == [
+    assert [r.consumer_key for r in services(sqlite_store).refusals.list(consumer="junk-149")] == [
         "junk-149"]  # the newest kept
     # only the configured consumer's clock is followed
     assert count(sqlite_store, "consumer_clock") == 1
-    assert sqlite_store.refusals.clock(HMAC_KEY) is not None
+    assert services(sqlite_store).refusals.clock(HMAC_KEY) is not None
 
 
 def test_the_recorder_bounds_and_switch(store: Store) -> None:
@@ -374,13 +375,13 @@ def test_the_recorder_bounds_and_switch(store: Store) -> None:
         log.sample(HMAC_KEY, now + offset, now)
     log.sample("nobody", now, now)
     log.flush()
-    clock = store.refusals.clock(HMAC_KEY)
+    clock = services(store).refusals.clock(HMAC_KEY)
     assert clock is not None and (clock.median_offset, clock.samples) == (-20, 3)
     log.sample(HMAC_KEY, now + 40, now)
     log.flush()
-    clock = store.refusals.clock(HMAC_KEY)
+    clock = services(store).refusals.clock(HMAC_KEY)
     assert clock is not None and clock.samples == 4 and clock.median_offset == -20
-    assert store.refusals.clock("nobody") is None and count(store, "consumer_clock") == 1
+    assert services(store).refusals.clock("nobody") is None and count(store, "consumer_clock") == 1
     off = ProviderEngine(sqlite_store, PUBLIC, settings=ProviderSettings(refusal_log="off"))
     try:
         off.refusal_log.record(Problem("nonce_used"), method="GET", url="u", seen_url="s",
@@ -402,8 +403,8 @@ def test_the_recorder_bounds_and_switch(store: Store) -> None:
                           seen_url="http://127.0.0.1:9/r", client_addr="a",
                           listen_url="http://127.0.0.1:9/r")
     diagnosing.flush()
-    findings = [r.finding for r in store.refusals.list(problem="signature_invalid",
-                                                       consumer=HMAC_KEY)]
+    findings = [r.finding for r in services(store).refusals.list(problem="signature_invalid",
+                                                                 consumer=HMAC_KEY)]
     assert findings[0] is None and findings[1] is not None
     assert findings[1].startswith("none: none of the usual mistakes explains it; tried: ")
     # A base string past 16 KiB is cut and says so
@@ -411,7 +412,7 @@ def test_the_recorder_bounds_and_switch(store: Store) -> None:
     problem.sent = Sent("k", "", "HMAC-SHA1", None, "x" * (20 * 1024), "sig")
     log.record(problem, method="POST", url="u", seen_url="s", client_addr="a")
     log.flush()
-    row = sqlite_store.refusals.list(limit=1)[0]
+    row = services(sqlite_store).refusals.list(limit=1)[0]
     assert row.truncated and row.base_string is not None
     assert len(row.base_string) == 16 * 1024
 
@@ -457,4 +458,4 @@ def test_doctor_says_whether_our_clock_is_synchronised(
     fake_tool(tmp_path, "timedatectl", "exec /bin/sleep 30")
     fake_tool(tmp_path, "chronyc", "exec /bin/sleep 30")
     assert clock().status == doctor.INFO
-    assert [c for c in store.doctor.run().checks if c.name == "clock"]
+    assert [c for c in services(store).doctor.run().checks if c.name == "clock"]

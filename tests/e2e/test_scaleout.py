@@ -42,6 +42,7 @@ from requests_oauthlib import OAuth1Session
 from tests.cli_support import REPO, Cli, base_env, delete_store_secrets
 from tests.provider_support import OAUTH, SessionHandleClient
 from tui_oauth.core.database import make_engine
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store, open_store
 
 KEY = "scale:partner"
@@ -201,7 +202,7 @@ def access_token(base: str, public: str, store: Store, user: str = "alice") -> d
         r = http_.send(retarget(s, "POST", public, base, OAUTH + "/request-token"), timeout=10)
         assert r.status_code == 200, r.text
         rt = {k: v[0] for k, v in parse_qs(r.text).items()}
-        verifier = store.tokens.authorize(rt["oauth_token"], user).verifier
+        verifier = services(store).tokens.authorize(rt["oauth_token"], user).verifier
         s2 = OAuth1Session(KEY, client_secret=SECRET, resource_owner_key=rt["oauth_token"],
                            resource_owner_secret=rt["oauth_token_secret"], verifier=verifier)
         r = http_.send(retarget(s2, "POST", public, base, OAUTH + "/access-token"), timeout=10)
@@ -222,8 +223,8 @@ def partner(db_url: str, keyring_backend: Any) -> Iterator[Store]:
     """The store (SQLite or PostgreSQL) with the HMAC consumer, secrets in the real
     Secret Service (the servers are other processes)."""
     store = open_store(db_url, secrets_backend=keyring_backend)
-    store.consumers.add(key=KEY, name="Partner", shared_secret=SECRET,
-                        signature_method="HMAC-SHA1")
+    services(store).consumers.add(key=KEY, name="Partner", shared_secret=SECRET,
+                                  signature_method="HMAC-SHA1")
     try:
         yield store
     finally:
@@ -288,14 +289,14 @@ def check_together(nodes: list[Node], store: Store, token: dict[str, str],
         assert node.whoami(renewed)[0] == 200, node.name
 
     # A changed shared secret applies on every process within the refresh interval.
-    store.consumers.edit(KEY, shared_secret=NEW_SECRET)
+    services(store).consumers.edit(KEY, shared_secret=NEW_SECRET)
     for node in nodes:
         assert wait_for(lambda n=node: n.whoami(renewed, secret=NEW_SECRET)[0] == 200,  # type: ignore[misc]
                         CHANGE_WAIT), f"{node.name} still refuses the new secret"
         assert refused(node.whoami(renewed, secret=SECRET), "signature_invalid"), node.name
 
     # A consumer removed is refused by every process on the next request.
-    store.consumers.remove(KEY)
+    services(store).consumers.remove(KEY)
     for node in nodes:
         answer = node.whoami(renewed, secret=NEW_SECRET)
         assert refused(answer, "consumer_key_unknown"), (node.name, answer)
@@ -309,7 +310,7 @@ def test_workers_of_one_serve_agree_on_nonces_tokens_and_consumers(
             check_together(nodes, partner,
                            access_token(served.base, served.base, partner),
                            access_token(served.base, served.base, partner, "bob"),
-                           revoke=partner.tokens.revoke)
+                           revoke=services(partner).tokens.revoke)
         finally:
             for node in nodes:
                 node.close()

@@ -16,6 +16,7 @@ from tests.cli_support import Cli
 from tests.provider_support import add_hmac_consumer, add_rsa_consumer, auth, running_server
 from tui_oauth.core.errors import ValidationError
 from tui_oauth.core.models import AuditEntry, Consumer, previous_secret_item
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
 from tui_oauth.core.timeutil import utcnow
 
@@ -31,7 +32,8 @@ def test_both_secrets_work_inside_the_window_and_only_the_new_one_after(store: S
     add_hmac_consumer(store, KEY, OLD, two_lo_allowed=True)
     with running_server(store) as srv:
         assert whoami(srv, OLD).status_code == 200
-        rotation = store.consumers.rotate_secret(KEY, secret=NEW, overlap=timedelta(hours=1))
+        rotation = services(store).consumers.rotate_secret(KEY, secret=NEW,
+                                                           overlap=timedelta(hours=1))
         assert rotation.secret == NEW and not rotation.generated
         assert rotation.previous_until is not None
         assert whoami(srv, NEW).status_code == 200
@@ -45,14 +47,14 @@ def test_both_secrets_work_inside_the_window_and_only_the_new_one_after(store: S
         refused = whoami(srv, OLD)
         assert refused.status_code == 401 and "signature_invalid" in refused.text
         assert whoami(srv, NEW).status_code == 200
-        report = store.doctor.run()
+        report = services(store).doctor.run()
         assert any(c.name == "rotated secrets" and c.status == "warn" for c in report.checks)
-        assert store.consumers.forget_old_secrets() == 1
-        consumer = store.consumers.get(KEY)
+        assert services(store).consumers.forget_old_secrets() == 1
+        consumer = services(store).consumers.get(KEY)
         assert consumer.previous_secret_until is None
         assert store.secrets.get(previous_secret_item(consumer)) is None
         assert whoami(srv, OLD).status_code == 401 and whoami(srv, NEW).status_code == 200
-    report = store.doctor.run()
+    report = services(store).doctor.run()
     assert not report.secrets_without_row and not report.rows_without_secret
     assert not any(c.name == "rotated secrets" for c in report.checks)
     with store.session() as s:
@@ -64,9 +66,9 @@ def test_both_secrets_work_inside_the_window_and_only_the_new_one_after(store: S
 
 def test_rotation_without_overlap_drops_the_old_secret_at_once(store: Store) -> None:
     add_hmac_consumer(store, KEY, OLD, two_lo_allowed=True)
-    rotation = store.consumers.rotate_secret(KEY)  # generated, no overlap
+    rotation = services(store).consumers.rotate_secret(KEY)  # generated, no overlap
     assert rotation.generated and len(rotation.secret) >= 24 and rotation.previous_until is None
-    assert store.consumers.shared_secret(KEY) == rotation.secret
+    assert services(store).consumers.shared_secret(KEY) == rotation.secret
     with running_server(store) as srv:
         assert whoami(srv, OLD).status_code == 401
         assert whoami(srv, rotation.secret).status_code == 200
@@ -74,16 +76,16 @@ def test_rotation_without_overlap_drops_the_old_secret_at_once(store: Store) -> 
 
 def test_a_secret_set_by_hand_ends_the_overlap(store: Store) -> None:
     add_hmac_consumer(store, KEY, OLD, two_lo_allowed=True)
-    store.consumers.rotate_secret(KEY, secret=NEW, overlap=timedelta(days=1))
-    consumer = store.consumers.get(KEY)
+    services(store).consumers.rotate_secret(KEY, secret=NEW, overlap=timedelta(days=1))
+    consumer = services(store).consumers.get(KEY)
     assert store.secrets.get(previous_secret_item(consumer)) == OLD
-    store.consumers.edit(KEY, shared_secret="third-secret-000000000")
-    consumer = store.consumers.get(KEY)
+    services(store).consumers.edit(KEY, shared_secret="third-secret-000000000")
+    consumer = services(store).consumers.get(KEY)
     assert consumer.previous_secret_until is None
     assert store.secrets.get(previous_secret_item(consumer)) is None
-    store.consumers.rotate_secret(KEY, secret=NEW, overlap=timedelta(days=1))
-    store.consumers.remove(KEY)  # and removing the consumer leaves no old secret behind
-    report = store.doctor.run()
+    services(store).consumers.rotate_secret(KEY, secret=NEW, overlap=timedelta(days=1))
+    services(store).consumers.remove(KEY)  # and removing the consumer leaves no old secret behind
+    report = services(store).doctor.run()
     assert not report.secrets_without_row
 
 
@@ -92,10 +94,10 @@ def test_a_secret_set_by_hand_ends_the_overlap(store: Store) -> None:
 def test_refusals(store: Store, overlap: timedelta, said: str) -> None:
     add_hmac_consumer(store, KEY, OLD)
     with pytest.raises(ValidationError, match=said):
-        store.consumers.rotate_secret(KEY, overlap=overlap)
+        services(store).consumers.rotate_secret(KEY, overlap=overlap)
     add_rsa_consumer(store, "rsa:only")
     with pytest.raises(ValidationError, match="no shared secret to rotate"):
-        store.consumers.rotate_secret("rsa:only")
+        services(store).consumers.rotate_secret("rsa:only")
 
 
 def test_the_commands(cli: Cli, tmp_path: Path) -> None:

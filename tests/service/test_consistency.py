@@ -29,23 +29,25 @@ from tests.helpers import (
 from tests.keyring_backends import FailingKeyring, MemoryKeyring
 from tui_oauth.core.errors import ConflictError, SecretStoreError, StoreError
 from tui_oauth.core.models import consumer_secret_item, private_key_item
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store, open_store
 
 Action = Callable[[Store], Any]
 
 ACTIONS: dict[str, Action] = {
-    "consumer.add": lambda s: s.consumers.add(
+    "consumer.add": lambda s: services(s).consumers.add(
         key="c2", name="C2", shared_secret="c2-new-secret", signature_method="HMAC-SHA1"),
-    "consumer.edit": lambda s: s.consumers.edit("c1", name="renamed",
-                                                shared_secret="c1-new-secret"),
-    "consumer.edit-drop-secret": lambda s: s.consumers.edit(
+    "consumer.edit": lambda s: services(s).consumers.edit("c1", name="renamed",
+                                                          shared_secret="c1-new-secret"),
+    "consumer.edit-drop-secret": lambda s: services(s).consumers.edit(
         "c1", shared_secret=None, signature_method="RSA-SHA1", public_key=pem_spki(rsa_key(0))),
-    "consumer.remove": lambda s: s.consumers.remove("c1"),
-    "provider.add": lambda s: s.providers.add(
+    "consumer.remove": lambda s: services(s).consumers.remove("c1"),
+    "provider.add": lambda s: services(s).providers.add(
         name="p2", consumer_key="k2", shared_secret="p2-new-secret", **HTTPS),
-    "provider.edit": lambda s: s.providers.edit("p1", name="p1b", shared_secret="p1-new-secret"),
-    "provider.remove": lambda s: s.providers.remove("p1"),
-    "info.rotate_key": lambda s: s.consumer_info.rotate_key(),
+    "provider.edit": lambda s: services(s).providers.edit("p1", name="p1b",
+                                                          shared_secret="p1-new-secret"),
+    "provider.remove": lambda s: services(s).providers.remove("p1"),
+    "info.rotate_key": lambda s: services(s).consumer_info.rotate_key(),
 }
 WRITES_SECRET = ["consumer.add", "consumer.edit", "provider.add", "provider.edit",
                  "info.rotate_key"]
@@ -53,12 +55,13 @@ DELETES_SECRET = ["consumer.edit-drop-secret", "consumer.remove", "provider.remo
 
 
 def seed(store: Store) -> None:
-    c = store.consumers.add(key="c1", name="C1", shared_secret="c1-secret",
-                            signature_method="HMAC-SHA1")
+    c = services(store).consumers.add(key="c1", name="C1", shared_secret="c1-secret",
+                                      signature_method="HMAC-SHA1")
     add_tokens(store, c.id, request=1, access=2)  # type: ignore[arg-type]
-    p = store.providers.add(name="p1", consumer_key="k1", shared_secret="p1-secret", **HTTPS)
+    p = services(store).providers.add(name="p1", consumer_key="k1", shared_secret="p1-secret",
+                                      **HTTPS)
     add_held_tokens(store, p.id, 2)  # type: ignore[arg-type]
-    store.consumer_info.get()
+    services(store).consumer_info.get()
 
 
 @pytest.fixture
@@ -106,19 +109,19 @@ def _fails_cleanly(flaky: tuple[Store, FailingKeyring], fail_on: set[str],
     assert keyring.failures, "the keyring was never asked"
     keyring.fail_on = frozenset()
     assert snapshot(store, keyring) == before
-    assert store.doctor.run().ok
+    assert services(store).doctor.run().ok
 
 
 def test_consumer_info_creation_fails_cleanly(db_url: str) -> None:
     keyring = FailingKeyring(MemoryKeyring(), fail_on={"set"})
     with open_store(db_url, secrets_backend=keyring) as store:
         with pytest.raises(SecretStoreError):
-            store.consumer_info.get()
+            services(store).consumer_info.get()
         assert db_state(store)["consumer_info"] == []
         assert db_state(store)["audit_log"] == []
         assert keyring_items(store, keyring) == {}
         keyring.fail_on = frozenset()
-        assert store.consumer_info.get().key.startswith("tui-oauth:")
+        assert services(store).consumer_info.get().key.startswith("tui-oauth:")
 
 
 def test_rotate_when_old_key_cannot_be_deleted(flaky: tuple[Store, FailingKeyring],
@@ -126,11 +129,11 @@ def test_rotate_when_old_key_cannot_be_deleted(flaky: tuple[Store, FailingKeyrin
     """The rotation is refused; the new key's item cannot be undone either (same
     broken delete), so it is left as an orphan that doctor finds and removes."""
     store, keyring = flaky
-    info = store.consumer_info.get()
+    info = services(store).consumer_info.get()
     db_before, items_before = snapshot(store, keyring)
     keyring.fail_on = frozenset({"delete"})
     with pytest.raises(SecretStoreError) as err:
-        store.consumer_info.rotate_key()
+        services(store).consumer_info.rotate_key()
     assert any("doctor" in note for note in getattr(err.value, "__notes__", []))
     assert "keyring undo failed" in caplog.text
     keyring.fail_on = frozenset()
@@ -138,8 +141,8 @@ def test_rotate_when_old_key_cannot_be_deleted(flaky: tuple[Store, FailingKeyrin
     items = keyring_items(store, keyring)
     assert items[private_key_item(info)] == items_before[private_key_item(info)]
     [orphan] = set(items) - set(items_before)
-    assert store.doctor.run().secrets_without_row == [orphan]
-    assert store.doctor.remove_orphan_secrets() == [orphan]
+    assert services(store).doctor.run().secrets_without_row == [orphan]
+    assert services(store).doctor.remove_orphan_secrets() == [orphan]
     assert keyring_items(store, keyring) == items_before
 
 
@@ -180,7 +183,7 @@ def test_commit_failure_undoes_keyring_writes(flaky: tuple[Store, FailingKeyring
     ops = keyring.inner.operations()  # type: ignore[attr-defined]
     assert "set" in ops or "delete" in ops
     assert snapshot(store, keyring) == before
-    assert store.doctor.run().ok
+    assert services(store).doctor.run().ok
 
 
 def test_concurrent_duplicate_at_commit_is_a_conflict(
@@ -219,8 +222,8 @@ def test_hanging_keyring_times_out_and_changes_nothing(
 
     # No lock is left behind: another process (here a second store) can change the rows.
     with open_store(db_url, secrets_backend=keyring.inner, keyring_timeout=5) as other:
-        other.consumers.edit("c1", description="still editable")
-        other.providers.edit("p1", description="still editable")
+        services(other).consumers.edit("c1", description="still editable")
+        services(other).providers.edit("p1", description="still editable")
     # Once the keyring answers (with an error), nothing was written late either.
     keyring.release()
     time.sleep(0.1)
@@ -267,24 +270,24 @@ def race(db_url: str, keyring: SlowKeyring, action: Callable[[Store], Any]) -> l
 
 def test_concurrent_duplicate_add(db_url: str) -> None:
     keyring = SlowKeyring()
-    results = race(db_url, keyring, lambda s: s.consumers.add(
+    results = race(db_url, keyring, lambda s: services(s).consumers.add(
         key="dup", name="Dup", shared_secret=f"secret-{uuid.uuid4()}",
         signature_method="HMAC-SHA1"))
     winner, loser = results
     assert isinstance(loser, ConflictError) and loser.field == "key", loser
     with open_store(db_url, secrets_backend=keyring) as store:
-        assert [c.key for c in store.consumers.list()] == ["dup"]
-        assert store.consumers.get("dup").uid == winner.uid
+        assert [c.key for c in services(store).consumers.list()] == ["dup"]
+        assert services(store).consumers.get("dup").uid == winner.uid
         assert store.secrets.list_names() == [consumer_secret_item(winner)]
-        assert store.doctor.run().ok
-        assert len(store.audit.list().entries) == 1
+        assert services(store).doctor.run().ok
+        assert len(services(store).audit.list().entries) == 1
 
 
 def test_concurrent_consumer_info_creation(db_url: str) -> None:
     keyring = SlowKeyring()
-    first, second = race(db_url, keyring, lambda s: s.consumer_info.get())
+    first, second = race(db_url, keyring, lambda s: services(s).consumer_info.get())
     assert not isinstance(second, Exception), second
     assert (first.key, first.public_key) == (second.key, second.public_key)
     with open_store(db_url, secrets_backend=keyring) as store:
         assert store.secrets.list_names() == [private_key_item(first)]
-        assert [e.action for e in store.audit.list().entries] == ["consumer_info.create"]
+        assert [e.action for e in services(store).audit.list().entries] == ["consumer_info.create"]

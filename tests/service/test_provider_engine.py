@@ -19,6 +19,7 @@ from tui_oauth.core.provider.crypto import CHECK_META_KEY, DataKey, load_data_ke
 from tui_oauth.core.provider.engine import ProviderEngine
 from tui_oauth.core.provider.problems import Problem
 from tui_oauth.core.provider.settings import SPEC, ProviderSettings, set_setting
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store, open_store
 
 RFC_URI = "http://photos.example.net/photos?file=vacation.jpg&size=original"
@@ -74,7 +75,7 @@ def test_data_key_is_made_once_and_encrypts_bound_to_the_token(store: Store,
     assert key.decrypt(blob, "tok-2") is None  # moved to another row
     assert DataKey.generate().decrypt(blob, "tok-1") is None
     # The doctor knows about the item.
-    assert KeyringItem.DATA_KEY in store.doctor.expected_secrets()
+    assert KeyringItem.DATA_KEY in services(store).doctor.expected_secrets()
 
 
 def test_a_different_or_missing_data_key_is_refused(store: Store) -> None:

@@ -17,6 +17,7 @@ from tests.keyring_backends import FailingKeyring, MemoryKeyring
 from tests.provider_support import add_hmac_consumer
 from tui_oauth.core.provider.engine import ProviderEngine
 from tui_oauth.core.provider.problems import Problem
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store, open_store
 
 URL = "https://sp.example.com/rest/whoami"
@@ -56,7 +57,7 @@ def test_a_failed_keyring_read_is_retried_not_cached(
     assert problem(engine) is None
 
     # The consumer changes while the keyring is locked: the refresh cannot read it.
-    flaky_store.consumers.edit(KEY, name="Partner Inc")
+    services(flaky_store).consumers.edit(KEY, name="Partner Inc")
     flaky.fail_on = frozenset({"get"})
     with caplog.at_level(logging.ERROR, logger="tui_oauth.core.provider.consumers"):
         engine.consumers.refresh_all()
@@ -69,14 +70,15 @@ def test_a_failed_keyring_read_is_retried_not_cached(
 
     # doctor (here, with a readable keyring: another host, or later) says so.
     flaky.fail_on = frozenset()
-    report = flaky_store.doctor.run()
+    report = services(flaky_store).doctor.run()
     failing = [c for c in report.checks if c.name == "server keyring reads"]
     assert failing and failing[0].status == "fail" and repr(KEY) in failing[0].message
 
     # The keyring works again: the next refresh reads it, with no restart.
     engine.consumers.refresh_all()
     assert problem(engine) is None
-    assert not [c for c in flaky_store.doctor.run().checks if c.name == "server keyring reads"]
+    checks = services(flaky_store).doctor.run().checks
+    assert not [c for c in checks if c.name == "server keyring reads"]
 
 
 def test_the_request_path_does_not_retry_the_keyring(flaky_store: Store,
@@ -84,7 +86,8 @@ def test_the_request_path_does_not_retry_the_keyring(flaky_store: Store,
     """A locked keyring answers slowly if at all: only the refresh retries."""
     add_hmac_consumer(flaky_store, KEY, SECRET, two_lo_allowed=True)
     engine = ProviderEngine(flaky_store, "https://sp.example.com")
-    flaky_store.consumers.edit(KEY, name="Partner Inc")  # changed: loaded on its next request
+    services(flaky_store).consumers.edit(KEY,
+                                         name="Partner Inc")  # changed: loaded on its next request
     flaky.fail_on = frozenset({"get"})
     assert problem(engine) == "signature_invalid"  # the one read a change costs: it failed
     reads = engine.consumers.keyring_reads
@@ -101,9 +104,10 @@ def test_parsed_keys_are_bounded_and_removed_consumers_forgotten(store: Store) -
     from tui_oauth.core.provider.consumers import ConsumerCache
 
     for i in range(3):
-        store.consumers.add(key=f"rsa:{i}", name=f"RSA {i}", public_key=pem_spki(rsa_key(i)))
-    store.consumers.add(key="hmac:x", name="HMAC", shared_secret="first-s3cret-value",
-                        signature_method="HMAC-SHA1")
+        services(store).consumers.add(key=f"rsa:{i}", name=f"RSA {i}",
+                                      public_key=pem_spki(rsa_key(i)))
+    services(store).consumers.add(key="hmac:x", name="HMAC", shared_secret="first-s3cret-value",
+                                  signature_method="HMAC-SHA1")
     cache = ConsumerCache(store, parsed_keys=2, entries=2)
     cache.refresh()  # the start: nothing loaded, the mark taken
     assert cache.size == 0 and cache.key_parses == 0
@@ -119,13 +123,13 @@ def test_parsed_keys_are_bounded_and_removed_consumers_forgotten(store: Store) -
         assert entry.secret == "first-s3cret-value"
     reads = cache.keyring_reads
     assert cache.refresh() == 0 and cache.keyring_reads == reads  # nothing changed
-    store.consumers.edit("hmac:x", shared_secret="second-s3cret-value")
+    services(store).consumers.edit("hmac:x", shared_secret="second-s3cret-value")
     assert cache.refresh() == 1  # the changed one alone
     with store.session() as s:
         entry, _ = cache.lookup(s.connection(), "hmac:x")
     assert entry.secret == "second-s3cret-value"
     before = cache.size
-    store.consumers.remove("rsa:1")
+    services(store).consumers.remove("rsa:1")
     cache.refresh()
     assert cache.size == before - 1  # forgotten
     with store.session() as s:

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from tests.helpers import pem_spki, rsa_key
 from tui_oauth.core.models import Nonce, Token
+from tui_oauth.core.registry import services
 from tui_oauth.core.services import tokens as tokens_service
 from tui_oauth.core.store import Store
 from tui_oauth.core.timeutil import utcnow
@@ -21,7 +22,8 @@ ROWS = 130
 
 
 def fill(store: Store) -> None:
-    consumer = store.consumers.add(key="purge:app", name="Purge", public_key=pem_spki(rsa_key(0)))
+    consumer = services(store).consumers.add(key="purge:app", name="Purge",
+                                             public_key=pem_spki(rsa_key(0)))
     assert consumer.id is not None
     past, future = utcnow() - timedelta(hours=1), utcnow() + timedelta(hours=1)
     now = int(time.time())
@@ -59,11 +61,11 @@ def test_purge_deletes_exactly_the_matching_rows(store: Store, hold: float,
     monkeypatch.setattr(tokens_service, "PURGE_MIN_BATCH", 2)
     monkeypatch.setattr(tokens_service, "BATCH_PAUSE", 0.0)
     monkeypatch.setattr(Store, "transaction", counting)
-    assert store.tokens.purge(batch=64) == expected
+    assert services(store).tokens.purge(batch=64) == expected
     deletes = len(sizes) - 1  # the last transaction is the audit entry
     # Held 0 s allowed: the size halves to 2 rows; 10 s: it doubles up to the ceiling.
     assert deletes >= 2 + (expected - 8 - 4) // 2 if hold == 0.0 else deletes <= 6
-    assert store.tokens.purge_nonces(600) == old_nonces
+    assert services(store).tokens.purge_nonces(600) == old_nonces
     with store.session() as s:
         assert count(s, Token) == ROWS - expected
         assert count(s, Token, col(Token.expires_at) <= utcnow()) == 0

@@ -25,6 +25,7 @@ from tui_oauth.core.models import (
     private_key_item,
     provider_secret_item,
 )
+from tui_oauth.core.registry import services
 from tui_oauth.core.services.doctor import FAIL, OK, WARN
 from tui_oauth.core.store import Store, open_store
 from tui_oauth.core.timeutil import utcnow
@@ -37,7 +38,7 @@ SECRETS = (C_SECRET, C_SECRET2, P_SECRET, P_SECRET2)
 def all_entries(store: Store) -> list[AuditEntry]:
     entries, before = [], None
     while True:
-        page = store.audit.list(limit=1000, before_id=before)
+        page = services(store).audit.list(limit=1000, before_id=before)
         entries += page.entries
         if page.next_before_id is None:
             return entries
@@ -46,25 +47,27 @@ def all_entries(store: Store) -> list[AuditEntry]:
 
 # Each step: (action it must log, target, call, what before/after must show)
 STEPS: list[tuple[str, str, Callable[[Store], Any], str | None, str | None]] = [
-    ("consumer.add", "jira:1", lambda s: s.consumers.add(
+    ("consumer.add", "jira:1", lambda s: services(s).consumers.add(
         key="jira:1", name="JIRA", public_key=pem_spki(rsa_key(0))), None, "JIRA"),
-    ("consumer.add", "hmac:1", lambda s: s.consumers.add(
+    ("consumer.add", "hmac:1", lambda s: services(s).consumers.add(
         key="hmac:1", name="H", shared_secret=C_SECRET, signature_method="HMAC-SHA1"), None, "H"),
-    ("consumer.edit", "jira:1", lambda s: s.consumers.edit("jira:1", name="JIRA 2"),
+    ("consumer.edit", "jira:1", lambda s: services(s).consumers.edit("jira:1", name="JIRA 2"),
      "JIRA", "JIRA 2"),
-    ("consumer.edit", "hmac:1", lambda s: s.consumers.edit("hmac:1", shared_secret=C_SECRET2),
+    ("consumer.edit", "hmac:1", lambda s: services(s).consumers.edit("hmac:1",
+                                                                     shared_secret=C_SECRET2),
      "H", "H"),
-    ("consumer.remove", "hmac:1", lambda s: s.consumers.remove("hmac:1"), "H", None),
-    ("provider.add", "P", lambda s: s.providers.add(
+    ("consumer.remove", "hmac:1", lambda s: services(s).consumers.remove("hmac:1"), "H", None),
+    ("provider.add", "P", lambda s: services(s).providers.add(
         name="P", consumer_key="ck", shared_secret=P_SECRET, **HTTPS), None, "P"),
-    ("provider.edit", "Q", lambda s: s.providers.edit("P", name="Q", shared_secret=P_SECRET2),
+    ("provider.edit", "Q", lambda s: services(s).providers.edit("P", name="Q",
+                                                                shared_secret=P_SECRET2),
      "P", "Q"),
-    ("provider.reveal_secret", "Q", lambda s: s.providers.record_reveal("Q"), None, None),
-    ("provider.remove", "Q", lambda s: s.providers.remove("Q"), "Q", None),
-    ("consumer_info.create", "", lambda s: s.consumer_info.get(), None, "*"),
-    ("consumer_info.edit", "", lambda s: s.consumer_info.edit(name="Us"), "*", "Us"),
-    ("consumer_info.rotate_key", "", lambda s: s.consumer_info.rotate_key(), "Us", "Us"),
-    ("consumer.remove", "jira:1", lambda s: s.consumers.remove("jira:1"), "JIRA 2", None),
+    ("provider.reveal_secret", "Q", lambda s: services(s).providers.record_reveal("Q"), None, None),
+    ("provider.remove", "Q", lambda s: services(s).providers.remove("Q"), "Q", None),
+    ("consumer_info.create", "", lambda s: services(s).consumer_info.get(), None, "*"),
+    ("consumer_info.edit", "", lambda s: services(s).consumer_info.edit(name="Us"), "*", "Us"),
+    ("consumer_info.rotate_key", "", lambda s: services(s).consumer_info.rotate_key(), "Us", "Us"),
+    ("consumer.remove", "jira:1", lambda s: services(s).consumers.remove("jira:1"), "JIRA 2", None),
 ]
 
 
@@ -75,13 +78,13 @@ def test_every_change_writes_one_entry(db_url: str, memory_keyring: MemoryKeyrin
         for action, target, call, before_name, after_name in STEPS:
             n = len(all_entries(store))
             if action == "consumer_info.rotate_key":
-                private_pems.append(store.consumer_info.private_key_pem())
+                private_pems.append(services(store).consumer_info.private_key_pem())
             call(store)
             entries = all_entries(store)
             assert len(entries) == n + 1, action
             e = entries[0]
             assert (e.action, e.actor, e.client_addr) == (action, "alice", "192.0.2.7")
-            assert e.target == (target or store.consumer_info.get().key)
+            assert e.target == (target or services(store).consumer_info.get().key)
             assert e.at.tzinfo is not None and abs(utcnow() - e.at) < timedelta(minutes=1)
             for raw, name in ((e.before, before_name), (e.after, after_name)):
                 if name is None:
@@ -89,7 +92,7 @@ def test_every_change_writes_one_entry(db_url: str, memory_keyring: MemoryKeyrin
                 else:
                     data = json.loads(raw or "")
                     assert name == "*" or data["name"] == name, (action, data)
-        private_pems.append(store.consumer_info.private_key_pem())
+        private_pems.append(services(store).consumer_info.private_key_pem())
 
         dump = "\n".join(f"{e.before}{e.after}{e.detail}{e.target}" for e in all_entries(store))
         for secret in SECRETS:
@@ -99,8 +102,8 @@ def test_every_change_writes_one_entry(db_url: str, memory_keyring: MemoryKeyrin
 
 
 def test_default_actor_is_the_os_user(store: Store) -> None:
-    store.consumers.add(key="k", name="n", public_key=pem_spki(rsa_key(0)))
-    entry = store.audit.list().entries[0]
+    services(store).consumers.add(key="k", name="n", public_key=pem_spki(rsa_key(0)))
+    entry = services(store).audit.list().entries[0]
     assert entry.actor == store.actor.user == Actor.from_environment().user
 
 
@@ -111,7 +114,7 @@ def test_default_actor_is_the_os_user(store: Store) -> None:
     "DELETE FROM audit_log WHERE action = 'consumer.add'",
 ])
 def test_audit_log_is_append_only(store: Store, statement: str) -> None:
-    store.consumers.add(key="k", name="n", public_key=pem_spki(rsa_key(0)))
+    services(store).consumers.add(key="k", name="n", public_key=pem_spki(rsa_key(0)))
     before = [(e.id, e.actor, e.detail) for e in all_entries(store)]
     with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
         conn.execute(text(statement))
@@ -141,7 +144,7 @@ def test_paging_returns_each_entry_once_newest_first(many: Store, limit: int) ->
     seen: list[int] = []
     before, pages = None, 0
     while True:
-        page = many.audit.list(limit=limit, before_id=before)
+        page = services(many).audit.list(limit=limit, before_id=before)
         pages += 1
         assert len(page.entries) <= limit
         seen += [e.id for e in page.entries]  # type: ignore[misc]
@@ -156,8 +159,8 @@ def test_paging_returns_each_entry_once_newest_first(many: Store, limit: int) ->
 
 
 def test_limit_is_clamped(many: Store) -> None:
-    assert len(many.audit.list(limit=0).entries) == 1
-    assert len(many.audit.list(limit=-5).entries) == 1
+    assert len(services(many).audit.list(limit=0).entries) == 1
+    assert len(services(many).audit.list(limit=-5).entries) == 1
 
 
 def details(page: Any) -> list[str]:
@@ -169,7 +172,7 @@ def numbers(page: Any) -> list[int]:
 
 
 def test_filters(many: Store) -> None:
-    a = many.audit
+    a = services(many).audit
     # text: case-insensitive over action, target, actor, detail; % is literal
     assert numbers(a.list(text="ENTRY 7", limit=200)) == [*range(79, 69, -1), 7]
     assert len(a.list(text="ENTRY 11", limit=200).entries) == 11  # 11, 110..119
@@ -220,10 +223,10 @@ def any_store(request: pytest.FixtureRequest, db_url: str) -> Iterator[Store]:
 
 
 def populate(store: Store) -> tuple[Any, Any]:
-    c = store.consumers.add(key="hmac:1", name="H", shared_secret=C_SECRET,
-                            signature_method="HMAC-SHA1")
-    p = store.providers.add(name="P", consumer_key="ck", shared_secret=P_SECRET, **HTTPS)
-    store.consumer_info.get()
+    c = services(store).consumers.add(key="hmac:1", name="H", shared_secret=C_SECRET,
+                                      signature_method="HMAC-SHA1")
+    p = services(store).providers.add(name="P", consumer_key="ck", shared_secret=P_SECRET, **HTTPS)
+    services(store).consumer_info.get()
     return c, p
 
 
@@ -233,7 +236,7 @@ def checks(report: Any) -> dict[str, Any]:
 
 def test_doctor_healthy_store(any_store: Store) -> None:
     c, p = populate(any_store)
-    report = any_store.doctor.run()
+    report = services(any_store).doctor.run()
     by_name = checks(report)
     assert report.ok, report.checks
     assert by_name["store"].message.startswith(any_store.display_url)
@@ -252,7 +255,7 @@ def test_doctor_healthy_store(any_store: Store) -> None:
     assert report.rows_without_secret == [] and report.secrets_without_row == []
     assert sorted(any_store.secrets.list_names() or []) == sorted(
         [consumer_secret_item(c), provider_secret_item(p),
-         private_key_item(any_store.consumer_info.get())])
+         private_key_item(services(any_store).consumer_info.get())])
 
 
 def test_doctor_sqlite_file_mode(sqlite_url: str, memory_keyring: MemoryKeyring) -> None:
@@ -260,57 +263,57 @@ def test_doctor_sqlite_file_mode(sqlite_url: str, memory_keyring: MemoryKeyring)
         populate(store)
         path = Path(make_url(sqlite_url).database or "")
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        report = store.doctor.run()
+        report = services(store).doctor.run()
         mode_checks = [c for c in report.checks if c.name.startswith("database file")]
         assert mode_checks and all(c.status == OK for c in mode_checks)
         assert "0o600" in checks(report)["database file"].message
         path.chmod(0o644)
-        warned = checks(store.doctor.run())["database file"]
+        warned = checks(services(store).doctor.run())["database file"]
         assert warned.status == WARN and warned.fix == f"chmod 600 {path}"
 
 
 def test_doctor_row_without_secret(any_store: Store) -> None:
     c, _ = populate(any_store)
     any_store.secrets.delete(consumer_secret_item(c))  # behind the store's back
-    report = any_store.doctor.run()
+    report = services(any_store).doctor.run()
     assert not report.ok
     assert report.rows_without_secret == ["consumer 'hmac:1' shared secret"]
     check = checks(report)["rows without secret"]
     assert check.status == FAIL and "hmac:1" in check.message and check.fix
 
-    any_store.secrets.delete(private_key_item(any_store.consumer_info.get()))
-    report = any_store.doctor.run()
+    any_store.secrets.delete(private_key_item(services(any_store).consumer_info.get()))
+    report = services(any_store).doctor.run()
     assert report.rows_without_secret == ["Consumer Info private key",
                                           "consumer 'hmac:1' shared secret"]
-    any_store.consumer_info.rotate_key()
-    any_store.consumers.edit("hmac:1", shared_secret=C_SECRET2)
-    assert any_store.doctor.run().ok
+    services(any_store).consumer_info.rotate_key()
+    services(any_store).consumers.edit("hmac:1", shared_secret=C_SECRET2)
+    assert services(any_store).doctor.run().ok
 
 
 def test_doctor_secret_without_row(any_store: Store) -> None:
     c, p = populate(any_store)
     orphan = "consumer/00000000-dead-beef-0000-000000000000/shared-secret"
     any_store.secrets.set(orphan, "left behind")
-    report = any_store.doctor.run()
+    report = services(any_store).doctor.run()
     assert report.secrets_without_row == [orphan]
     check = checks(report)["secrets without row"]
     assert check.status == WARN and orphan in check.message
     assert report.ok  # a warning, not a failure
 
-    assert any_store.doctor.remove_orphan_secrets() == [orphan]
+    assert services(any_store).doctor.remove_orphan_secrets() == [orphan]
     assert any_store.secrets.get(orphan) is None
     assert any_store.secrets.get(consumer_secret_item(c)) == C_SECRET
     assert any_store.secrets.get(provider_secret_item(p)) == P_SECRET
-    entry = any_store.audit.list(limit=1).entries[0]
+    entry = services(any_store).audit.list(limit=1).entries[0]
     assert entry.action == "doctor.remove_orphans" and orphan in (entry.detail or "")
-    report = any_store.doctor.run()
+    report = services(any_store).doctor.run()
     assert report.secrets_without_row == [] and report.ok
-    assert any_store.doctor.remove_orphan_secrets() == []
+    assert services(any_store).doctor.remove_orphan_secrets() == []
 
 
 def test_doctor_keyring_failure(db_url: str) -> None:
     with open_store(db_url, secrets_backend=FailingKeyring(fail_on={"get"})) as store:
-        report = store.doctor.run()
+        report = services(store).doctor.run()
     assert not report.ok
     assert checks(report)["keyring"].status == FAIL
 
@@ -321,7 +324,7 @@ def test_doctor_reports_a_failing_listing(db_url: str) -> None:
     with open_store(db_url, secrets_backend=keyring) as store:
         populate(store)
         keyring.fail_on = frozenset({"names"})
-        report = store.doctor.run()
+        report = services(store).doctor.run()
     assert not report.ok
     check = checks(report)["secrets without row"]
     assert check.status == FAIL and "simulated failure listing" in check.message
@@ -334,7 +337,7 @@ def test_doctor_backend_that_cannot_list(db_url: str) -> None:
 
     with open_store(db_url, secrets_backend=NoNames()) as store:
         populate(store)
-        report = store.doctor.run()
+        report = services(store).doctor.run()
     assert report.ok
     assert "cannot list" in checks(report)["secrets without row"].message
 
@@ -348,12 +351,12 @@ def test_a_bounded_audit_search_goes_on_where_it_stopped(store: Store) -> None:
             s.add(AuditEntry(actor="admin", action="consumer.add", target_type="consumer",
                              target=f"app-{i}", detail="needle" if i % 9 == 0 else "hay"))
         s.commit()
-    everything = [e.id for e in store.audit.list(limit=1000, text="needle").entries]
+    everything = [e.id for e in services(store).audit.list(limit=1000, text="needle").entries]
     assert len(everything) == 5
     found: list[int | None] = []
     before, pages, partial = None, 0, 0
     while True:
-        page = store.audit.list(limit=2, before_id=before, text="needle", scan=7)
+        page = services(store).audit.list(limit=2, before_id=before, text="needle", scan=7)
         pages += 1
         found += [e.id for e in page.entries]
         partial += page.searched_to_id is not None
@@ -362,6 +365,6 @@ def test_a_bounded_audit_search_goes_on_where_it_stopped(store: Store) -> None:
         before = page.next_before_id
     assert found == everything
     assert partial >= 4 and pages < 20
-    nothing = store.audit.list(text="absent", scan=7)
+    nothing = services(store).audit.list(text="absent", scan=7)
     assert nothing.entries == [] and nothing.searched_to_id is not None
-    assert store.audit.list(text="absent").next_before_id is None  # unbounded: the end
+    assert services(store).audit.list(text="absent").next_before_id is None  # unbounded: the end

@@ -17,6 +17,7 @@ from tui_oauth.core import keys
 from tui_oauth.core.consumer_info_doc import parse_consumer_info
 from tui_oauth.core.errors import NotFoundError, ReadOnlyError, ValidationError
 from tui_oauth.core.models import AuditEntry, private_key_item
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store, open_store
 
 KEY_RE = re.compile(r"^tui-oauth:([0-9a-f-]{36})$")
@@ -29,7 +30,7 @@ def audit_rows(store: Store) -> list[AuditEntry]:
 
 def test_created_on_first_get(store: Store, memory_keyring: MemoryKeyring) -> None:
     assert count(store, "consumer_info") == 0
-    info = store.consumer_info.get()
+    info = services(store).consumer_info.get()
     match = KEY_RE.match(info.key)
     assert match, info.key
     uuid.UUID(match.group(1))
@@ -42,7 +43,7 @@ def test_created_on_first_get(store: Store, memory_keyring: MemoryKeyring) -> No
     pem = items[private_key_item(info)]
     assert pem.startswith("-----BEGIN PRIVATE KEY-----")
     assert keys.private_matches_public(pem, info.public_key)
-    assert store.consumer_info.private_key_pem() == pem
+    assert services(store).consumer_info.private_key_pem() == pem
 
     # The private half is nowhere in the database.
     text = all_text(store)
@@ -56,29 +57,30 @@ def test_created_on_first_get(store: Store, memory_keyring: MemoryKeyring) -> No
 
 
 def test_second_get_returns_the_same(store: Store, memory_keyring: MemoryKeyring) -> None:
-    first = store.consumer_info.get()
-    second = store.consumer_info.get()
+    first = services(store).consumer_info.get()
+    second = services(store).consumer_info.get()
     assert (second.key, second.public_key, second.key_uid) == (
         first.key, first.public_key, first.key_uid)
     assert len(keyring_items(store, memory_keyring)) == 1
     assert audit_actions(store) == ["consumer_info.create"]
-    assert store.consumer_info.view().fingerprint == keys.fingerprint_of(first.public_key)
+    assert services(store).consumer_info.view().fingerprint == keys.fingerprint_of(first.public_key)
 
 
 def test_a_second_store_object_sees_the_same_record(
         store: Store, db_url: str, memory_keyring: MemoryKeyring) -> None:
-    first = store.consumer_info.get()
+    first = services(store).consumer_info.get()
     with open_store(db_url, secrets_backend=memory_keyring) as other:
-        assert other.consumer_info.get().key == first.key
+        assert services(other).consumer_info.get().key == first.key
     assert len(keyring_items(store, memory_keyring)) == 1
 
 
 def test_edit_fields(store: Store) -> None:
-    info = store.consumer_info.get()
-    edited = store.consumer_info.edit(name="Acme Portal", description="Line one\nline two",
-                                      callback_url="https://portal.example.com/oauth/cb")
+    info = services(store).consumer_info.get()
+    edited = services(store).consumer_info.edit(name="Acme Portal",
+                                                description="Line one\nline two",
+                                                callback_url="https://portal.example.com/oauth/cb")
     assert edited.key == info.key and edited.public_key == info.public_key
-    got = store.consumer_info.get()
+    got = services(store).consumer_info.get()
     assert (got.name, got.description, got.callback_url) == (
         "Acme Portal", "Line one\nline two", "https://portal.example.com/oauth/cb")
     assert got.updated_at >= info.updated_at
@@ -88,15 +90,15 @@ def test_edit_fields(store: Store) -> None:
     assert json.loads(entry.before or "")["name"] == info.name
 
     # Only what is given changes; clearing optional fields is allowed.
-    store.consumer_info.edit(callback_url=None, description="")
-    got = store.consumer_info.get()
+    services(store).consumer_info.edit(callback_url=None, description="")
+    got = services(store).consumer_info.get()
     assert (got.name, got.description, got.callback_url) == ("Acme Portal", None, None)
 
 
 def test_edit_without_change_writes_no_audit(store: Store) -> None:
-    info = store.consumer_info.get()
-    store.consumer_info.edit(name=info.name)
-    store.consumer_info.edit()
+    info = services(store).consumer_info.get()
+    services(store).consumer_info.edit(name=info.name)
+    services(store).consumer_info.edit()
     assert audit_actions(store) == ["consumer_info.create"]
 
 
@@ -109,35 +111,35 @@ def test_edit_without_change_writes_no_audit(store: Store) -> None:
     ({"callback_url": "https://portal.example.com/cb#frag"}, "callback_url"),
 ])
 def test_edit_validation(store: Store, changes: dict[str, Any], field: str) -> None:
-    store.consumer_info.get()
+    services(store).consumer_info.get()
     before = db_state(store)
     with pytest.raises(ValidationError) as info:
-        store.consumer_info.edit(**changes)
+        services(store).consumer_info.edit(**changes)
     assert [e.field for e in info.value.errors] == [field]
     assert db_state(store) == before
 
 
 def test_edit_reports_all_errors(store: Store) -> None:
     with pytest.raises(ValidationError) as info:
-        store.consumer_info.edit(name="", callback_url="nope")
+        services(store).consumer_info.edit(name="", callback_url="nope")
     assert {e.field for e in info.value.errors} == {"name", "callback_url"}
 
 
 def test_export_xml_round_trips(store: Store) -> None:
-    store.consumer_info.edit(name="Acme & Co <portal>", description="Ünïcode desc",
-                             callback_url="https://portal.example.com/cb?x=1&y=2")
-    info = store.consumer_info.get()
-    doc = parse_consumer_info(store.consumer_info.export_xml())
+    services(store).consumer_info.edit(name="Acme & Co <portal>", description="Ünïcode desc",
+                                       callback_url="https://portal.example.com/cb?x=1&y=2")
+    info = services(store).consumer_info.get()
+    doc = parse_consumer_info(services(store).consumer_info.export_xml())
     assert (doc.key, doc.name, doc.description, doc.callback) == (
         info.key, "Acme & Co <portal>", "Ünïcode desc", "https://portal.example.com/cb?x=1&y=2")
     assert doc.public_key.base64_der == info.public_key
-    assert doc.public_key.fingerprint == store.consumer_info.view().fingerprint
-    assert b"PRIVATE" not in store.consumer_info.export_xml()
+    assert doc.public_key.fingerprint == services(store).consumer_info.view().fingerprint
+    assert b"PRIVATE" not in services(store).consumer_info.export_xml()
 
 
 def test_export_pem(store: Store) -> None:
-    info = store.consumer_info.get()
-    pem = store.consumer_info.export_pem()
+    info = services(store).consumer_info.get()
+    pem = services(store).consumer_info.export_pem()
     assert pem.startswith("-----BEGIN PUBLIC KEY-----")
     parsed = keys.parse_public_key(pem)
     assert parsed.base64_der == info.public_key
@@ -145,15 +147,15 @@ def test_export_pem(store: Store) -> None:
 
 
 def test_rotate_key(store: Store, memory_keyring: MemoryKeyring) -> None:
-    info = store.consumer_info.get()
+    info = services(store).consumer_info.get()
     old_item, old_fp = private_key_item(info), keys.fingerprint_of(info.public_key)
-    old_pem = store.consumer_info.private_key_pem()
+    old_pem = services(store).consumer_info.private_key_pem()
 
-    old, new = store.consumer_info.rotate_key()
+    old, new = services(store).consumer_info.rotate_key()
 
     assert old.fingerprint == old_fp
     assert new.fingerprint != old_fp and new.bits >= 2048
-    got = store.consumer_info.get()
+    got = services(store).consumer_info.get()
     assert got.key == info.key  # the consumer key stays; only the key pair changes
     assert got.key_uid != info.key_uid
     assert got.public_key != info.public_key
@@ -163,7 +165,8 @@ def test_rotate_key(store: Store, memory_keyring: MemoryKeyring) -> None:
     items = keyring_items(store, memory_keyring)
     assert list(items) == [private_key_item(got)]  # exactly one private key item
     assert old_item not in items
-    assert keys.private_matches_public(store.consumer_info.private_key_pem(), got.public_key)
+    assert keys.private_matches_public(services(store).consumer_info.private_key_pem(),
+                                       got.public_key)
     assert not keys.private_matches_public(old_pem, got.public_key)
 
     entry = audit_rows(store)[-1]
@@ -173,22 +176,22 @@ def test_rotate_key(store: Store, memory_keyring: MemoryKeyring) -> None:
     assert json.loads(entry.after or "")["public_key"] == got.public_key
 
     # The XML others add us from now carries the new key.
-    assert parse_consumer_info(store.consumer_info.export_xml()).public_key.fingerprint == (
-        new.fingerprint)
+    xml = services(store).consumer_info.export_xml()
+    assert parse_consumer_info(xml).public_key.fingerprint == new.fingerprint
 
 
 def test_rotate_key_with_bigger_key(store: Store, memory_keyring: MemoryKeyring) -> None:
-    store.consumer_info.get()
-    _, new = store.consumer_info.rotate_key(bits=3072)
+    services(store).consumer_info.get()
+    _, new = services(store).consumer_info.rotate_key(bits=3072)
     assert new.bits == 3072
     assert len(keyring_items(store, memory_keyring)) == 1
 
 
 def test_rotate_key_refuses_weak_key(store: Store, memory_keyring: MemoryKeyring) -> None:
-    store.consumer_info.get()
+    services(store).consumer_info.get()
     before, items = db_state(store), keyring_items(store, memory_keyring)
     with pytest.raises(ValidationError) as info:
-        store.consumer_info.rotate_key(bits=1024)
+        services(store).consumer_info.rotate_key(bits=1024)
     assert info.value.field == "bits"
     assert db_state(store) == before
     assert keyring_items(store, memory_keyring) == items
@@ -196,25 +199,25 @@ def test_rotate_key_refuses_weak_key(store: Store, memory_keyring: MemoryKeyring
 
 def test_read_only_store_refuses_writes(store: Store, db_url: str,
                                        memory_keyring: MemoryKeyring) -> None:
-    info = store.consumer_info.get()
-    store.consumers.add(key="k1", name="K", public_key=info.public_key)
+    info = services(store).consumer_info.get()
+    services(store).consumers.add(key="k1", name="K", public_key=info.public_key)
     store.secrets.set("consumer/orphan/shared-secret", "left over")  # for remove_orphan_secrets
     before, items = db_state(store), dict(memory_keyring.items)
     with open_store(db_url, secrets_backend=memory_keyring, read_only=True) as ro:
         assert ro.read_only
-        assert ro.consumer_info.get().key == info.key  # reading works
-        assert ro.consumers.get("k1").name == "K"
+        assert services(ro).consumer_info.get().key == info.key  # reading works
+        assert services(ro).consumers.get("k1").name == "K"
         writes: list[Callable[[], object]] = [
-            lambda: ro.consumer_info.edit(name="new"),
-            lambda: ro.consumer_info.rotate_key(),
-            lambda: ro.consumers.add(key="k2", name="K2", public_key=info.public_key),
-            lambda: ro.consumers.edit("k1", name="K1"),
-            lambda: ro.consumers.remove("k1"),
-            lambda: ro.providers.add(name="p", consumer_key="c", shared_secret="s",
-                                     request_token_url="https://a.example/r",
-                                     authorization_url="https://a.example/a",
-                                     access_token_url="https://a.example/t"),
-            lambda: ro.doctor.remove_orphan_secrets(),
+            lambda: services(ro).consumer_info.edit(name="new"),
+            lambda: services(ro).consumer_info.rotate_key(),
+            lambda: services(ro).consumers.add(key="k2", name="K2", public_key=info.public_key),
+            lambda: services(ro).consumers.edit("k1", name="K1"),
+            lambda: services(ro).consumers.remove("k1"),
+            lambda: services(ro).providers.add(name="p", consumer_key="c", shared_secret="s",
+                                               request_token_url="https://a.example/r",
+                                               authorization_url="https://a.example/a",
+                                               access_token_url="https://a.example/t"),
+            lambda: services(ro).doctor.remove_orphan_secrets(),
         ]
         for write in writes:
             with pytest.raises(ReadOnlyError):
@@ -227,6 +230,6 @@ def test_read_only_store_without_consumer_info(store: Store, db_url: str,
                                                memory_keyring: MemoryKeyring) -> None:
     with open_store(db_url, secrets_backend=memory_keyring, read_only=True) as ro, \
             pytest.raises(NotFoundError):
-        ro.consumer_info.get()
+        services(ro).consumer_info.get()
     assert count(store, "consumer_info") == 0
     assert memory_keyring.items == {}

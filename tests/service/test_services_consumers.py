@@ -27,6 +27,7 @@ from tests.helpers import (
 from tests.keyring_backends import MemoryKeyring
 from tui_oauth.core.errors import ConflictError, NotFoundError, ValidationError
 from tui_oauth.core.models import AuditEntry, consumer_secret_item
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
 
 SECRET = "hmac-Sh4red-s3cret-for-jira"
@@ -36,12 +37,13 @@ OTHER_SECRET = "replacement-s3cret-42"
 def add_rsa(store: Store, key: str = "jira:13549426", **kw: Any) -> Any:
     kw.setdefault("name", "JIRA")
     kw.setdefault("public_key", pem_spki(rsa_key(0)))
-    return store.consumers.add(key=key, **kw)
+    return services(store).consumers.add(key=key, **kw)
 
 
 def add_hmac(store: Store, key: str = "www.google.com", secret: str = SECRET, **kw: Any) -> Any:
     kw.setdefault("name", "Google")
-    return store.consumers.add(key=key, shared_secret=secret, signature_method="HMAC-SHA1", **kw)
+    return services(store).consumers.add(key=key, shared_secret=secret,
+                                         signature_method="HMAC-SHA1", **kw)
 
 
 def last_audit(store: Store) -> AuditEntry:
@@ -56,16 +58,17 @@ def last_audit(store: Store) -> AuditEntry:
 @pytest.mark.parametrize("form", sorted(public_key_forms(rsa_key(1))))
 def test_add_rsa_accepts_each_public_key_form(store: Store, form: str) -> None:
     key = rsa_key(1)
-    c = store.consumers.add(key="jira:6f1c9a", name="JIRA", public_key=public_key_forms(key)[form])
+    c = services(store).consumers.add(key="jira:6f1c9a", name="JIRA",
+                                      public_key=public_key_forms(key)[form])
     assert c.public_key == spki_b64(key)  # normalized to Atlassian's bare base64
     assert c.signature_method == "RSA-SHA1"
     assert c.has_shared_secret is False
-    detail = store.consumers.detail("jira:6f1c9a")
+    detail = services(store).consumers.detail("jira:6f1c9a")
     assert detail.public_key is not None
     assert detail.public_key.bits == 2048
     assert detail.public_key.fingerprint == expected_fingerprint(key)
     assert detail.token_count == 0
-    assert store.consumers.get("jira:6f1c9a").public_key == spki_b64(key)
+    assert services(store).consumers.get("jira:6f1c9a").public_key == spki_b64(key)
     assert store.secrets.list_names() == []
     assert audit_actions(store) == ["consumer.add"]
 
@@ -75,7 +78,7 @@ def test_add_defaults(store: Store) -> None:
     assert (c.three_lo_allowed, c.two_lo_allowed, c.two_lo_impersonation) == (True, False, False)
     assert c.allow_plaintext is False
     assert c.created_at.tzinfo is not None
-    assert store.consumers.get(c.key).created_at == c.created_at
+    assert services(store).consumers.get(c.key).created_at == c.created_at
 
 
 def test_add_hmac_keeps_secret_in_keyring_only(store: Store,
@@ -87,9 +90,9 @@ def test_add_hmac_keeps_secret_in_keyring_only(store: Store,
     assert items == {consumer_secret_item(c): SECRET}
     assert consumer_secret_item(c) == f"consumer/{c.uid}/shared-secret"
     assert store.secrets.service_name == f"tui-oauth/{store.store_id}"
-    assert store.consumers.shared_secret(c.key) == SECRET
+    assert services(store).consumers.shared_secret(c.key) == SECRET
     assert SECRET not in all_text(store)
-    summary = store.consumers.list()[0]
+    summary = services(store).consumers.list()[0]
     assert summary.has_shared_secret and not summary.has_public_key
 
 
@@ -101,7 +104,7 @@ def test_add_hmac_with_plaintext_allowance(store: Store) -> None:
 def test_add_2lo_with_execute_as_and_impersonation(store: Store) -> None:
     c = add_rsa(store, two_lo_allowed=True, two_lo_execute_as="svc-bot",
                 two_lo_impersonation=True, three_lo_allowed=False)
-    got = store.consumers.get(c.key)
+    got = services(store).consumers.get(c.key)
     assert (got.two_lo_allowed, got.two_lo_execute_as, got.two_lo_impersonation) == (
         True, "svc-bot", True)
     assert got.three_lo_allowed is False
@@ -149,7 +152,7 @@ def test_add_invalid_reports_the_field_and_leaves_nothing(
     store = sqlite_store
     kwargs = {**BASE, "public_key": pem_spki(rsa_key(0)), **changes}
     with pytest.raises(ValidationError) as info:
-        store.consumers.add(**kwargs)
+        services(store).consumers.add(**kwargs)
     assert [e.field for e in info.value.errors] == [field], info.value.errors
     assert info.value.field == field
     assert info.value.for_field(field)
@@ -162,14 +165,15 @@ def test_add_invalid_reports_the_field_and_leaves_nothing(
 def test_secret_never_echoed_in_validation_message(store: Store) -> None:
     bad = "sekrit-with-\x07-bell"
     with pytest.raises(ValidationError) as info:
-        store.consumers.add(key="k", name="n", shared_secret=bad, signature_method="HMAC-SHA1")
+        services(store).consumers.add(key="k", name="n", shared_secret=bad,
+                                      signature_method="HMAC-SHA1")
     assert bad not in str(info.value) and "sekrit" not in str(info.value)
 
 
 def test_add_reports_several_errors_at_once(store: Store) -> None:
     with pytest.raises(ValidationError) as info:
-        store.consumers.add(key="jira 1", name="", callback_url="nope",
-                            two_lo_impersonation=True, public_key="garbage")
+        services(store).consumers.add(key="jira 1", name="", callback_url="nope",
+                                      two_lo_impersonation=True, public_key="garbage")
     fields = {e.field for e in info.value.errors}
     assert fields == {"key", "name", "callback_url", "two_lo_impersonation", "public_key"}
     assert count(store, "consumers") == 0
@@ -192,13 +196,13 @@ def test_duplicate_key_is_a_conflict_and_changes_nothing(
 def test_edit_changes_fields_but_not_key(store: Store) -> None:
     c = add_rsa(store, description="old")
     new_key = rsa_key(2)
-    edited = store.consumers.edit(
+    edited = services(store).consumers.edit(
         c.key, name="JIRA Prod", description="Production JIRA",
         callback_url="https://jira.example.com/cb", public_key=pem_spki(new_key),
         two_lo_allowed=True, two_lo_execute_as="robot",
     )
     assert edited.key == c.key and edited.uid == c.uid
-    got = store.consumers.get(c.key)
+    got = services(store).consumers.get(c.key)
     assert (got.name, got.description, got.callback_url) == (
         "JIRA Prod", "Production JIRA", "https://jira.example.com/cb")
     assert got.public_key == spki_b64(new_key)
@@ -216,7 +220,7 @@ def test_edit_refuses_key_change(store: Store, new_key: str) -> None:
     c = add_rsa(store)
     before = db_state(store)
     with pytest.raises(ValidationError) as info:
-        store.consumers.edit(c.key, key=new_key)
+        services(store).consumers.edit(c.key, key=new_key)
     assert info.value.field == "key"
     assert db_state(store) == before
 
@@ -224,12 +228,12 @@ def test_edit_refuses_key_change(store: Store, new_key: str) -> None:
 def test_edit_unknown_field_and_missing_consumer(store: Store) -> None:
     add_rsa(store)
     with pytest.raises(ValidationError) as info:
-        store.consumers.edit("jira:13549426", colour="red")
+        services(store).consumers.edit("jira:13549426", colour="red")
     assert info.value.field == "colour"
     with pytest.raises(NotFoundError):
-        store.consumers.edit("no-such-key", name="x")
+        services(store).consumers.edit("no-such-key", name="x")
     with pytest.raises(NotFoundError):
-        store.consumers.get("no-such-key")
+        services(store).consumers.get("no-such-key")
 
 
 @pytest.mark.parametrize(("changes", "field"), [
@@ -244,7 +248,7 @@ def test_edit_invalid_changes_nothing(store: Store, memory_keyring: MemoryKeyrin
     c = add_rsa(store)
     before, keyring_before = db_state(store), keyring_items(store, memory_keyring)
     with pytest.raises(ValidationError) as info:
-        store.consumers.edit(c.key, **changes)
+        services(store).consumers.edit(c.key, **changes)
     assert info.value.field == field
     assert db_state(store) == before
     assert keyring_items(store, memory_keyring) == keyring_before
@@ -252,30 +256,30 @@ def test_edit_invalid_changes_nothing(store: Store, memory_keyring: MemoryKeyrin
 
 def test_edit_without_change_writes_no_audit(store: Store) -> None:
     c = add_rsa(store)
-    store.consumers.edit(c.key, name="JIRA")
+    services(store).consumers.edit(c.key, name="JIRA")
     assert audit_actions(store) == ["consumer.add"]
 
 
 def test_edit_replaces_and_removes_secret(store: Store, memory_keyring: MemoryKeyring) -> None:
     c = add_hmac(store)
     item = consumer_secret_item(c)
-    store.consumers.edit(c.key, shared_secret=OTHER_SECRET)
+    services(store).consumers.edit(c.key, shared_secret=OTHER_SECRET)
     assert keyring_items(store, memory_keyring) == {item: OTHER_SECRET}
     assert last_audit(store).detail == "shared secret replaced"
 
     # HMAC-SHA1 cannot lose its secret...
     with pytest.raises(ValidationError) as info:
-        store.consumers.edit(c.key, shared_secret=None)
+        services(store).consumers.edit(c.key, shared_secret=None)
     assert info.value.field == "shared_secret"
     assert keyring_items(store, memory_keyring) == {item: OTHER_SECRET}
 
     # ...but a consumer that moves to RSA-SHA1 can.
-    store.consumers.edit(c.key, shared_secret="", signature_method="RSA-SHA1",
-                         public_key=pem_spki(rsa_key(0)))
-    got = store.consumers.get(c.key)
+    services(store).consumers.edit(c.key, shared_secret="", signature_method="RSA-SHA1",
+                                   public_key=pem_spki(rsa_key(0)))
+    got = services(store).consumers.get(c.key)
     assert got.has_shared_secret is False and got.signature_method == "RSA-SHA1"
     assert keyring_items(store, memory_keyring) == {}
-    assert store.consumers.shared_secret(c.key) is None
+    assert services(store).consumers.shared_secret(c.key) is None
     assert last_audit(store).detail == "shared secret removed"
     text = all_text(store)
     assert SECRET not in text and OTHER_SECRET not in text
@@ -283,8 +287,8 @@ def test_edit_replaces_and_removes_secret(store: Store, memory_keyring: MemoryKe
 
 def test_edit_adds_secret_to_rsa_consumer(store: Store, memory_keyring: MemoryKeyring) -> None:
     c = add_rsa(store)
-    store.consumers.edit(c.key, signature_method="HMAC-SHA1", shared_secret=SECRET)
-    got = store.consumers.get(c.key)
+    services(store).consumers.edit(c.key, signature_method="HMAC-SHA1", shared_secret=SECRET)
+    got = services(store).consumers.get(c.key)
     assert got.has_shared_secret and got.signature_method == "HMAC-SHA1"
     assert keyring_items(store, memory_keyring) == {consumer_secret_item(c): SECRET}
 
@@ -317,7 +321,7 @@ def three(store: Store) -> Store:
     ("\\", []),
 ])
 def test_list_filter(three: Store, text: str | None, keys: list[str]) -> None:
-    assert [c.key for c in three.consumers.list(text)] == keys
+    assert [c.key for c in services(three).consumers.list(text)] == keys
 
 
 @pytest.mark.parametrize(("sort", "descending", "keys"), [
@@ -331,65 +335,65 @@ def test_list_filter(three: Store, text: str | None, keys: list[str]) -> None:
     ("two_lo", True, ["bamboo", "jira:1", "conf_2"]),  # ties by key, descending too
 ])
 def test_list_sort(three: Store, sort: str, descending: bool, keys: list[str]) -> None:
-    assert [c.key for c in three.consumers.list(sort=sort, descending=descending)] == keys
+    assert [c.key for c in services(three).consumers.list(sort=sort, descending=descending)] == keys
 
 
 def test_list_sort_by_name_ignores_case(store: Store) -> None:
     for key, name in (("k1", "zeta"), ("k2", "Alpha"), ("k3", "beta"), ("k4", "Gamma")):
         add_rsa(store, key, name=name)
-    assert [c.name for c in store.consumers.list(sort="name")] == [
+    assert [c.name for c in services(store).consumers.list(sort="name")] == [
         "Alpha", "beta", "Gamma", "zeta"]
-    assert [c.name for c in store.consumers.list(sort="name", descending=True)] == [
+    assert [c.name for c in services(store).consumers.list(sort="name", descending=True)] == [
         "zeta", "Gamma", "beta", "Alpha"]
 
 
 def test_list_bad_sort(three: Store) -> None:
     with pytest.raises(ValidationError) as info:
-        three.consumers.list(sort="secret")
+        services(three).consumers.list(sort="secret")
     assert info.value.field == "sort"
 
 
 def test_list_token_counts(three: Store) -> None:
-    jira, bamboo = three.consumers.get("jira:1"), three.consumers.get("bamboo")
+    jira, bamboo = services(three).consumers.get("jira:1"), services(three).consumers.get("bamboo")
     add_tokens(three, jira.id, request=2, access=3)  # type: ignore[arg-type]
     add_tokens(three, bamboo.id, access=1)  # type: ignore[arg-type]
-    counts = {c.key: c.token_count for c in three.consumers.list()}
+    counts = {c.key: c.token_count for c in services(three).consumers.list()}
     assert counts == {"jira:1": 5, "conf_2": 0, "bamboo": 1}
-    detail = three.consumers.detail("jira:1")
+    detail = services(three).consumers.detail("jira:1")
     assert (detail.request_tokens, detail.access_tokens, detail.token_count) == (2, 3, 5)
 
 
 # --- removing -------------------------------------------------------------------------
 
 def test_remove_takes_tokens_secret_and_row(three: Store, memory_keyring: MemoryKeyring) -> None:
-    conf, jira = three.consumers.get("conf_2"), three.consumers.get("jira:1")
+    conf, jira = services(three).consumers.get("conf_2"), services(three).consumers.get("jira:1")
     add_tokens(three, conf.id, request=1, access=3)  # type: ignore[arg-type]
     add_tokens(three, jira.id, access=2)  # type: ignore[arg-type]
     assert consumer_secret_item(conf) in keyring_items(three, memory_keyring)
 
-    assert three.consumers.remove("conf_2") == 4
+    assert services(three).consumers.remove("conf_2") == 4
 
     assert count(three, "tokens", "consumer_id = :id", id=conf.id) == 0
     assert count(three, "tokens", "consumer_id = :id", id=jira.id) == 2
     assert keyring_items(three, memory_keyring) == {}
     with pytest.raises(NotFoundError):
-        three.consumers.get("conf_2")
+        services(three).consumers.get("conf_2")
     entry = last_audit(three)
     assert (entry.action, entry.target_type, entry.target) == (
         "consumer.remove", "consumer", "conf_2")
     assert entry.detail == "4 token(s) removed with it"
     assert json.loads(entry.before or "")["name"] == "Confluence" and entry.after is None
 
-    assert three.consumers.remove("jira:1") == 2
+    assert services(three).consumers.remove("jira:1") == 2
     assert count(three, "tokens") == 0
     with pytest.raises(NotFoundError):
-        three.consumers.remove("jira:1")
+        services(three).consumers.remove("jira:1")
 
 
 def test_remove_when_secret_already_gone(store: Store, memory_keyring: MemoryKeyring) -> None:
     c = add_hmac(store)
     store.secrets.delete(consumer_secret_item(c))  # lost behind the store's back
-    assert store.consumers.remove(c.key) == 0
+    assert services(store).consumers.remove(c.key) == 0
     assert count(store, "consumers") == 0
     assert keyring_items(store, memory_keyring) == {}
 
@@ -410,26 +414,27 @@ def test_preview_from_url_then_add(store: Store, no_proxy: None) -> None:
                             description="Atlassian JIRA at https://jira.example.com",
                             callback="https://jira.example.com/plugins/servlet/oauth/callback")
     with serve_consumer_info(doc) as base:
-        preview = store.consumers.preview_from_url(base + "/", timeout=5, allow_private=True)
+        preview = services(store).consumers.preview_from_url(base + "/", timeout=5,
+                                                             allow_private=True)
         assert preview.key == "jira:6f1c0d3e"
         assert preview.existing is None
         assert preview.fetched.doc.public_key.fingerprint == expected_fingerprint(key)
         assert preview.fetched.final_url == base + "/plugins/servlet/oauth/consumer-info"
         assert count(store, "consumers") == 0  # a preview saves nothing
 
-        c = store.consumers.add_from_preview(preview)
+        c = services(store).consumers.add_from_preview(preview)
         assert (c.key, c.name, c.signature_method) == ("jira:6f1c0d3e", "JIRA", "RSA-SHA1")
         assert c.public_key == spki_b64(key)
         assert c.description == "Atlassian JIRA at https://jira.example.com"
         assert c.callback_url == "https://jira.example.com/plugins/servlet/oauth/callback"
-        assert store.consumers.detail(c.key).public_key.fingerprint == (  # type: ignore[union-attr]
+        assert services(store).consumers.detail(c.key).public_key.fingerprint == (  # type: ignore[union-attr]
             expected_fingerprint(key))
 
-        again = store.consumers.preview_from_url(base, timeout=5, allow_private=True)
+        again = services(store).consumers.preview_from_url(base, timeout=5, allow_private=True)
         assert again.existing is not None and again.existing.key == c.key
         assert again.existing.uid == c.uid
         with pytest.raises(ConflictError) as info:
-            store.consumers.add_from_preview(again)
+            services(store).consumers.add_from_preview(again)
         assert info.value.field == "key"
     assert audit_actions(store) == ["consumer.add"]
 
@@ -437,8 +442,8 @@ def test_preview_from_url_then_add(store: Store, no_proxy: None) -> None:
 def test_add_from_preview_with_overrides(store: Store, no_proxy: None) -> None:
     doc = consumer_info_xml("confluence:77", "Confluence", spki_b64(rsa_key(1)))
     with serve_consumer_info(doc) as base:
-        preview = store.consumers.preview_from_url(base, timeout=5, allow_private=True)
-    c = store.consumers.add_from_preview(preview, name="Wiki", two_lo_allowed=True)
+        preview = services(store).consumers.preview_from_url(base, timeout=5, allow_private=True)
+    c = services(store).consumers.add_from_preview(preview, name="Wiki", two_lo_allowed=True)
     assert (c.name, c.two_lo_allowed, c.description, c.callback_url) == (
         "Wiki", True, None, None)
 
@@ -447,7 +452,7 @@ def test_preview_refuses_non_xml(store: Store, no_proxy: None) -> None:
     doc = consumer_info_xml("confluence:77", "Confluence", spki_b64(rsa_key(1)))
     with serve_consumer_info(doc, content_type="text/html") as base, \
             pytest.raises(ValidationError) as info:
-        store.consumers.preview_from_url(base, timeout=5, allow_private=True)
+        services(store).consumers.preview_from_url(base, timeout=5, allow_private=True)
     assert info.value.field == "url"
     assert count(store, "consumers") == 0
 
@@ -469,13 +474,14 @@ def test_listing_a_page_at_a_time_gives_every_row_once_in_order(store: Store, so
     assert k04 is not None
     add_tokens(store, k04, request=2, access=3)
     for descending in (False, True):
-        paged = list(store.consumers.iter_list(sort=sort, descending=descending, page_size=3))
+        paged = list(services(store).consumers.iter_list(sort=sort, descending=descending,
+                                                         page_size=3))
         assert sorted(r.key for r in paged) == sorted(ids)  # each row once
         values = [(_value(r, sort), r.key) for r in paged]
         # sorted by the column, ties by the key, both in the sort's direction
         assert values == sorted(values, reverse=descending)
         assert {r.key: r.token_count for r in paged}["k04"] == 5
-    filtered = list(store.consumers.iter_list("alpha", sort="name", page_size=2))
+    filtered = list(services(store).consumers.iter_list("alpha", sort="name", page_size=2))
     assert [r.name.lower() for r in filtered] == ["alpha"] * 7  # alpha and Alpha
 
 
@@ -488,41 +494,42 @@ def test_windows_are_slices_of_the_whole_list(store: Store, sort: str) -> None:
         add_rsa(store, key=f"w{i:02d}", name=["Beta", "alpha", "Alpha"][i % 3],
                 two_lo_allowed=bool(i % 2), description="special" if i % 4 == 0 else None)
     for descending in (False, True):
-        whole = [r.key for r in store.consumers.list(sort=sort, descending=descending)]
-        total = store.consumers.count()
+        whole = [r.key for r in services(store).consumers.list(sort=sort, descending=descending)]
+        total = services(store).consumers.count()
         assert total == len(whole) == 13
         for start in (0, 1, 5, 8, 12, 13):
             for known in (None, total):
-                got = store.consumers.window(sort=sort, descending=descending, start=start,
-                                             size=4, total=known)
+                got = services(store).consumers.window(sort=sort, descending=descending,
+                                                       start=start,
+                                                       size=4, total=known)
                 assert [r.key for r in got] == whole[start:start + 4], (start, known)
         for i, key in enumerate(whole):
-            assert store.consumers.position(key, sort=sort, descending=descending) == i
-    assert store.consumers.position("nobody", sort=sort) is None
-    assert store.consumers.count("SPECIAL") == 4
-    special = [r.key for r in store.consumers.list("special", sort=sort)]
-    assert [r.key for r in store.consumers.window("special", sort=sort, start=1, size=2,
-                                                  total=4)] == special[1:3]
-    assert store.consumers.position(special[2], "special", sort=sort) == 2
-    assert store.consumers.position("w01", "special", sort=sort) is None  # filtered out
+            assert services(store).consumers.position(key, sort=sort, descending=descending) == i
+    assert services(store).consumers.position("nobody", sort=sort) is None
+    assert services(store).consumers.count("SPECIAL") == 4
+    special = [r.key for r in services(store).consumers.list("special", sort=sort)]
+    assert [r.key for r in services(store).consumers.window("special", sort=sort, start=1, size=2,
+                                                            total=4)] == special[1:3]
+    assert services(store).consumers.position(special[2], "special", sort=sort) == 2
+    assert services(store).consumers.position("w01", "special", sort=sort) is None  # filtered out
 
 
 def test_token_windows_newest_first(three: Store) -> None:
     """A consumer's tokens a window at a time (the console's detail view)."""
-    jira, bamboo = three.consumers.get("jira:1"), three.consumers.get("bamboo")
+    jira, bamboo = services(three).consumers.get("jira:1"), services(three).consumers.get("bamboo")
     add_tokens(three, jira.id, request=4, access=5)  # type: ignore[arg-type]
     add_tokens(three, bamboo.id, access=2)  # type: ignore[arg-type]
-    whole = three.tokens.list(consumer_key="jira:1").rows  # newest first
-    assert three.tokens.count_of("jira:1") == len(whole) == 9
+    whole = services(three).tokens.list(consumer_key="jira:1").rows  # newest first
+    assert services(three).tokens.count_of("jira:1") == len(whole) == 9
     for start in range(10):
         for total in (None, 9):
-            got = three.tokens.window("jira:1", start=start, size=4, total=total)
+            got = services(three).tokens.window("jira:1", start=start, size=4, total=total)
             assert [t.token for t in got] == [t.token for t in whole[start:start + 4]]
-    assert [three.tokens.position("jira:1", t.token) for t in whole] == list(range(9))
-    other = three.tokens.list(consumer_key="bamboo").rows[0].token
-    assert three.tokens.position("jira:1", other) is None
+    assert [services(three).tokens.position("jira:1", t.token) for t in whole] == list(range(9))
+    other = services(three).tokens.list(consumer_key="bamboo").rows[0].token
+    assert services(three).tokens.position("jira:1", other) is None
     with pytest.raises(NotFoundError):
-        three.tokens.window("nobody")
+        services(three).tokens.window("nobody")
 
 
 def _value(row: Any, sort: str) -> Any:

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tui_oauth.core.models import Token
+from tui_oauth.core.registry import services
 from tui_oauth.core.sqlite_reads import (
     CONSUMER_SORTS,
     consumer_summaries,
@@ -41,13 +42,14 @@ def listed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, sq
     start = datetime(2026, 1, 1, tzinfo=UTC)
     for i in range(40):
         name = NAMES[i % len(NAMES)] + ("" if i < len(NAMES) else f" {i // 7}")
-        store.consumers.add(key=f"{'kK'[i % 2]}ey-{i % 9}-{i:02d}", name=name or f"n{i}",
-                            description=["a 50% cut", "under_score", None, "Ärger"][i % 4],
-                            shared_secret="s" * 16, two_lo_allowed=i % 3 == 0)
+        services(store).consumers.add(key=f"{'kK'[i % 2]}ey-{i % 9}-{i:02d}", name=name or f"n{i}",
+                                      description=["a 50% cut", "under_score", None,
+                                                   "Ärger"][i % 4],
+                                      shared_secret="s" * 16, two_lo_allowed=i % 3 == 0)
     with store.session() as s:  # ties on created_at; some consumers with tokens
-        rows = list(store.consumers.iter_list())
+        rows = list(services(store).consumers.iter_list())
         for i, row in enumerate(rows):
-            consumer = store.consumers.get(row.key)
+            consumer = services(store).consumers.get(row.key)
             assert consumer.id is not None
             consumer.created_at = start + timedelta(minutes=i // 4)
             s.add(consumer)
@@ -69,8 +71,8 @@ def listed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, sq
 def test_listing_equals_the_service(listed: tuple[Store, sqlite3.Connection], filter_: str,
                                     sort: str, desc: bool, page: int) -> None:
     store, db = listed
-    expected = list(store.consumers.iter_list(filter_, sort=sort, descending=desc,
-                                              page_size=page))
+    expected = list(services(store).consumers.iter_list(filter_, sort=sort, descending=desc,
+                                                        page_size=page))
     got = list(consumer_summaries(db, filter_, sort=sort, descending=desc, page_size=page))
     assert got == expected
 

@@ -18,6 +18,7 @@ from tests.keyring_backends import MemoryKeyring
 from tui_oauth.core.changes import ChangeWatcher
 from tui_oauth.core.errors import StoreGoneError
 from tui_oauth.core.models import Nonce
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store, open_store
 
 WITHIN = 2.0  # seconds: the console must refresh within this of a change elsewhere
@@ -74,7 +75,7 @@ def other(db_url: str, memory_keyring: MemoryKeyring, store: Store) -> Iterator[
 def test_write_by_another_store_is_seen(store: Store, watcher: ChangeWatcher,
                                         other: Store) -> None:
     assert watcher.poll() is False
-    other.consumers.add(key="jira:1", name="JIRA", public_key=pem_spki(rsa_key(0)))
+    services(other).consumers.add(key="jira:1", name="JIRA", public_key=pem_spki(rsa_key(0)))
     elapsed = seen_within(watcher)
     assert elapsed is not None, "a consumer added by another store was not seen within 2 s"
     settle(watcher, other, store)
@@ -83,26 +84,27 @@ def test_write_by_another_store_is_seen(store: Store, watcher: ChangeWatcher,
 
 def test_revoking_tokens_elsewhere_is_seen(store: Store, watcher: ChangeWatcher,
                                           other: Store) -> None:
-    consumer = store.consumers.add(key="jira:1", name="JIRA", public_key=pem_spki(rsa_key(0)))
+    consumer = services(store).consumers.add(key="jira:1", name="JIRA",
+                                             public_key=pem_spki(rsa_key(0)))
     assert consumer.id is not None
     add_tokens(store, consumer.id, access=2)
     assert seen_within(watcher) is not None  # our own pool's writes count too
-    token = other.tokens.list(consumer_key="jira:1").rows[0]
+    token = services(other).tokens.list(consumer_key="jira:1").rows[0]
     assert watcher.poll() is False
-    other.tokens.revoke(token.token)
+    services(other).tokens.revoke(token.token)
     assert seen_within(watcher) is not None, "a token revoked elsewhere was not seen within 2 s"
 
 
 def test_reads_are_not_changes(store: Store, watcher: ChangeWatcher, other: Store) -> None:
-    other.consumers.add(key="jira:1", name="JIRA", public_key=pem_spki(rsa_key(0)))
+    services(other).consumers.add(key="jira:1", name="JIRA", public_key=pem_spki(rsa_key(0)))
     assert seen_within(watcher) is not None
     settle(watcher, other, store)
     # Reads through both stores, and the watcher's own polls, over more than a
     # statistics flush interval (PostgreSQL): still no change.
     deadline = time.monotonic() + 0.6
     while time.monotonic() < deadline:
-        assert store.consumers.list()
-        assert other.consumers.count() == 1
+        assert services(store).consumers.list()
+        assert services(other).consumers.count() == 1
         with other.session() as s:
             s.execute(text("SELECT count(*) FROM tokens")).scalar()
         assert watcher.poll() is False
@@ -115,11 +117,11 @@ def test_read_only_store_watches(db_url: str, memory_keyring: MemoryKeyring,
         w = ro.watch_changes()
         try:
             assert w.poll() is False
-            other.providers.add(name="Confluence", consumer_key="tui-oauth",
-                                request_token_url="https://sp.example.com/oauth/request_token",
-                                authorization_url="https://sp.example.com/oauth/authorize",
-                                access_token_url="https://sp.example.com/oauth/access_token",
-                                shared_secret="s3cret")
+            services(other).providers.add(name="Confluence", consumer_key="tui-oauth",
+                                          request_token_url="https://sp.example.com/oauth/request_token",
+                                          authorization_url="https://sp.example.com/oauth/authorize",
+                                          access_token_url="https://sp.example.com/oauth/access_token",
+                                          shared_secret="s3cret")
             assert seen_within(w) is not None
         finally:
             w.close()

@@ -18,6 +18,7 @@ import pytest
 from tests.cli_support import Cli
 from tests.helpers import pem_spki, rsa_key
 from tests.keyring_backends import MemoryKeyring
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import open_store
 
 
@@ -26,7 +27,7 @@ def writer_holding_the_lock(sqlite_url: str, memory_keyring: MemoryKeyring
                             ) -> Iterator[Path]:
     """A store with one consumer, and another connection in the middle of a write."""
     with open_store(sqlite_url, secrets_backend=memory_keyring) as store:
-        store.consumers.add(key="k", name="K", public_key=pem_spki(rsa_key(0)))
+        services(store).consumers.add(key="k", name="K", public_key=pem_spki(rsa_key(0)))
     path = Path(sqlite_url.removeprefix("sqlite:///"))
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN IMMEDIATE")
@@ -40,11 +41,11 @@ def test_reading_never_waits_for_a_writer(writer_holding_the_lock: Path, sqlite_
                                           memory_keyring: MemoryKeyring) -> None:
     started = time.monotonic()
     with open_store(sqlite_url, secrets_backend=memory_keyring, read_only=True) as store:
-        assert [c.key for c in store.consumers.list()] == ["k"]
-        assert store.consumers.get("k").name == "K"  # the last committed value
-        assert store.tokens.list().rows == []
-        assert store.audit.list().entries
-        store.doctor.expected_secrets()
+        assert [c.key for c in services(store).consumers.list()] == ["k"]
+        assert services(store).consumers.get("k").name == "K"  # the last committed value
+        assert services(store).tokens.list().rows == []
+        assert services(store).audit.list().entries
+        services(store).doctor.expected_secrets()
     # Waiting on the lock would take the whole busy timeout (10 s) and then fail.
     assert time.monotonic() - started < 8
 
@@ -133,10 +134,10 @@ def test_purging_under_load_keeps_the_wal_small(sqlite_url: str, memory_keyring:
     store = open_store(sqlite_url, secrets_backend=memory_keyring)
     path = store.path
     assert path is not None
-    consumer = store.consumers.add(key="k", name="K", public_key=pem_spki(rsa_key(0)))
+    consumer = services(store).consumers.add(key="k", name="K", public_key=pem_spki(rsa_key(0)))
     _fill_expired_tokens(path, consumer.id or 0, EXPIRED)
     db_size = path.stat().st_size
-    largest, purged = _under_load(path, store, lambda: store.tokens.purge(batch=500))
+    largest, purged = _under_load(path, store, lambda: services(store).tokens.purge(batch=500))
     store.close()
     assert purged == EXPIRED
     # Without checkpoints between batches the WAL reaches about the size of all the
@@ -158,13 +159,13 @@ def test_a_removed_store_stops_every_read_and_write(sqlite_url: str,
     from tui_oauth.core.errors import StoreGoneError
 
     store = open_store(sqlite_url, secrets_backend=memory_keyring)
-    store.consumers.add(key="k", name="K", public_key=pem_spki(rsa_key(0)))
+    services(store).consumers.add(key="k", name="K", public_key=pem_spki(rsa_key(0)))
     assert store.path is not None
     _remove_store_files(store.path)
     with pytest.raises(StoreGoneError, match="was removed after this process opened it"):
-        store.consumers.list()
+        services(store).consumers.list()
     with pytest.raises(StoreGoneError):
-        store.consumers.edit("k", name="X")
+        services(store).consumers.edit("k", name="X")
     assert not store.path.exists()  # and nothing made a new file in its place
     store.close()
 
@@ -177,7 +178,7 @@ def test_a_replaced_store_is_noticed(tmp_path: Path, memory_keyring: MemoryKeyri
     other.close()
     (tmp_path / "b.db").replace(tmp_path / "a.db")
     with pytest.raises(StoreGoneError, match="was replaced by another file"):
-        first.consumers.list()
+        services(first).consumers.list()
     first.close()
 
 

@@ -22,6 +22,7 @@ from tui_oauth.core.errors import ConflictError, SecretStoreError, ValidationErr
 from tui_oauth.core.models import AuditEntry, KeyringItem, StoreMeta
 from tui_oauth.core.provider.crypto import DataKey, load_data_key
 from tui_oauth.core.provider.settings import ProviderSettings, set_setting
+from tui_oauth.core.registry import services
 from tui_oauth.core.sealed import WrongPassphraseError, seal, unseal
 from tui_oauth.core.store import Store, open_store
 from tui_oauth.core.transfer import (
@@ -60,15 +61,15 @@ def make_host_a(directory: Path) -> Store:
     add_hmac_consumer(s, "partner", secret=CONSUMER_SECRET, name="Partner",
                       allow_plaintext=True)
     add_rsa_consumer(s, "confluence", index=1, name="Confluence")
-    s.consumer_info.get()
-    s.providers.add(name="Example", consumer_key="ck-1", shared_secret=PROVIDER_SECRET,
-                    request_token_url="https://sp.example/rt",
-                    authorization_url="https://sp.example/auth",
-                    access_token_url="https://sp.example/at")
-    s.providers.add(name="Signed", consumer_key="ck-2", signature_method="RSA-SHA1",
-                    description="RSA", request_token_url="https://sp2.example/rt",
-                    authorization_url="https://sp2.example/auth",
-                    access_token_url="https://sp2.example/at", allow_private=True)
+    services(s).consumer_info.get()
+    services(s).providers.add(name="Example", consumer_key="ck-1", shared_secret=PROVIDER_SECRET,
+                              request_token_url="https://sp.example/rt",
+                              authorization_url="https://sp.example/auth",
+                              access_token_url="https://sp.example/at")
+    services(s).providers.add(name="Signed", consumer_key="ck-2", signature_method="RSA-SHA1",
+                              description="RSA", request_token_url="https://sp2.example/rt",
+                              authorization_url="https://sp2.example/auth",
+                              access_token_url="https://sp2.example/at", allow_private=True)
     set_setting(s, "access_token_ttl", 3600)
     set_setting(s, "problem_detail", "minimal")
     load_data_key(s)
@@ -131,17 +132,18 @@ def test_round_trip_gives_the_same_configuration_and_working_secrets(
     assert report.summary() == "9 added, 0 changed, 0 skipped, 0 unchanged"
 
     for key in ("jira:1", "partner", "confluence"):
-        assert fields(store.consumers.get(key), CONSUMER_FIELDS) == \
-            fields(host_a.consumers.get(key), CONSUMER_FIELDS)
-    assert store.consumers.shared_secret("partner") == CONSUMER_SECRET
+        assert fields(services(store).consumers.get(key), CONSUMER_FIELDS) == \
+            fields(services(host_a).consumers.get(key), CONSUMER_FIELDS)
+    assert services(store).consumers.shared_secret("partner") == CONSUMER_SECRET
     for name in ("Example", "Signed"):
-        assert fields(store.providers.get(name), PROVIDER_FIELDS) == \
-            fields(host_a.providers.get(name), PROVIDER_FIELDS)
-    assert store.providers.shared_secret("Example") == PROVIDER_SECRET
-    a_info, b_info = host_a.consumer_info.get(), store.consumer_info.get()
+        assert fields(services(store).providers.get(name), PROVIDER_FIELDS) == \
+            fields(services(host_a).providers.get(name), PROVIDER_FIELDS)
+    assert services(store).providers.shared_secret("Example") == PROVIDER_SECRET
+    a_info, b_info = services(host_a).consumer_info.get(), services(store).consumer_info.get()
     assert fields(a_info, ("key", "name", "description", "callback_url", "public_key")) == \
         fields(b_info, ("key", "name", "description", "callback_url", "public_key"))
-    assert store.consumer_info.private_key_pem() == host_a.consumer_info.private_key_pem()
+    assert (services(store).consumer_info.private_key_pem()
+            == services(host_a).consumer_info.private_key_pem())
     assert ProviderSettings.load(store) == ProviderSettings.load(host_a)
     blob = load_data_key(host_a).encrypt("token-secret", "tok-1")
     assert load_data_key(store).decrypt(blob, "tok-1") == "token-secret"
@@ -164,7 +166,7 @@ def test_dry_run_reports_and_writes_nothing(host_a: Store, store: Store,
     report = import_config(store, incoming(store, export_config(host_a, passphrase=PASS)),
                            dry_run=True)
     assert report.dry_run and report.count("add") == 9
-    assert store.consumers.count() == 0 and store.providers.count() == 0
+    assert services(store).consumers.count() == 0 and services(store).providers.count() == 0
     with store.session() as s:
         assert s.exec(select(AuditEntry)).all() == []
         assert s.get(StoreMeta, "setting.access_token_ttl") is None
@@ -180,10 +182,10 @@ def test_without_secrets_adds_what_needs_none_and_says_what_it_skips(
     assert by_name[("consumer", "jira:1")].action == "add"
     assert by_name[("consumer", "partner")].action == "skip"
     assert "not in the file" in (by_name[("consumer", "partner")].reason or "")
-    assert by_name[("consumer_info", host_a.consumer_info.get().key)].action == "skip"
+    assert by_name[("consumer_info", services(host_a).consumer_info.get().key)].action == "skip"
     assert by_name[("service_provider", "Example")].action == "skip"
     assert by_name[("service_provider", "Signed")].action == "add"
-    assert store.consumers.count() == 2
+    assert services(store).consumers.count() == 2
 
 
 def test_a_different_consumer_is_skipped_unless_replace(host_a: Store, store: Store) -> None:
@@ -193,13 +195,13 @@ def test_a_different_consumer_is_skipped_unless_replace(host_a: Store, store: St
     skipped = next(c for c in report.changes if c.name == "partner")
     assert skipped.action == "skip" and skipped.reason == "differs; --replace to overwrite"
     assert set(skipped.fields) == {"name", "allow_plaintext", "shared_secret"}
-    assert store.consumers.get("partner").name == "Someone else"
-    assert store.consumers.shared_secret("partner") == "other-secret-value"
+    assert services(store).consumers.get("partner").name == "Someone else"
+    assert services(store).consumers.shared_secret("partner") == "other-secret-value"
 
     report = import_config(store, incoming(store, doc), replace=True)
     assert [c.action for c in report.changes if c.name == "partner"] == ["change"]
-    assert store.consumers.get("partner").name == "Partner"
-    assert store.consumers.shared_secret("partner") == CONSUMER_SECRET
+    assert services(store).consumers.get("partner").name == "Partner"
+    assert services(store).consumers.shared_secret("partner") == CONSUMER_SECRET
 
 
 class FailsOnThirdSet(MemoryKeyring):
@@ -223,7 +225,7 @@ def test_a_keyring_failure_leaves_no_row_and_no_secret(host_a: Store, db_url: st
             import_config(target, got)
         assert backend.sets == 3, "two secrets were written before the failure"
         assert backend.items == {}, "orphan secrets were left in the keyring"
-        assert target.consumers.count() == 0 and target.providers.count() == 0
+        assert services(target).consumers.count() == 0 and services(target).providers.count() == 0
         with target.session() as s:
             assert s.exec(select(AuditEntry)).all() == []
     finally:
@@ -237,7 +239,7 @@ def test_a_wrong_passphrase_is_refused_before_anything(host_a: Store, store: Sto
     assert "passphrase" in str(exc.value) and exc.value.field == "x.json: secrets"
     with pytest.raises(ValidationError, match="give their passphrase"):
         import_config(store, got)
-    assert store.consumers.count() == 0
+    assert services(store).consumers.count() == 0
 
 
 def _set(doc: dict[str, Any], path: list[Any], value: Any) -> None:
@@ -316,15 +318,15 @@ def test_sealed_box_is_bound_to_its_purpose() -> None:
 def test_consumer_info_xml_documents_become_consumers(host_a: Store, store: Store) -> None:
     docs = []
     for key in ("jira:1", "confluence"):
-        c = host_a.consumers.get(key)
+        c = services(host_a).consumers.get(key)
         docs.append(render_consumer_info(c.key, c.name, c.description, c.callback_url,
                                          c.public_key or ""))
     got = read_consumer_info_xml(docs[0], source="a.xml")
     got.extend(read_consumer_info_xml(docs[1], source="b.xml"))
     report = import_config(store, got)
     assert report.summary() == "2 added, 0 changed, 0 skipped, 0 unchanged"
-    c = store.consumers.get("confluence")
-    assert c.public_key == host_a.consumers.get("confluence").public_key
+    c = services(store).consumers.get("confluence")
+    assert c.public_key == services(host_a).consumers.get("confluence").public_key
     assert c.signature_method == "RSA-SHA1"
     with pytest.raises(ValidationError, match=r"also in a\.xml"):
         got.extend(read_consumer_info_xml(docs[0], source="c.xml"))

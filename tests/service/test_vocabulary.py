@@ -26,6 +26,7 @@ from tui_oauth.core.models import (
     private_key_item,
     provider_secret_item,
 )
+from tui_oauth.core.registry import services
 from tui_oauth.core.services.tokens import LIVE_STATES, STATES, TYPES
 from tui_oauth.core.store import Store
 
@@ -88,7 +89,7 @@ def test_words_bind_as_their_values(store: Store) -> None:
             "WHERE token = 'vocab-token'")).one()
     assert tuple(raw) == ("request", "authorized", True, True)
     assert type(raw[1]) is str
-    page = store.tokens.list(state=TokenState.AUTHORIZED)
+    page = services(store).tokens.list(state=TokenState.AUTHORIZED)
     assert [(r.token, r.state, r.type) for r in page.rows] == [
         ("vocab-token", "authorized", "request")]
     if store.url.startswith("sqlite"):

@@ -47,6 +47,7 @@ from tui_oauth.core.database import make_engine
 from tui_oauth.core.errors import ValidationError
 from tui_oauth.core.keys import generate_key_pair
 from tui_oauth.core.models import AuditEntry, Token, TokenState, TokenType
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store, open_store
 from tui_oauth.core.text import VisibleFormatter, command_line, visible, visible_json
 from tui_oauth.core.timeutil import utcnow
@@ -167,7 +168,8 @@ def test_checker_refuses_control_characters_and_names_them(bad: str) -> None:
 def test_line_separator_is_refused_by_the_services_and_in_fetched_documents(
         tui_store: Store) -> None:
     with pytest.raises(ValidationError) as info:
-        tui_store.consumers.add(key="k", name="JIRA\u2028evil", public_key=pem_spki(rsa_key(0)))
+        services(tui_store).consumers.add(key="k", name="JIRA\u2028evil",
+                                          public_key=pem_spki(rsa_key(0)))
     assert [e.field for e in info.value.errors] == ["name"]
     _, b64 = generate_key_pair()
     with pytest.raises(ValidationError) as info:
@@ -252,9 +254,9 @@ def _spent_token(store: Store, consumer_id: int | None) -> None:
 
 async def test_console_shows_markup_and_escapes_literally_and_survives(
         tui_store: Store, sqlite_url: str) -> None:
-    added = tui_store.consumers.add(key=MARKUP_KEY, name=MARKUP_NAME,
-                                    public_key=pem_spki(rsa_key(0)),
-                                    description="[b]bold?[/b] [link=https://evil.example]x[/link]")
+    added = services(tui_store).consumers.add(key=MARKUP_KEY, name=MARKUP_NAME,
+                                              public_key=pem_spki(rsa_key(0)),
+                                              description="[b]bold?[/b] [link=https://evil.example]x[/link]")
     _spent_token(tui_store, added.id)
     write_sql(sqlite_url, "UPDATE consumers SET description = description || :d", d=HOSTILE)
     with Session(tui_store.engine) as s:
@@ -291,7 +293,7 @@ async def test_console_shows_markup_and_escapes_literally_and_survives(
         await pilot.press("ctrl+s")
         assert await wait_for(pilot, lambda: isinstance(app.screen, ConsumerDetailScreen))
         assert await wait_for(pilot, lambda: any("saved" in n for n in _notes(app)))
-        assert tui_store.consumers.get(MARKUP_KEY).description == description
+        assert services(tui_store).consumers.get(MARKUP_KEY).description == description
         _assert_safe(pilot)
         # The audit view: the forged actor and address, escaped.
         await pilot.press("escape", "l")
@@ -313,14 +315,14 @@ async def test_console_shows_markup_and_escapes_literally_and_survives(
         assert isinstance(app.screen, MainScreen)
         _assert_safe(pilot)
         assert app.is_running
-    assert tui_store.consumers.list() == []
+    assert services(tui_store).consumers.list() == []
 
 
 async def test_markup_in_a_key_never_ends_the_console_in_a_notification(
         tui_store: Store) -> None:
     """``mk[/b]`` in a notification raised MarkupError and ended the console."""
-    added = tui_store.consumers.add(key=MARKUP_KEY, name=MARKUP_NAME,
-                                    public_key=pem_spki(rsa_key(0)))
+    added = services(tui_store).consumers.add(key=MARKUP_KEY, name=MARKUP_NAME,
+                                              public_key=pem_spki(rsa_key(0)))
     _spent_token(tui_store, added.id)
     app = make_app(tui_store)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
@@ -336,7 +338,7 @@ async def test_markup_in_a_key_never_ends_the_console_in_a_notification(
 
 async def test_a_key_with_a_control_character_is_removed_by_typing_it_as_shown(
         tui_store: Store, sqlite_url: str) -> None:
-    tui_store.consumers.add(key="evil-key", name="n", public_key=pem_spki(rsa_key(0)))
+    services(tui_store).consumers.add(key="evil-key", name="n", public_key=pem_spki(rsa_key(0)))
     write_sql(sqlite_url, "UPDATE consumers SET key = :k", k="evil\x1b[2J")
     app = make_app(tui_store)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
@@ -345,7 +347,7 @@ async def test_a_key_with_a_control_character_is_removed_by_typing_it_as_shown(
         await pilot.press("d")
         await settle(pilot)
         await pilot.press(*"evil\\x1b[2J", "enter")
-        assert await wait_for(pilot, lambda: not tui_store.consumers.list())
+        assert await wait_for(pilot, lambda: not services(tui_store).consumers.list())
         _assert_safe(pilot)
 
 
@@ -391,7 +393,7 @@ async def test_a_paste_with_control_characters_is_refused_under_the_field(
         assert isinstance(app.screen, ConsumerFormScreen)
         assert "control characters (\\x1b, \\x07)" in \
             app.screen.query_one("#field-name", Field).error
-    assert tui_store.consumers.list() == []
+    assert services(tui_store).consumers.list() == []
 
 
 # Calls whose first argument is shown as markup unless it is a literal or plain Text.

@@ -9,6 +9,7 @@ from textual.widgets import TabbedContent
 
 from tests.tui_support import screen_text, settle, wait_for
 from tui_oauth.core.errors import StoreError
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import OAuthAdminApp, keymap_from_env, make_app
 from tui_oauth.tui.modals.error import ErrorModal
@@ -204,7 +205,7 @@ async def test_a_failing_worker_shows_words_not_a_traceback(
         def broken(*args: object, **kwargs: object) -> None:
             raise StoreError("The database went away [bold]now[/bold].", hint="Try again.")
 
-        monkeypatch.setattr(demo_store.consumers, "window", broken)
+        monkeypatch.setattr(services(demo_store).consumers, "window", broken)
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert app.is_running
@@ -215,7 +216,7 @@ async def test_a_failing_worker_shows_words_not_a_traceback(
         def crash(*args: object, **kwargs: object) -> None:
             raise ZeroDivisionError("division by zero")
 
-        monkeypatch.setattr(demo_store.consumers, "window", crash)
+        monkeypatch.setattr(services(demo_store).consumers, "window", crash)
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert isinstance(app.screen, ErrorModal)
@@ -251,8 +252,8 @@ def test_no_color_is_respected(demo_store: Store, monkeypatch: pytest.MonkeyPatc
 
 
 async def test_works_on_postgresql_too(store: Store) -> None:
-    store.consumers.add(key="jira:42", name="JIRA", shared_secret="x",
-                        signature_method="HMAC-SHA1")
+    services(store).consumers.add(key="jira:42", name="JIRA", shared_secret="x",
+                                  signature_method="HMAC-SHA1")
     app = make_app(store)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)

@@ -19,6 +19,7 @@ from tests.tui_support import screen_text, settle, wait_for
 from tui_oauth.core.consumer_info_doc import render_consumer_info
 from tui_oauth.core.keys import describe
 from tui_oauth.core.models import HMAC_SHA1
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import make_app
 from tui_oauth.tui.screens.consumer_by_url import ConsumerByUrlScreen
@@ -51,7 +52,7 @@ async def open_detail(pilot: Pilot[None], key: str) -> ConsumerDetailScreen:
 async def test_detail_shows_the_key_as_base64_and_pem_and_copies_both(
         tui_store: Store) -> None:
     key = weak_key()
-    tui_store.consumers.add(key=KEY, name="JIRA", public_key=pem_spki(key))
+    services(tui_store).consumers.add(key=KEY, name="JIRA", public_key=pem_spki(key))
     app = make_app(tui_store)
     async with app.run_test(size=(120, 80)) as pilot:
         await open_detail(pilot, KEY)
@@ -74,7 +75,7 @@ async def test_detail_of_a_strong_key_is_not_weak_and_its_copy_keys_are_in_the_f
         demo_store: Store) -> None:
     from textual.widgets import Footer
 
-    jira = demo_store.consumers.get(demo_store.consumers.list()[1].key)
+    jira = services(demo_store).consumers.get(services(demo_store).consumers.list()[1].key)
     assert jira.public_key
     app = make_app(demo_store)
     async with app.run_test(size=(160, 60)) as pilot:
@@ -90,7 +91,8 @@ async def test_detail_of_a_strong_key_is_not_weak_and_its_copy_keys_are_in_the_f
 
 
 async def test_detail_without_a_public_key_has_nothing_to_copy(demo_store: Store) -> None:
-    hmac = next(demo_store.consumers.get(c.key) for c in demo_store.consumers.list()
+    consumers = services(demo_store).consumers
+    hmac = next(consumers.get(c.key) for c in consumers.list()
                 if c.signature_method == HMAC_SHA1)
     assert hmac.public_key is None
     app = make_app(demo_store)
@@ -135,16 +137,16 @@ async def test_the_form_warns_as_soon_as_a_weak_key_is_pasted(tui_store: Store) 
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)  # a warning does not stop the save
-    assert tui_store.consumers.get(KEY).public_key == spki_b64(key)
+    assert services(tui_store).consumers.get(KEY).public_key == spki_b64(key)
 
 
 async def test_editing_a_consumer_with_a_weak_key_warns_at_once(tui_store: Store) -> None:
     key = weak_key()
-    tui_store.consumers.add(key=KEY, name="JIRA", public_key=pem_spki(key))
+    services(tui_store).consumers.add(key=KEY, name="JIRA", public_key=pem_spki(key))
     app = make_app(tui_store)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        consumer = tui_store.consumers.get(KEY)
+        consumer = services(tui_store).consumers.get(KEY)
         await app.push_screen(ConsumerFormScreen(consumer, describe(spki_b64(key)).pem))
         await settle(pilot)
         assert app.screen.query_one("#public-key-warning", Static).display

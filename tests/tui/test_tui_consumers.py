@@ -13,6 +13,7 @@ from tests.helpers import add_tokens, pem_spki, rsa_key, serve_consumer_info
 from tests.tui_support import screen_text, settle, wait_for
 from tui_oauth.core.consumer_info_doc import render_consumer_info
 from tui_oauth.core.keys import describe, generate_key_pair
+from tui_oauth.core.registry import services
 from tui_oauth.core.services.tokens import TokenSelection
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import make_app
@@ -48,13 +49,13 @@ async def test_add_by_url_fetches_shows_and_saves(tui_store: Store) -> None:
             text = screen_text(pilot)
             assert KEY in text and "RSA 2048 bits" in text
             assert describe(public_b64).fingerprint[:30] in text
-            assert tui_store.consumers.list() == []  # nothing saved before confirming
+            assert services(tui_store).consumers.list() == []  # nothing saved before confirming
             await pilot.press("ctrl+s")
             await settle(pilot)
             assert isinstance(app.screen, MainScreen)
             table = app.screen.query_one("#consumers-table", VirtualTable)
             assert table.current_key == KEY
-    saved = tui_store.consumers.get(KEY)
+    saved = services(tui_store).consumers.get(KEY)
     assert saved.name == "JIRA" and saved.public_key == public_b64
     assert any(isinstance(m, ConsumerSaved) and m.key == KEY and m.added for m in seen)
 
@@ -72,7 +73,7 @@ async def test_add_by_url_error_is_shown_under_the_field(tui_store: Store) -> No
             assert "XML" in field_error(app, "url") or "content type" in field_error(app, "url")
             assert app.screen.query_one("#url", Input).value == base  # kept
             assert app.screen.query_one("#save", Button).disabled
-    assert tui_store.consumers.list() == []
+    assert services(tui_store).consumers.list() == []
 
 
 async def test_add_manual_with_errors_then_success(tui_store: Store) -> None:
@@ -98,7 +99,7 @@ async def test_add_manual_with_errors_then_success(tui_store: Store) -> None:
         assert isinstance(app.screen, MainScreen)
         assert await wait_for(pilot, lambda: "jira:42" in screen_text(pilot)), \
             screen_text(pilot)
-    assert tui_store.consumers.get("jira:42").name == "JIRA"
+    assert services(tui_store).consumers.get("jira:42").name == "JIRA"
 
 
 async def test_edit_keeps_the_key_and_saves(demo_store: Store) -> None:
@@ -127,13 +128,14 @@ async def test_edit_keeps_the_key_and_saves(demo_store: Store) -> None:
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
         assert "Partner portal (EU)" in screen_text(pilot)
-    c = demo_store.consumers.get("partner-portal")
+    c = services(demo_store).consumers.get("partner-portal")
     assert (c.name, c.callback_url) == ("Partner portal (EU)", "https://portal.example.com/cb")
     assert c.has_shared_secret  # blank secret field kept it
 
 
 async def test_remove_needs_the_key_typed(tui_store: Store) -> None:
-    c = tui_store.consumers.add(key="jira:42", name="JIRA", public_key=pem_spki(rsa_key(0)))
+    c = services(tui_store).consumers.add(key="jira:42", name="JIRA",
+                                          public_key=pem_spki(rsa_key(0)))
     add_tokens(tui_store, c.id or 0, request=1, access=2)
     seen: list[Message] = []
     app = make_app(tui_store)
@@ -146,12 +148,12 @@ async def test_remove_needs_the_key_typed(tui_store: Store) -> None:
         await pilot.press(*"jira:4", "enter")
         await pilot.pause()
         assert "not jira:42" in screen_text(pilot)
-        assert tui_store.consumers.list() != []
+        assert services(tui_store).consumers.list() != []
         await pilot.press("2", "enter")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
         assert app.screen.query_one("#consumers-table", VirtualTable).row_count == 0
-    assert tui_store.consumers.list() == []
+    assert services(tui_store).consumers.list() == []
     assert any(isinstance(m, ConsumerRemoved) and m.tokens == 3 for m in seen)
 
 
@@ -161,7 +163,7 @@ async def test_remove_cancelled_with_escape(demo_store: Store) -> None:
         await settle(pilot)
         await pilot.press("d", "escape")
         await settle(pilot)
-    assert len(demo_store.consumers.list()) == 3
+    assert len(services(demo_store).consumers.list()) == 3
 
 
 async def test_detail_shows_fields_and_tokens_and_revokes(demo_store: Store) -> None:
@@ -187,8 +189,8 @@ async def test_detail_shows_fields_and_tokens_and_revokes(demo_store: Store) -> 
         await settle(pilot)
         await pilot.press("y")
         await settle(pilot)
-        jira = demo_store.consumers.list()[1].key
-        assert demo_store.tokens.count(TokenSelection(consumer_key=jira)) == 0
+        jira = services(demo_store).consumers.list()[1].key
+        assert services(demo_store).tokens.count(TokenSelection(consumer_key=jira)) == 0
         assert "revoked" in screen_text(pilot)
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
@@ -206,13 +208,14 @@ async def test_edit_form_does_not_save_over_a_change_made_elsewhere(demo_store: 
         await settle(pilot)
         assert isinstance(app.screen, ConsumerFormScreen)
         # Meanwhile, someone else changes the description (another terminal, the CLI).
-        demo_store.consumers.edit("partner-portal", description="Changed in another terminal")
+        services(demo_store).consumers.edit("partner-portal",
+                                            description="Changed in another terminal")
         app.screen.query_one("#name", Input).value = "My new name"
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, ConfirmModal)
         assert "changed elsewhere since you opened it" in screen_text(pilot)
-        row = demo_store.consumers.get("partner-portal")
+        row = services(demo_store).consumers.get("partner-portal")
         assert row.name != "My new name"  # nothing was saved over the other change
         await pilot.press("y")  # Reload
         await settle(pilot)
@@ -222,7 +225,7 @@ async def test_edit_form_does_not_save_over_a_change_made_elsewhere(demo_store: 
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
-    row = demo_store.consumers.get("partner-portal")
+    row = services(demo_store).consumers.get("partner-portal")
     assert (row.name, row.description) == ("My new name", "Changed in another terminal")
 
 
@@ -237,7 +240,7 @@ async def test_rotate_secret_from_the_detail(demo_store: Store) -> None:
     from tui_oauth.tui.modals.reveal_secret import RevealSecretModal
     from tui_oauth.tui.modals.rotate_secret import RotateSecretModal
 
-    old = demo_store.consumers.shared_secret("partner-portal")
+    old = services(demo_store).consumers.shared_secret("partner-portal")
     app = make_app(demo_store)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
@@ -260,9 +263,9 @@ async def test_rotate_secret_from_the_detail(demo_store: Store) -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, ConsumerDetailScreen)
-    new = demo_store.consumers.shared_secret("partner-portal")
+    new = services(demo_store).consumers.shared_secret("partner-portal")
     assert new != old and new in shown
-    until = demo_store.consumers.get("partner-portal").previous_secret_until
+    until = services(demo_store).consumers.get("partner-portal").previous_secret_until
     assert until is not None and timedelta(hours=1) < until - utcnow() <= timedelta(hours=2)
 
 
@@ -274,7 +277,7 @@ async def test_keys_typed_with_the_enter_that_opens_the_detail_are_not_lost(
 
     from tui_oauth.tui.modals.rotate_secret import RotateSecretModal
 
-    service = demo_store.consumers
+    service = services(demo_store).consumers
     real_detail = service.detail
 
     def slow_detail(key: str) -> Any:  # a slow store: the keys arrive before the consumer

@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox
 
 from tests.tui_support import settle, wait_for
+from tui_oauth.core.registry import services
 from tui_oauth.core.services.connect import ConnectStep
 from tui_oauth.core.store import Store
 from tui_oauth.tui import commands
@@ -147,8 +148,8 @@ async def test_connect_dialog_keys(demo_store: Store,
         exchanged.append((got, verifier, user))
         return held
 
-    monkeypatch.setattr(demo_store.consumer_side, "request_token", lambda name: step)
-    monkeypatch.setattr(demo_store.consumer_side, "exchange", exchange)
+    monkeypatch.setattr(services(demo_store).consumer_side, "request_token", lambda name: step)
+    monkeypatch.setattr(services(demo_store).consumer_side, "exchange", exchange)
     app = make_app(demo_store)
     async with app.run_test(size=(100, 30)) as pilot:
         for key in KEYS:

@@ -7,6 +7,7 @@ from textual.pilot import Pilot
 from textual.widgets import Footer
 
 from tests.tui_support import settle, wait_for
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import make_app
 from tui_oauth.tui.screens.main import MainScreen
@@ -29,7 +30,7 @@ async def test_footer_after_removing_a_consumer_from_its_view(demo_store: Store)
         assert footer_says(pilot, "Add", "Edit", "Remove")
         await pilot.press("enter")
         await settle(pilot)
-        key = demo_store.consumers.list()[0].key
+        key = services(demo_store).consumers.list()[0].key
         await pilot.press("d", *key, "enter")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
@@ -57,12 +58,12 @@ async def test_footer_after_removing_a_provider(demo_store: Store) -> None:
         await pilot.press("3")
         await settle(pilot)
         assert footer_says(pilot, "Add", "Edit", "Remove")
-        name = demo_store.providers.list()[0].name
+        name = services(demo_store).providers.list()[0].name
         await pilot.press("d")
         await settle(pilot)
         await pilot.press(*name, "enter")
         await settle(pilot)
-        assert len(demo_store.providers.list()) == 1
+        assert len(services(demo_store).providers.list()) == 1
         assert await wait_for(pilot, lambda: footer_says(pilot, "Add", "Edit", "Remove"),
                               timeout=3), footer_text(pilot)
 
@@ -73,7 +74,7 @@ async def test_footer_after_removing_a_provider_from_its_view(demo_store: Store)
         await settle(pilot)
         await pilot.press("3")
         await settle(pilot)
-        name = demo_store.providers.list()[0].name
+        name = services(demo_store).providers.list()[0].name
         await pilot.press("enter")
         await settle(pilot)
         assert not isinstance(app.screen, MainScreen)
@@ -82,6 +83,6 @@ async def test_footer_after_removing_a_provider_from_its_view(demo_store: Store)
         await pilot.press(*name, "enter")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
-        assert len(demo_store.providers.list()) == 1
+        assert len(services(demo_store).providers.list()) == 1
         assert await wait_for(pilot, lambda: footer_says(pilot, "Add", "Edit", "Remove"),
                               timeout=3), footer_text(pilot)

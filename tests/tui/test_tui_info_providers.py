@@ -11,6 +11,7 @@ from textual.widgets import Input, Select
 
 from tests.helpers import audit_actions
 from tests.tui_support import screen_text, settle, wait_for
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import make_app
 from tui_oauth.tui.demo import INFO_KEY
@@ -31,7 +32,7 @@ def field_error(app: App[None], name: str) -> str:
 
 
 async def test_info_tab_shows_key_pem_base64_and_fingerprint(demo_store: Store) -> None:
-    view = demo_store.consumer_info.view()
+    view = services(demo_store).consumer_info.view()
     app = make_app(demo_store)
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.press("2")
@@ -49,7 +50,7 @@ async def test_info_created_on_first_view_in_a_worker(tui_store: Store) -> None:
         await pilot.press("2")
         await settle(pilot)
         assert "tui-oauth:" in screen_text(pilot)
-    assert tui_store.consumer_info.view().public_key.bits == 2048
+    assert services(tui_store).consumer_info.view().public_key.bits == 2048
 
 
 async def test_export_xml_to_a_file_and_copy(demo_store: Store, tmp_path: Path,
@@ -67,7 +68,7 @@ async def test_export_xml_to_a_file_and_copy(demo_store: Store, tmp_path: Path,
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
         written = (tmp_path / "consumer-info.xml").read_bytes()
-        assert written == demo_store.consumer_info.export_xml()
+        assert written == services(demo_store).consumer_info.export_xml()
         # A second export to the same file asks for Overwrite.
         await pilot.press("x", "enter")
         await settle(pilot)
@@ -82,10 +83,10 @@ async def test_export_xml_to_a_file_and_copy(demo_store: Store, tmp_path: Path,
         assert (tmp_path / "consumer-public-key.pem").read_text().startswith(
             "-----BEGIN PUBLIC KEY-----")
         await pilot.press("c")
-        assert app.clipboard == demo_store.consumer_info.export_pem()
+        assert app.clipboard == services(demo_store).consumer_info.export_pem()
         await pilot.press("C")
         await settle(pilot)
-        assert app.clipboard == demo_store.consumer_info.export_xml().decode()
+        assert app.clipboard == services(demo_store).consumer_info.export_xml().decode()
 
 
 async def test_edit_info(demo_store: Store) -> None:
@@ -105,13 +106,13 @@ async def test_edit_info(demo_store: Store) -> None:
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
         assert "Build server 2" in screen_text(pilot)
-    info = demo_store.consumer_info.get()
+    info = services(demo_store).consumer_info.get()
     assert (info.name, info.callback_url) == ("Build server 2", "https://ci.example.com/cb2")
 
 
 async def test_rotate_asks_for_typed_confirmation_and_says_what_breaks(
         tui_store: Store) -> None:
-    before = tui_store.consumer_info.view().fingerprint
+    before = services(tui_store).consumer_info.view().fingerprint
     app = make_app(tui_store)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2")
@@ -122,10 +123,10 @@ async def test_rotate_asks_for_typed_confirmation_and_says_what_breaks(
         assert "signature_invalid" in text and "Type rotate to confirm" in text
         await pilot.press("escape")
         await settle(pilot)
-        assert tui_store.consumer_info.view().fingerprint == before
+        assert services(tui_store).consumer_info.view().fingerprint == before
         await pilot.press("K", *"rotate", "enter")
         await settle(pilot)
-        after = tui_store.consumer_info.view().fingerprint
+        after = services(tui_store).consumer_info.view().fingerprint
         assert after != before
         assert after[:60] in screen_text(pilot)
     assert "consumer_info.rotate_key" in audit_actions(tui_store)
@@ -164,9 +165,9 @@ async def test_add_provider_errors_http_warning_plaintext_refused(tui_store: Sto
         assert isinstance(app.screen, MainScreen)
         assert app.screen.query_one("#providers-table", VirtualTable).current_key == "Example"
         assert any("http" in str(n.message) for n in app._notifications)
-    p = tui_store.providers.get("Example")
+    p = services(tui_store).providers.get("Example")
     assert p.signature_method == "HMAC-SHA1"
-    assert tui_store.providers.shared_secret("Example") == "s3cret-value"
+    assert services(tui_store).providers.shared_secret("Example") == "s3cret-value"
 
 
 async def test_edit_rename_and_remove_provider(demo_store: Store) -> None:
@@ -190,10 +191,10 @@ async def test_edit_rename_and_remove_provider(demo_store: Store) -> None:
         assert app.focused is not None and app.focused.id == "no"
         await pilot.press("enter")  # No
         await settle(pilot)
-        assert [p.name for p in demo_store.providers.list()] == ["Example Inc", "Old CRM"]
+        assert [p.name for p in services(demo_store).providers.list()] == ["Example Inc", "Old CRM"]
         await pilot.press("d", "y")
         await settle(pilot)
-        assert [p.name for p in demo_store.providers.list()] == ["Example Inc"]
+        assert [p.name for p in services(demo_store).providers.list()] == ["Example Inc"]
         # Example Inc holds a token: type its name.
         await pilot.press("g", "enter")
         await settle(pilot)
@@ -204,7 +205,7 @@ async def test_edit_rename_and_remove_provider(demo_store: Store) -> None:
         await pilot.press(*"Example Inc", "enter")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
-    assert demo_store.providers.list() == []
+    assert services(demo_store).providers.list() == []
 
 
 async def test_reveal_secret_for_a_few_seconds_and_audited(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from tests.keyring_backends import MemoryKeyring
 from tests.tui_support import screen_text, settle, wait_for
+from tui_oauth.core.registry import services
 from tui_oauth.core.services.tokens import TokenSelection
 from tui_oauth.core.store import Store, open_store
 from tui_oauth.tui.app import make_app
@@ -26,9 +27,9 @@ async def test_changes_made_elsewhere_show_within_two_seconds(
             await pilot.press("j")
             jira = table.current_key
             assert jira is not None and jira.startswith("jira:")
-            elsewhere.consumers.add(key="aaa:first", name="Added elsewhere",
-                                    shared_secret="s3cret-from-the-cli",
-                                    signature_method="HMAC-SHA1")
+            services(elsewhere).consumers.add(key="aaa:first", name="Added elsewhere",
+                                              shared_secret="s3cret-from-the-cli",
+                                              signature_method="HMAC-SHA1")
             assert await wait_for(pilot, lambda: table.row_count == 4, timeout=2.5)
             assert table.current_key == jira and table.cursor_row == 2  # still on jira
             assert "Added elsewhere" in screen_text(pilot)
@@ -37,7 +38,7 @@ async def test_changes_made_elsewhere_show_within_two_seconds(
             assert isinstance(app.screen, ConsumerDetailScreen)
             tokens = app.screen.query_one("#tokens", VirtualTable)
             assert "revoked" not in [tokens.get_row_at(i)[2] for i in range(tokens.row_count)]
-            elsewhere.tokens.revoke_where(TokenSelection(consumer_key=jira))
+            services(elsewhere).tokens.revoke_where(TokenSelection(consumer_key=jira))
             assert await wait_for(pilot, lambda: {tokens.get_row_at(i)[2] for i in range(
                 tokens.row_count)} == {"revoked"}, timeout=2.5)
     finally:

@@ -17,6 +17,7 @@ from textual.widgets import Input, Select, Static
 from tests.helpers import audit_actions
 from tests.provider_support import OAUTH, Server, add_hmac_consumer, running_server
 from tests.tui_support import current_screen, screen_text, settle, wait_for
+from tui_oauth.core.registry import services
 from tui_oauth.core.services.connect import CallResponse, CheckResult
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import OAuthAdminApp, make_app
@@ -44,8 +45,8 @@ def server(tui_store: Store) -> Iterator[Server]:
     consumer, and we have it as a service provider with the same key and secret."""
     with running_server(tui_store) as srv:
         add_hmac_consumer(tui_store, "partner", SECRET)
-        tui_store.providers.add(name=NAME, consumer_key="partner", shared_secret=SECRET,
-                                allow_private=True, **endpoints(srv.base))
+        services(tui_store).providers.add(name=NAME, consumer_key="partner", shared_secret=SECRET,
+                                          allow_private=True, **endpoints(srv.base))
         yield srv
 
 
@@ -93,7 +94,7 @@ async def test_checks_show_as_they_come(tui_store: Store, server: Server,
         go_on.wait(10)
         yield CheckResult("Second", False, "came later, in words")
 
-    monkeypatch.setattr(type(tui_store.consumer_side), "test",
+    monkeypatch.setattr(type(services(tui_store).consumer_side), "test",
                         lambda self, name, **kw: slow_test(name, **kw))
     app = make_app(tui_store)
     async with app.run_test(size=SIZE) as pilot:
@@ -145,12 +146,12 @@ async def test_connect_call_and_forget(tui_store: Store, server: Server) -> None
         assert isinstance(modal, ConnectModal) and modal.step is not None
         await pilot.press("ctrl+y")  # OSC 52, from the verifier field
         assert app.clipboard == modal.step.authorization_url
-        decision = tui_store.tokens.authorize(modal.step.token, "alice")
+        decision = services(tui_store).tokens.authorize(modal.step.token, "alice")
         modal.query_one("#local-user", Input).value = "ops"
         await pilot.press(*decision.verifier, "enter")
         assert await wait_for(pilot, lambda: "ops" in screen.held)
         assert app.screen is screen
-        [held] = tui_store.consumer_side.tokens(NAME)
+        [held] = services(tui_store).consumer_side.tokens(NAME)
         assert held.user == "ops" and held.renewable
         assert "Held tokens: 1 token" in screen_text(pilot)
         assert screen.selected_token is not None and screen.selected_token.user == "ops"
@@ -194,7 +195,7 @@ async def test_connect_call_and_forget(tui_store: Store, server: Server) -> None
         await pilot.press("y")
         assert await wait_for(pilot, lambda: not screen.held)
         assert "Held tokens: none yet" in screen_text(pilot)
-    assert tui_store.consumer_side.tokens(NAME) == []
+    assert services(tui_store).consumer_side.tokens(NAME) == []
     assert audit_actions(tui_store)[-1] == "provider.forget"
 
 
@@ -208,8 +209,8 @@ async def test_failures_are_said_in_words(tui_store: Store) -> None:
     """Nobody listening: the checks fail with reasons, connect says why, a call
     without a held token says to connect first; never a traceback."""
     base = f"http://127.0.0.1:{closed_port()}"
-    tui_store.providers.add(name="Gone", consumer_key="partner", shared_secret=SECRET,
-                            allow_private=True, **endpoints(base))
+    services(tui_store).providers.add(name="Gone", consumer_key="partner", shared_secret=SECRET,
+                                      allow_private=True, **endpoints(base))
     app = make_app(tui_store)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_detail(pilot)
@@ -248,7 +249,7 @@ def hostile_call(self: object, name: str, method: str, url: str, **_: Any) -> Ca
 
 async def test_provider_answers_are_shown_as_text(demo_store: Store,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(type(demo_store.consumer_side), "call", hostile_call)
+    monkeypatch.setattr(type(services(demo_store).consumer_side), "call", hostile_call)
     app = make_app(demo_store)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_detail(pilot)  # Example Inc: a token held for "ci"
@@ -279,7 +280,7 @@ async def test_read_only_refuses_connect_forget_and_call(read_only_store: Store)
         assert pane.check_action("send", ()) is None
         assert "read-only: refused" in str(
             pane.query_one("#response-status", Static).render())
-    assert [t.user for t in read_only_store.consumer_side.tokens("Example Inc")] == ["ci"]
+    assert [t.user for t in services(read_only_store).consumer_side.tokens("Example Inc")] == ["ci"]
 
 
 def run_keys(*presses: str) -> Callable[[Pilot[None]], Any]:
@@ -310,7 +311,7 @@ def test_snapshot_request_pane(demo_store: Store, snap_compare: Callable[..., bo
                                monkeypatch: pytest.MonkeyPatch) -> None:
     """The request pane after GET /rest/whoami (a fixed answer); Esc leaves the URL field
     (no blinking cursor in the picture)."""
-    monkeypatch.setattr(type(demo_store.consumer_side), "call", fixed_call)
+    monkeypatch.setattr(type(services(demo_store).consumer_side), "call", fixed_call)
     assert snap_compare(make_app(demo_store), terminal_size=SIZE,
                         run_before=run_keys("3", "enter", "u", *"/rest/whoami", "enter",
                                             "escape"))

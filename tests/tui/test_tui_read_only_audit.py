@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from tests.tui_support import screen_text, settle
 from tui_oauth.core.models import AuditEntry
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import make_app
 from tui_oauth.tui.screens.audit import PAGE, AuditScreen
@@ -59,8 +60,8 @@ async def test_read_only_dims_and_refuses_changes(read_only_store: Store) -> Non
         await settle(pilot)
         assert isinstance(app.screen, ProviderDetailScreen)
         assert app.screen.check_action("reveal", ()) is None
-    assert len(read_only_store.consumers.list()) == 3
-    assert len(read_only_store.providers.list()) == 2
+    assert len(services(read_only_store).consumers.list()) == 3
+    assert len(services(read_only_store).providers.list()) == 2
 
 
 def add_audit(store: Store, n: int) -> None:
@@ -75,7 +76,7 @@ def add_audit(store: Store, n: int) -> None:
 
 
 async def test_audit_view_pages_newest_first_and_filters(tui_store: Store) -> None:
-    tui_store.consumer_info.view()  # created (and audited) before the 250 entries
+    services(tui_store).consumer_info.view()  # created (and audited) before the 250 entries
     add_audit(tui_store, 250)
     app = make_app(tui_store)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -108,8 +109,8 @@ async def test_audit_view_pages_newest_first_and_filters(tui_store: Store) -> No
 
 
 async def test_a_change_made_in_the_console_shows_in_the_audit_view(tui_store: Store) -> None:
-    tui_store.consumers.add(key="jira:42", name="JIRA", shared_secret="x",
-                            signature_method="HMAC-SHA1")
+    services(tui_store).consumers.add(key="jira:42", name="JIRA", shared_secret="x",
+                                      signature_method="HMAC-SHA1")
     app = make_app(tui_store)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)

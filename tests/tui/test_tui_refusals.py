@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Label
 
 from tests.tui_support import screen_text, settle, wait_for
 from tui_oauth.core.models import ConsumerClock, Refusal
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import make_app
 from tui_oauth.tui.demo import T0
@@ -180,8 +181,8 @@ async def test_store_wide_refusals_from_every_tab_filter_and_hostile_text(
         assert app.screen.check_action("revoke", ()) is not False
         await pilot.press("escape")
         assert await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
-        none = next(c.key for c in demo_store.consumers.list()
-                    if demo_store.tokens.count_of(c.key) == 0)
+        none = next(c.key for c in services(demo_store).consumers.list()
+                    if services(demo_store).tokens.count_of(c.key) == 0)
         table = app.screen.query_one("#consumers-table")
         while table.current_key != none:  # type: ignore[attr-defined]
             await pilot.press("j")

@@ -14,6 +14,7 @@ from textual.widgets import Static
 from tests.helpers import pem_spki, rsa_key
 from tests.keyring_backends import MemoryKeyring
 from tests.tui_support import wait_for
+from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store, open_store
 from tui_oauth.tui.messages import StoreChanged, WorkFailed
 from tui_oauth.tui.watch import GROUP, StoreWatch, install_store_watch
@@ -70,7 +71,7 @@ async def test_write_elsewhere_reaches_the_screen(sqlite_store: Store, colleague
         await pilot.pause(2 * INTERVAL)
         assert app.listing.changes == []  # nothing written: no message
         written = time.monotonic()
-        colleague.consumers.add(key="jira:1", name="JIRA", public_key=pem)
+        services(colleague).consumers.add(key="jira:1", name="JIRA", public_key=pem)
         assert await wait_for(pilot, lambda: bool(app.listing.changes), timeout=2.0), \
             "the write was not reported within 2 s"
         assert app.listing.changes[0] - written < 2.0

@@ -23,6 +23,7 @@ from tui_oauth.cli.common import (
 )
 from tui_oauth.core.config import resolve_db_url
 from tui_oauth.core.errors import TuiOAuthError
+from tui_oauth.core.registry import services
 
 # The database layer (core.database, core.migrations: SQLAlchemy, ~200 ms) is imported
 # by each command that runs, not when this module loads (for --help or a TAB).
@@ -82,7 +83,7 @@ def audit_list(limit: int, before_id: int | None, text: str | None, action: str 
     """The audit log, newest first (JSON carries each change's before and after)."""
     from datetime import UTC
 
-    page = app_context().store.audit.list(
+    page = services(app_context().store).audit.list(
         limit=limit, before_id=before_id, text=text, action=action, target=target, actor=actor,
         since=since.replace(tzinfo=UTC) if since else None,
     )
@@ -122,7 +123,7 @@ def doctor(ctx: click.Context, fix: bool, yes: bool, output: str) -> None:
     (warnings included), 1 when one fails, 2 on a usage error.
     """
     store = app_context().store
-    report = store.doctor.run()
+    report = services(store).doctor.run()
     try:  # the config file's [serve] table, checked as `serve` would (the CLI knows it)
         from tui_oauth.cli import _serve_defaults
 
@@ -146,7 +147,7 @@ def doctor(ctx: click.Context, fix: bool, yes: bool, output: str) -> None:
                 say(f"       fix: {c.fix}")
     if fix and report.secrets_without_row:
         confirm(f"Delete {len(report.secrets_without_row)} orphaned keyring item(s)?", yes)
-        removed = store.doctor.remove_orphan_secrets(only=report.secrets_without_row)
+        removed = services(store).doctor.remove_orphan_secrets(only=report.secrets_without_row)
         # Beside the table; after JSON or names, on stderr (stdout stays data).
         say(f"Deleted {len(removed)} orphaned keyring item(s).", err=output != "table")
     if not report.ok:

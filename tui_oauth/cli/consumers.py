@@ -30,6 +30,7 @@ from tui_oauth.cli.common import (
     touches_secret,
 )
 from tui_oauth.core.errors import FetchError, FieldError, ValidationError
+from tui_oauth.core.registry import services
 from tui_oauth.core.unset import UNSET
 
 if TYPE_CHECKING:  # the models and services (SQLAlchemy, SQLModel) load when a command runs
@@ -96,8 +97,8 @@ def _summaries(filter_: str | None, sort: str, desc: bool) -> Iterator[ConsumerS
     ctx = app_context()
     db = open_current(resolve_db_url(ctx.db))
     if db is None:
-        yield from ctx.store.consumers.iter_list(filter_, sort=sort, descending=desc,
-                                                 page_size=LIST_PAGE_SIZE)
+        yield from services(ctx.store).consumers.iter_list(filter_, sort=sort, descending=desc,
+                                                           page_size=LIST_PAGE_SIZE)
         return
     try:
         yield from consumer_summaries(db, filter_, sort=sort, descending=desc,
@@ -170,15 +171,15 @@ def show_detail(detail: ConsumerDetail, extra: list[tuple[str, Any]] | None = No
 def show(key: str, pem: bool, output: str) -> None:
     """Show one consumer (the shared secret is never printed), its clock against ours
     and its recorded refusals (count by problem, the last one)."""
-    detail = app_context().store.consumers.detail(key)
+    detail = services(app_context().store).consumers.detail(key)
     if pem:
         if detail.public_key is None:
             raise click.ClickException(f"Consumer {key!r} has no public key.")
         click.echo(detail.public_key.pem, nl=False)
         return
     store = app_context().store
-    summary = store.refusals.summary(detail.consumer.key, recent=1)
-    clock = store.refusals.clock(detail.consumer.key)
+    summary = services(store).refusals.summary(detail.consumer.key, recent=1)
+    clock = services(store).refusals.clock(detail.consumer.key)
     last = summary.recent[0].at if summary.recent else None
     diagnostics = {
         "clock": None if clock is None else {
@@ -286,11 +287,13 @@ def add(from_url: str | None, key: str | None, timeout: float, allow_private: bo
                 f"{preview.existing.name!r}); remove it first to add it again.")
         if not yes:
             confirm("Add this consumer?", yes)
-        consumer = store.consumers.add_from_preview(preview, shared_secret=secret, **values)
+        consumer = services(store).consumers.add_from_preview(preview, shared_secret=secret,
+                                                              **values)
     else:
         values.setdefault("name", "")
-        consumer = store.consumers.add(key=key or "", public_key=_public_key(public_key_file),
-                                       shared_secret=secret, **values)
+        consumer = services(store).consumers.add(key=key or "",
+                                                 public_key=_public_key(public_key_file),
+                                                 shared_secret=secret, **values)
     _report(consumer, "Added", as_json)
 
 
@@ -302,8 +305,8 @@ DOC_ELEMENTS = {"key": "key", "name": "name", "public_key": "publicKey",
 def _preview(url: str, timeout: float, allow_private: bool) -> ConsumerPreview:
     """Fetch by URL; a problem in the document is about --from-url, not --key etc."""
     try:
-        return app_context().store.consumers.preview_from_url(url, timeout=timeout,
-                                                              allow_private=allow_private)
+        return services(app_context().store).consumers.preview_from_url(url, timeout=timeout,
+                                                                        allow_private=allow_private)
     except FetchError as exc:
         refusal = getattr(exc, "refusal", None)  # FetchRefusedError: an address refused
         if refusal is not None and refusal.allowable and not allow_private:
@@ -329,7 +332,7 @@ def _field_values(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _report(consumer: Consumer, verb: str, as_json: bool) -> None:
-    detail = app_context().store.consumers.detail(consumer.key)
+    detail = services(app_context().store).consumers.detail(consumer.key)
     if as_json:
         print_json(consumer_dict(detail))
     else:
@@ -359,7 +362,7 @@ def edit(key: str, remove_secret: bool, as_json: bool, secret_stdin: bool,
         values["public_key"] = _public_key(public_key_file)
     if not values and secret is UNSET and not remove_secret:
         raise click.UsageError("Nothing to change: give at least one option (see --help).")
-    consumer = store.consumers.edit(key, shared_secret=secret, **values)
+    consumer = services(store).consumers.edit(key, shared_secret=secret, **values)
     _report(consumer, "Updated", as_json)
 
 
@@ -377,10 +380,10 @@ for _cmd, _adding in ((add, True), (edit, False)):
 def remove(key: str, yes: bool) -> None:
     """Remove a consumer with all its tokens: it loses access at once."""
     store = app_context().store
-    detail = store.consumers.detail(key)
+    detail = services(store).consumers.detail(key)
     confirm(f"Remove consumer {key!r} ({detail.consumer.name}) and its "
             f"{detail.token_count} token(s)?", yes)
-    n = store.consumers.remove(key)
+    n = services(store).consumers.remove(key)
     say(f"Removed consumer {key!r} and {n} token(s).")
 
 
@@ -411,7 +414,8 @@ def rotate_secret(key: str, overlap: str, secret_stdin: bool, secret_file: Path 
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--overlap") from None
     given = read_secret(secret_stdin, secret_file)
-    rotation = app_context().store.consumers.rotate_secret(key, secret=given, overlap=window)
+    rotation = services(app_context().store).consumers.rotate_secret(key, secret=given,
+                                                                     overlap=window)
     until = (f"the old one works until {fmt_time(rotation.previous_until)} UTC"
              if rotation.previous_until else "the old one no longer works")
     if as_json:

@@ -19,6 +19,7 @@ from tui_oauth.cli.common import (
     print_record,
     say,
 )
+from tui_oauth.core.registry import services
 
 if TYPE_CHECKING:
     from tui_oauth.core.provider.debugger import Report
@@ -67,7 +68,7 @@ def _public_url(given: str | None) -> tuple[str, str]:
     serve = load_config().serve
     if serve.get("public_url"):
         return str(serve["public_url"]), "the config file's [serve] public-url"
-    served = app_context().store.diagnostics.served_public_url()
+    served = services(app_context().store).diagnostics.served_public_url()
     if served:
         return served, "the one `serve` last served this store with"
     listen = os.environ.get("TUI_OAUTH_SERVE_LISTEN") or str(serve.get("listen")
@@ -90,7 +91,7 @@ def _internal_urls(given: tuple[str, ...]) -> list[str]:
                                      "scheme://host:port, e.g. http://10.0.0.11:8080.",
                                      param_hint="--internal-url")
         urls.append(url.split("?", 1)[0].split("#", 1)[0])
-    listen = app_context().store.diagnostics.served_listen_url()
+    listen = services(app_context().store).diagnostics.served_listen_url()
     if listen:
         urls.append(listen)
     return list(dict.fromkeys(urls))
@@ -195,7 +196,7 @@ def signature(file: str | None, consumer_key: str | None, token: str | None,
     internal = _internal_urls(internal_urls)
     if method != "RSA-SHA1":
         join_keyring()
-    report = app_context().store.diagnostics.check_request(
+    report = services(app_context().store).diagnostics.check_request(
         text, consumer_key=consumer_key, token=token, public_url=url, internal_urls=internal)
     verdict = "match" if report.matches else report.mistake.code if report.mistake \
         else "no-match"

@@ -20,6 +20,7 @@ from tui_oauth.cli.common import (
     print_record,
     say,
 )
+from tui_oauth.core.registry import services
 from tui_oauth.core.unset import UNSET
 
 if TYPE_CHECKING:  # the services (SQLAlchemy, SQLModel, cryptography) load when a command runs
@@ -56,7 +57,7 @@ def info_dict(view: ConsumerInfoView) -> dict[str, Any]:
 @needs_keyring
 def show(output: str) -> None:
     """Show the Consumer Info and its public key (never the private key)."""
-    view = app_context().store.consumer_info.view()
+    view = services(app_context().store).consumer_info.view()
     i, pk = view.info, view.public_key
     print_record(output, info_dict(view), name=i.key, show=lambda: print_fields([
         ("Consumer key", i.key),
@@ -82,7 +83,7 @@ def edit(name: str | None, description: str | None, callback_url: str | None) ->
     """Change the name, description or callback URL (the key never changes)."""
     if name is None and description is None and callback_url is None:
         raise click.UsageError("Nothing to change: give --name, --description or --callback.")
-    app_context().store.consumer_info.edit(
+    services(app_context().store).consumer_info.edit(
         name=UNSET if name is None else name,
         description=UNSET if description is None else description,
         callback_url=UNSET if callback_url is None else callback_url,
@@ -104,7 +105,7 @@ def edit(name: str | None, description: str | None, callback_url: str | None) ->
 @needs_keyring
 def export(fmt: str, output: Path | None, force: bool) -> None:
     """Export the Consumer Info (public parts only)."""
-    svc = app_context().store.consumer_info
+    svc = services(app_context().store).consumer_info
     if fmt == "xml":
         data = svc.export_xml()
     elif fmt == "pem":
@@ -150,7 +151,7 @@ def rotate_key(bits: str, overlap: str, yes: bool) -> None:
         window = parse_duration(overlap)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--overlap") from None
-    svc = app_context().store.consumer_info
+    svc = services(app_context().store).consumer_info
     current = svc.view()
     say(f"Current key: RSA {current.public_key.bits} bits, {current.fingerprint}")
     confirm("Regenerate the key pair (providers that trust the old public key will refuse "

@@ -29,6 +29,7 @@ from tui_oauth.cli.common import (
     say,
 )
 from tui_oauth.cli.providers import providers
+from tui_oauth.core.registry import services
 from tui_oauth.core.text import command_line, visible
 
 if TYPE_CHECKING:  # services.connect (requests, oauthlib, the models) loads when a command runs
@@ -162,7 +163,7 @@ class _Listener:
 def connect(name: str, local_user: str | None, callback_listen: str | None, wait: float,
             timeout: float) -> None:
     """Get an access token from a service provider (a user approves in a browser)."""
-    side = app_context().store.consumer_side
+    side = services(app_context().store).consumer_side
     from tui_oauth.core.services.connect import default_local_user
 
     user = local_user or default_local_user()
@@ -290,7 +291,7 @@ def call(name: str, method_or_url: str, url: str | None, data: tuple[str, ...],
             body = None
     if (form is not None or body is not None) and method == "GET" and url is None:
         method = "POST"
-    r = app_context().store.consumer_side.call(
+    r = services(app_context().store).consumer_side.call(
         name, method, target, data=form, body=body, headers=headers, local_user=local_user,
         two_legged=two_legged, as_user=as_user, max_bytes=max_bytes, body_hash=body_hash,
         timeout=timeout)
@@ -341,7 +342,7 @@ def _held(t: Any) -> dict[str, Any]:
 def tokens(name: str, output: str) -> None:
     """List the tokens we hold from a service provider (no secret is shown)."""
     print_records(
-        output, app_context().store.consumer_side.tokens(name), record=_held,
+        output, services(app_context().store).consumer_side.tokens(name), record=_held,
         name=lambda t: t.user or "-",
         headers=["user", "issued", "expires", "renewable", "last used"],
         cells=lambda t: [t.user or "-", fmt_time(t.issued_at), fmt_time(t.expires_at),
@@ -360,7 +361,7 @@ def tokens(name: str, output: str) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask.")
 def forget(name: str, local_user: str | None, yes: bool) -> None:
     """Drop tokens we hold from a service provider (asks first)."""
-    side = app_context().store.consumer_side
+    side = services(app_context().store).consumer_side
     n = sum(1 for t in side.tokens(name) if local_user is None or t.user == local_user)
     whose = f" for local user {local_user!r}" if local_user is not None else ""
     if n == 0:
@@ -382,7 +383,7 @@ def forget(name: str, local_user: str | None, yes: bool) -> None:
 def test(name: str, timeout: float) -> None:
     """Check that a service provider works: its URLs, our clock, our signature."""
     failed = 0
-    for result in app_context().store.consumer_side.test(name, timeout=timeout):
+    for result in services(app_context().store).consumer_side.test(name, timeout=timeout):
         failed += not result.passed
         say(f"{'ok  ' if result.passed else 'FAIL'} {result.name}: {result.detail}")
     if failed:

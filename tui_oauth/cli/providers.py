@@ -24,6 +24,7 @@ from tui_oauth.cli.common import (
     secret_edit,
     secret_options,
 )
+from tui_oauth.core.registry import services
 from tui_oauth.core.unset import UNSET
 
 if TYPE_CHECKING:  # the models and services (SQLAlchemy, SQLModel) load when a command runs
@@ -75,7 +76,7 @@ def provider_dict(p: ServiceProvider, tokens: int) -> dict[str, Any]:
 def list_(filter_: str | None, output: str) -> None:
     """List service providers (no secret is read)."""
     print_records(
-        output, app_context().store.providers.list(filter_),
+        output, services(app_context().store).providers.list(filter_),
         record=lambda r: r, name=lambda r: r.name,
         headers=["name", "consumer key", "signature", "secret", "tokens", "created"],
         cells=lambda r: [r.name, r.consumer_key, r.signature_method,
@@ -94,7 +95,7 @@ def list_(filter_: str | None, output: str) -> None:
 @output_options("name")
 def show(name: str, output: str) -> None:
     """Show one service provider (the shared secret is never printed)."""
-    svc = app_context().store.providers
+    svc = services(app_context().store).providers
     p = svc.get(name)
     tokens = svc.token_count(name)
 
@@ -157,7 +158,7 @@ def _warn(p: ServiceProvider) -> None:
 def add(name: str, as_json: bool, secret_stdin: bool, secret_file: Path | None,
         **fields: Any) -> None:
     """Add a service provider."""
-    svc = app_context().store.providers
+    svc = services(app_context().store).providers
     secret = read_secret(secret_stdin, secret_file)
     missing = [f"--{k.replace('_', '-')}" for k in
                ("consumer_key", "request_token_url", "authorization_url", "access_token_url")
@@ -185,7 +186,7 @@ def add(name: str, as_json: bool, secret_stdin: bool, secret_file: Path | None,
 def edit(name: str, new_name: str | None, remove_secret: bool, as_json: bool,
          secret_stdin: bool, secret_file: Path | None, **fields: Any) -> None:
     """Change a service provider; only the options given change."""
-    svc = app_context().store.providers
+    svc = services(app_context().store).providers
     secret = secret_edit(secret_stdin, secret_file, remove_secret)
     values = {k: v for k, v in fields.items() if v is not None}
     if new_name is not None:
@@ -213,7 +214,7 @@ for _cmd, _adding in ((add, True), (edit, False)):
 @needs_keyring
 def remove(name: str, yes: bool) -> None:
     """Remove a service provider and the tokens we hold from it."""
-    svc = app_context().store.providers
+    svc = services(app_context().store).providers
     tokens = svc.token_count(name)
     confirm(f"Remove service provider {name!r} and the {tokens} token(s) we hold from it?", yes)
     n = svc.remove(name)

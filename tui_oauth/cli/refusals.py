@@ -19,6 +19,7 @@ from tui_oauth.cli.common import (
     print_record,
     print_records,
 )
+from tui_oauth.core.registry import services
 
 if TYPE_CHECKING:
     from tui_oauth.core.services.refusals import RefusalRow
@@ -114,8 +115,8 @@ def list_(consumer_key: str | None, problem: str | None, since: datetime | None,
 
     The table is one line each; -o json/jsonl gives every field with the record's
     advice, and `tui-oauth refusals show ID` the whole record with its advice."""
-    rows = app_context().store.refusals.iter(consumer=consumer_key, problem=problem,
-                                             since=since, text=text)
+    rows = services(app_context().store).refusals.iter(consumer=consumer_key, problem=problem,
+                                                       since=since, text=text)
     if limit is not None:
         rows = itertools.islice(rows, limit)
     filtered = bool(consumer_key or problem or since or text)
@@ -178,7 +179,7 @@ def show(refusal_id: int, check: bool, output: str) -> None:
     from tui_oauth.core.errors import TuiOAuthError
 
     store = app_context().store
-    row = store.refusals.get(refusal_id)
+    row = services(store).refusals.get(refusal_id)
     report = None
     error = None
     checkable = (row.problem == "signature_invalid" and row.base_string and row.signature
@@ -187,7 +188,7 @@ def show(refusal_id: int, check: bool, output: str) -> None:
         if row.signature_method != "RSA-SHA1":
             join_keyring()
         try:
-            report = store.diagnostics.check_refusal(refusal_id)
+            report = services(store).diagnostics.check_refusal(refusal_id)
         except TuiOAuthError as exc:  # the record still shows; the check says why not
             error = str(exc)
 

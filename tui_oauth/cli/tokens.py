@@ -25,6 +25,7 @@ from tui_oauth.cli.common import (
     print_records,
     say,
 )
+from tui_oauth.core.registry import services
 
 if TYPE_CHECKING:  # the services (SQLAlchemy, SQLModel) load when a command runs
     from tui_oauth.core.services.tokens import TokenRow
@@ -91,7 +92,7 @@ def list_(ctx: click.Context, consumer_key: str | None, user: str | None, type_:
           state: str | None, limit: int, before_id: int | None, all_: bool,
           output: str) -> None:
     """Tokens, newest first (never their secrets)."""
-    service = app_context().store.tokens
+    service = services(app_context().store).tokens
     filters: dict[str, Any] = dict(consumer_key=consumer_key, user=user, type=type_,
                                    state=state)
     listing: dict[str, Any] = dict(record=_row, name=lambda t: t.token, headers=HEADERS,
@@ -150,7 +151,7 @@ def revoke(token: str | None, consumer_key: str | None, user: str | None, type_:
         raise click.UsageError("Give a TOKEN or selection options, not both.")
     if token:
         confirm(f"Revoke token {token}?", yes)
-        row = store.tokens.revoke(token)
+        row = services(store).tokens.revoke(token)
         if as_json:
             print_json(_row(row))
         else:
@@ -162,7 +163,7 @@ def revoke(token: str | None, consumer_key: str | None, user: str | None, type_:
 
     sel = TokenSelection(consumer_key=consumer_key, user=user, type=type_, expired=expired,
                          unused_days=unused_days)
-    count = store.tokens.count(sel)
+    count = services(store).tokens.count(sel)
     if count == 0:
         if as_json:
             print_json({"revoked": 0})
@@ -170,7 +171,7 @@ def revoke(token: str | None, consumer_key: str | None, user: str | None, type_:
             say("No live token matches; nothing to revoke.")
         return
     confirm(f"Revoke {count} token(s)?", yes)
-    n = store.tokens.revoke_where(sel)
+    n = services(store).tokens.revoke_where(sel)
     if as_json:
         print_json({"revoked": n})
     else:
@@ -193,14 +194,14 @@ def purge(nonce_age: int | None, as_json: bool) -> None:
     from tui_oauth.core.provider.settings import ProviderSettings
 
     store = app_context().store
-    n_tokens = store.tokens.purge()
+    n_tokens = services(store).tokens.purge()
     age = nonce_age if nonce_age is not None else ProviderSettings.load(store).timestamp_window + 60
-    n_nonces = store.tokens.purge_nonces(age)
+    n_nonces = services(store).tokens.purge_nonces(age)
     n_secrets = 0
-    if store.consumers.old_secrets_due():  # rotated secrets whose overlap ended
+    if services(store).consumers.old_secrets_due():  # rotated secrets whose overlap ended
         join_keyring()
-        n_secrets = store.consumers.forget_old_secrets()
-    store.consumer_info.forget_previous_key()  # our rotated public key, past its overlap
+        n_secrets = services(store).consumers.forget_old_secrets()
+    services(store).consumer_info.forget_previous_key()  # our rotated public key, past its overlap
     if as_json:
         print_json({"tokens": n_tokens, "nonces": n_nonces, "old_secrets": n_secrets})
     else:
@@ -219,7 +220,7 @@ def purge(nonce_age: int | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def authorize(request_token: str, user: str, deny: bool, as_json: bool) -> None:
     """Approve a pending REQUEST_TOKEN as USER and print the verifier (out-of-band flow)."""
-    tokens_svc = app_context().store.tokens
+    tokens_svc = services(app_context().store).tokens
     result = (tokens_svc.deny if deny else tokens_svc.authorize)(request_token, user)
     redirect = result.redirect_url()
     if as_json:

@@ -1,9 +1,10 @@
-"""The store: one database plus its secrets in the keyring, and the services over them.
+"""The store: one database plus its secrets in the keyring.
 
-Front doors (TUI, CLI, web) call :func:`open_store` and then the services::
+It knows nothing of the services above it (tui_oauth.core.services): front doors
+(TUI, CLI, web) open a store, then get the services over it from one factory::
 
     store = open_store("sqlite:///tmp/x.db")
-    store.consumers.add(key="jira:1", name="JIRA", public_key=pem)
+    services(store).consumers.add(key="jira:1", name="JIRA", public_key=pem)
 
 Writes that touch a secret go through :meth:`Store.transaction`, which keeps
 the database and the keyring consistent: the row is flushed first (so
@@ -19,7 +20,6 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,15 +57,6 @@ if TYPE_CHECKING:
 
     from tui_oauth.core.changes import ChangeWatcher
     from tui_oauth.core.keyring.store import SecretStore
-    from tui_oauth.core.services.audit import AuditService
-    from tui_oauth.core.services.connect import ConsumerSideService
-    from tui_oauth.core.services.consumer_info import ConsumerInfoService
-    from tui_oauth.core.services.consumers import ConsumerService
-    from tui_oauth.core.services.diagnostics import DiagnosticsService
-    from tui_oauth.core.services.doctor import DoctorService
-    from tui_oauth.core.services.providers import ServiceProviderService
-    from tui_oauth.core.services.refusals import RefusalsService
-    from tui_oauth.core.services.tokens import TokenService
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +132,8 @@ class UnitOfWork:
 
 
 class Store:
-    """An open store.  Services hang off it as attributes."""
+    """An open store: the database, its keyring items, who acts and how.  The services
+    over it come from :func:`tui_oauth.core.registry.services`."""
 
     def __init__(self, engine: Engine, secrets: SecretStore | Callable[[], SecretStore], *,
                  url: str, store_id: str,
@@ -156,6 +148,9 @@ class Store:
         self.store_id = store_id
         self.actor = actor
         self.read_only = read_only
+        #: Kept here by the services' factory (registry.services), which alone knows its
+        #: type: one set of services per store, made on first use.
+        self.services_slot: object | None = None
 
     @property
     def secrets(self) -> SecretStore:
@@ -263,62 +258,6 @@ class Store:
             raise
         finally:
             session.close()
-
-    # Services -------------------------------------------------------------
-
-    @cached_property
-    def consumers(self) -> ConsumerService:
-        from tui_oauth.core.services.consumers import ConsumerService
-
-        return ConsumerService(self)
-
-    @cached_property
-    def consumer_info(self) -> ConsumerInfoService:
-        from tui_oauth.core.services.consumer_info import ConsumerInfoService
-
-        return ConsumerInfoService(self)
-
-    @cached_property
-    def providers(self) -> ServiceProviderService:
-        from tui_oauth.core.services.providers import ServiceProviderService
-
-        return ServiceProviderService(self)
-
-    @cached_property
-    def tokens(self) -> TokenService:
-        from tui_oauth.core.services.tokens import TokenService
-
-        return TokenService(self)
-
-    @cached_property
-    def refusals(self) -> RefusalsService:
-        from tui_oauth.core.services.refusals import RefusalsService
-
-        return RefusalsService(self)
-
-    @cached_property
-    def diagnostics(self) -> DiagnosticsService:
-        from tui_oauth.core.services.diagnostics import DiagnosticsService
-
-        return DiagnosticsService(self)
-
-    @cached_property
-    def consumer_side(self) -> ConsumerSideService:
-        from tui_oauth.core.services.connect import ConsumerSideService
-
-        return ConsumerSideService(self)
-
-    @cached_property
-    def audit(self) -> AuditService:
-        from tui_oauth.core.services.audit import AuditService
-
-        return AuditService(self)
-
-    @cached_property
-    def doctor(self) -> DoctorService:
-        from tui_oauth.core.services.doctor import DoctorService
-
-        return DoctorService(self)
 
     def close(self) -> None:
         self.engine.dispose()

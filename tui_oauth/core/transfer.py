@@ -45,6 +45,7 @@ from tui_oauth.core.models import (
     private_key_item,
     provider_secret_item,
 )
+from tui_oauth.core.registry import services
 from tui_oauth.core.sealed import seal, unseal
 from tui_oauth.core.services import touch
 from tui_oauth.core.timeutil import utcnow
@@ -306,7 +307,7 @@ def read_config(store: Store, data: bytes, *, source: str = "") -> Incoming:
         values = _typed(obj, (*CONSUMER_FIELDS, "has_shared_secret"), path, ("key", "name"))
         has = bool(values.pop("has_shared_secret", False))
         try:
-            fields = store.consumers.check_fields(values, has_secret=has)
+            fields = services(store).consumers.check_fields(values, has_secret=has)
         except ValidationError as exc:
             raise _with_paths(exc, path) from None
         if fields["key"] in seen:
@@ -328,7 +329,7 @@ def read_config(store: Store, data: bytes, *, source: str = "") -> Incoming:
                         ("name", "consumer_key"))
         has = bool(values.pop("has_shared_secret", False))
         try:
-            fields = store.providers.check_fields(values, has_secret=has)
+            fields = services(store).providers.check_fields(values, has_secret=has)
         except ValidationError as exc:
             raise _with_paths(exc, path) from None
         folded = fields["name"].lower()

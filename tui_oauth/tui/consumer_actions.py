@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from textual.dom import DOMNode
 
+from tui_oauth.core.registry import services
 from tui_oauth.tui.jobs import store_of
 from tui_oauth.tui.messages import ConsumerRemoved
 from tui_oauth.tui.removal import remove_confirmed
@@ -23,5 +24,6 @@ def confirm_remove_consumer(node: DOMNode, key: str, tokens: int, *,
     from tui_oauth.tui.modals.typed_confirm import TypedConfirmModal  # after the first paint
 
     remove_confirmed(node, TypedConfirmModal("Remove consumer?", body, key),
-                     lambda: store.consumers.remove(key), lambda n: ConsumerRemoved(key, n),
+                     lambda: services(store).consumers.remove(key), lambda n: ConsumerRemoved(key,
+                                                                                              n),
                      doing="Removing the consumer", on_done=on_done)

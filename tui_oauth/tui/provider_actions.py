@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from textual.dom import DOMNode
 
+from tui_oauth.core.registry import services
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import ProviderRemoved, SecretRevealed
 from tui_oauth.tui.removal import remove_confirmed
@@ -27,7 +28,7 @@ def confirm_remove_provider(node: DOMNode, name: str, tokens: int, *,
         "Remove service provider?",
         f"{name} will be removed and its shared secret deleted from the keyring. "
         "We hold no token from it.", yes="Remove")
-    remove_confirmed(node, dialog, lambda: store.providers.remove(name),
+    remove_confirmed(node, dialog, lambda: services(store).providers.remove(name),
                      lambda n: ProviderRemoved(name, n),
                      doing="Removing the service provider", on_done=on_done)
 
@@ -40,8 +41,8 @@ def reveal_secret(node: DOMNode, name: str, has_secret: bool) -> None:
     store = store_of(node)
 
     def work() -> str | None:
-        store.providers.record_reveal(name)
-        return store.providers.shared_secret(name)
+        services(store).providers.record_reveal(name)
+        return services(store).providers.shared_secret(name)
 
     def show(secret: str | None) -> None:
         node.app.post_message(SecretRevealed(name))

@@ -47,6 +47,7 @@ from tui_oauth.core.errors import (
 )
 from tui_oauth.core.provider.engine import ProviderEngine, WriteBusy
 from tui_oauth.core.provider.problems import Problem
+from tui_oauth.core.registry import services
 from tui_oauth.web import pages
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,7 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
     """The provider's ASGI app.  ``on_fatal`` is called (once) when serving cannot go
     on: the store was removed or replaced under the server (`serve` then stops)."""
     realm = engine.public_url
+    svc = services(engine.store)
     csrf_key = engine.data_key.derive("authorize-csrf")
     header_name = trusted_user_header.lower() if trusted_user_header else None
     # The signed-request check (parse, one read, the signature, one nonce INSERT) runs on
@@ -236,7 +238,7 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
 
     async def consumer_info(request: Request) -> Response:
         try:
-            xml = await run_in_threadpool(engine.store.consumer_info.export_xml)
+            xml = await run_in_threadpool(svc.consumer_info.export_xml)
         except TuiOAuthError as exc:
             return PlainTextResponse(exc.message, status_code=503)
         return Response(xml, media_type="application/xml")
@@ -256,7 +258,7 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
 
     async def load_pending(token: str) -> Any:
         try:
-            return await run_in_threadpool(engine.store.tokens.pending, token)
+            return await run_in_threadpool(svc.tokens.pending, token)
         except NotFoundError:
             return html(pages.message("Unknown request", "This authorization request is not "
                                       "known here. Start again from the application."), 404)
@@ -322,7 +324,7 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
         decision = form.get("decision")
         if decision not in ("allow", "deny"):
             return html(pages.message("Bad request", "Choose Allow or Deny."), 400)
-        call = engine.store.tokens.authorize if decision == "allow" else engine.store.tokens.deny
+        call = svc.tokens.authorize if decision == "allow" else svc.tokens.deny
         try:
             result = await run_in_threadpool(call, token, user)
         except NotFoundError:
@@ -383,13 +385,15 @@ def create_app(engine: ProviderEngine, *, trusted_user_header: str | None = None
                     await run_in_threadpool(engine.checkpoint_wal)
                 if now >= due["prune"]:
                     due["prune"] = now + prune_interval
-                    await run_in_threadpool(engine.prune_nonces)
+                    # nonces whose timestamps are refused anyway (past the window)
+                    await run_in_threadpool(svc.tokens.purge_nonces,
+                                            engine.settings.timestamp_window + 60)
                     # rotated shared secrets whose overlap ended (refused already)
-                    await run_in_threadpool(engine.store.consumers.forget_old_secrets)
-                    await run_in_threadpool(engine.store.consumer_info.forget_previous_key)
+                    await run_in_threadpool(svc.consumers.forget_old_secrets)
+                    await run_in_threadpool(svc.consumer_info.forget_previous_key)
                 if now >= due["purge"]:  # as Atlassian: every 8 hours
                     due["purge"] = now + purge_interval
-                    purged = await run_in_threadpool(engine.store.tokens.purge)
+                    purged = await run_in_threadpool(svc.tokens.purge)
                     if purged:
                         log.info("purged %d expired, used or long-revoked token(s)", purged)
             except Exception as exc:  # keep serving; say why

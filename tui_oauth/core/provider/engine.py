@@ -661,10 +661,6 @@ class ProviderEngine:
 
     # Housekeeping ---------------------------------------------------------------------
 
-    def prune_nonces(self) -> int:
-        """Forget nonces whose timestamps are refused anyway (past the window)."""
-        return self.store.tokens.purge_nonces(self.settings.timestamp_window + 60)
-
 
 def _dummy_token_blob(key: DataKey) -> tuple[bytes, str]:
     """A token secret's ciphertext and its token string that no row has: decrypted for

@@ -19,7 +19,7 @@ is valid: an unauthenticated request never writes into the nonce store.
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from oauthlib.oauth1 import RequestValidator
 from sqlalchemy import select
@@ -30,7 +30,11 @@ from tui_oauth.core.provider.consumers import TOKEN_COLUMNS
 from tui_oauth.core.timeutil import utcnow
 
 if TYPE_CHECKING:
-    from tui_oauth.core.provider.engine import ProviderEngine
+    from sqlalchemy import Connection
+
+    from tui_oauth.core.provider.consumers import ConsumerCache
+    from tui_oauth.core.provider.crypto import DataKey
+    from tui_oauth.core.provider.settings import ProviderSettings
 
 #: oauth_callback absent: use the consumer's stored callback, if any.
 STORED_CALLBACK = "\x00stored-callback"
@@ -71,8 +75,27 @@ def callback_ok(uri: str | None) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
+class ValidationSource(Protocol):
+    """What the validator reads, and all it may: the engine provides it.  Read each
+    time, not copied: the data key (and its dummy blob) change when it is rotated."""
+
+    @property
+    def public_https(self) -> bool: ...
+    @property
+    def settings(self) -> ProviderSettings: ...
+    @property
+    def consumers(self) -> ConsumerCache: ...
+    @property
+    def data_key(self) -> DataKey: ...
+    @property
+    def dummy_secret(self) -> str: ...
+    @property
+    def dummy_token_blob(self) -> tuple[bytes, str]: ...
+    def conn(self) -> Connection: ...
+
+
 class StoreRequestValidator(RequestValidator):  # type: ignore[misc]  # oauthlib is untyped
-    def __init__(self, engine: ProviderEngine) -> None:
+    def __init__(self, engine: ValidationSource) -> None:
         super().__init__()
         self.engine = engine
 

@@ -66,6 +66,7 @@ from tui_oauth.core.net import (
     Deadline,
     guarded_session,
 )
+from tui_oauth.core.registry import services
 from tui_oauth.core.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -253,11 +254,11 @@ class ConsumerSideService:
         method = p.signature_method
         if method == RSA_SHA1:
             client = _Client(p.consumer_key, signature_method=SIGNATURE_RSA,
-                             rsa_key=self.store.consumer_info.private_key_pem(),
+                             rsa_key=services(self.store).consumer_info.private_key_pem(),
                              resource_owner_key=token, resource_owner_secret=token_secret,
                              callback_uri=callback, verifier=verifier)
         else:
-            secret = self.store.providers.shared_secret(p.name)
+            secret = services(self.store).providers.shared_secret(p.name)
             if secret is None:
                 raise SecretStoreError(
                     f"Service provider {p.name!r} signs with {method} but its shared secret is "
@@ -459,7 +460,7 @@ class ConsumerSideService:
         return fields
 
     def _provider(self, name: str) -> ServiceProvider:
-        return self.store.providers.get(name)
+        return services(self.store).providers.get(name)
 
     # -- the dance --------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from tui_oauth.core.errors import NotFoundError, ValidationError
 from tui_oauth.core.models import PLAINTEXT, RSA_SHA1, Consumer, StoreMeta, Token
 from tui_oauth.core.provider import debugger
 from tui_oauth.core.provider.debugger import Report, SentRequest
+from tui_oauth.core.registry import services
 from tui_oauth.core.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class DiagnosticsService:
         rebuilt from its base string and signature, and checked against the URL the
         server used (its ``url``) with the one the request reached (``seen_url``) and the
         address the server listens on (``listen_url``, http and https) as internal URLs."""
-        row = self.store.refusals.get(refusal_id)
+        row = services(self.store).refusals.get(refusal_id)
         if row.problem != "signature_invalid" or not row.base_string:
             raise ValidationError(
                 f"Refusal {refusal_id} is {row.problem}, not signature_invalid: there is no "

@@ -32,6 +32,7 @@ from tui_oauth.core.models import (
     provider_secret_item,
 )
 from tui_oauth.core.provider.crypto import CHECK_META_KEY
+from tui_oauth.core.registry import services
 
 if TYPE_CHECKING:
     from tui_oauth.core.store import Store
@@ -191,7 +192,7 @@ class DoctorService:
     def _overlaps(self, report: DoctorReport) -> None:
         """Rotated shared secrets still kept past their overlap (the purge deletes them;
         the provider refuses them already)."""
-        late = self.store.consumers.old_secrets_due()
+        late = services(self.store).consumers.old_secrets_due()
         if late:
             report.add("rotated secrets", WARN,
                        f"{len(late)} consumer(s) keep an old shared secret past its overlap: "

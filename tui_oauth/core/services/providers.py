@@ -22,6 +22,7 @@ from tui_oauth.core.models import (
     ServiceProvider,
     provider_secret_item,
 )
+from tui_oauth.core.registry import services
 from tui_oauth.core.services import (
     UNSET,
     SecretChange,
@@ -236,7 +237,7 @@ class ServiceProviderService:
         ), has_secret=shared_secret is not None)
         c.raise_if_any()
         if fields["signature_method"] == RSA_SHA1:
-            self.store.consumer_info.get()  # our key pair must exist to sign with it
+            services(self.store).consumer_info.get()  # our key pair must exist to sign with it
         provider = ServiceProvider(uid=str(uuid.uuid4()), has_shared_secret=secret is not None,
                                    **fields)
         try:
@@ -269,7 +270,7 @@ class ServiceProviderService:
         given = {k: v for k, v in changes.items() if v is not UNSET}
         uses_rsa = str(given.get("signature_method") or "").strip().upper() == RSA_SHA1
         if uses_rsa:
-            self.store.consumer_info.get()  # our key pair must exist to sign with it
+            services(self.store).consumer_info.get()  # our key pair must exist to sign with it
         try:
             with self.store.transaction() as uow:
                 row = self._locked(uow, name)

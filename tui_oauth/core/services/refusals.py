@@ -25,6 +25,7 @@ from tui_oauth.core.models import ConsumerClock, Refusal
 from tui_oauth.core.provider.problems import advise, offset_words
 from tui_oauth.core.provider.refusals import trim_buckets
 from tui_oauth.core.provider.settings import ProviderSettings, stored_settings
+from tui_oauth.core.registry import services
 from tui_oauth.core.services.windows import any_contains
 from tui_oauth.core.timeutil import utcnow
 
@@ -195,7 +196,7 @@ class RefusalsService:
         retention = int(values.get("refusal_retention", defaults.refusal_retention))
         keep = int(values.get("refusal_rows_per_consumer", defaults.refusal_rows_per_consumer))
         cutoff = utcnow() - timedelta(seconds=retention)
-        total = self.store.tokens.purge_rows(Refusal, col(Refusal.at) < cutoff)
+        total = services(self.store).tokens.purge_rows(Refusal, col(Refusal.at) < cutoff)
         with self.store.session() as s:
             over = list(s.exec(select(Refusal.bucket).group_by(Refusal.bucket)
                                .having(func.count() > keep)).all())

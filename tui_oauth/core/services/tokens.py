@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from tui_oauth.core.errors import NotFoundError, ValidationError
 from tui_oauth.core.models import Consumer, Nonce, Token, TokenState, TokenType
+from tui_oauth.core.registry import services
 from tui_oauth.core.services.windows import count_rows, in_order, position_of, window_ids
 from tui_oauth.core.timeutil import utcnow
 
@@ -412,5 +413,5 @@ class TokenService:
         if total:
             with self.store.transaction() as uow:
                 uow.audit("token.purge", "token", "*", detail=f"{total} token(s) purged")
-        self.store.refusals.purge()
+        services(self.store).refusals.purge()
         return total

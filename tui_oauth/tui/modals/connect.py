@@ -16,6 +16,7 @@ from textual.containers import Vertical
 from textual.widgets import Button, Input, Label, Static
 
 from tui_oauth.core.errors import ValidationError
+from tui_oauth.core.registry import services
 from tui_oauth.core.services.connect import ConnectStep, HeldTokenInfo, default_local_user
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.modals.base import Dialog, dialog_bindings, dialog_body, dialog_buttons
@@ -63,7 +64,7 @@ class ConnectModal(Dialog[HeldTokenInfo | None]):
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
         store, name = store_of(self), self.provider
-        run_job(self, lambda: store.consumer_side.request_token(name), self._got_step,
+        run_job(self, lambda: services(store).consumer_side.request_token(name), self._got_step,
                 doing="Asking for a request token", group="connect",
                 loading=self.query_one("#connect-url"), failed=self._step_failed)
 
@@ -125,7 +126,8 @@ class ConnectModal(Dialog[HeldTokenInfo | None]):
         self.query_one("#connect-status", Static).update(plain(
             "Exchanging the verifier for an access token…"))
         store = store_of(self)
-        run_job(self, lambda: store.consumer_side.exchange(step, verifier, user), self._done,
+        run_job(self, lambda: services(store).consumer_side.exchange(step, verifier, user),
+                self._done,
                 doing="Exchanging the verifier", group="connect",
                 loading=self.query_one("#connect-url"), failed=self._exchange_failed)
 

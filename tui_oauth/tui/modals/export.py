@@ -11,6 +11,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from tui_oauth.core.errors import FieldError, ValidationError
 from tui_oauth.core.keys import describe
+from tui_oauth.core.registry import services
 from tui_oauth.core.validation import control_problem
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import ExportWritten
@@ -85,9 +86,9 @@ class ExportModal(Dialog[str | None]):
                 raise ValidationError(FieldError(
                     "path", f"{path} exists; tick Overwrite, or choose another name."))
             if fmt == "xml":
-                data = store.consumer_info.export_xml()
+                data = services(store).consumer_info.export_xml()
             else:
-                info = describe(store.consumer_info.get().public_key)
+                info = describe(services(store).consumer_info.get().public_key)
                 data = (info.pem if fmt == "pem" else info.base64_der + "\n").encode()
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

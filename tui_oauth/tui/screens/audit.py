@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input, Label, Static
 
 from tui_oauth.core.models import AuditEntry
+from tui_oauth.core.registry import services
 from tui_oauth.core.services.audit import AuditPage
 from tui_oauth.core.text import visible
 from tui_oauth.tui.jobs import run_job, store_of
@@ -92,8 +93,9 @@ class AuditScreen(Screen[None]):
 
     def load(self, *, quiet: bool = False) -> None:
         store, before, text = store_of(self), self.pages[-1], self.filter_text
-        run_job(self, lambda: store.audit.list(limit=PAGE, before_id=before, text=text or None,
-                                               scan=SCAN),
+        run_job(self, lambda: services(store).audit.list(limit=PAGE, before_id=before,
+                                                         text=text or None,
+                                                         scan=SCAN),
                 self._show, doing="Reading the audit log", group="page",
                 loading=None if quiet else self.query_one("#audit-table"))
 

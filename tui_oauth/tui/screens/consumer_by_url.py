@@ -8,6 +8,7 @@ from textual.containers import HorizontalGroup
 from textual.widgets import Button, Checkbox, Input, Static
 
 from tui_oauth.core.errors import FetchError
+from tui_oauth.core.registry import services
 from tui_oauth.core.services.consumers import ConsumerPreview
 from tui_oauth.core.text import visible
 from tui_oauth.tui.jobs import run_job, store_of
@@ -75,7 +76,8 @@ class ConsumerByUrlScreen(FormScreen):
         allow_private = self.query_one("#allow_private", Checkbox).value
         store = store_of(self)
         self.query_one("#preview", Static).update(plain(f"Fetching {url} …", multiline=False))
-        run_job(self, lambda: store.consumers.preview_from_url(url, allow_private=allow_private),
+        consumers = services(store).consumers
+        run_job(self, lambda: consumers.preview_from_url(url, allow_private=allow_private),
                 self._set_preview,
                 doing="Fetching the consumer-info", group="fetch",
                 loading=self.query_one("#preview"),
@@ -128,7 +130,7 @@ class ConsumerByUrlScreen(FormScreen):
             self.action_fetch()
             return
         store = store_of(self)
-        run_job(self, lambda: store.consumers.add_from_preview(preview).key, self._saved,
+        run_job(self, lambda: services(store).consumers.add_from_preview(preview).key, self._saved,
                 doing="Adding the consumer", group="save",
                 loading=self.query_one("#form-body"), failed=self.handle_failure)
 

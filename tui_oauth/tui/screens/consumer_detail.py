@@ -14,6 +14,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Label, Static
 
 from tui_oauth.core.keys import PublicKeyInfo
+from tui_oauth.core.registry import services
 from tui_oauth.core.services.consumers import ConsumerDetail, Rotation
 from tui_oauth.core.services.tokens import TokenSelection
 from tui_oauth.core.text import visible
@@ -191,11 +192,11 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
         store = store_of(self)
         # No loading indicator: it is "Loading…" until read, then the fields stay shown
         # while they are read again (mounting an indicator cost ~40 ms a time).
-        run_job(self, lambda: store.consumers.detail(self.key), self._show_detail,
+        run_job(self, lambda: services(store).consumers.detail(self.key), self._show_detail,
                 doing="Reading the consumer", group="detail")
         key = self.key
-        run_job(self, lambda: (store.refusals.summary(key, recent=RECENT),
-                               store.refusals.clock(key)),
+        run_job(self, lambda: (services(store).refusals.summary(key, recent=RECENT),
+                               services(store).refusals.clock(key)),
                 self._show_refusals, doing="Reading the refusals", group="refusals")
         if quiet and self.tokens.loaded:
             self.tokens.load()  # the same list again: the cursor stays on its token
@@ -257,7 +258,7 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
 
     def _load_tokens(self) -> None:
         """Every token, newest first, read a window at a time as the list scrolls."""
-        service, key = store_of(self).tokens, self.key
+        service, key = services(store_of(self)).tokens, self.key
 
         def window(start: int, size: int, total: int | None) -> list[Row]:
             return [Row(t.token, (dash(t.user), t.type, t.state, when(t.issued_at),
@@ -343,7 +344,7 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
 
         def answered(overlap: timedelta | None) -> None:
             if overlap is not None:
-                run_job(self, lambda: store.consumers.rotate_secret(key, overlap=overlap),
+                run_job(self, lambda: services(store).consumers.rotate_secret(key, overlap=overlap),
                         rotated, doing="Rotating the shared secret", group="rotate")
 
         self.app.push_screen(RotateSecretModal(key), answered)
@@ -357,7 +358,7 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                run_job(self, lambda: store.tokens.revoke(token), self._revoked_one,
+                run_job(self, lambda: services(store).tokens.revoke(token), self._revoked_one,
                         doing="Revoking the token", group="revoke")
 
         self.app.push_screen(ConfirmModal(
@@ -378,7 +379,8 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
                 return
             def answered(yes: bool | None) -> None:
                 if yes:
-                    run_job(self, lambda: store.tokens.revoke_where(sel), self._revoked_all,
+                    run_job(self, lambda: services(store).tokens.revoke_where(sel),
+                            self._revoked_all,
                             doing="Revoking tokens", group="revoke")
 
             self.app.push_screen(ConfirmModal(
@@ -386,7 +388,7 @@ class ConsumerDetailScreen(ReadOnlyGuard, Screen[None]):
                 f"Every live request and access token of {self.key} ({n}) stops working; "
                 "users will have to approve access again.", yes="Revoke all"), answered)
 
-        run_job(self, lambda: store.tokens.count(sel), counted, doing="Counting tokens",
+        run_job(self, lambda: services(store).tokens.count(sel), counted, doing="Counting tokens",
                 group="count")
 
     def _revoked_all(self, n: int) -> None:

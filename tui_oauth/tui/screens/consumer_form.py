@@ -10,6 +10,7 @@ from textual.widgets import Checkbox, Input, Select, Static, TextArea
 from tui_oauth.core.errors import ValidationError
 from tui_oauth.core.keys import RECOMMENDED_BITS, PublicKeyInfo, describe, parse_public_key
 from tui_oauth.core.models import HMAC_SHA1, RSA_SHA1, Consumer
+from tui_oauth.core.registry import services
 from tui_oauth.core.services import UNSET
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import ConsumerSaved
@@ -152,13 +153,14 @@ class ConsumerFormScreen(FormScreen):
             key = self.value("key")
 
             def work() -> str:
-                return store.consumers.add(key=key, shared_secret=secret or None, **fields).key
+                return services(store).consumers.add(key=key, shared_secret=secret or None,
+                                                     **fields).key
         else:
             key, seen = existing.key, existing.updated_at
 
             def work() -> str:
-                return store.consumers.edit(key, shared_secret=secret or UNSET,
-                                            expected_updated_at=seen, **fields).key
+                return services(store).consumers.edit(key, shared_secret=secret or UNSET,
+                                                      expected_updated_at=seen, **fields).key
 
         run_job(self, work, self._saved, doing="Saving the consumer", group="save",
                 loading=self.query_one("#form-body"), failed=self.handle_failure)

@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.widgets import Input
 
 from tui_oauth.core.models import ConsumerInfo
+from tui_oauth.core.registry import services
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import ConsumerInfoChanged
 from tui_oauth.tui.screens.form import FormScreen
@@ -37,9 +38,9 @@ class InfoFormScreen(FormScreen):
         name, description = self.value("name"), self.value("description")
         callback = self.value("callback_url")
         seen = self.info.updated_at
-        run_job(self, lambda: store.consumer_info.edit(name=name, description=description,
-                                                       callback_url=callback,
-                                                       expected_updated_at=seen),
+        run_job(self, lambda: services(store).consumer_info.edit(name=name, description=description,
+                                                                 callback_url=callback,
+                                                                 expected_updated_at=seen),
                 self._saved, doing="Saving the Consumer Info", group="save",
                 loading=self.query_one("#form-body"), failed=self.handle_failure)
 

@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from tui_oauth.core.models import ServiceProvider
+from tui_oauth.core.registry import services
 from tui_oauth.core.services.connect import HeldTokenInfo
 from tui_oauth.core.services.providers import provider_warnings
 from tui_oauth.tui.guards import ReadOnlyGuard
@@ -124,7 +125,7 @@ class ProviderDetailScreen(ReadOnlyGuard, Screen[None]):
         store, name = store_of(self), self.provider_name
 
         def work() -> tuple[ServiceProvider, int]:
-            return store.providers.get(name), store.providers.token_count(name)
+            return services(store).providers.get(name), services(store).providers.token_count(name)
 
         run_job(self, work, self._show, doing="Reading the provider", group="detail",
                 loading=None if quiet else self.query_one("#detail-fields"))
@@ -145,7 +146,7 @@ class ProviderDetailScreen(ReadOnlyGuard, Screen[None]):
 
     def _load_tokens(self) -> None:
         store, name = store_of(self), self.provider_name
-        run_job(self, lambda: store.consumer_side.tokens(name), self._show_tokens,
+        run_job(self, lambda: services(store).consumer_side.tokens(name), self._show_tokens,
                 doing="Reading the held tokens", group="tokens", failed=self._tokens_failed)
 
     def _tokens_failed(self, exc: Exception) -> bool:
@@ -231,7 +232,7 @@ class ProviderDetailScreen(ReadOnlyGuard, Screen[None]):
         def body() -> None:
             worker = get_current_worker()
             try:
-                for result in store.consumer_side.test(name):
+                for result in services(store).consumer_side.test(name):
                     if worker.is_cancelled:
                         return
                     post(checks.add, result)
@@ -284,7 +285,7 @@ class ProviderDetailScreen(ReadOnlyGuard, Screen[None]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                run_job(self, lambda: store.consumer_side.forget(name, user), forgotten,
+                run_job(self, lambda: services(store).consumer_side.forget(name, user), forgotten,
                         doing="Forgetting the held token", group="forget")
 
         self.app.push_screen(ConfirmModal(

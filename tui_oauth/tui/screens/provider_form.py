@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.widgets import Input, Select
 
 from tui_oauth.core.models import HMAC_SHA1, PLAINTEXT, RSA_SHA1, ServiceProvider
+from tui_oauth.core.registry import services
 from tui_oauth.core.services import UNSET
 from tui_oauth.core.services.providers import (
     URL_FIELDS,
@@ -96,9 +97,9 @@ class ProviderFormScreen(FormScreen):
 
         def work() -> ServiceProvider:
             if existing is None:
-                return store.providers.add(shared_secret=secret or None, **fields)
-            return store.providers.edit(existing.name, shared_secret=secret or UNSET,
-                                        expected_updated_at=existing.updated_at, **fields)
+                return services(store).providers.add(shared_secret=secret or None, **fields)
+            return services(store).providers.edit(existing.name, shared_secret=secret or UNSET,
+                                                  expected_updated_at=existing.updated_at, **fields)
 
         run_job(self, work, self._saved, doing="Saving the service provider", group="save",
                 loading=self.query_one("#form-body"), failed=self.handle_failure)

@@ -13,6 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Label, Static
 
+from tui_oauth.core.registry import services
 from tui_oauth.core.text import visible
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.screens.refusals import clock_words, consumer_label
@@ -144,7 +145,7 @@ class RefusalRecordScreen(Screen[None]):
         store, refusal_id = store_of(self), self.row.id
         finding = self.query_one("#record-finding", Static)
         finding.update(Text("Checking…"))
-        run_job(self, lambda: store.diagnostics.check_refusal(refusal_id), self._checked,
+        run_job(self, lambda: services(store).diagnostics.check_refusal(refusal_id), self._checked,
                 doing="Checking the request against the stored key", group="check",
                 loading=finding, failed=self._check_failed)
 

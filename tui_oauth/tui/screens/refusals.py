@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input, Label, Static
 
 from tui_oauth.core.provider.problems import duration
+from tui_oauth.core.registry import services
 from tui_oauth.core.text import visible
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import StoreChanged
@@ -158,8 +159,8 @@ class RefusalsScreen(Screen[None]):
 
     def load(self, *, quiet: bool = False) -> None:
         store, consumer, text = store_of(self), self.consumer, self.filter_text.strip()
-        run_job(self, lambda: store.refusals.list(consumer=consumer, text=text or None,
-                                                  limit=LIMIT),
+        run_job(self, lambda: services(store).refusals.list(consumer=consumer, text=text or None,
+                                                            limit=LIMIT),
                 self._show, doing="Reading the refusals", group="list",
                 loading=None if quiet else self.table)
 

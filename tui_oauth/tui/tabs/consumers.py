@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from textual.binding import Binding
 
+from tui_oauth.core.registry import services
 from tui_oauth.tui.consumer_actions import confirm_remove_consumer
 from tui_oauth.tui.jobs import store_of
 from tui_oauth.tui.tabs.listing import ListingTab
@@ -70,7 +71,7 @@ class ConsumersTab(ListingTab):
             self.reload()  # else when the store has opened (MainScreen.store_opened)
 
     def source(self) -> FuncSource:
-        service, text = store_of(self).consumers, self.filter_text
+        service, text = services(store_of(self)).consumers, self.filter_text
         sort, _ = SORTS[self.sort_index]
         descending = self.descending
 
@@ -125,7 +126,7 @@ class ConsumersTab(ListingTab):
         self.app.push_screen(AddRouteModal(), chosen)
 
     def read_row(self, store: Store, row: ConsumerSummary) -> ConsumerDetail:
-        return store.consumers.detail(row.key)
+        return services(store).consumers.detail(row.key)
 
     def edit_row(self, record: ConsumerDetail) -> None:
         from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen

@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
+from tui_oauth.core.registry import services
 from tui_oauth.tui.guards import ReadOnlyGuard
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import ConsumerInfoChanged
@@ -66,7 +67,8 @@ class InfoTab(MountedWhenShown, ReadOnlyGuard, VerticalScroll):
         self.show_content()
         store = store_of(self)
         # The first view creates the record and its key pair (keyring): a worker.
-        run_job(self, store.consumer_info.view, self._show, doing="Reading the Consumer Info",
+        run_job(self, services(store).consumer_info.view, self._show,
+                doing="Reading the Consumer Info",
                 group="info", loading=None if quiet else self, failed=self._failed)
 
     def _failed(self, exc: Exception) -> bool:
@@ -114,7 +116,7 @@ class InfoTab(MountedWhenShown, ReadOnlyGuard, VerticalScroll):
             self.app.copy_to_clipboard(xml.decode("utf-8"))
             self.notify("Consumer-info XML copied to the clipboard.", markup=False)
 
-        run_job(self, store.consumer_info.export_xml, copy, doing="Rendering the XML",
+        run_job(self, services(store).consumer_info.export_xml, copy, doing="Rendering the XML",
                 group="copy")
 
     def action_rotate(self) -> None:
@@ -133,7 +135,7 @@ class InfoTab(MountedWhenShown, ReadOnlyGuard, VerticalScroll):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                run_job(self, store.consumer_info.rotate_key, rotated,
+                run_job(self, services(store).consumer_info.rotate_key, rotated,
                         doing="Generating a new key pair", group="rotate", loading=self)
 
         from tui_oauth.tui.modals.typed_confirm import TypedConfirmModal  # after first paint

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from textual.binding import Binding
 
+from tui_oauth.core.registry import services
 from tui_oauth.tui.jobs import store_of
 from tui_oauth.tui.provider_actions import confirm_remove_provider, reveal_secret
 from tui_oauth.tui.tabs.listing import LazyListingTab
@@ -55,7 +56,7 @@ class ProvidersTab(LazyListingTab):
     ]
 
     def source(self) -> FuncSource:
-        service, text = store_of(self).providers, self.filter_text
+        service, text = services(store_of(self)).providers, self.filter_text
 
         def window(start: int, size: int, total: int | None) -> list[Row]:
             return [Row(r.name, (r.name, r.consumer_key, r.signature_method,
@@ -82,7 +83,7 @@ class ProvidersTab(LazyListingTab):
         self.app.push_screen(ProviderFormScreen())
 
     def read_row(self, store: Store, row: ProviderSummary) -> ServiceProvider:
-        return store.providers.get(row.name)
+        return services(store).providers.get(row.name)
 
     def edit_row(self, record: ServiceProvider) -> None:
         from tui_oauth.tui.screens.provider_form import ProviderFormScreen

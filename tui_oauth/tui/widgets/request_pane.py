@@ -18,6 +18,7 @@ from textual.message import Message
 from textual.widgets import Button, Input, Select, Static, TabbedContent, TextArea
 
 from tui_oauth.core.errors import NotFoundError
+from tui_oauth.core.registry import services
 from tui_oauth.core.services.connect import CallResponse
 from tui_oauth.tui.guards import ReadOnlyGuard
 from tui_oauth.tui.jobs import run_job, store_of
@@ -75,7 +76,7 @@ def status_line(resp: CallResponse) -> str:
 
 
 class RequestPane(ReadOnlyGuard, Vertical):
-    """Calls ``store.consumer_side.call`` for ``provider`` as ``local_user``."""
+    """Calls ``services(store).consumer_side.call`` for ``provider`` as ``local_user``."""
 
     CHANGES = frozenset({"send"})  # a call may renew the held token
 
@@ -184,8 +185,8 @@ class RequestPane(ReadOnlyGuard, Vertical):
         self._say(f"{method} {url} …", error=False)
 
         def work() -> CallResponse:
-            return store.consumer_side.call(provider, method, url, data=data, body=body,
-                                            headers=headers, local_user=user)
+            return services(store).consumer_side.call(provider, method, url, data=data, body=body,
+                                                      headers=headers, local_user=user)
 
         run_job(self, work, self._show, doing="Calling the provider", group="call",
                 loading=self.query_one("#response"), failed=self._failed)
