@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -218,3 +219,15 @@ def serve_consumer_info(body: bytes, content_type: str = "application/xml") -> I
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def stop_process(proc: subprocess.Popen[str], timeout: float = 10) -> str:
+    """Stop a program a test started (TERM, then KILL after ``timeout`` seconds) and
+    return what it wrote on stderr."""
+    proc.terminate()
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return err or ""

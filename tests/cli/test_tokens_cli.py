@@ -15,6 +15,7 @@ import requests
 from requests_oauthlib import OAuth1Session
 
 from tests.cli_support import REPO, Cli
+from tests.helpers import stop_process
 from tests.provider_support import OAUTH, auth, problem_of
 
 pytestmark = pytest.mark.secret_service
@@ -50,12 +51,7 @@ def served(cli: Cli) -> Iterator[tuple[Cli, str]]:
     try:
         yield cli, base
     finally:
-        proc.terminate()
-        try:
-            _, err = proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
+        err = stop_process(proc)
         assert "Traceback" not in err, err
 
 

@@ -23,6 +23,7 @@ import requests
 from click.testing import CliRunner
 
 from tests.cli_support import Cli, base_env
+from tests.helpers import stop_process
 from tui_oauth.cli import cli as root
 from tui_oauth.cli.serve import serve
 
@@ -230,11 +231,6 @@ def test_serve_configured_by_the_environment_alone(cli: Cli) -> None:
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{env_port}/rest/ping", timeout=2)
     finally:
-        proc.terminate()
-        try:
-            _, stderr = proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, stderr = proc.communicate()
+        stderr = stop_process(proc, timeout=15)
     assert (f"Serving https://oauth.example.com/jira on 127.0.0.1:{flag_port}" in stderr
             and "at most 64 connections, request headers within 3 s" in stderr), stderr
