@@ -89,3 +89,15 @@ def screen_text(pilot: Pilot[None]) -> str:
 
 async def type_text(pilot: Pilot[None], text: str) -> None:
     await pilot.press(*text)
+
+
+def press_keys(*presses: str) -> Callable[[Pilot[None]], object]:
+    """A snapshot's run_before: settle, press each key and settle after it."""
+    async def run(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        for key in presses:
+            await pilot.press(key)
+            await settle(pilot)
+        await pilot.pause(0.1)
+
+    return run

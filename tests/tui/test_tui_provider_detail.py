@@ -16,7 +16,7 @@ from textual.widgets import Input, Select, Static
 
 from tests.helpers import audit_actions
 from tests.provider_support import OAUTH, Server, add_hmac_consumer, running_server
-from tests.tui_support import current_screen, screen_text, settle, wait_for
+from tests.tui_support import current_screen, press_keys, screen_text, settle, wait_for
 from tui_oauth.core.registry import services
 from tui_oauth.core.services.connect import CallResponse, CheckResult
 from tui_oauth.core.store import Store
@@ -283,21 +283,11 @@ async def test_read_only_refuses_connect_forget_and_call(read_only_store: Store)
     assert [t.user for t in services(read_only_store).consumer_side.tokens("Example Inc")] == ["ci"]
 
 
-def run_keys(*presses: str) -> Callable[[Pilot[None]], Any]:
-    async def run(pilot: Pilot[None]) -> None:
-        await settle(pilot)
-        for key in presses:
-            await pilot.press(key)
-            await settle(pilot)
-        await pilot.pause(0.1)
-
-    return run
-
 
 def test_snapshot_provider_detail(demo_store: Store, snap_compare: Callable[..., bool]) -> None:
     """Example Inc at 80x24: its settings and the token held for "ci"."""
     assert snap_compare(make_app(demo_store), terminal_size=SIZE,
-                        run_before=run_keys("3", "enter"))
+                        run_before=press_keys("3", "enter"))
 
 
 def fixed_call(self: object, name: str, method: str, url: str, **_: Any) -> CallResponse:
@@ -313,5 +303,5 @@ def test_snapshot_request_pane(demo_store: Store, snap_compare: Callable[..., bo
     (no blinking cursor in the picture)."""
     monkeypatch.setattr(type(services(demo_store).consumer_side), "call", fixed_call)
     assert snap_compare(make_app(demo_store), terminal_size=SIZE,
-                        run_before=run_keys("3", "enter", "u", *"/rest/whoami", "enter",
+                        run_before=press_keys("3", "enter", "u", *"/rest/whoami", "enter",
                                             "escape"))

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Label
 
-from tests.tui_support import screen_text, settle, wait_for
+from tests.tui_support import press_keys, screen_text, settle, wait_for
 from tui_oauth.core.models import ConsumerClock, Refusal
 from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
@@ -339,8 +339,6 @@ async def test_the_record_checks_the_request_against_the_stored_key(
 
 def test_snapshot_record_80x24(demo_store: Store, snap_compare: Callable[..., bool]) -> None:
     """The record of a request signed through a proxy, at 80x24."""
-    from tests.tui.test_tui_snapshots import keys
-
     add_refusals(demo_store)
     assert snap_compare(make_app(demo_store), terminal_size=(80, 24),
-                        run_before=keys("exclamation_mark", "j", "j", "j", "enter"))
+                        run_before=press_keys("exclamation_mark", "j", "j", "j", "enter"))

@@ -9,25 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from textual.pilot import Pilot
 
-from tests.tui_support import settle
+from tests.tui_support import press_keys
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import make_app
 from tui_oauth.tui.demo import DISPLAY_URL
 
 SIZE = (100, 30)
-
-
-def keys(*presses: str) -> Callable[[Pilot[None]], object]:
-    async def run(pilot: Pilot[None]) -> None:
-        await settle(pilot)
-        for key in presses:
-            await pilot.press(key)
-            await settle(pilot)
-        await pilot.pause(0.1)
-
-    return run
 
 
 @pytest.mark.parametrize(("name", "presses"), [
@@ -40,7 +28,7 @@ def keys(*presses: str) -> Callable[[Pilot[None]], object]:
 ])
 def test_snapshot(name: str, presses: tuple[str, ...], demo_store: Store,
                   snap_compare: Callable[..., bool]) -> None:
-    assert snap_compare(make_app(demo_store), terminal_size=SIZE, run_before=keys(*presses))
+    assert snap_compare(make_app(demo_store), terminal_size=SIZE, run_before=press_keys(*presses))
 
 
 # Small terminals: the help's rows wrap at 80x24; a dialog keeps its buttons at 60x20;
@@ -54,7 +42,7 @@ def test_snapshot(name: str, presses: tuple[str, ...], demo_store: Store,
 ])
 def test_snapshot_small(name: str, size: tuple[int, int], presses: tuple[str, ...],
                         demo_store: Store, snap_compare: Callable[..., bool]) -> None:
-    assert snap_compare(make_app(demo_store), terminal_size=size, run_before=keys(*presses))
+    assert snap_compare(make_app(demo_store), terminal_size=size, run_before=press_keys(*presses))
 
 
 # NO_COLOR: a checkbox's state and a refused key read without colour (a tick; a
@@ -63,7 +51,7 @@ def test_snapshot_no_color_form(demo_store: Store, snap_compare: Callable[..., b
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     assert snap_compare(make_app(demo_store), terminal_size=(100, 50),  # the checkboxes too
-                        run_before=keys("a", "m"))
+                        run_before=press_keys("a", "m"))
 
 
 def test_snapshot_no_color_read_only(read_only_store: Store,
@@ -71,4 +59,4 @@ def test_snapshot_no_color_read_only(read_only_store: Store,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     read_only_store.url = DISPLAY_URL  # the header shows this, not the temporary path
-    assert snap_compare(make_app(read_only_store), terminal_size=SIZE, run_before=keys())
+    assert snap_compare(make_app(read_only_store), terminal_size=SIZE, run_before=press_keys())
