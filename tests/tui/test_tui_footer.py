@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from textual.pilot import Pilot
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 from tests.tui_support import settle, wait_for
 from tui_oauth.core.registry import services
@@ -86,3 +87,31 @@ async def test_footer_after_removing_a_provider_from_its_view(demo_store: Store)
         assert len(services(demo_store).providers.list()) == 1
         assert await wait_for(pilot, lambda: footer_says(pilot, "Add", "Edit", "Remove"),
                               timeout=3), footer_text(pilot)
+
+
+async def test_the_footer_is_built_again_only_when_its_keys_change(demo_store: Store) -> None:
+    """Moving between a form's fields keeps the footer's keys (Textual's footer builds
+    them anew at each focus change); a tab with other keys gets its own."""
+    app = make_app(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+
+        def keys() -> list[FooterKey]:
+            return list(pilot.app.screen.query_one(Footer).query(FooterKey))
+
+        await pilot.press("a", "m")
+        await settle(pilot)
+        before = keys()
+        assert [k.action for k in before[:2]] == ["save", "cancel"]
+        for _ in range(3):
+            await pilot.press("tab")
+            await settle(pilot)
+        assert app.screen.focused is not None and app.screen.focused.id != "key"
+        assert all(a is b for a, b in zip(keys(), before, strict=True))
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        consumers = {k.action for k in keys()}
+        await pilot.press("2")
+        assert await wait_for(pilot, lambda: {k.action for k in keys()} != consumers)
+        assert "export" in {k.action for k in keys()}

@@ -15,12 +15,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 
 from tui_oauth.core.errors import StaleError, TuiOAuthError, ValidationError
 from tui_oauth.tui.styles import FORM
 from tui_oauth.tui.text import error_text, plain
 from tui_oauth.tui.widgets.field import Field
+from tui_oauth.tui.widgets.footer import SteadyFooter
 from tui_oauth.tui.widgets.tick import keep_ticks
 
 
@@ -95,7 +96,7 @@ class FormScreen(Screen[None]):
         with Horizontal(id="form-buttons"):
             yield Button(plain(self.save_label()), id="save", variant="primary")
             yield Button("Cancel", id="cancel")
-        yield Footer()
+        yield SteadyFooter()
 
     def form_title(self) -> str:
         return self.TITLE_TEXT

@@ -15,6 +15,8 @@ Every key stays bound, and listed in the help (``?``) and the palette (ctrl+p).
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.events import Resize
@@ -35,7 +37,47 @@ def key_width(key: FooterKey, compact: bool) -> int:
     return cell_len(key.key_display) + pad + described + (1 if compact else 0)
 
 
-class FittingFooter(Footer):
+class SteadyFooter(Footer):
+    """Textual's footer, recomposed only when what it shows changes.
+
+    Textual's footer builds its keys anew whenever the screen's bindings may have
+    changed: each focus change, each screen pushed or popped, each ``refresh_bindings``.
+    Usually the same keys come back, and building and styling them cost the console
+    ~7 ms a time (a form's Tab, a dialog opened and closed).  This one keeps its keys
+    when everything its ``compose`` reads is as it was."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown: tuple[Any, ...] | None = None
+
+    def _what_it_shows(self) -> tuple[Any, ...]:
+        """Everything ``compose`` reads (Textual's and FittingFooter's)."""
+        if not self._bindings_ready:
+            return ()
+        app = self.app
+        keys = tuple(
+            (binding.key, app.get_key_display(binding), binding.description, binding.action,
+             binding.tooltip, None if binding.group is None
+             else (id(binding.group), binding.group.description, binding.group.compact),
+             enabled, tooltip)
+            for key, (_, binding, enabled, tooltip) in self.screen.active_bindings.items()
+            if binding.show or key == app.COMMAND_PALETTE_BINDING)
+        return (keys, self.compact, self.show_command_palette, self.combine_groups,
+                app.ENABLE_COMMAND_PALETTE, app.COMMAND_PALETTE_BINDING,
+                self.size.width or app.size.width)
+
+    def compose(self) -> ComposeResult:
+        self._shown = self._what_it_shows()
+        yield from super().compose()
+
+    async def recompose(self) -> None:
+        if self.is_attached and self._shown is not None \
+                and self._what_it_shows() == self._shown:
+            return
+        await super().recompose()
+
+
+class FittingFooter(SteadyFooter):
     def __init__(self) -> None:
         super().__init__()
         self._fitted_width = 0
