@@ -11,9 +11,10 @@ consumer's shared secret(s) or RSA public key and the token secret
 When it does not match it tries, in order, the base strings and keys a consumer
 commonly signs by mistake, and names the first that matches.
 
-:func:`request_from_refusal` rebuilds a request from a refusal record (its base
-string, signature and the URL the request reached) so that the same check runs on
-a stored refusal.
+:func:`recorded` rebuilds a request from a refusal record (its base string,
+signature, the URL the request reached and the server's listen address) so that the
+same check runs on a stored refusal, the server's (at write time, with the keys it
+holds) and ``refusals show``'s (with the keys in the keyring) alike.
 
 Nothing here prints, and no report holds a secret: a PLAINTEXT signature (which
 *is* the secret) is never repeated.
@@ -712,6 +713,34 @@ def request_from_refusal(*, base_string: str, signature: str | None, seen_url: s
     sent_url = f"{target}?{query}" if query else target
     return SentRequest(method, sent_url, (("Authorization", header),),
                        scheme_known=bool(seen_url))
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A refused request rebuilt from its record (:func:`recorded`), with where the
+    server checked it."""
+
+    sent: SentRequest
+    server_url: str
+    internal_urls: tuple[str, ...]
+
+    def check(self, *, secrets: Sequence[str] = (), old_secrets: Sequence[str] = (),
+              public_key: Any = None, token_secret: str | None = None,
+              stale_token_secrets: Sequence[tuple[str, str]] = ()) -> Report:
+        """:func:`check` as the server checked it: against the URL it used, with the
+        address it listens on as the internal URLs a consumer may have signed."""
+        return check(self.sent, public_url=None, server_url=self.server_url,
+                     secrets=secrets, old_secrets=old_secrets, public_key=public_key,
+                     token_secret=token_secret, stale_token_secrets=stale_token_secrets,
+                     internal_urls=self.internal_urls)
+
+
+def recorded(*, base_string: str, signature: str | None, seen_url: str, url: str,
+             listen_url: str) -> Recorded:
+    """A refusal record's request (:func:`request_from_refusal`), to check again."""
+    return Recorded(request_from_refusal(base_string=base_string, signature=signature,
+                                         seen_url=seen_url, url=url),
+                    url, tuple(listen_candidates(listen_url)))
 
 
 def _on_bases(bases: Sequence[str], path: str, public_url: str | None) -> list[str]:

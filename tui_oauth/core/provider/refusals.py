@@ -279,13 +279,11 @@ class RefusalLog:
         keys = self.keys(row["consumer_key"], token)
         if keys is None:
             return None
-        sent = debugger.request_from_refusal(base_string=row["base_string"],
-                                             signature=row["signature"],
-                                             seen_url=row["seen_url"], url=row["url"])
-        report = debugger.check(sent, public_url=None, server_url=row["url"],
-                                secrets=keys.secrets, old_secrets=keys.old_secrets,
-                                public_key=keys.public_key, token_secret=keys.token_secret,
-                                internal_urls=debugger.listen_candidates(row["listen_url"]))
+        request = debugger.recorded(
+            base_string=row["base_string"], signature=row["signature"],
+            seen_url=row["seen_url"], url=row["url"], listen_url=row["listen_url"])
+        report = request.check(secrets=keys.secrets, old_secrets=keys.old_secrets,
+                               public_key=keys.public_key, token_secret=keys.token_secret)
         if report.matches:  # refused before the signature (oauth_body_hash, ...)
             return None
         return debugger.finding(report)

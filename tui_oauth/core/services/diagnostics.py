@@ -84,19 +84,20 @@ class DiagnosticsService:
                 f"Refusal {refusal_id} was signed with PLAINTEXT, whose signature is the "
                 "secret itself and is never recorded. Check the request itself with "
                 "`tui-oauth debug signature`.")
-        sent = debugger.request_from_refusal(base_string=row.base_string,
-                                             signature=row.signature, seen_url=row.seen_url,
-                                             url=row.url)
-        return self._check(sent, consumer_key=row.consumer_key or None, token=None,
-                           public_url=None, server_url=row.url,
-                           internal_urls=debugger.listen_candidates(row.listen_url))
+        request = debugger.recorded(base_string=row.base_string, signature=row.signature,
+                                    seen_url=row.seen_url, url=row.url,
+                                    listen_url=row.listen_url)
+        return self._check(request, consumer_key=row.consumer_key or None, token=None,
+                           public_url=None)
 
     # -----------------------------------------------------------------------------------
 
-    def _check(self, sent: SentRequest, *, consumer_key: str | None, token: str | None,
-               public_url: str | None, server_url: str | None = None,
-               internal_urls: tuple[str, ...] | list[str] = (),
+    def _check(self, request: SentRequest | debugger.Recorded, *, consumer_key: str | None,
+               token: str | None, public_url: str | None,
                internal_bases: tuple[str, ...] | list[str] = ()) -> Report:
+        """Check a request (pasted, or a refusal's, :func:`debugger.recorded`) with the
+        keys in the store and the keyring."""
+        sent = request.sent if isinstance(request, debugger.Recorded) else request
         sent_key, sent_token, method = debugger.signed_by(sent)
         key = consumer_key or sent_key
         if not key:
@@ -121,11 +122,15 @@ class DiagnosticsService:
             notes.extend(token_notes)
         if token and sent_token and token != sent_token:
             notes.append("The request names another token; checked with the one asked for.")
-        report = debugger.check(sent, public_url=public_url, server_url=server_url,
-                                secrets=keys.secrets, old_secrets=keys.old_secrets,
-                                public_key=keys.public_key, token_secret=token_secret,
-                                stale_token_secrets=stale, internal_urls=internal_urls,
-                                internal_bases=internal_bases)
+        if isinstance(request, debugger.Recorded):
+            report = request.check(secrets=keys.secrets, old_secrets=keys.old_secrets,
+                                   public_key=keys.public_key, token_secret=token_secret,
+                                   stale_token_secrets=stale)
+        else:
+            report = debugger.check(sent, public_url=public_url, secrets=keys.secrets,
+                                    old_secrets=keys.old_secrets, public_key=keys.public_key,
+                                    token_secret=token_secret, stale_token_secrets=stale,
+                                    internal_bases=internal_bases)
         return dataclasses.replace(report, notes=notes + report.notes)
 
     def served_public_url(self) -> str | None:
