@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 import click
 
@@ -278,7 +278,7 @@ def format_error(exc: TuiOAuthError) -> list[str]:
     return [str(exc)]
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """Exit 1 with a one-line message (user error)."""
     raise click.ClickException(message)
 
@@ -571,12 +571,7 @@ def read_secret(secret_stdin: bool, secret_file: Path | None) -> str | None:
     if secret_stdin and secret_file:
         raise click.UsageError("Give --secret-stdin or --secret-file, not both.")
     if secret_file is not None:
-        try:
-            data = secret_file.read_text(encoding="utf-8")[:MAX_SECRET_INPUT + 1]
-        except OSError as exc:
-            fail(f"--secret-file: cannot read {secret_file}: {exc.strerror}.")
-        except UnicodeDecodeError:
-            fail(f"--secret-file: {secret_file} is not UTF-8 text.")
+        data = read_head(secret_file, "--secret-file", MAX_SECRET_INPUT)
         return _first_line(data, "--secret-file")
     if secret_stdin:
         if sys.stdin.isatty():
@@ -609,18 +604,27 @@ def _first_line(data: str, flag: str) -> str:
     return line
 
 
-def read_text_file(path: str, flag: str, limit: int = 64 * 1024) -> str:
-    """A small text file, or standard input for ``-``."""
+def read_head(path: str | Path, flag: str, limit: int, *, dash_is_stdin: bool = False,
+              not_text: str = "is not UTF-8 text") -> str:
+    """The first ``limit + 1`` characters of the UTF-8 text file ``path`` (standard input
+    for ``-`` when ``dash_is_stdin``): one more than ``limit`` tells the caller that it
+    is too large.  A file that cannot be read, or is not text, fails (exit 1) with a
+    message that names ``flag``: ``{flag}: {path} {not_text}.``"""
     try:
-        if path == "-":
-            data = sys.stdin.read(limit + 1)
-        else:
-            with open(path, encoding="utf-8") as fh:
-                data = fh.read(limit + 1)
+        if dash_is_stdin and path == "-":
+            return sys.stdin.read(limit + 1)
+        with open(path, encoding="utf-8") as fh:
+            return fh.read(limit + 1)
     except OSError as exc:
         fail(f"{flag}: cannot read {path}: {exc.strerror}.")
     except UnicodeDecodeError:
-        fail(f"{flag}: {path} is not text; give a PEM or base64 file.")
+        fail(f"{flag}: {path} {not_text}.")
+
+
+def read_text_file(path: str, flag: str, limit: int = 64 * 1024) -> str:
+    """A small text file, or standard input for ``-``."""
+    data = read_head(path, flag, limit, dash_is_stdin=True,
+                     not_text="is not text; give a PEM or base64 file")
     if len(data) > limit:
         fail(f"{flag}: {path} is larger than {limit // 1024} KiB; is it the right file?")
     return data

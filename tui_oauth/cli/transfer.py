@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tui_oauth.cli.common import F, app_context, fail, needs_keyring, print_json, say
+from tui_oauth.cli.common import (
+    F,
+    app_context,
+    fail,
+    needs_keyring,
+    print_json,
+    read_head,
+    say,
+)
 
 if TYPE_CHECKING:
     from tui_oauth.core.transfer import Change, ImportReport, Incoming
@@ -38,13 +46,7 @@ def read_passphrase(passphrase_file: Path | None, *, new: bool) -> str:
     """The passphrase: from the file's first line, or asked on the terminal without
     echo (twice when ``new``, so that a typo does not lock the file)."""
     if passphrase_file is not None:
-        try:
-            with open(passphrase_file, encoding="utf-8") as fh:
-                data = fh.read(MAX_PASSPHRASE + 1)
-        except OSError as exc:
-            fail(f"--passphrase-file: cannot read {passphrase_file}: {exc.strerror}.")
-        except UnicodeDecodeError:
-            fail(f"--passphrase-file: {passphrase_file} is not UTF-8 text.")
+        data = read_head(passphrase_file, "--passphrase-file", MAX_PASSPHRASE)
         line = data.split("\n", 1)[0].rstrip("\r")
         if len(line) > MAX_PASSPHRASE:
             fail(f"--passphrase-file: the first line is longer than {MAX_PASSPHRASE} "
