@@ -19,7 +19,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -391,6 +392,38 @@ def _status(box: Sandbox) -> dict[str, object]:
     return facts
 
 
+@contextmanager
+def _holder(box: Sandbox, passphrase_file: Path | None = None
+            ) -> Iterator[Callable[[], str]]:
+    """A probe that puts item "a" ("from-a") in db-1 and then holds its connection open:
+    the block runs while it holds; the function it gets lets the holder read item "b"
+    and end, and returns what it said."""
+    ready, go = box.tmp / "ready", box.tmp / "go"
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "tests.keyring_session_probe", "meet", "db-1",
+         "a", "from-a", "b", str(ready), str(go)],
+        cwd=REPO, env=box.env(passphrase_file), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+    def release() -> str:
+        go.touch()
+        out, err = holder.communicate(timeout=60)
+        assert holder.returncode == 0, err
+        return out.strip()
+
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and holder.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ready.exists(), holder.communicate(timeout=5)
+        yield release
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+
+
 def _started(box: Sandbox) -> kstate.SessionState:
     state = box.state()
     assert state is not None
@@ -449,30 +482,12 @@ def test_first_run_starts_the_session_and_later_runs_reuse_it(sandbox: Sandbox) 
 def test_two_processes_at_once_share_one_daemon(sandbox: Sandbox) -> None:
     """The old failure: two daemons over one keyring file lost each other's items."""
     _ok(_probe(sandbox, "roundtrip", "db-1", "before", passphrase_file=sandbox.good))
-    ready, go = sandbox.tmp / "ready", sandbox.tmp / "go"
-    holder = subprocess.Popen(
-        [sys.executable, "-m", "tests.keyring_session_probe", "meet", "db-1",
-         "a", "from-a", "b", str(ready), str(go)],
-        cwd=REPO, env=sandbox.env(), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not ready.exists() and holder.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert ready.exists(), holder.communicate(timeout=5)
+    with _holder(sandbox) as release:
         # While the holder runs (its connection open), another process writes.
         _ok(_probe(sandbox, "put", "db-1", "b", "from-b"))
         seen = _ok(_probe(sandbox, "read", "db-1", "a"))
         assert seen.stdout.strip() == "VALUE from-a"  # it sees the holder's write
-        go.touch()
-        out, err = holder.communicate(timeout=60)
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
-    assert holder.returncode == 0, err
-    assert out.strip() == "SEES from-b"  # and the holder sees the other's
+        assert release() == "SEES from-b"  # and the holder sees the other's
     state = _started(sandbox)  # one dbus-daemon, one gnome-keyring
 
     # Both items are in the keyring file, not only in a daemon's memory.
@@ -563,29 +578,11 @@ def test_lock_then_the_next_command_unlocks(sandbox: Sandbox) -> None:
 def test_a_long_running_process_keeps_working_across_lock_and_unlock(
         sandbox: Sandbox) -> None:
     """The console stays open while another shell locks, then unlocks, the keyring."""
-    ready, go = sandbox.tmp / "ready", sandbox.tmp / "go"
-    holder = subprocess.Popen(
-        [sys.executable, "-m", "tests.keyring_session_probe", "meet", "db-1",
-         "a", "from-a", "b", str(ready), str(go)],
-        cwd=REPO, env=sandbox.env(sandbox.good), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not ready.exists() and holder.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert ready.exists(), holder.communicate(timeout=5)
+    with _holder(sandbox, passphrase_file=sandbox.good) as release:
         state = _started(sandbox)
         _ok(_cli(sandbox, "keyring", "lock"))
         _ok(_probe(sandbox, "put", "db-1", "b", "after-unlock", passphrase_file=sandbox.good))
-        go.touch()
-        out, err = holder.communicate(timeout=60)
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
-    assert holder.returncode == 0, err
-    assert out.strip() == "SEES after-unlock"
+        assert release() == "SEES after-unlock"
     assert _started(sandbox) == state
 
 
