@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import delete, func, select
 
@@ -45,10 +45,38 @@ class SecretChange:
         return self.new is not None or (self.remove and self.had)
 
 
-def check_editable(changes: dict[str, Any], editable: tuple[str, ...]) -> None:
+def editable_changes(changes: dict[str, Any], editable: tuple[str, ...]) -> dict[str, Any]:
+    """The fields an edit asks to change (those not UNSET); a field that is not one of
+    ``editable`` is refused (ValidationError)."""
     unknown = sorted(set(changes) - set(editable))
     if unknown:
         raise ValidationError(f"Unknown field(s): {', '.join(unknown)}.", field=unknown[0])
+    return {k: v for k, v in changes.items() if v is not UNSET}
+
+
+class FieldCheck(Protocol):
+    """A service's check of a row's fields (its ``_clean``): each field checked into
+    ``c``, which the caller raises once with every error; the cleaned values."""
+
+    def __call__(self, c: Checker, data: dict[str, Any], *,
+                 has_secret: bool) -> dict[str, Any]: ...
+
+
+def check_edit(row: Any, given: dict[str, Any], shared_secret: Any,
+               editable: tuple[str, ...], clean: FieldCheck,
+               ) -> tuple[dict[str, Any], SecretChange]:
+    """An edit of ``row`` (read and locked) checked as a whole: the ``given`` fields laid
+    over the row's ``editable`` ones and checked by ``clean``, with the secret change
+    (a secret that fails its own check counts as there, so that it is not also said to
+    be missing).  One ValidationError lists every problem; else the checked fields and
+    the secret change."""
+    c = Checker()
+    secret = SecretChange.parse(shared_secret, had=row.has_shared_secret, checker=c)
+    merged = {f: getattr(row, f) for f in editable}
+    merged.update(given)
+    fields = clean(c, merged, has_secret=secret.after or bool(c.errors))
+    c.raise_if_any()
+    return fields, secret
 
 
 def check_fresh(row: Any, expected_updated_at: datetime | None, what: str) -> None:

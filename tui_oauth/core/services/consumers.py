@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -28,9 +29,9 @@ from tui_oauth.core.models import (
 )
 from tui_oauth.core.services import (
     UNSET,
-    SecretChange,
-    check_editable,
+    check_edit,
     check_fresh,
+    editable_changes,
     locked,
     remove_with,
     save_edit,
@@ -397,18 +398,12 @@ class ConsumerService:
                 "The consumer key cannot change; add a new consumer with the new key and "
                 "remove this one.", field="key",
             )
-        check_editable(changes, EDITABLE)
-        given = {k: v for k, v in changes.items() if v is not UNSET}
+        given = editable_changes(changes, EDITABLE)
         with self.store.transaction() as uow:
             row = self._locked(uow, key)
             check_fresh(row, expected_updated_at, f"Consumer {key!r}")
-            c = Checker()
-            secret = SecretChange.parse(shared_secret, had=row.has_shared_secret, checker=c)
-            merged = {f: getattr(row, f) for f in EDITABLE}
-            merged.update(given)
-            fields = self._clean(c, merged, has_secret=secret.after or bool(c.errors),
-                                 key_check=False)
-            c.raise_if_any()
+            fields, secret = check_edit(row, given, shared_secret, EDITABLE,
+                                        functools.partial(self._clean, key_check=False))
             save_edit(uow, row, {f: fields[f] for f in given}, secret,
                       item=consumer_secret_item(row), action="consumer.edit",
                       target_type="consumer", target=key)

@@ -25,9 +25,9 @@ from tui_oauth.core.models import (
 from tui_oauth.core.registry import services
 from tui_oauth.core.services import (
     UNSET,
-    SecretChange,
-    check_editable,
+    check_edit,
     check_fresh,
+    editable_changes,
     locked,
     remove_with,
     save_edit,
@@ -266,8 +266,7 @@ class ServiceProviderService:
         ``expected_updated_at`` refuses to save over a change made since the caller
         read the provider (StaleError).
         """
-        check_editable(changes, EDITABLE)
-        given = {k: v for k, v in changes.items() if v is not UNSET}
+        given = editable_changes(changes, EDITABLE)
         uses_rsa = str(given.get("signature_method") or "").strip().upper() == RSA_SHA1
         if uses_rsa:
             services(self.store).consumer_info.get()  # our key pair must exist to sign with it
@@ -275,12 +274,7 @@ class ServiceProviderService:
             with self.store.transaction() as uow:
                 row = self._locked(uow, name)
                 check_fresh(row, expected_updated_at, f"Service provider {name!r}")
-                c = Checker()
-                secret = SecretChange.parse(shared_secret, had=row.has_shared_secret, checker=c)
-                merged = {f: getattr(row, f) for f in EDITABLE}
-                merged.update(given)
-                fields = self._clean(c, merged, has_secret=secret.after or bool(c.errors))
-                c.raise_if_any()
+                fields, secret = check_edit(row, given, shared_secret, EDITABLE, self._clean)
                 if fields["name"] != row.name and uow.session.exec(
                         select(ServiceProvider.id).where(
                             func.lower(ServiceProvider.name) == fields["name"].lower(),
