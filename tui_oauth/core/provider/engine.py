@@ -128,6 +128,14 @@ def normalize_public_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
+def _require_three_legged(consumer: ConsumerEntry) -> None:
+    """Refuse a step of 3-legged OAuth (a request token, its exchange, a renewal, a call
+    with an access token) to a consumer that has it switched off."""
+    if not consumer.three_lo_allowed:
+        raise Problem("consumer_key_rejected",
+                      "3-legged OAuth is switched off for this consumer.")
+
+
 class ProviderEngine:
     def __init__(self, store: Store, public_url: str, *,
                  settings: ProviderSettings | None = None,
@@ -296,6 +304,14 @@ class ProviderEngine:
                             minimal=minimal)
         return consumer
 
+    def _authenticated_token(self, request: Any) -> tuple[ConsumerEntry, Token]:
+        """:meth:`_authenticated`, with the token the request names (this consumer's)."""
+        consumer = self._authenticated(request, with_token=True)
+        row: Token | None = request.tui_token
+        if row is None:
+            raise Problem("token_rejected")
+        return consumer, row
+
     def _store_nonce(self, conn: Session | Connection, consumer: ConsumerEntry,
                      request: Any) -> None:
         """One statement, ``INSERT ... ON CONFLICT DO NOTHING`` under the unique index
@@ -339,9 +355,7 @@ class ProviderEngine:
                 if request.redirect_uri == STORED_CALLBACK:
                     raise absent("oauth_callback")
                 raise rejected("oauth_callback", "oob or an absolute http(s) URL.")
-            if not consumer.three_lo_allowed:
-                raise Problem("consumer_key_rejected",
-                              "3-legged OAuth is switched off for this consumer.")
+            _require_three_legged(consumer)
             self._store_nonce(session, consumer, request)
             now = utcnow()
             _row, secret = self._new_token(
@@ -378,10 +392,7 @@ class ProviderEngine:
                 self._access_ep.validate_access_token_request(request)
             except oauth_errors.OAuth1Error as exc:
                 raise self._oauthlib_error(exc) from None
-            consumer = self._authenticated(request, with_token=True)
-            row: Token | None = request.tui_token
-            if row is None:
-                raise Problem("token_rejected")
+            consumer, row = self._authenticated_token(request)
             now = utcnow()
             if row.state == TokenState.USED:
                 raise Problem("token_used")
@@ -398,9 +409,7 @@ class ProviderEngine:
                 raise Problem("token_rejected")
             if not request.validator_log.get("verifier"):
                 raise Problem("token_rejected", "oauth_verifier does not match this token.")
-            if not consumer.three_lo_allowed:
-                raise Problem("consumer_key_rejected",
-                              "3-legged OAuth is switched off for this consumer.")
+            _require_three_legged(consumer)
             used = session.exec(update(Token)
                                 .where(col(Token.id) == row.id,
                                        col(Token.state) == TokenState.AUTHORIZED)
@@ -425,10 +434,7 @@ class ProviderEngine:
                 uri, method, body, dict(headers))
             if request is None:
                 raise Problem("parameter_rejected")
-            consumer = self._authenticated(request, with_token=True)
-            row: Token | None = request.tui_token
-            if row is None:
-                raise Problem("token_rejected")
+            consumer, row = self._authenticated_token(request)
             now = utcnow()
             if row.state == TokenState.REVOKED:
                 raise Problem("token_revoked")
@@ -441,9 +447,7 @@ class ProviderEngine:
             if row.authorization_expires_at is None or row.authorization_expires_at <= now:
                 raise Problem("token_expired",
                               "The authorization has expired; the user must approve again.")
-            if not consumer.three_lo_allowed:
-                raise Problem("consumer_key_rejected",
-                              "3-legged OAuth is switched off for this consumer.")
+            _require_three_legged(consumer)
             done = session.exec(update(Token)
                                 .where(col(Token.id) == row.id,
                                        col(Token.state) == TokenState.ACTIVE)
@@ -517,9 +521,7 @@ class ProviderEngine:
                               "oauth_session_handle or start again.")
             if row.state != TokenState.ACTIVE:
                 raise Problem("token_rejected")
-            if not consumer.three_lo_allowed:
-                raise Problem("consumer_key_rejected",
-                              "3-legged OAuth is switched off for this consumer.")
+            _require_three_legged(consumer)
             touch = row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY
             return self._write(wait, consumer, request,
                                Access(consumer.key, consumer.name, row.user, "3lo"),
