@@ -9,18 +9,22 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import Callable, Iterator
-from contextlib import suppress
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, suppress
 
 import pytest
 from rich.console import Console
+from textual.message import Message
 from textual.pilot import Pilot
 from textual.screen import Screen
+from textual.widgets import Checkbox
 from textual.worker import WorkerCancelled
 
 from tests.keyring_backends import MemoryKeyring
 from tui_oauth.core.store import Store, open_store
+from tui_oauth.tui.app import OAuthAdminApp, make_app
 from tui_oauth.tui.demo import DISPLAY_URL, fill_demo_store
+from tui_oauth.tui.screens.consumer_by_url import ConsumerByUrlScreen
 
 
 @pytest.fixture
@@ -70,10 +74,33 @@ async def wait_for(pilot: Pilot[None], condition: Callable[[], bool],
     return True
 
 
+@asynccontextmanager
+async def open_console(store: Store, *, size: tuple[int, int] = (100, 30),
+                       message_hook: Callable[[Message], None] | None = None,
+                       ) -> AsyncIterator[tuple[OAuthAdminApp, Pilot[None]]]:
+    """The console on ``store``, run headless and settled: ``(app, pilot)``."""
+    app = make_app(store)
+    async with app.run_test(size=size, message_hook=message_hook) as pilot:
+        await settle(pilot)
+        yield app, pilot
+
+
 def current_screen(pilot: Pilot[None]) -> Screen[object]:
     """The app's screen now (mypy keeps ``app.screen`` narrowed across the awaits of key
     presses; this call's answer is not narrowed)."""
     return pilot.app.screen
+
+
+async def fetch_by_url(pilot: Pilot[None], url: str) -> ConsumerByUrlScreen:
+    """From the consumers list, add a consumer by URL (a, u) served on loopback (private
+    addresses allowed): type ``url``, fetch and let the preview or the error show."""
+    await pilot.press("a", "u")
+    screen = current_screen(pilot)
+    assert isinstance(screen, ConsumerByUrlScreen)
+    screen.query_one("#allow_private", Checkbox).value = True  # a loopback server
+    await pilot.press(*url, "enter")
+    await settle(pilot)
+    return screen
 
 
 def screen_text(pilot: Pilot[None]) -> str:

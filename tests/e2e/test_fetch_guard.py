@@ -30,7 +30,7 @@ from cryptography.x509.oid import NameOID
 from textual.widgets import Checkbox
 
 from tests.helpers import consumer_info_xml, rsa_key, spki_b64
-from tests.tui_support import settle
+from tests.tui_support import open_console, settle
 from tui_oauth.core.consumer_info_fetch import FetchRefusedError, fetch_consumer_info
 from tui_oauth.core.errors import FetchError
 from tui_oauth.core.net import (
@@ -41,7 +41,6 @@ from tui_oauth.core.net import (
     guarded_session,
 )
 from tui_oauth.core.store import Store
-from tui_oauth.tui.app import make_app
 from tui_oauth.tui.screens.consumer_by_url import ConsumerByUrlScreen
 from tui_oauth.tui.widgets.field import Field
 
@@ -535,9 +534,7 @@ def test_tls_verifies_the_host_name_not_the_address(net: Net, tmp_path: Path,
 
 
 async def test_console_names_its_own_option(tui_store: Store, server: Server) -> None:
-    app = make_app(tui_store)
-    async with app.run_test(size=(100, 40)) as pilot:
-        await settle(pilot)
+    async with open_console(tui_store, size=(100, 40)) as (app, pilot):
         await pilot.press("a", "u")
         assert isinstance(app.screen, ConsumerByUrlScreen)
         await pilot.press(*server.url("good"), "enter")

@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.cli_support import Cli
-from tests.tui_support import settle, wait_for
+from tests.tui_support import open_console, wait_for
 from tui_oauth.cli.console_log import console_logging
 from tui_oauth.core.logfile import console_log_handler, console_log_path
 from tui_oauth.core.store import Store
-from tui_oauth.tui.app import make_app
 from tui_oauth.tui.messages import WorkFailed
 
 
@@ -76,9 +75,7 @@ async def test_an_unexpected_failure_in_the_console_is_logged_to_the_file(
         tui_store: Store) -> None:
     with console_logging() as path:
         assert path is not None
-        app = make_app(tui_store)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await settle(pilot)
+        async with open_console(tui_store, size=(80, 24)) as (app, pilot):
             app.post_message(WorkFailed(boom(), "Saving the consumer"))
             assert await wait_for(pilot, lambda: path.exists()
                                   and "RuntimeError" in path.read_text(encoding="utf-8"))

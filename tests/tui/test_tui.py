@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from textual.widgets import TabbedContent
 
-from tests.tui_support import screen_text, settle, wait_for
+from tests.tui_support import open_console, screen_text, settle, wait_for
 from tui_oauth.core.errors import StoreError
 from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
@@ -20,9 +20,7 @@ from tui_oauth.tui.widgets.virtual_table import VirtualTable
 
 
 async def test_header_tabs_and_tab_keys(demo_store: Store) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         text = screen_text(pilot)
         assert "sqlite:////srv/oauth/tui-oauth.db" in text
         assert "keyring: MemoryKeyring" in text
@@ -44,9 +42,7 @@ async def test_header_tabs_and_tab_keys(demo_store: Store) -> None:
 
 
 async def test_jkgG_move_in_lists(demo_store: Store) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         table = app.screen.query_one("#consumers-table", VirtualTable)
         assert table.cursor_row == 0
         await pilot.press("j", "j")
@@ -60,9 +56,7 @@ async def test_jkgG_move_in_lists(demo_store: Store) -> None:
 
 
 async def test_filter_and_escape_clears(demo_store: Store) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         table = app.screen.query_one("#consumers-table", VirtualTable)
         await pilot.press("slash", *"wiki")  # matches Confluence's description
         await settle(pilot)
@@ -89,9 +83,7 @@ async def test_filter_and_escape_clears(demo_store: Store) -> None:
 
 
 async def test_sort_cycles_columns_and_reverses(demo_store: Store) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         table = app.screen.query_one("#consumers-table", VirtualTable)
 
         def keys() -> list[str]:
@@ -110,9 +102,7 @@ async def test_sort_cycles_columns_and_reverses(demo_store: Store) -> None:
 
 
 async def test_help_lists_every_binding_of_the_screen(demo_store: Store) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpModal)
@@ -128,9 +118,7 @@ async def test_help_lists_every_binding_of_the_screen(demo_store: Store) -> None
 
 
 async def test_palette_offers_every_action_by_name(demo_store: Store) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         titles = {c.title for c in app.get_system_commands(app.screen)}
         for title in ["Consumers: Add", "Consumers: Edit", "Consumers: Remove",
                       "Consumers: Filter", "Consumer Info: Export", "Consumer Info: Copy key",
@@ -147,9 +135,7 @@ async def test_palette_offers_every_action_by_name(demo_store: Store) -> None:
 
 
 async def test_palette_opens_with_ctrl_p(demo_store: Store) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         await pilot.press("ctrl+p")
         await pilot.pause()
         assert type(app.screen).__name__ == "CommandPalette"
@@ -198,9 +184,7 @@ async def test_keys_can_be_remapped_by_binding_id(demo_store: Store) -> None:
 
 async def test_a_failing_worker_shows_words_not_a_traceback(
         demo_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
 
         def broken(*args: object, **kwargs: object) -> None:
             raise StoreError("The database went away [bold]now[/bold].", hint="Try again.")
@@ -254,9 +238,7 @@ def test_no_color_is_respected(demo_store: Store, monkeypatch: pytest.MonkeyPatc
 async def test_works_on_postgresql_too(store: Store) -> None:
     services(store).consumers.add(key="jira:42", name="JIRA", shared_secret="x",
                                   signature_method="HMAC-SHA1")
-    app = make_app(store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(store) as (app, pilot):
         assert app.screen.query_one("#consumers-table", VirtualTable).current_key == "jira:42"
         await pilot.press("2")
         await settle(pilot)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from textual.pilot import Pilot
-from textual.widgets import Checkbox, Static, TextArea
+from textual.widgets import Static, TextArea
 
 from tests.helpers import (
     expected_fingerprint,
@@ -15,14 +15,13 @@ from tests.helpers import (
     serve_consumer_info,
     spki_b64,
 )
-from tests.tui_support import screen_text, settle, wait_for
+from tests.tui_support import fetch_by_url, open_console, screen_text, settle, wait_for
 from tui_oauth.core.consumer_info_doc import render_consumer_info
 from tui_oauth.core.keys import describe
 from tui_oauth.core.models import HMAC_SHA1
 from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import make_app
-from tui_oauth.tui.screens.consumer_by_url import ConsumerByUrlScreen
 from tui_oauth.tui.screens.consumer_detail import ConsumerDetailScreen
 from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
 from tui_oauth.tui.screens.main import MainScreen
@@ -113,9 +112,7 @@ async def test_detail_without_a_public_key_has_nothing_to_copy(demo_store: Store
 
 async def test_the_form_warns_as_soon_as_a_weak_key_is_pasted(tui_store: Store) -> None:
     key = weak_key()
-    app = make_app(tui_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(tui_store) as (app, pilot):
         await pilot.press("a", "m")
         await settle(pilot)
         form = app.screen
@@ -143,9 +140,7 @@ async def test_the_form_warns_as_soon_as_a_weak_key_is_pasted(tui_store: Store) 
 async def test_editing_a_consumer_with_a_weak_key_warns_at_once(tui_store: Store) -> None:
     key = weak_key()
     services(tui_store).consumers.add(key=KEY, name="JIRA", public_key=pem_spki(key))
-    app = make_app(tui_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(tui_store) as (app, pilot):
         consumer = services(tui_store).consumers.get(KEY)
         await app.push_screen(ConsumerFormScreen(consumer, describe(spki_b64(key)).pem))
         await settle(pilot)
@@ -155,15 +150,9 @@ async def test_editing_a_consumer_with_a_weak_key_warns_at_once(tui_store: Store
 async def test_add_by_url_says_a_weak_key_is_weak(tui_store: Store) -> None:
     key = weak_key()
     body = render_consumer_info(KEY, "JIRA", None, None, spki_b64(key))
-    app = make_app(tui_store)
     with serve_consumer_info(body) as base:
-        async with app.run_test(size=(100, 30)) as pilot:
-            await settle(pilot)
-            await pilot.press("a", "u")
-            assert isinstance(app.screen, ConsumerByUrlScreen)
-            app.screen.query_one("#allow_private", Checkbox).value = True  # a loopback server
-            await pilot.press(*base, "enter")
-            await settle(pilot)
+        async with open_console(tui_store) as (_, pilot):
+            await fetch_by_url(pilot, base)
             text = screen_text(pilot)
             assert "RSA 1024 bits: WEAK" in text and "Weak key: RSA 1024 bits" in text
             assert "1024-bit key: 2048 bits or more recommended" not in text  # said once

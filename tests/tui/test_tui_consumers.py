@@ -7,16 +7,15 @@ from typing import Any
 import pytest
 from textual.app import App
 from textual.message import Message
-from textual.widgets import Button, Checkbox, Input, TextArea
+from textual.widgets import Button, Input, TextArea
 
 from tests.helpers import add_tokens, pem_spki, rsa_key, serve_consumer_info
-from tests.tui_support import screen_text, settle, wait_for
+from tests.tui_support import fetch_by_url, open_console, screen_text, settle, wait_for
 from tui_oauth.core.consumer_info_doc import render_consumer_info
 from tui_oauth.core.keys import describe, generate_key_pair
 from tui_oauth.core.registry import services
 from tui_oauth.core.services.tokens import TokenSelection
 from tui_oauth.core.store import Store
-from tui_oauth.tui.app import make_app
 from tui_oauth.tui.messages import ConsumerRemoved, ConsumerSaved
 from tui_oauth.tui.screens.consumer_by_url import ConsumerByUrlScreen
 from tui_oauth.tui.screens.consumer_detail import ConsumerDetailScreen
@@ -37,15 +36,9 @@ async def test_add_by_url_fetches_shows_and_saves(tui_store: Store) -> None:
     body = render_consumer_info(KEY, "JIRA", "Atlassian JIRA", "https://jira.example.com/cb",
                                 public_b64)
     seen: list[Message] = []
-    app = make_app(tui_store)
     with serve_consumer_info(body) as base:
-        async with app.run_test(size=(100, 30), message_hook=seen.append) as pilot:
-            await settle(pilot)
-            await pilot.press("a", "u")
-            assert isinstance(app.screen, ConsumerByUrlScreen)
-            app.screen.query_one("#allow_private", Checkbox).value = True  # a loopback server
-            await pilot.press(*base, "enter")
-            await settle(pilot)
+        async with open_console(tui_store, message_hook=seen.append) as (app, pilot):
+            await fetch_by_url(pilot, base)
             text = screen_text(pilot)
             assert KEY in text and "RSA 2048 bits" in text
             assert describe(public_b64).fingerprint[:30] in text
@@ -61,14 +54,9 @@ async def test_add_by_url_fetches_shows_and_saves(tui_store: Store) -> None:
 
 
 async def test_add_by_url_error_is_shown_under_the_field(tui_store: Store) -> None:
-    app = make_app(tui_store)
     with serve_consumer_info(b"<html>login</html>", content_type="text/html") as base:
-        async with app.run_test(size=(100, 30)) as pilot:
-            await settle(pilot)
-            await pilot.press("a", "u")
-            app.screen.query_one("#allow_private", Checkbox).value = True  # a loopback server
-            await pilot.press(*base, "enter")
-            await settle(pilot)
+        async with open_console(tui_store) as (app, pilot):
+            await fetch_by_url(pilot, base)
             assert isinstance(app.screen, ConsumerByUrlScreen)
             assert "XML" in field_error(app, "url") or "content type" in field_error(app, "url")
             assert app.screen.query_one("#url", Input).value == base  # kept
@@ -77,9 +65,7 @@ async def test_add_by_url_error_is_shown_under_the_field(tui_store: Store) -> No
 
 
 async def test_add_manual_with_errors_then_success(tui_store: Store) -> None:
-    app = make_app(tui_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(tui_store) as (app, pilot):
         await pilot.press("a", "m")
         assert isinstance(app.screen, ConsumerFormScreen)
         await pilot.press(*"bad key with spaces")
@@ -103,9 +89,7 @@ async def test_add_manual_with_errors_then_success(tui_store: Store) -> None:
 
 
 async def test_edit_keeps_the_key_and_saves(demo_store: Store) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         await pilot.press("G")  # partner-portal (sorted by key)
         await pilot.press("e")
         await settle(pilot)
@@ -138,9 +122,7 @@ async def test_remove_needs_the_key_typed(tui_store: Store) -> None:
                                           public_key=pem_spki(rsa_key(0)))
     add_tokens(tui_store, c.id or 0, request=1, access=2)
     seen: list[Message] = []
-    app = make_app(tui_store)
-    async with app.run_test(size=(100, 30), message_hook=seen.append) as pilot:
-        await settle(pilot)
+    async with open_console(tui_store, message_hook=seen.append) as (app, pilot):
         await pilot.press("d")
         await pilot.pause()
         text = screen_text(pilot)
@@ -158,18 +140,14 @@ async def test_remove_needs_the_key_typed(tui_store: Store) -> None:
 
 
 async def test_remove_cancelled_with_escape(demo_store: Store) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (_, pilot):
         await pilot.press("d", "escape")
         await settle(pilot)
     assert len(services(demo_store).consumers.list()) == 3
 
 
 async def test_detail_shows_fields_and_tokens_and_revokes(demo_store: Store) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         await pilot.press("j", "enter")  # jira (second by key)
         await settle(pilot)
         assert isinstance(app.screen, ConsumerDetailScreen)
@@ -200,9 +178,7 @@ async def test_edit_form_does_not_save_over_a_change_made_elsewhere(demo_store: 
     """Issue 7, item 1: the form says so and offers to reload instead of saving over it."""
     from tui_oauth.tui.modals.confirm import ConfirmModal
 
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         await pilot.press("G")  # partner-portal
         await pilot.press("e")
         await settle(pilot)
@@ -241,9 +217,7 @@ async def test_rotate_secret_from_the_detail(demo_store: Store) -> None:
     from tui_oauth.tui.modals.rotate_secret import RotateSecretModal
 
     old = services(demo_store).consumers.shared_secret("partner-portal")
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         await pilot.press("G", "enter")  # partner-portal's detail
         await settle(pilot)
         assert isinstance(app.screen, ConsumerDetailScreen)
@@ -264,7 +238,7 @@ async def test_rotate_secret_from_the_detail(demo_store: Store) -> None:
         await settle(pilot)
         assert isinstance(app.screen, ConsumerDetailScreen)
     new = services(demo_store).consumers.shared_secret("partner-portal")
-    assert new != old and new in shown
+    assert new is not None and new != old and new in shown
     until = services(demo_store).consumers.get("partner-portal").previous_secret_until
     assert until is not None and timedelta(hours=1) < until - utcnow() <= timedelta(hours=2)
 
@@ -285,9 +259,7 @@ async def test_keys_typed_with_the_enter_that_opens_the_detail_are_not_lost(
         return real_detail(key)
 
     monkeypatch.setattr(service, "detail", slow_detail)
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         await pilot.press("G", "enter", "S")
         await settle(pilot)
         assert isinstance(app.screen, RotateSecretModal)

@@ -7,7 +7,7 @@ from textual.pilot import Pilot
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
-from tests.tui_support import settle, wait_for
+from tests.tui_support import open_console, settle, wait_for
 from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import make_app
@@ -24,10 +24,22 @@ def footer_says(pilot: Pilot[None], *words: str) -> bool:
     return all(w in text for w in words)
 
 
+async def footer_comes_back(pilot: Pilot[None], *words: str) -> None:
+    """After a change, the footer lists ``words`` again (within a few seconds)."""
+    assert await wait_for(pilot, lambda: footer_says(pilot, *words), timeout=3), \
+        footer_text(pilot)
+
+
+async def remove_provider(pilot: Pilot[None], name: str) -> None:
+    """Remove the provider the cursor is on (or whose view is open): d, then its name."""
+    await pilot.press("d")
+    await settle(pilot)
+    await pilot.press(*name, "enter")
+    await settle(pilot)
+
+
 async def test_footer_after_removing_a_consumer_from_its_view(demo_store: Store) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         assert footer_says(pilot, "Add", "Edit", "Remove")
         await pilot.press("enter")
         await settle(pilot)
@@ -35,58 +47,42 @@ async def test_footer_after_removing_a_consumer_from_its_view(demo_store: Store)
         await pilot.press("d", *key, "enter")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
-        assert await wait_for(pilot, lambda: footer_says(pilot, "Add", "Edit", "Remove"),
-                              timeout=3), footer_text(pilot)
+        await footer_comes_back(pilot, "Add", "Edit", "Remove")
 
 
 async def test_footer_after_rotating_the_key(demo_store: Store) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (_, pilot):
         await pilot.press("2")
         await settle(pilot)
         assert footer_says(pilot, "Edit", "Export")
         await pilot.press("K", *"rotate", "enter")
         await settle(pilot)
-        assert await wait_for(pilot, lambda: footer_says(pilot, "Edit", "Export"),
-                              timeout=3), footer_text(pilot)
+        await footer_comes_back(pilot, "Edit", "Export")
 
 
 async def test_footer_after_removing_a_provider(demo_store: Store) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (_, pilot):
         await pilot.press("3")
         await settle(pilot)
         assert footer_says(pilot, "Add", "Edit", "Remove")
         name = services(demo_store).providers.list()[0].name
-        await pilot.press("d")
-        await settle(pilot)
-        await pilot.press(*name, "enter")
-        await settle(pilot)
+        await remove_provider(pilot, name)
         assert len(services(demo_store).providers.list()) == 1
-        assert await wait_for(pilot, lambda: footer_says(pilot, "Add", "Edit", "Remove"),
-                              timeout=3), footer_text(pilot)
+        await footer_comes_back(pilot, "Add", "Edit", "Remove")
 
 
 async def test_footer_after_removing_a_provider_from_its_view(demo_store: Store) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         await pilot.press("3")
         await settle(pilot)
         name = services(demo_store).providers.list()[0].name
         await pilot.press("enter")
         await settle(pilot)
         assert not isinstance(app.screen, MainScreen)
-        await pilot.press("d")
-        await settle(pilot)
-        await pilot.press(*name, "enter")
-        await settle(pilot)
+        await remove_provider(pilot, name)
         assert isinstance(app.screen, MainScreen)
         assert len(services(demo_store).providers.list()) == 1
-        assert await wait_for(pilot, lambda: footer_says(pilot, "Add", "Edit", "Remove"),
-                              timeout=3), footer_text(pilot)
+        await footer_comes_back(pilot, "Add", "Edit", "Remove")
 
 
 async def test_the_footer_is_built_again_only_when_its_keys_change(demo_store: Store) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input
 
-from tests.tui_support import settle
+from tests.tui_support import open_console
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import keymap_from_env, make_app
 from tui_oauth.tui.commands import binding_ids
@@ -36,9 +36,7 @@ def test_binding_ids_are_every_declared_id() -> None:
 async def test_a_bad_keymap_is_reported_at_start(
         demo_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TUI_OAUTH_KEYMAP", "consumers.ad=A;foo;consumers.add=N")
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         [note] = list(app._notifications)
         assert note.severity == "warning"
         assert '"consumers.ad=A": no key binding has the id "consumers.ad"; ids are listed ' \
@@ -64,9 +62,7 @@ def _help_rows(modal: HelpModal) -> list[str]:
 async def test_a_good_keymap_says_nothing(demo_store: Store,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TUI_OAUTH_KEYMAP", "consumers.add=N")
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, _):
         assert not list(app._notifications)
 
 

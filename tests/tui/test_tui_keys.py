@@ -11,7 +11,7 @@ from textual.keys import _character_to_key, _get_unicode_name_from_key
 from textual.pilot import Pilot
 from textual.widgets import Button, Checkbox, Input
 
-from tests.tui_support import current_screen, settle, wait_for
+from tests.tui_support import current_screen, open_console, settle, wait_for
 from tui_oauth.core.store import Store
 from tui_oauth.tui.app import make_app
 from tui_oauth.tui.modals.confirm import ConfirmModal
@@ -99,9 +99,7 @@ async def test_leaving_a_changed_form_asks(demo_store: Store) -> None:
 
 
 async def test_app_letters_still_work_on_the_lists(demo_store: Store) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         await pilot.press("l")
         await settle(pilot)
         assert isinstance(app.screen, AuditScreen)
@@ -118,9 +116,7 @@ async def test_fields_keep_their_value_on_focus(demo_store: Store) -> None:
         await pilot.press(*"abc", "tab", *"Name", "shift+tab", "d")
         assert form.query_one("#key", Input).value == "abcd"
 async def test_a_burst_after_slash_goes_into_the_filter(demo_store: Store) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         table = app.screen.query_one("#consumers-table", VirtualTable)
         assert table.cursor_row == 0
         await burst(pilot, "/jira")
@@ -142,18 +138,14 @@ async def test_a_burst_with_tab_fills_two_fields(demo_store: Store) -> None:
 
 
 async def test_a_burst_after_enter_in_the_filter_goes_to_the_list(demo_store: Store) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         await burst(pilot, ["/", *"jira", "enter", "l"])
         assert isinstance(app.screen, AuditScreen)  # `l` reached the list, not the filter
         assert app.screen_stack[1].query_one("#consumers-filter", Input).value == "jira"
 
 
 async def test_a_burst_opening_a_form_fills_it(demo_store: Store) -> None:
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         await burst(pilot, ["a", "m", *"key", "tab", *"name"])
         form = app.screen
         assert isinstance(form, ConsumerFormScreen)
@@ -162,9 +154,7 @@ async def test_a_burst_opening_a_form_fills_it(demo_store: Store) -> None:
 
 
 async def test_read_only_says_refused_at_every_key(read_only_store: Store) -> None:
-    app = make_app(read_only_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(read_only_store) as (app, pilot):
         for key in ("a", "a", "d"):
             await pilot.press(key)
         for tab, key in (("3", "r"), ("2", "K")):

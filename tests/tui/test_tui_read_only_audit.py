@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
-from tests.tui_support import screen_text, settle
+from tests.tui_support import open_console, screen_text, settle
 from tui_oauth.core.models import AuditEntry
 from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
-from tui_oauth.tui.app import make_app
 from tui_oauth.tui.screens.audit import PAGE, AuditScreen
 from tui_oauth.tui.screens.consumer_detail import ConsumerDetailScreen
 from tui_oauth.tui.screens.main import MainScreen
@@ -20,9 +19,7 @@ from tui_oauth.tui.widgets.table import Table
 
 
 async def test_read_only_dims_and_refuses_changes(read_only_store: Store) -> None:
-    app = make_app(read_only_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(read_only_store) as (app, pilot):
         assert "READ-ONLY" in screen_text(pilot)
         main = app.screen
         assert isinstance(main, MainScreen)
@@ -78,9 +75,7 @@ def add_audit(store: Store, n: int) -> None:
 async def test_audit_view_pages_newest_first_and_filters(tui_store: Store) -> None:
     services(tui_store).consumer_info.view()  # created (and audited) before the 250 entries
     add_audit(tui_store, 250)
-    app = make_app(tui_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(tui_store) as (app, pilot):
         await pilot.press("l")
         await settle(pilot)
         assert isinstance(app.screen, AuditScreen)
@@ -111,9 +106,7 @@ async def test_audit_view_pages_newest_first_and_filters(tui_store: Store) -> No
 async def test_a_change_made_in_the_console_shows_in_the_audit_view(tui_store: Store) -> None:
     services(tui_store).consumers.add(key="jira:42", name="JIRA", shared_secret="x",
                                       signature_method="HMAC-SHA1")
-    app = make_app(tui_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(tui_store) as (app, pilot):
         await pilot.press("d", *"jira:42", "enter")
         await settle(pilot)
         await pilot.press("l")

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Label
 
-from tests.tui_support import press_keys, screen_text, settle, wait_for
+from tests.tui_support import open_console, press_keys, screen_text, settle, wait_for
 from tui_oauth.core.models import ConsumerClock, Refusal
 from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
@@ -158,9 +158,7 @@ async def test_consumer_view_refusals_and_the_record(demo_store: Store) -> None:
 async def test_store_wide_refusals_from_every_tab_filter_and_hostile_text(
         demo_store: Store) -> None:
     add_refusals(demo_store)
-    app = make_app(demo_store)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store, size=(80, 24)) as (app, pilot):
         # From each tab (Consumers: the read-only test; Service Providers: below).
         await pilot.press("2", "exclamation_mark")
         assert await wait_for(pilot, lambda: status(pilot) == "6 refusals")
@@ -268,9 +266,7 @@ async def test_read_only_console_shows_refusals(sqlite_url: str, memory_keyring:
     store = open_store(sqlite_url, secrets_backend=memory_keyring,  # type: ignore[arg-type]
                        read_only=True)
     try:
-        app = make_app(store)
-        async with app.run_test(size=(100, 30)) as pilot:
-            await settle(pilot)
+        async with open_console(store) as (app, pilot):
             # The palette says "read-only" of the changes only.
             from tui_oauth.tui import commands
             offered = {c.title: c.help for c in commands.system_commands(app, app.screen)}
@@ -316,9 +312,7 @@ async def test_the_record_checks_the_request_against_the_stored_key(
         s.add(Refusal(at=T0, bucket="partner-portal", consumer_key="partner-portal",
                       problem="nonce_used", answered="nonce_used", method="GET", url=public))
         s.commit()
-    app = make_app(demo_store)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with open_console(demo_store) as (app, pilot):
         await pilot.press("exclamation_mark")
         assert await wait_for(pilot, on(pilot, "RefusalsScreen"))
         await settle(pilot)
