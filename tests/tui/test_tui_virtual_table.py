@@ -4,7 +4,8 @@ columns fitted to the width, loads that never pile up, the cursor kept by key.""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -82,6 +83,16 @@ class ListApp(App[None]):
         table.load(self.listing.source())
 
 
+@asynccontextmanager
+async def open_list(listing: Listing, size: tuple[int, int] = (60, 12)
+                    ) -> AsyncIterator[tuple[VirtualTable, Pilot[None]]]:
+    """A ListApp over ``listing``, run headless and settled: its table and the pilot."""
+    app = ListApp(listing)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        yield app.query_one(VirtualTable), pilot
+
+
 async def pause_until(pilot: Pilot[None], condition: Callable[[], bool]) -> bool:
     """Like tui_support.wait_for, without waiting for the workers (one is held here)."""
     for _ in range(150):
@@ -97,10 +108,7 @@ def keys(n: int) -> list[str]:
 
 async def test_a_hundred_thousand_rows_read_a_window_at_a_time() -> None:
     listing = Listing(keys(100_000))
-    app = ListApp(listing)
-    async with app.run_test(size=(60, 12)) as pilot:
-        await settle(pilot)
-        table = app.query_one(VirtualTable)
+    async with open_list(listing) as (table, pilot):
         assert table.row_count == 100_000
         assert "▶ app:0000000" in screen_text(pilot)
         assert listing.windows == [(0, PAGE)]  # one page read, not 100,000 rows
@@ -124,10 +132,7 @@ async def test_a_hundred_thousand_rows_read_a_window_at_a_time() -> None:
 
 async def test_the_cursor_stays_on_its_row_when_rows_come_before_it() -> None:
     listing = Listing(keys(500))
-    app = ListApp(listing)
-    async with app.run_test(size=(60, 12)) as pilot:
-        await settle(pilot)
-        table = app.query_one(VirtualTable)
+    async with open_list(listing) as (table, pilot):
         table.move_cursor(250)
         await settle(pilot)
         top = table.scroll_y
@@ -147,10 +152,7 @@ async def test_loads_never_pile_up_only_the_newest_waits() -> None:
     """Seven filter keys while the database is slow: one load runs, the newest waits,
     the five between are never read (issue 9: seven keys started seven full reloads)."""
     listing = Listing(keys(1000))
-    app = ListApp(listing)
-    async with app.run_test(size=(60, 12)) as pilot:
-        await settle(pilot)
-        table = app.query_one(VirtualTable)
+    async with open_list(listing) as (table, pilot):
         listing.gate = threading.Event()
         listing.asked.clear()
         loads = table.loads
@@ -168,23 +170,19 @@ async def test_loads_never_pile_up_only_the_newest_waits() -> None:
 async def test_columns_fit_80_cells_keys_shortened_in_the_middle() -> None:
     long_key = "jira:6f1c2a4e-1b3d-4c5e-9f3f-0d2b5e6a7f81-with-a-long-tail"
     listing = Listing([long_key, "short"])
-    app = ListApp(listing)
-    async with app.run_test(size=(40, 8)) as pilot:
-        await settle(pilot)
+    async with open_list(listing, size=(40, 8)) as (table, pilot):
         lines = screen_text(pilot).splitlines()
         first = next(line for line in lines if line.startswith("▶"))
         assert "jira:6f1c" in first and "…" in first and first.rstrip().endswith("0")
         assert all(cell_len(line) <= 40 for line in lines)
-        app.query_one(VirtualTable).styles.width = 24  # too narrow for Tokens: left out
+        table.styles.width = 24  # too narrow for Tokens: left out
         await settle(pilot)
         assert "Tokens" not in screen_text(pilot)
 
 
 async def test_text_from_the_store_is_shown_as_text() -> None:
     listing = Listing(["[bold]x[/bold]\x1b[31m"])
-    app = ListApp(listing)
-    async with app.run_test(size=(60, 8)) as pilot:
-        await settle(pilot)
+    async with open_list(listing, size=(60, 8)) as (_, pilot):
         text = screen_text(pilot)
         assert "[bold]x[/bold]" in text and "\x1b" not in text
 
@@ -211,10 +209,7 @@ async def test_rows_show_before_their_count_and_typing_never_waits_for_it() -> N
     """A filtered list shows its first rows at once and counts them after; the next
     filter starts beside that count instead of queuing behind it."""
     listing = Listing(keys(1000))
-    app = ListApp(listing)
-    async with app.run_test(size=(60, 12)) as pilot:
-        await settle(pilot)
-        table = app.query_one(VirtualTable)
+    async with open_list(listing) as (table, pilot):
         gate = threading.Event()
         slow = listing.source("app:0000")  # 1000 rows: more than a page, so counted
         table.load(FuncSource(lambda: gate.wait(5) and slow.count(), slow.window,
