@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Input, Label, Static
+from textual.widgets import DataTable, Label, Static
 
 from tui_oauth.core.models import AuditEntry
 from tui_oauth.core.registry import services
@@ -22,7 +22,7 @@ from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import StoreChanged
 from tui_oauth.tui.styles import DETAIL
 from tui_oauth.tui.text import dash, plain, plural, when
-from tui_oauth.tui.widgets.filter_input import FilterInput
+from tui_oauth.tui.widgets.filter_input import FilterInput, FilterLine
 from tui_oauth.tui.widgets.footer import FittingFooter
 from tui_oauth.tui.widgets.table import Table
 
@@ -51,10 +51,11 @@ def describe_entry(e: AuditEntry) -> str:
     return "\n".join(lines)
 
 
-class AuditScreen(Screen[None]):
+class AuditScreen(FilterLine, Screen[None]):
     CSS_PATH = DETAIL
     IS_AUDIT = True  # what the app checks, without importing this module (the models)
     AUTO_FOCUS = "#audit-table"
+    FILTER_ID = "audit-filter"
     BINDINGS = [
         Binding("escape", "back", "Back", id="audit.back", tooltip="Back to the tabs"),
         Binding("/", "filter", "Filter", id="audit.filter",
@@ -88,8 +89,8 @@ class AuditScreen(Screen[None]):
         self.load()
 
     @property
-    def filter_text(self) -> str:
-        return self.query_one("#audit-filter", FilterInput).value
+    def table(self) -> Table:
+        return self.query_one("#audit-table", Table)
 
     def load(self, *, quiet: bool = False) -> None:
         store, before, text = store_of(self), self.pages[-1], self.filter_text
@@ -157,23 +158,8 @@ class AuditScreen(Screen[None]):
         self.pages = [None]
         self.load()
 
-    def action_filter(self) -> None:
-        self.query_one("#audit-filter", FilterInput).open()
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        self.action_refresh()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        if not event.value:
-            event.input.remove_class("-shown")
-        self.call_after_refresh(self.query_one("#audit-table").focus)
-
-    def on_filter_input_cleared(self, event: FilterInput.Cleared) -> None:
-        event.stop()
-        self.call_after_refresh(self.query_one("#audit-table").focus)
-        self.action_refresh()
+    def filter_changed(self, text: str) -> None:
+        self.action_refresh()  # a new filter starts at the newest entries
 
     def action_back(self) -> None:
         self.dismiss(None)

@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import DataTable, Input, Label, Static
+from textual.widgets import DataTable, Label, Static
 
 from tui_oauth.core.provider.problems import duration
 from tui_oauth.core.registry import services
@@ -28,7 +28,7 @@ from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.messages import StoreChanged
 from tui_oauth.tui.styles import REFUSALS
 from tui_oauth.tui.text import dash, plain, plural, when
-from tui_oauth.tui.widgets.filter_input import FilterInput
+from tui_oauth.tui.widgets.filter_input import FilterInput, FilterLine
 from tui_oauth.tui.widgets.footer import FittingFooter
 from tui_oauth.tui.widgets.table import Table
 from tui_oauth.tui.widgets.virtual_table import shorten
@@ -110,11 +110,12 @@ def describe_briefly(row: RefusalRow) -> str:
     return "\n".join(lines)
 
 
-class RefusalsScreen(Screen[None]):
+class RefusalsScreen(FilterLine, Screen[None]):
     CSS_PATH = REFUSALS
     IS_REFUSALS = True  # what the app checks, without importing this module
     HELP_TITLE = "Refusals"
     AUTO_FOCUS = "#refusals-table"
+    FILTER_ID = "refusals-filter"
     BINDINGS = [
         Binding("escape", "back", "Back", id="refusals.back",
                 tooltip="Clear the filter; without one, back to where you were"),
@@ -152,10 +153,6 @@ class RefusalsScreen(Screen[None]):
     @property
     def table(self) -> Table:
         return self.query_one("#refusals-table", Table)
-
-    @property
-    def filter_text(self) -> str:
-        return self.query_one("#refusals-filter", FilterInput).value
 
     def load(self, *, quiet: bool = False) -> None:
         store, consumer, text = store_of(self), self.consumer, self.filter_text.strip()
@@ -243,37 +240,12 @@ class RefusalsScreen(Screen[None]):
     def action_refresh(self) -> None:
         self.load()
 
-    def action_filter(self) -> None:
-        self.query_one("#refusals-filter", FilterInput).open()
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        event.stop()
+    def filter_changed(self, text: str) -> None:
         self.load()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        if not event.value:
-            event.input.remove_class("-shown")
-        self._focus_list()
-
-    def on_filter_input_cleared(self, event: FilterInput.Cleared) -> None:
-        event.stop()
-        self.load()
-        self._focus_list()
-
-    def _focus_list(self) -> None:
-        """Now (as the tabs' lists do), so that keys typed ahead after enter or Esc go
-        to the list, not to the filter again (a burst of Esc: clear, then leave).  A
-        list still loading cannot take focus: then nothing has it (the keys are the
-        screen's meanwhile), and ``_show`` focuses the list once read."""
-        if self.table.focusable:
-            self.table.focus()
-        else:
-            self.set_focus(None)
 
     def action_back(self) -> None:
         """Esc: clear the filter first (as in the lists of the tabs), then leave."""
-        box = self.query_one("#refusals-filter", FilterInput)
+        box = self.filter_input
         if box.value:
             box.action_clear_filter()
             return
