@@ -5,7 +5,8 @@ and so does ``enter``, unless the focused control takes it: a button presses
 itself (No, focused in a yes-or-no question, so that enter on its own never
 destroys anything), a text field submits (a typed confirmation only when the
 text is right). ``Esc`` cancels: the dialog closes with its cancel answer
-(``False`` or ``None``), doing nothing.
+(``False`` or ``None``), doing nothing.  A dialog that names its ``PRIMARY_BUTTON``
+leaves its buttons to :class:`Dialog`: that one answers, any other cancels.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, ClassVar, TypeVar
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Checkbox
+from textual.widgets import Button, Checkbox, Input
 
 from tui_oauth.tui.styles import DIALOG
 from tui_oauth.tui.widgets.tick import keep_ticks
@@ -49,6 +50,9 @@ class Dialog(ModalScreen[ResultType]):
 
     CSS_PATH = DIALOG
     CANCEL: ClassVar[Any] = None
+    #: the id of the button that gives the primary answer (any other cancels); None: the
+    #: dialog handles its buttons itself
+    PRIMARY_BUTTON: ClassVar[str | None] = None
 
     def __init__(self) -> None:
         super().__init__(classes="dialog-screen")
@@ -61,6 +65,22 @@ class Dialog(ModalScreen[ResultType]):
 
     def action_cancel(self) -> None:
         self.dismiss(self.CANCEL)
+
+    # Textual calls these handlers after a dialog's own: a dialog does not define them again.
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in a text field: the primary answer."""
+        event.stop()
+        self.action_primary()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if self.PRIMARY_BUTTON is None:
+            return
+        event.stop()
+        if event.button.id == self.PRIMARY_BUTTON:
+            self.action_primary()
+        else:
+            self.action_cancel()
 
 
 def dialog_body(**kwargs: Any) -> VerticalScroll:

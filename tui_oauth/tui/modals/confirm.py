@@ -20,6 +20,7 @@ class ConfirmModal(Dialog[bool]):
                          cancel="No", cancel_keys="escape,n", cancel_id="confirm.no",
                          cancel_tip="Do nothing"),
     ]
+    PRIMARY_BUTTON = "yes"
 
     def __init__(self, title: str, body: str, *, yes: str = "Yes") -> None:
         super().__init__()
@@ -38,10 +39,6 @@ class ConfirmModal(Dialog[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(event.button.id == "yes")
 
     def action_primary(self) -> None:
         self.dismiss(True)

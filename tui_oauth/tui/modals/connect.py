@@ -93,10 +93,6 @@ class ConnectModal(Dialog[HeldTokenInfo | None]):
     def action_primary(self) -> None:
         self._exchange()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._exchange()
-
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         if event.button.id == "copy":

@@ -15,6 +15,7 @@ class ErrorModal(Dialog[None]):
         *dialog_bindings("error", "Close", "Close", primary_id="error.close",
                          cancel="Close", cancel_tip="Close", cancel_id="error.dismiss"),
     ]
+    PRIMARY_BUTTON = "close"
 
     def __init__(self, title: str, body: str) -> None:
         super().__init__()
@@ -30,9 +31,6 @@ class ErrorModal(Dialog[None]):
                              classes="field-hint")
             with dialog_buttons():
                 yield Button("Close", id="close", variant="primary")
-
-    def on_button_pressed(self) -> None:
-        self.dismiss(None)
 
     def action_primary(self) -> None:
         self.dismiss(None)

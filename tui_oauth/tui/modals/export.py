@@ -30,6 +30,7 @@ class ExportModal(Dialog[str | None]):
     BINDINGS = [
         *dialog_bindings("export", "Export", "Write the file", cancel_tip="Do nothing"),
     ]
+    PRIMARY_BUTTON = "export"
 
     def __init__(self, directory: Path | None = None) -> None:
         super().__init__()
@@ -55,17 +56,6 @@ class ExportModal(Dialog[str | None]):
         current = Path(path.value)
         if current.name in DEFAULT_NAMES.values():
             path.value = str(current.with_name(DEFAULT_NAMES[str(event.value)]))
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.export()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "export":
-            self.export()
-        else:
-            self.dismiss(None)
 
     def action_primary(self) -> None:
         self.export()

@@ -31,6 +31,7 @@ class HelpModal(Dialog[None]):
                          primary_id="help.close", cancel="Close", cancel_tip="Close the help",
                          cancel_id="help.cancel"),
     ]
+    PRIMARY_BUTTON = "close"
 
     def __init__(self, entries: list[Entry], read_only: bool) -> None:
         super().__init__()
@@ -76,9 +77,6 @@ class HelpModal(Dialog[None]):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.dismiss(None)  # enter on the table: as anywhere in a dialog
-
-    def on_button_pressed(self) -> None:
-        self.dismiss(None)
 
     def action_primary(self) -> None:
         self.dismiss(None)

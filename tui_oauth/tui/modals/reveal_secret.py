@@ -24,6 +24,7 @@ class RevealSecretModal(Dialog[None]):
                          primary_keys="ctrl+s,enter,r", cancel="Hide",
                          cancel_tip="Hide the secret now"),
     ]
+    PRIMARY_BUTTON = "hide"
 
     def __init__(self, provider: str, secret: str, seconds: int | None = None, *,
                  note: str = "This reveal is recorded in the audit log.") -> None:
@@ -63,9 +64,6 @@ class RevealSecretModal(Dialog[None]):
         if self.secret:
             self.app.copy_to_clipboard(self.secret)
             self.notify("Copied — your terminal must allow OSC 52.", markup=False)
-
-    def on_button_pressed(self) -> None:
-        self.action_close()
 
     def action_primary(self) -> None:
         self.action_close()

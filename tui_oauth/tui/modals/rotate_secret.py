@@ -22,6 +22,7 @@ class RotateSecretModal(Dialog[timedelta | None]):
     """``ctrl+s``/``enter`` rotates with the overlap typed; ``Esc`` does nothing."""
 
     BINDINGS = [*dialog_bindings("rotate", "Rotate", "Generate a new shared secret")]
+    PRIMARY_BUTTON = "rotate"
 
     def __init__(self, key: str) -> None:
         super().__init__()
@@ -44,17 +45,6 @@ class RotateSecretModal(Dialog[timedelta | None]):
 
     def on_mount(self) -> None:
         self.query_one("#overlap", Input).focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_primary()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "rotate":
-            self.action_primary()
-        else:
-            self.dismiss(None)
 
     def action_primary(self) -> None:
         text = self.query_one("#overlap", Input).value

@@ -50,10 +50,6 @@ class TypedConfirmModal(Dialog[bool]):
     def on_input_changed(self, event: Input.Changed) -> None:
         self.query_one("#confirm", Button).disabled = event.value != self.expected
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_primary()
-
     def action_primary(self) -> None:
         if self.query_one("#typed", Input).value == self.expected:
             self.dismiss(True)
