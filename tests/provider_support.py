@@ -9,17 +9,22 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import uvicorn
 from oauthlib.oauth1 import Client
 from requests_oauthlib import OAuth1, OAuth1Session
+from sqlalchemy import update
+from sqlmodel import Session, col
 
 from tests.helpers import pem_private, rsa_key, spki_b64
+from tui_oauth.core.models import Token
 from tui_oauth.core.provider.engine import ProviderEngine
 from tui_oauth.core.provider.settings import ProviderSettings
 from tui_oauth.core.registry import services
 from tui_oauth.core.store import Store
+from tui_oauth.core.timeutil import utcnow
 from tui_oauth.web.app import create_app
 
 OAUTH = "/plugins/servlet/oauth"
@@ -110,6 +115,14 @@ def auth(consumer_key: str, *, rsa_pem: str | None = None, secret: str | None = 
     if rsa_pem is not None:
         return OAuth1(consumer_key, signature_method="RSA-SHA1", rsa_key=rsa_pem, **kwargs)
     return OAuth1(consumer_key, client_secret=secret, **kwargs)
+
+
+def expire_token(store: Store, token: str) -> None:
+    """Let a request or access token expire: its expiry set to a second ago."""
+    with Session(store.engine) as db:
+        db.exec(update(Token).where(col(Token.token) == token)
+                .values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.commit()
 
 
 def problem_of(response: Any) -> str | None:

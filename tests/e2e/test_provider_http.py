@@ -12,8 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from oauthlib.oauth1 import SIGNATURE_PLAINTEXT, SIGNATURE_TYPE_BODY
 from requests_oauthlib import OAuth1
-from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from tests.keyring_backends import MemoryKeyring
 from tests.provider_support import (
@@ -23,6 +22,7 @@ from tests.provider_support import (
     add_hmac_consumer,
     add_rsa_consumer,
     auth,
+    expire_token,
     oauth_session,
     problem_of,
     running_server,
@@ -170,10 +170,7 @@ def test_session_renewal_in_the_header_and_in_the_body(server: Server,
     add_hmac_consumer(sqlite_store, HMAC_KEY, SECRET)
     at = dance(server, sqlite_store, HMAC_KEY, secret=SECRET)
     # Let the access token expire: renewal still works within the authorization.
-    with Session(sqlite_store.engine) as s:
-        s.exec(update(Token).where(col(Token.token) == at["oauth_token"])
-               .values(expires_at=utcnow() - timedelta(seconds=1)))
-        s.commit()
+    expire_token(sqlite_store, at["oauth_token"])
     expect_problem(whoami(server, HMAC_KEY, at, secret=SECRET), "token_expired", 401)
     a = OAuth1(HMAC_KEY, client_secret=SECRET, resource_owner_key=at["oauth_token"],
                resource_owner_secret=at["oauth_token_secret"], client_class=SessionHandleClient)
@@ -335,10 +332,7 @@ def test_used_and_expired_request_tokens(server: Server, sqlite_store: Store) ->
     s = oauth_session(HMAC_KEY, secret=SECRET, callback_uri="oob")
     rt = s.fetch_request_token(server.url(OAUTH + "/request-token"))
     verifier = services(sqlite_store).tokens.authorize(rt["oauth_token"], "alice").verifier
-    with Session(sqlite_store.engine) as db:
-        db.exec(update(Token).where(col(Token.token) == rt["oauth_token"])
-                .values(expires_at=utcnow() - timedelta(seconds=1)))
-        db.commit()
+    expire_token(sqlite_store, rt["oauth_token"])
     a = auth(HMAC_KEY, secret=SECRET, resource_owner_key=rt["oauth_token"],
              resource_owner_secret=rt["oauth_token_secret"], verifier=verifier)
     expect_problem(requests.post(server.url(OAUTH + "/access-token"), auth=a, timeout=10),
@@ -365,10 +359,7 @@ def test_revoked_and_expired_access_tokens(server: Server, sqlite_store: Store) 
     services(sqlite_store).tokens.revoke(at["oauth_token"])
     expect_problem(whoami(server, HMAC_KEY, at, secret=SECRET), "token_revoked", 401)
     at2 = dance(server, sqlite_store, HMAC_KEY, secret=SECRET)
-    with Session(sqlite_store.engine) as db:
-        db.exec(update(Token).where(col(Token.token) == at2["oauth_token"])
-                .values(expires_at=utcnow() - timedelta(seconds=1)))
-        db.commit()
+    expire_token(sqlite_store, at2["oauth_token"])
     expect_problem(whoami(server, HMAC_KEY, at2, secret=SECRET), "token_expired", 401)
     # A token of another consumer, or a made-up one, is rejected.
     expect_problem(whoami(server, HMAC_KEY, {"oauth_token": "made-up-token",

@@ -14,13 +14,19 @@ from urllib.parse import parse_qs, quote, urlencode
 import pytest
 import requests
 from oauthlib.oauth1 import Client
-from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from tests.helpers import all_text, count, pem_private, rsa_key
-from tests.provider_support import OAUTH, Server, add_hmac_consumer, problem_of, running_server
+from tests.provider_support import (
+    OAUTH,
+    Server,
+    add_hmac_consumer,
+    expire_token,
+    problem_of,
+    running_server,
+)
 from tui_oauth.core.errors import NotFoundError, ValidationError
-from tui_oauth.core.models import ConsumerClock, Refusal, Token
+from tui_oauth.core.models import ConsumerClock, Refusal
 from tui_oauth.core.provider.engine import ProviderEngine
 from tui_oauth.core.provider.problems import NO_OAUTH, STATUS, Problem
 from tui_oauth.core.provider.refusals import Keys, RefusalLog, Sent
@@ -210,10 +216,7 @@ def test_every_problem_over_http_is_logged_with_its_fields_and_advice(
         plain = whoami(srv, {"oauth_token": at["oauth_token"], "oauth_token_secret": "wrong"},
                        signature_method="PLAINTEXT")
         assert problem_of(plain) == "signature_invalid"
-        with Session(store.engine) as s:
-            s.exec(update(Token).where(col(Token.token) == at["oauth_token"])
-                   .values(expires_at=utcnow() - timedelta(seconds=1)))
-            s.commit()
+        expire_token(store, at["oauth_token"])
         assert problem_of(whoami(srv, at)) == "token_expired"
         services(store).tokens.revoke(at["oauth_token"])
         assert problem_of(whoami(srv, at)) == "token_revoked"
