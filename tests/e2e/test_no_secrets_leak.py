@@ -96,6 +96,13 @@ def logged(caplog: pytest.LogCaptureFixture) -> str:
     return "\n".join(parts)
 
 
+def audit_text(store: Store) -> str:
+    """The whole audit log, a row a line (for leak scans)."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM audit_log")).all()
+    return "\n".join("|".join(str(v) for v in row) for row in rows)
+
+
 def test_real_secret_service_session_leaks_nothing(
         real_store: Store, debug_logs: pytest.LogCaptureFixture) -> None:
     # Hold a plain connection open (no transaction) so SQLite keeps its WAL: scanned too.
@@ -111,9 +118,7 @@ def test_real_secret_service_session_leaks_nothing(
         assert services(real_store).consumer_info.private_key_pem() == pems[-1]
 
         assert_clean(all_text(real_store), secrets, pems, "a table")
-        with real_store.engine.connect() as conn:
-            rows = conn.execute(text("SELECT * FROM audit_log")).all()
-        audit = "\n".join("|".join(str(v) for v in row) for row in rows)
+        audit = audit_text(real_store)
         assert "shared secret replaced" in audit
         assert_clean(audit, secrets, pems, "the audit log")
 
@@ -203,9 +208,7 @@ def test_held_tokens_leak_nothing(sqlite_url: str, memory_keyring: MemoryKeyring
         pems = [services(store).consumer_info.private_key_pem()]
         assert_clean(str(err.value), secrets, pems, "a failure message")
         assert_clean(all_text(store), secrets, pems, "a table")
-        with store.engine.connect() as conn:
-            rows = conn.execute(text("SELECT * FROM audit_log")).all()
-        audit = "\n".join("|".join(str(v) for v in row) for row in rows)
+        audit = audit_text(store)
         assert "provider.connect" in audit
         assert_clean(audit, secrets, pems, "the audit log")
         for f in (path, Path(f"{path}-wal")):
