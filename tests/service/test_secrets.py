@@ -106,15 +106,20 @@ def test_list_names_does_not_read_secrets(store: SecretStore, mem: MemoryKeyring
     assert mem.operations() == ["names"]
 
 
+class _TestBackend(KeyringBackend):
+    """A backend made for one test: keyring's resolution never picks it (its priority
+    raises, so it is not viable), only a SecretStore it is handed to uses it."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring: no hints
+
+    @properties.classproperty
+    def priority(cls) -> float:
+        raise RuntimeError("test backend")
+
+
 def test_list_names_none_when_backend_cannot_enumerate() -> None:
-    class NoEnum(KeyringBackend):
-        def __init__(self) -> None:
-            super().__init__()  # type: ignore[no-untyped-call]  # keyring: no hints
-
-        @properties.classproperty
-        def priority(cls) -> float:
-            raise RuntimeError("test backend")
-
+    class NoEnum(_TestBackend):
         def get_password(self, service: str, username: str) -> str | None:
             return None
 
@@ -257,15 +262,8 @@ def test_names_failure() -> None:
         s.list_names()
 
 
-class _Raising(KeyringBackend):
+class _Raising(_TestBackend):
     error: BaseException = RuntimeError("x")
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # keyring: no hints
-
-    @properties.classproperty
-    def priority(cls) -> float:
-        raise RuntimeError("test backend")
 
     def get_password(self, service: str, username: str) -> str | None:
         raise self.error
