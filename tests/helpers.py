@@ -191,9 +191,12 @@ def consumer_info_xml(key: str, name: str, public_key_b64: str, *,
 
 
 @contextmanager
-def serve_consumer_info(body: bytes, content_type: str = "application/xml") -> Iterator[str]:
-    """Serve ``body`` at /plugins/servlet/oauth/consumer-info on 127.0.0.1; yields the base URL."""
-    requests_seen: list[str] = []
+def serve_consumer_info(body: bytes, content_type: str = "application/xml",
+                        requests_seen: list[str] | None = None) -> Iterator[str]:
+    """Serve ``body`` at /plugins/servlet/oauth/consumer-info on 127.0.0.1; yields the base
+    URL.  Each request's path is appended to ``requests_seen`` when given."""
+    if requests_seen is None:
+        requests_seen = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
