@@ -195,12 +195,11 @@ def serve_consumer_info(body: bytes, content_type: str = "application/xml",
                         requests_seen: list[str] | None = None) -> Iterator[str]:
     """Serve ``body`` at /plugins/servlet/oauth/consumer-info on 127.0.0.1; yields the base
     URL.  Each request's path is appended to ``requests_seen`` when given."""
-    if requests_seen is None:
-        requests_seen = []
+    seen: list[str] = [] if requests_seen is None else requests_seen
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            requests_seen.append(self.path)
+            seen.append(self.path)
             if self.path != "/plugins/servlet/oauth/consumer-info":
                 self.send_error(404)
                 return
