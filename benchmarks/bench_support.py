@@ -3,6 +3,11 @@ the provider, not gnome-keyring; the request path never reads the keyring anyway
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from tui_oauth.core.registry import services
@@ -32,7 +37,7 @@ def memory_keyring() -> Any:
             raise RuntimeError("explicit only")
 
         def __init__(self) -> None:
-            super().__init__()
+            super().__init__()  # type: ignore[no-untyped-call]  # keyring: no hints
             self.items: dict[tuple[str, str], str] = {}
 
         def get_password(self, service: str, username: str) -> str | None:
@@ -96,3 +101,63 @@ def insert_consumers(conn: Any, n: int, spki: str, *, two_lo_execute_as: str | N
         " '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
         ((str(uuid.uuid4()), f"app:{i:07d}", f"Application {i}", spki,
           two_lo_execute_as is not None, two_lo_execute_as) for i in range(n)))
+
+
+def fill_expired_tokens(path: Path, consumer_id: int, n: int) -> None:
+    """``n`` access tokens of consumer ``consumer_id``, expired since 2020, straight into
+    the SQLite store at ``path`` in one transaction, the WAL checkpointed after: what
+    `tokens purge` has to delete (benchmarks/purge_wal.py and its test in
+    tests/service/test_store_lifecycle.py)."""
+    import os
+    import sqlite3
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO tokens (token, secret_enc, consumer_id, type, state, user, issued_at,"
+        " expires_at) VALUES (?, ?, ?, 'access', 'active', 'alice', '2020-01-01 00:00:00',"
+        " '2020-01-08 00:00:00')",
+        ((f"expired-{i:09d}", os.urandom(60), consumer_id) for i in range(n)))
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def server_socket() -> tuple[socket.socket, str]:
+    """A socket on a free port of 127.0.0.1 for a server to listen on, and its base URL.
+    TCP_NODELAY is set, and accepted connections inherit it: without it, h11's separate
+    header and body writes meet delayed ACKs and every keep-alive request waits ~40 ms."""
+    sock = socket.socket()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def wait_for_ping(base: str, timeout: float = 30,
+                  alive: Callable[[], bool] = lambda: True) -> None:
+    """Until the server at ``base`` answers /rest/ping: a refused connection is tried
+    again every 50 ms, and raised once ``timeout`` seconds have passed or ``alive()``
+    says the server is gone."""
+    import requests
+
+    deadline = time.time() + timeout
+    while True:
+        try:
+            if requests.get(base + "/rest/ping", timeout=2).ok:
+                return
+        except requests.ConnectionError:
+            if time.time() > deadline or not alive():
+                raise
+            time.sleep(0.05)
+
+
+def timed_threads(target: Callable[[Any], object], args: Iterable[Any]) -> float:
+    """``target(arg)`` for each of ``args``, each in a thread, all at once: the seconds
+    from the first start to the last end."""
+    pool = [threading.Thread(target=target, args=(arg,)) for arg in args]
+    start = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return time.perf_counter() - start

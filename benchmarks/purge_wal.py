@@ -19,7 +19,6 @@ import argparse
 import contextlib
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from requests_oauthlib import OAuth1
 ROOT = str(Path(__file__).resolve().parent.parent)
 sys.path.insert(0, ROOT)
 
-from benchmarks.bench_support import memory_keyring  # noqa: E402
+from benchmarks.bench_support import fill_expired_tokens, memory_keyring  # noqa: E402
 from tui_oauth.core import store as store_mod  # noqa: E402
 from tui_oauth.core.provider.engine import ProviderEngine  # noqa: E402
 from tui_oauth.core.registry import services  # noqa: E402
@@ -52,24 +51,12 @@ def _no_checkpoints() -> None:
 PURGE = """
 import os, sys
 from tui_oauth.core import store as store_mod
+from tui_oauth.core.registry import services
 if os.environ.get("TUI_OAUTH_BENCH_NO_CHECKPOINT"):
     store_mod.WAL_CHECKPOINT_AT = 1 << 62
 with store_mod.open_store(sys.argv[1], create=False) as s:
-    print(s.tokens.purge())
+    print(services(s).tokens.purge())
 """
-
-
-def fill(path: Path, consumer_id: int, n: int) -> None:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("BEGIN")
-    conn.executemany(
-        "INSERT INTO tokens (token, secret_enc, consumer_id, type, state, user, issued_at,"
-        " expires_at) VALUES (?, ?, ?, 'access', 'active', 'alice', '2020-01-01 00:00:00',"
-        " '2020-01-08 00:00:00')",
-        ((f"expired-{i:09d}", os.urandom(60), consumer_id) for i in range(n)))
-    conn.execute("COMMIT")
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
 
 
 def main() -> None:
@@ -89,7 +76,7 @@ def main() -> None:
     consumer = services(store).consumers.add(key=KEY, name="Bench", shared_secret=SECRET,
                                    signature_method="HMAC-SHA1", two_lo_allowed=True)
     t0 = time.perf_counter()
-    fill(path, consumer.id or 0, args.tokens)
+    fill_expired_tokens(path, consumer.id or 0, args.tokens)
     print(f"filled {args.tokens:,} expired tokens in {time.perf_counter() - t0:.1f} s; "
           f"database {path.stat().st_size / 1048576:.0f} MiB")
 

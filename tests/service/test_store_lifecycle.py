@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.bench_support import fill_expired_tokens
 from tests.cli_support import Cli
 from tests.helpers import pem_spki, rsa_key
 from tests.keyring_backends import MemoryKeyring
@@ -59,21 +60,6 @@ def test_read_only_cli_lists_beside_a_writer(writer_holding_the_lock: Path) -> N
 # The WAL while purging under load (item 6) -------------------------------------
 
 EXPIRED = 25_000
-
-
-def _fill_expired_tokens(path: Path, consumer_id: int, n: int) -> None:
-    import os
-
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("BEGIN")
-    conn.executemany(
-        "INSERT INTO tokens (token, secret_enc, consumer_id, type, state, user, issued_at,"
-        " expires_at) VALUES (?, ?, ?, 'access', 'active', 'alice', '2020-01-01 00:00:00',"
-        " '2020-01-08 00:00:00')",
-        ((f"expired-{i:08d}", os.urandom(60), consumer_id) for i in range(n)))
-    conn.execute("COMMIT")
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
 
 
 def _under_load(path: Path, store_: object, work: Callable[[], object]) -> tuple[int, object]:
@@ -135,7 +121,7 @@ def test_purging_under_load_keeps_the_wal_small(sqlite_url: str, memory_keyring:
     path = store.path
     assert path is not None
     consumer = services(store).consumers.add(key="k", name="K", public_key=pem_spki(rsa_key(0)))
-    _fill_expired_tokens(path, consumer.id or 0, EXPIRED)
+    fill_expired_tokens(path, consumer.id or 0, EXPIRED)
     db_size = path.stat().st_size
     largest, purged = _under_load(path, store, lambda: services(store).tokens.purge(batch=500))
     store.close()
@@ -265,7 +251,7 @@ def test_doctor_says_how_much_is_free_and_db_vacuum_gives_it_back(cli: Cli) -> N
     cli("consumers", "add", "--key", "k", "--name", "K", "--secret-stdin", input="s\n")
     path = Path((cli.db_url or "").removeprefix("sqlite:///"))
     consumer_id = cli.query("SELECT id FROM consumers WHERE key = 'k'")[0][0]
-    _fill_expired_tokens(path, consumer_id, 20_000)
+    fill_expired_tokens(path, consumer_id, 20_000)
     assert cli("tokens", "purge", "--json").json()["tokens"] == 20_000
     size = {c["name"]: c for c in cli("doctor", "--json").json()["checks"]}["database size"]
     free = float(size["message"].split(" of which ")[1].split(" MiB")[0])
