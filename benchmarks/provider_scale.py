@@ -38,6 +38,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -136,24 +138,20 @@ class LoopTrace:
         def _after(conn: Any, _cur: Any, statement: str, *_: Any) -> None:
             if threading.get_ident() == self.loop_thread:
                 kind = " ".join(statement.split()[:3])[:40]
-                self.statements.setdefault(kind, []).append(
-                    time.perf_counter() - conn.info.pop("bench_t", time.perf_counter()))
+                self._statement(kind, time.perf_counter()
+                                - conn.info.pop("bench_t", time.perf_counter()))
 
         for name in ("commit", "rollback"):
-            self._time_method(eng.dialect, f"do_{name}", name.upper() + " (driver)")
-        inner = engine.verify
+            self._time_method(eng.dialect, f"do_{name}",
+                              partial(self._statement, name.upper() + " (driver)"))
+        self._time_method(engine, "verify", self.verify.append)
 
-        def verify(*args: Any, **kwargs: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return inner(*args, **kwargs)
-            finally:
-                if threading.get_ident() == self.loop_thread:
-                    self.verify.append(time.perf_counter() - t)
+    def _statement(self, kind: str, seconds: float) -> None:
+        self.statements.setdefault(kind, []).append(seconds)
 
-        engine.verify = verify
-
-    def _time_method(self, obj: Any, name: str, kind: str) -> None:
+    def _time_method(self, obj: Any, name: str, record: Callable[[float], None]) -> None:
+        """Wrap ``obj.name``: the seconds of each call made on the loop's thread go to
+        ``record``."""
         inner = getattr(obj, name)
 
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -162,7 +160,7 @@ class LoopTrace:
                 return inner(*args, **kwargs)
             finally:
                 if threading.get_ident() == self.loop_thread:
-                    self.statements.setdefault(kind, []).append(time.perf_counter() - t)
+                    record(time.perf_counter() - t)
 
         setattr(obj, name, timed)
 

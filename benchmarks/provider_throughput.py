@@ -22,8 +22,6 @@ import socket
 import statistics
 import sys
 import tempfile
-import threading
-import time
 from typing import Any
 
 from tui_oauth.core.registry import services
@@ -98,6 +96,8 @@ def run_batch(prepared: list[Any], threads: int, expect: int = 200) -> float:
     Every answer must have status ``expect``."""
     import requests
 
+    from benchmarks.bench_support import timed_threads
+
     chunks = [prepared[i::threads] for i in range(threads)]
     errors: list[str] = []
 
@@ -108,13 +108,7 @@ def run_batch(prepared: list[Any], threads: int, expect: int = 200) -> float:
                 if r.status_code != expect:
                     errors.append(f"{r.status_code} {r.text[:120]}")
 
-    pool = [threading.Thread(target=worker, args=(c,)) for c in chunks]
-    start = time.perf_counter()
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    elapsed = time.perf_counter() - start
+    elapsed = timed_threads(worker, chunks)
     if errors:
         raise SystemExit(f"{len(errors)} request(s) failed, e.g. {errors[0]}")
     return len(prepared) / elapsed
@@ -123,6 +117,8 @@ def run_batch(prepared: list[Any], threads: int, expect: int = 200) -> float:
 def main() -> None:
     import requests
     from requests_oauthlib import OAuth1
+
+    from benchmarks.bench_support import server_socket, wait_for_ping
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="per kind and round (max 20000)")
@@ -155,12 +151,7 @@ def main() -> None:
                      {"k": KEY, "r": RSA_KEY})
         eng.dispose()
 
-    sock = socket.socket()
-    # Inherited by accepted connections: without it, h11's separate header and body
-    # writes meet delayed ACKs and every keep-alive request waits ~40 ms.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock, base = server_socket()
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Event()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -170,15 +161,7 @@ def main() -> None:
     proc.start()
     try:
         ready.wait(60)
-        deadline = time.time() + 30
-        while True:
-            try:
-                if requests.get(base + "/rest/ping", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_for_ping(base)
         token = get_access_token(base, db_url) if "hmac" in methods else {}
         rates: dict[str, list[float]] = {"plain": [], **{m: [] for m in methods}}
         for _ in range(args.rounds):

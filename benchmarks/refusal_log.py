@@ -31,6 +31,7 @@ from typing import Any
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from benchmarks.bench_support import server_socket, wait_for_ping  # noqa: E402
 from benchmarks.provider_throughput import (  # noqa: E402
     KEY,
     SECRET,
@@ -110,26 +111,14 @@ def serve(db_url: str, sock: socket.socket, ready: Any, log_on: bool) -> None:
 
 
 def start_server(db_url: str, log_on: bool) -> tuple[str, Any]:
-    import requests
-
-    sock = socket.socket()
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock, base = server_socket()
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Event()
     proc = ctx.Process(target=serve, args=(db_url, sock, ready, log_on), daemon=True)
     proc.start()
     ready.wait(60)
-    deadline = time.time() + 30
-    while True:
-        try:
-            if requests.get(base + "/rest/ping", timeout=2).ok:
-                return base, proc
-        except requests.ConnectionError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.05)
+    wait_for_ping(base)
+    return base, proc
 
 
 def throughput(db_urls: dict[bool, str], n: int, rounds: int, threads: int

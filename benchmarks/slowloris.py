@@ -33,7 +33,6 @@ import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -207,6 +206,8 @@ def measure(base: str, seconds: float, threads: int, per_connection: int) -> dic
     import requests
     from requests_oauthlib import OAuth1
 
+    from benchmarks.bench_support import timed_threads
+
     latencies: list[list[float]] = [[] for _ in range(threads)]
     failures: list[dict[str, int]] = [{} for _ in range(threads)]
     stop_at = time.monotonic() + seconds
@@ -233,13 +234,7 @@ def measure(base: str, seconds: float, threads: int, per_connection: int) -> dic
                         time.sleep(0.05)
                         break  # a new connection
 
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    start = time.perf_counter()
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    elapsed = time.perf_counter() - start
+    elapsed = timed_threads(worker, range(threads))
     lat = sorted(x for part in latencies for x in part)
     failed: dict[str, int] = {}
     for part in failures:
@@ -289,6 +284,8 @@ def raise_own_limit(need: int) -> None:
 def main() -> None:
     import requests
 
+    from benchmarks.bench_support import server_socket, wait_for_ping
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--slow", type=int, default=1000, help="slow connections (max 5000)")
     parser.add_argument("--seconds", type=float, default=15.0, help="each phase (max 120)")
@@ -312,11 +309,8 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory()
     db_url = f"sqlite:///{tmp.name}/bench.db"
     log_path = os.path.join(tmp.name, "serve.log")
-    sock = socket.socket()
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((HOST, 0))
+    sock, base = server_socket()  # on 127.0.0.1, HOST
     port = sock.getsockname()[1]
-    base = f"http://{HOST}:{port}"
     options = {"plain": args.plain, "nofile": args.nofile, "header_timeout": args.header_timeout,
                "max_connections": args.max_connections}
     ctx = multiprocessing.get_context("spawn")
@@ -326,15 +320,7 @@ def main() -> None:
     attacker = ctx.Process(target=attack_main,
                            args=(port, slow, args.drip, stop, open_now, results), daemon=True)
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if requests.get(base + "/rest/ping", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                if time.time() > deadline or not proc.is_alive():
-                    raise
-                time.sleep(0.05)
+        wait_for_ping(base, timeout=60, alive=proc.is_alive)
         quiet = measure(base, seconds, args.threads, args.per_connection)
         rss_quiet = rss_mb(proc.pid or 0)
         log_before = os.path.getsize(log_path)
