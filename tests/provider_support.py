@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import requests
 import uvicorn
 from oauthlib.oauth1 import Client
 from requests_oauthlib import OAuth1, OAuth1Session
@@ -115,6 +116,18 @@ def auth(consumer_key: str, *, rsa_pem: str | None = None, secret: str | None = 
     if rsa_pem is not None:
         return OAuth1(consumer_key, signature_method="RSA-SHA1", rsa_key=rsa_pem, **kwargs)
     return OAuth1(consumer_key, client_secret=secret, **kwargs)
+
+
+def authorize_page(srv: Server, request_token: str, user: str = "bob") -> requests.Response:
+    """The authorize page for ``request_token``, to ``user`` (signed in by the trusted
+    header)."""
+    return requests.get(srv.url(OAUTH + "/authorize"), params={"oauth_token": request_token},
+                        headers={"X-Remote-User": user}, timeout=10)
+
+
+def csrf_of(page: requests.Response) -> str:
+    """The CSRF token in an authorize page's form."""
+    return page.text.split("name=csrf value='", 1)[1].split("'", 1)[0]
 
 
 def expire_token(store: Store, token: str) -> None:

@@ -29,6 +29,8 @@ from tests.provider_support import (
     add_hmac_consumer,
     add_rsa_consumer,
     auth,
+    authorize_page,
+    csrf_of,
     oauth_session,
     problem_of,
 )
@@ -147,9 +149,8 @@ def test_the_callback_query_is_kept_exactly_as_sent(server: Server, sqlite_store
     add_hmac_consumer(sqlite_store, HMAC_KEY, SECRET)
     s = oauth_session(HMAC_KEY, secret=SECRET, callback_uri=CALLBACK)
     rt = s.fetch_request_token(server.url(OAUTH + "/request-token"))
-    page = requests.get(server.url(OAUTH + "/authorize"), params={"oauth_token": rt["oauth_token"]},
-                        headers={"X-Remote-User": "bob"}, timeout=10)
-    csrf = page.text.split("name=csrf value='", 1)[1].split("'", 1)[0]
+    page = authorize_page(server, rt["oauth_token"])
+    csrf = csrf_of(page)
     r = requests.post(server.url(OAUTH + "/authorize"), allow_redirects=False, timeout=10,
                       data={"oauth_token": rt["oauth_token"], "csrf": csrf, "decision": "allow"},
                       headers={"X-Remote-User": "bob"})

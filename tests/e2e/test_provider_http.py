@@ -22,6 +22,8 @@ from tests.provider_support import (
     add_hmac_consumer,
     add_rsa_consumer,
     auth,
+    authorize_page,
+    csrf_of,
     expire_token,
     oauth_session,
     problem_of,
@@ -99,14 +101,12 @@ def test_hmac_dance_through_the_authorize_page_with_a_callback(server: Server,
                       description="Partner's app")
     s = oauth_session(HMAC_KEY, secret=SECRET, callback_uri="https://client.example/cb?x=1")
     rt = s.fetch_request_token(server.url(OAUTH + "/request-token"))
-    page = requests.get(server.url(OAUTH + "/authorize"),
-                        params={"oauth_token": rt["oauth_token"]},
-                        headers={"X-Remote-User": "bob"}, timeout=10)
+    page = authorize_page(server, rt["oauth_token"])
     assert page.status_code == 200
     assert "Partner &lt;b&gt;&amp;&lt;/b&gt;" in page.text  # the name, escaped
     assert "Allow" in page.text and "Deny" in page.text
     assert page.headers["X-Frame-Options"] == "DENY"
-    csrf = page.text.split("name=csrf value='", 1)[1].split("'", 1)[0]
+    csrf = csrf_of(page)
     form = {"oauth_token": rt["oauth_token"], "csrf": csrf, "decision": "allow"}
     # Without the CSRF token, or as another user, the decision is refused.
     bad = requests.post(server.url(OAUTH + "/authorize"), data={**form, "csrf": "x"},
@@ -134,9 +134,7 @@ def test_authorize_page_without_trusted_header_points_to_the_cli(sqlite_store: S
     with running_server(sqlite_store, trusted_user_header=None) as srv:
         s = oauth_session(HMAC_KEY, secret=SECRET, callback_uri="oob")
         rt = s.fetch_request_token(srv.url(OAUTH + "/request-token"))
-        page = requests.get(srv.url(OAUTH + "/authorize"),
-                            params={"oauth_token": rt["oauth_token"]},
-                            headers={"X-Remote-User": "bob"}, timeout=10)
+        page = authorize_page(srv, rt["oauth_token"])
         assert page.status_code == 200
         assert "tui-oauth tokens authorize" in page.text and "<form" not in page.text
         post = requests.post(srv.url(OAUTH + "/authorize"),
@@ -151,9 +149,8 @@ def test_deny_sends_verifier_denied_and_the_exchange_is_refused(server: Server,
     add_hmac_consumer(sqlite_store, HMAC_KEY, SECRET)
     s = oauth_session(HMAC_KEY, secret=SECRET, callback_uri="https://client.example/cb")
     rt = s.fetch_request_token(server.url(OAUTH + "/request-token"))
-    page = requests.get(server.url(OAUTH + "/authorize"), params={"oauth_token": rt["oauth_token"]},
-                        headers={"X-Remote-User": "bob"}, timeout=10)
-    csrf = page.text.split("name=csrf value='", 1)[1].split("'", 1)[0]
+    page = authorize_page(server, rt["oauth_token"])
+    csrf = csrf_of(page)
     r = requests.post(server.url(OAUTH + "/authorize"),
                       data={"oauth_token": rt["oauth_token"], "csrf": csrf, "decision": "deny"},
                       headers={"X-Remote-User": "bob"}, allow_redirects=False, timeout=10)
