@@ -17,6 +17,7 @@ from tui_oauth.core.registry import services
 from tui_oauth.core.services.tokens import TokenSelection
 from tui_oauth.core.store import Store
 from tui_oauth.tui.messages import ConsumerRemoved, ConsumerSaved
+from tui_oauth.tui.modals.confirm import ConfirmModal
 from tui_oauth.tui.screens.consumer_by_url import ConsumerByUrlScreen
 from tui_oauth.tui.screens.consumer_detail import ConsumerDetailScreen
 from tui_oauth.tui.screens.consumer_form import ConsumerFormScreen
@@ -36,21 +37,25 @@ async def test_add_by_url_fetches_shows_and_saves(tui_store: Store) -> None:
     body = render_consumer_info(KEY, "JIRA", "Atlassian JIRA", "https://jira.example.com/cb",
                                 public_b64)
     seen: list[Message] = []
-    with serve_consumer_info(body) as base:
+    fetched: list[str] = []
+    with serve_consumer_info(body, requests_seen=fetched) as base:
         async with open_console(tui_store, message_hook=seen.append) as (app, pilot):
             await fetch_by_url(pilot, base)
             text = screen_text(pilot)
             assert KEY in text and "RSA 2048 bits" in text
             assert describe(public_b64).fingerprint[:30] in text
             assert services(tui_store).consumers.list() == []  # nothing saved before confirming
-            await pilot.press("ctrl+s")
+            assert len(fetched) == 1, fetched  # enter fetches once
+            # The button (ctrl+s is the same action): the consumer is added once.
+            await pilot.click("#save")
             await settle(pilot)
             assert isinstance(app.screen, MainScreen)
+            assert len(fetched) == 1, fetched
             table = app.screen.query_one("#consumers-table", VirtualTable)
             assert table.current_key == KEY
     saved = services(tui_store).consumers.get(KEY)
     assert saved.name == "JIRA" and saved.public_key == public_b64
-    assert any(isinstance(m, ConsumerSaved) and m.key == KEY and m.added for m in seen)
+    assert [m.key for m in seen if isinstance(m, ConsumerSaved)] == [KEY]
 
 
 async def test_add_by_url_error_is_shown_under_the_field(tui_store: Store) -> None:
@@ -269,3 +274,28 @@ async def test_keys_typed_with_the_enter_that_opens_the_detail_are_not_lost(
         await settle(pilot)
         assert isinstance(app.screen, ConsumerFormScreen)
         assert app.screen.query_one("#key", Input).value == "partner-portal"
+
+
+async def test_add_by_url_buttons_and_enter_act_once(tui_store: Store) -> None:
+    """The add-by-URL screen handles its own buttons and enter: the form's handlers do
+    not run again after it (Textual calls a handler in each class of the screen)."""
+    async with open_console(tui_store) as (app, pilot):
+        await pilot.press("a", "u")
+        await pilot.press(*"https://x")  # a change: Cancel asks first
+        await pilot.click("#cancel")
+        await settle(pilot)
+        assert sum(isinstance(s, ConfirmModal) for s in app.screen_stack) == 1, \
+            app.screen_stack
+        await pilot.press("escape")  # keep the form
+        await settle(pilot)
+        assert isinstance(app.screen, ConsumerByUrlScreen)
+        # Enter in the URL fetches (an address refused before any connection), and
+        # does not save.
+        screen = app.screen
+        saves: list[None] = []
+        screen.action_save = lambda: saves.append(None)  # type: ignore[attr-defined]
+        screen.query_one("#url", Input).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert saves == [] and isinstance(app.screen, ConsumerByUrlScreen)
+        assert field_error(app, "url")

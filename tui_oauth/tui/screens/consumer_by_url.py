@@ -58,16 +58,19 @@ class ConsumerByUrlScreen(FormScreen):
         if event.input.id == "url" and self.preview is not None:
             self._set_preview(None)
 
+    # Textual calls these handlers in each class of the screen: prevent_default() keeps
+    # the form's (save, cancel) from running after these.  Save and Cancel are the
+    # form's alone.
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        event.prevent_default()  # enter fetches; the form's enter would save
         self.action_fetch()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "fetch":
             event.stop()
+            event.prevent_default()
             self.action_fetch()
-        else:
-            super().on_button_pressed(event)
 
     def action_fetch(self) -> None:
         self.clear_errors()
