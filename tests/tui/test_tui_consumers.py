@@ -293,7 +293,7 @@ async def test_add_by_url_buttons_and_enter_act_once(tui_store: Store) -> None:
         # does not save.
         screen = app.screen
         saves: list[None] = []
-        screen.action_save = lambda: saves.append(None)  # type: ignore[attr-defined]
+        screen.action_save = lambda: saves.append(None)  # type: ignore[method-assign]
         screen.query_one("#url", Input).focus()
         await pilot.press("enter")
         await settle(pilot)
