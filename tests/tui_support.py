@@ -11,6 +11,7 @@ import io
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, suppress
+from typing import TYPE_CHECKING
 
 import pytest
 from rich.console import Console
@@ -22,9 +23,11 @@ from textual.worker import WorkerCancelled
 
 from tests.keyring_backends import MemoryKeyring
 from tui_oauth.core.store import Store, open_store
-from tui_oauth.tui.app import OAuthAdminApp, make_app
 from tui_oauth.tui.demo import DISPLAY_URL, fill_demo_store
-from tui_oauth.tui.screens.consumer_by_url import ConsumerByUrlScreen
+
+if TYPE_CHECKING:  # a plugin of every test run (conftest): the console loads when used
+    from tui_oauth.tui.app import OAuthAdminApp
+    from tui_oauth.tui.screens.consumer_by_url import ConsumerByUrlScreen
 
 
 @pytest.fixture
@@ -79,6 +82,8 @@ async def open_console(store: Store, *, size: tuple[int, int] = (100, 30),
                        message_hook: Callable[[Message], None] | None = None,
                        ) -> AsyncIterator[tuple[OAuthAdminApp, Pilot[None]]]:
     """The console on ``store``, run headless and settled: ``(app, pilot)``."""
+    from tui_oauth.tui.app import make_app
+
     app = make_app(store)
     async with app.run_test(size=size, message_hook=message_hook) as pilot:
         await settle(pilot)
@@ -94,6 +99,8 @@ def current_screen(pilot: Pilot[None]) -> Screen[object]:
 async def fetch_by_url(pilot: Pilot[None], url: str) -> ConsumerByUrlScreen:
     """From the consumers list, add a consumer by URL (a, u) served on loopback (private
     addresses allowed): type ``url``, fetch and let the preview or the error show."""
+    from tui_oauth.tui.screens.consumer_by_url import ConsumerByUrlScreen
+
     await pilot.press("a", "u")
     screen = current_screen(pilot)
     assert isinstance(screen, ConsumerByUrlScreen)
