@@ -187,6 +187,16 @@ def test_refusals_list_show_and_the_debugger(cli: Cli) -> None:
     _note_public_url(cli, PUBLIC, listen=INTERNAL)
     listened = cli("debug", "signature", input=raw, rc=1).stdout
     assert "internal_url" in listened and f"{INTERNAL}/rest/api/2/myself" in listened
+    # Two servers on one store (or one moved): a request is checked against the public
+    # URL of the one it was sent to, not the one that started last
+    first, second = "http://127.0.0.1:42583", "http://127.0.0.1:36817"
+    _note_public_url(cli, first, listen=first)
+    _note_public_url(cli, second, listen=second)
+    sent = Client("jira:1", client_secret=SECRET).sign(f"{first}/rest/x")
+    short = f"GET {sent[0]}\nAuthorization: {sent[1]['Authorization']}\n"
+    reached = cli("debug", "signature", "-o", "json", input=short).json()
+    assert reached["matches"] and reached["public_url"] == first, reached
+    assert reached["public_url_from"] == "the one of the `serve` this request was sent to"
 
     # consumers show: the clock and the refusals (count by problem, the last one)
     text = cli("consumers", "show", "jira:1").stdout

@@ -22,7 +22,7 @@ from tui_oauth.cli.common import (
 from tui_oauth.core.registry import services
 
 if TYPE_CHECKING:
-    from tui_oauth.core.provider.debugger import Report
+    from tui_oauth.core.provider.debugger import Report, SentRequest
 
 #: The most a request read from a file or stdin may be.
 MAX_REQUEST = 1024 * 1024
@@ -57,10 +57,11 @@ def _read_request(path: str | None) -> str:
     return data.decode("utf-8", "surrogateescape")
 
 
-def _public_url(given: str | None) -> tuple[str, str]:
+def _public_url(given: str | None, sent: SentRequest) -> tuple[str, str]:
     """The server's public URL and where it came from: --public-url (or its variable),
-    the config file's [serve] public-url, the one `serve` last served the store with
-    (store_meta), or serve's own default (from --listen)."""
+    the config file's [serve] public-url, the one of the `serve` the request was sent to
+    (of the last few that served the store, store_meta), else the last one's, or serve's
+    own default (from --listen)."""
     if given:
         return given, "--public-url"
     from tui_oauth.core.config import load_config
@@ -68,7 +69,11 @@ def _public_url(given: str | None) -> tuple[str, str]:
     serve = load_config().serve
     if serve.get("public_url"):
         return str(serve["public_url"]), "the config file's [serve] public-url"
-    served = services(app_context().store).diagnostics.served_public_url()
+    diagnostics = services(app_context().store).diagnostics
+    reached = diagnostics.served_at(sent.url, scheme_known=sent.scheme_known)
+    if reached is not None:
+        return reached[0], "the one of the `serve` this request was sent to"
+    served = diagnostics.served_public_url()
     if served:
         return served, "the one `serve` last served this store with"
     listen = os.environ.get("TUI_OAUTH_SERVE_LISTEN") or str(serve.get("listen")
@@ -80,7 +85,8 @@ def _public_url(given: str | None) -> tuple[str, str]:
 
 
 def _internal_urls(given: tuple[str, ...]) -> list[str]:
-    """--internal-url's URLs (checked), then the address `serve` last listened on."""
+    """--internal-url's URLs (checked), then the addresses the last few `serve`s of this
+    store listened on."""
     from urllib.parse import urlsplit
 
     urls: list[str] = []
@@ -91,9 +97,8 @@ def _internal_urls(given: tuple[str, ...]) -> list[str]:
                                      "scheme://host:port, e.g. http://10.0.0.11:8080.",
                                      param_hint="--internal-url")
         urls.append(url.split("?", 1)[0].split("#", 1)[0])
-    listen = services(app_context().store).diagnostics.served_listen_url()
-    if listen:
-        urls.append(listen)
+    diagnostics = services(app_context().store).diagnostics
+    urls.extend(listen for _, listen in diagnostics.served() if listen)
     return list(dict.fromkeys(urls))
 
 
@@ -163,13 +168,14 @@ def show_report(report: Report, extra: list[tuple[str, Any]] | None = None, *,
 @click.option("--public-url", envvar="TUI_OAUTH_SERVE_PUBLIC_URL", show_envvar=True,
               metavar="URL",
               help="The server's public URL (as `serve --public-url`). Default: the config "
-                   "file's [serve] public-url, else the one `serve` last served this store "
-                   "with, else http://LISTEN as serve has it.")
+                   "file's [serve] public-url, else that of the `serve` the request was sent "
+                   "to, else the one `serve` last served this store with, else "
+                   "http://LISTEN as serve has it.")
 @click.option("--internal-url", "internal_urls", metavar="URL", multiple=True,
               help="A URL the consumer may have signed instead of the public one (an "
                    "internal address, scheme://host:port[/prefix]; http and https are both "
-                   "tried). Repeatable. Always tried: the address `serve` last listened on "
-                   "for this store.")
+                   "tried). Repeatable. Always tried: the addresses the last few `serve`s of "
+                   "this store listened on.")
 @output_options("verdict (match, or the mistake's code, or no-match)")
 def signature(file: str | None, consumer_key: str | None, token: str | None,
               public_url: str | None, internal_urls: tuple[str, ...], output: str) -> None:
@@ -192,7 +198,7 @@ def signature(file: str | None, consumer_key: str | None, token: str | None,
 
     sent = parse_request(text)  # unreadable input: said before the keyring is asked
     method = signed_by(sent)[2]
-    url, source = _public_url(public_url)
+    url, source = _public_url(public_url, sent)
     internal = _internal_urls(internal_urls)
     if method != "RSA-SHA1":
         join_keyring()

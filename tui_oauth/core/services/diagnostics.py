@@ -13,6 +13,7 @@ The secrets are read and used here, never returned: a :class:`Report` holds none
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
 PUBLIC_URL_META = "serve.public_url"
 #: store_meta key: the address `serve` listens on, as a URL (http://host:port).
 LISTEN_URL_META = "serve.listen_url"
+#: store_meta key: the (public URL, listen URL) pairs of the last few `serve`s of this
+#: store, newest first, as JSON: several servers (or one moved to another port) share a
+#: store, and a request is checked against the one it was sent to.
+SERVED_META = "serve.served"
+SERVED_KEPT = 8
 
 #: A consumer's other tokens tried as "a stale token" at most (the newest).
 STALE_TOKENS = 200
@@ -142,6 +148,29 @@ class DiagnosticsService:
         store_meta), or None."""
         return self._meta(LISTEN_URL_META)
 
+    def served(self) -> list[tuple[str, str | None]]:
+        """The (public URL, listen URL) of the last few `serve`s of this store, newest
+        first (the last one alone for a store served before they were kept)."""
+        return _served(self._meta(SERVED_META)) or (
+            [(public, self.served_listen_url())] if (public := self.served_public_url())
+            else [])
+
+    def served_at(self, url: str, *, scheme_known: bool = True
+                  ) -> tuple[str, str | None] | None:
+        """The noted `serve` (:meth:`served`) a request sent to ``url`` reached: the
+        newest whose public URL or listen address ``url`` falls under (scheme, host,
+        port, path prefix), or None.  ``scheme_known`` False (a raw request completed
+        from its Host header): https is tried too."""
+        urls = [url]
+        if not scheme_known and url.lower().startswith("http://"):
+            urls.append("https://" + url[len("http://"):])
+        for public, listen in self.served():
+            for candidate in urls:
+                if _under(candidate, public) or (listen is not None
+                                                 and _under(candidate, listen)):
+                    return public, listen
+        return None
+
     def _meta(self, key: str) -> str | None:
         with self.store.session() as s:
             row = s.get(StoreMeta, key)
@@ -241,7 +270,49 @@ def remember_public_url(store: Store, public_url: str, listen_url: str | None = 
     written = _remember(store, PUBLIC_URL_META, public_url)
     if listen_url is not None:
         written = _remember(store, LISTEN_URL_META, listen_url) or written
+    if len(public_url) <= 1024 and len(listen_url or "") <= 1024:
+        with store.session() as s:
+            row = s.get(StoreMeta, SERVED_META)
+            before = _served(row.value if row is not None else None)
+        entry = (public_url, listen_url)
+        after = [entry, *(e for e in before if e != entry)][:SERVED_KEPT]
+        while len(after) > 1 and len(json.dumps(after)) > 1024:  # store_meta's limit
+            after.pop()
+        if after != before:
+            written = _remember(store, SERVED_META, json.dumps(after)) or written
     return written
+
+
+def _under(url: str, base: str) -> bool:
+    """Whether ``url`` is on ``base`` (same scheme, host and port, under its path)."""
+    from urllib.parse import urlsplit
+
+    try:
+        u, b = urlsplit(url), urlsplit(base)
+        same = (u.scheme.lower() == b.scheme.lower() and u.hostname == b.hostname
+                and (u.port or _DEFAULT_PORTS.get(u.scheme.lower()))
+                == (b.port or _DEFAULT_PORTS.get(b.scheme.lower())))
+    except ValueError:  # a port that is not a number
+        return False
+    prefix = b.path.rstrip("/")
+    return same and (u.path == prefix or u.path.startswith(prefix + "/"))
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _served(value: str | None) -> list[tuple[str, str | None]]:
+    """store_meta's SERVED_META, read defensively (a hand-edited value is ignored)."""
+    try:
+        rows = json.loads(value) if value else []
+    except ValueError:
+        return []
+    out: list[tuple[str, str | None]] = []
+    for row in rows if isinstance(rows, list) else []:
+        if (isinstance(row, list) and len(row) == 2 and isinstance(row[0], str)
+                and (row[1] is None or isinstance(row[1], str))):
+            out.append((row[0], row[1]))
+    return out
 
 
 def _remember(store: Store, key: str, value: str) -> bool:
