@@ -101,6 +101,31 @@ def test_every_change_writes_one_entry(db_url: str, memory_keyring: MemoryKeyrin
             assert not any(line in dump for line in pem_body_lines(pem))
 
 
+def test_flags_about_secrets_are_recorded_and_secrets_are_not(store: Store) -> None:
+    """allow_private (it controls the SSRF guard) is audited with its values, before and
+    after; has_shared_secret and previous_secret_until too; a secret never."""
+    svc = services(store)
+    svc.providers.add(name="P", consumer_key="ck", shared_secret=P_SECRET, **HTTPS)
+    n = len(all_entries(store))
+    svc.providers.edit("P", allow_private=True)
+    entries = all_entries(store)
+    assert len(entries) == n + 1
+    e = entries[0]
+    assert e.action == "provider.edit"
+    before, after = json.loads(e.before or ""), json.loads(e.after or "")
+    assert (before["allow_private"], after["allow_private"]) == (False, True)
+    assert after["has_shared_secret"] is True
+    svc.consumers.add(key="h", name="H", shared_secret=C_SECRET, signature_method="HMAC-SHA1")
+    svc.consumers.rotate_secret("h", secret=C_SECRET2, overlap=timedelta(hours=1))
+    svc.consumers.edit("h", name="H2")
+    e = all_entries(store)[0]
+    assert json.loads(e.after or "")["previous_secret_until"] not in (None, "[redacted]")
+    dump = "\n".join(f"{e.before}{e.after}{e.detail}" for e in all_entries(store))
+    assert "[redacted]" not in dump
+    for secret in SECRETS:
+        assert secret not in dump
+
+
 def test_default_actor_is_the_os_user(store: Store) -> None:
     services(store).consumers.add(key="k", name="n", public_key=pem_spki(rsa_key(0)))
     entry = services(store).audit.list().entries[0]

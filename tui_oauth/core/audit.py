@@ -1,8 +1,12 @@
 """The audit trail: who changed what, when, with before and after.
 
 Secrets never reach it: snapshots are built from rows (which hold no
-secrets) and any field whose name says secret, private, password or
-passphrase is replaced by ``[redacted]`` whatever its value.
+secrets) and any field named as a secret (``secret``, ``shared_secret``,
+``secret_enc``, ``password``, ``passphrase``, ``verifier``, ``private_key``,
+``session_handle``, alone or at the end of the name after ``_``) is replaced by
+``[redacted]`` whatever its value.  Flags and dates about a secret
+(``has_shared_secret``, ``previous_secret_until``, ``allow_private``) are not
+secrets: they are recorded as they are, before and after.
 """
 
 from __future__ import annotations
@@ -23,8 +27,18 @@ from tui_oauth.core.models import AuditEntry
 from tui_oauth.core.text import visible
 
 REDACTED = "[redacted]"
-_SECRET_NAME = re.compile(r"secret|private|password|passphrase|verifier", re.IGNORECASE)
-_NOT_SECRET = {"has_shared_secret"}
+#: A field holding a secret: one of these words, alone or ending the name after "_"
+#: (``shared_secret``, ``oauth_token_secret``, ``token_secret_enc``, ``key_passphrase``).
+_SECRET_NAME = re.compile(
+    r"(?:^|_)(?:secret|password|passphrase|verifier|private_key|session_handle)"
+    r"(?:_enc|_pem)?$", re.IGNORECASE)
+#: Flags that say whether there is a secret (``has_shared_secret``): not secrets.
+_FLAG = re.compile(r"^(?:has|is)_", re.IGNORECASE)
+
+
+def is_secret_field(name: str) -> bool:
+    """True if an audited field called ``name`` holds a secret (its value never shows)."""
+    return bool(_SECRET_NAME.search(name)) and not _FLAG.match(name)
 
 
 # Environment variables getpass.getuser() reads the login name from, in its order.
@@ -88,7 +102,7 @@ def client_address(env: Mapping[str, str]) -> str | None:
 def redact(data: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if key not in _NOT_SECRET and _SECRET_NAME.search(key):
+        if is_secret_field(key):
             out[key] = REDACTED if value not in (None, "") else value
         elif isinstance(value, datetime):
             out[key] = value.isoformat()
