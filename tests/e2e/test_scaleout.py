@@ -393,4 +393,6 @@ def test_workers_that_cannot_start_make_serve_exit_1(partner: Store, db_url: str
             cwd=REPO, env=base_env(), stdin=subprocess.DEVNULL, capture_output=True,
             text=True, timeout=60, check=False)
     assert done.returncode == 1, done.stderr
-    assert "Address already in use" in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr == (f"error: --listen 127.0.0.1:{port}: the address is already in use "
+                           "(another server, or another `tui-oauth serve`, listens there); "
+                           "stop it or choose another port with --listen.\n"), done.stderr

@@ -480,6 +480,39 @@ def test_serve_refuses_read_only_in_one_line() -> None:
     assert r.stdout == ""
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_a_busy_port_fails_in_one_line_before_serving(cli: Cli, workers: str) -> None:
+    """Finding 7: the address in use is said in one line (exit 1), with no "Serving" line
+    first, and the store does not note a serve that never served (`debug signature`)."""
+    from tui_oauth.core.registry import services
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        r = cli("serve", "--listen", f"127.0.0.1:{port}", "--workers", workers, rc=1)
+    assert r.stderr == (f"error: --listen 127.0.0.1:{port}: the address is already in use "
+                        "(another server, or another `tui-oauth serve`, listens there); stop "
+                        "it or choose another port with --listen.\n"), r.stderr
+    assert "Serving" not in r.stdout + r.stderr
+    assert cli.db_url is not None
+    with open_store(cli.db_url, secrets_backend=MemoryKeyring()) as store:
+        assert services(store).diagnostics.served_public_url() is None
+
+
+@pytest.mark.parametrize("header", ["bad header", "X-User:", "X-Üser", "(x)"])
+def test_serve_refuses_a_trusted_user_header_that_is_no_header_name(header: str) -> None:
+    from click.testing import CliRunner
+
+    from tui_oauth.cli import cli
+
+    r = CliRunner().invoke(cli, ["--db", "sqlite:///nowhere/s.db", "serve",
+                                 "--trusted-user-header", header])
+    assert r.exit_code == 2, (r.output, r.exception)
+    assert "--trusted-user-header" in r.stderr and "is not a valid header name" in r.stderr
+    assert "Traceback" not in r.output
+
+
 def test_serve_log_lines_show_control_characters_visibly() -> None:
     """A path or key a client sent is data: an escape sequence in it must not reach the
     operator's terminal (issue 7, item 7), nor a line feed forge a log entry."""

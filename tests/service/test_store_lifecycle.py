@@ -8,6 +8,7 @@ stops with a clear error; the SQLite WAL stays bounded while purging.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -214,9 +215,11 @@ def test_serve_exits_with_an_error_when_its_store_is_replaced(cli: Cli, tmp_path
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
+        while time.monotonic() < deadline:  # serving (it listens a moment before)
+            with contextlib.suppress(OSError):
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/rest/ping")
+                if conn.getresponse().status == 200:
                     break
             time.sleep(0.1)
         path = Path((cli.db_url or "").removeprefix("sqlite:///"))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import sys
 from typing import Any
 
 import click
 
 from tui_oauth.cli.common import app_context, examples, fail, needs_keyring
+from tui_oauth.core.text import visible
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -19,6 +21,50 @@ def _listen(value: str) -> tuple[str, int]:
         raise click.BadParameter("HOST:PORT, e.g. 127.0.0.1:8080", param_hint="--listen")
     host = host.strip("[]") or "127.0.0.1"
     return host, int(port)
+
+
+def _bind(host: str, port: int) -> Any:
+    """The listening socket on ``host:port``, made before anything says "Serving"; a
+    failure (the address in use, a port below 1024, an unknown host) exits 1 in one line."""
+    import errno
+    import socket
+
+    from tui_oauth.web import server
+
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        return server.listening_socket(host, port)
+    except socket.gaierror as exc:
+        fail(f"--listen {shown}: cannot resolve {host!r} ({exc.strerror or exc}); "
+             "give an IP address or a host name of this machine.")
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"--listen {shown}: the address is already in use (another server, or "
+                 "another `tui-oauth serve`, listens there); stop it or choose another "
+                 "port with --listen.")
+        if exc.errno == errno.EACCES:
+            fail(f"--listen {shown}: permission denied (ports below 1024 need root or "
+                 "CAP_NET_BIND_SERVICE); choose a port of 1024 or more with --listen.")
+        if exc.errno == errno.EADDRNOTAVAIL:
+            fail(f"--listen {shown}: this machine has no such address; give one of its "
+                 "addresses (or 127.0.0.1) with --listen.")
+        fail(f"--listen {shown}: cannot listen there: {exc.strerror or exc}.")
+
+
+#: An HTTP header name: an RFC 7230 token (letters, digits and !#$%&'*+-.^_`|~).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _header_name(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if not value:
+        return None
+    if not _HEADER_NAME.fullmatch(value):
+        raise click.BadParameter(
+            f"{visible(value)!r} is not a valid header name (letters, digits and "
+            "!#$%&'*+-.^_`|~ only: no spaces, colons or other characters); give the name "
+            "of the header your proxy sets, e.g. X-Remote-User.",
+            param_hint="--trusted-user-header")
+    return value
 
 
 def _is_loopback(host: str) -> bool:
@@ -44,7 +90,7 @@ def _is_loopback(host: str) -> bool:
               help="The URL clients use (https://host/base): signatures are checked against "
                    "it. Default: http://HOST:PORT.")
 @click.option("--trusted-user-header", envvar="TUI_OAUTH_SERVE_TRUSTED_USER_HEADER",
-              show_envvar=True, metavar="NAME",
+              show_envvar=True, metavar="NAME", callback=_header_name,
               help="Take the signed-in user from this request header, set by the fronting "
                    "proxy (e.g. X-Remote-User). Off by default: then the authorize page "
                    "cannot approve, use `tui-oauth tokens authorize`.")
@@ -110,6 +156,9 @@ def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
         click.echo(f"warning: --max-connections {max_connections} lowered to {connections}: "
                    f"the open-files limit is {nofile} (raise it with `ulimit -Hn` or "
                    "LimitNOFILE= in a systemd unit).", err=True)
+    # Not a worker: listen first, so that an address in use is said before "Serving" and
+    # before the store notes this serve's URLs for `debug signature`.
+    listening = _bind(host, port) if socket_fd is None else None
     if socket_fd is None:  # not a worker: note the URL for `debug signature`
         from tui_oauth.core.errors import TuiOAuthError
         from tui_oauth.core.services.diagnostics import remember_public_url
@@ -120,12 +169,14 @@ def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
         except (TuiOAuthError, SQLAlchemyError) as exc:
             click.echo(f"warning: the public and listen URLs could not be noted in the store "
                        f"(`debug signature` then needs --public-url): {exc}", err=True)
-    if workers > 1 and socket_fd is None:
-        _supervise(workers, host, port, public, trusted_user_header=trusted_user_header,
-                   header_timeout=header_timeout, max_connections=connections,
-                   log_level=log_level)
+    if workers > 1 and listening is not None:
+        _supervise(workers, listening, host, port, public,
+                   trusted_user_header=trusted_user_header, header_timeout=header_timeout,
+                   max_connections=connections, log_level=log_level)
         return
-    sockets = None if socket_fd is None else [server.inherited_socket(socket_fd)]
+    if listening is None:
+        assert socket_fd is not None
+        listening = server.inherited_socket(socket_fd)
     repeats = server.configure_logging(log_level)
     store = app_context().store
     engine = ProviderEngine(store, public)
@@ -136,7 +187,7 @@ def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
             uv.should_exit = True
 
     app = create_app(engine, trusted_user_header=trusted_user_header, on_fatal=stop)
-    if sockets is None:
+    if socket_fd is None:
         click.echo(f"Serving {public} on {host}:{port} (store {store.display_url}); "
                    f"consumers' keys and secrets load when first used; at most {connections} "
                    f"connections, request headers within {header_timeout:g} s.", err=True)
@@ -154,14 +205,14 @@ def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
                 os.close(ready_fd)
 
     try:
-        server.run(config, sockets=sockets, on_server=running.append, on_started=started)
+        server.run(config, sockets=[listening], on_server=running.append, on_started=started)
     finally:
         repeats.flush()
     if app.state.fatal:
         fail(f"{app.state.fatal} The server stopped; start it again on the store you mean.")
 
 
-def _supervise(workers: int, host: str, port: int, public: str, *,
+def _supervise(workers: int, sock: Any, host: str, port: int, public: str, *,
                trusted_user_header: str | None, header_timeout: float,
                max_connections: int, log_level: str) -> None:
     """``serve --workers N``: one listening socket (TCP_NODELAY), N ``serve`` processes on
@@ -174,10 +225,6 @@ def _supervise(workers: int, host: str, port: int, public: str, *,
     context = app_context()
     load_data_key(context.store)
     context.close()
-    try:
-        sock = server.listening_socket(host, port)
-    except OSError as exc:
-        fail(f"--listen {host}:{port}: {exc.strerror or exc}")
     db = context.db
     shown = f"[{host}]" if ":" in host else host
 
