@@ -116,9 +116,31 @@ def test_add_from_url_duplicate_key(cli: Cli, server: Server) -> None:
     cli("consumers", "add", "--allow-private", "--from-url", server.url("good"), "--yes")
     r = cli("consumers", "add", "--allow-private", "--from-url", server.url("good"), "--yes",
             rc=1)
-    assert r.stderr == (f"error: A consumer with key '{KEY}' already exists (named 'JIRA'); "
-                        "remove it first to add it again.\n")
+    assert r.stderr == (f"error: A consumer with key '{KEY}' already exists (named 'JIRA') "
+                        "with this same public key: nothing to add. Change its other fields "
+                        f"with `tui-oauth consumers edit --name NAME -- {KEY}` (or the other "
+                        "options of `consumers edit`).\n")
     assert len(cli("consumers", "list", "--json").json()) == 1
+
+
+def test_add_from_url_over_a_key_with_another_public_key_points_to_edit(
+        cli: Cli, server: Server, tmp_path: Any) -> None:
+    """Finding 9: the way out keeps the consumer and its tokens (edit), not remove."""
+    from tests.helpers import pem_spki, rsa_key
+
+    (tmp_path / "old.pem").write_text(pem_spki(rsa_key(1)), encoding="utf-8")
+    cli("consumers", "add", "--key", KEY, "--name", "Old", "--public-key-file",
+        str(tmp_path / "old.pem"))
+    r = cli("consumers", "add", "--allow-private", "--from-url", server.url("good"), "--yes",
+            rc=1)
+    (line,) = r.stderr.splitlines()
+    assert line.startswith(f"error: A consumer with key '{KEY}' already exists (named 'Old') "
+                           "with another public key; the fetched one is SHA256:"), line
+    assert line.endswith("To give it the fetched key and keep its tokens, save the key (the "
+                         "document's <publicKey>) to FILE and run `tui-oauth consumers edit "
+                         f"--public-key-file FILE -- {KEY}`."), line
+    assert "remove" not in line
+    assert [c["name"] for c in cli("consumers", "list", "--json").json()] == ["Old"]
 
 
 @pytest.mark.parametrize(("mode", "message"), [

@@ -282,9 +282,7 @@ def add(from_url: str | None, key: str | None, timeout: float, allow_private: bo
         if not as_json:
             _print_preview(preview)
         if preview.existing is not None:
-            raise click.ClickException(
-                f"A consumer with key {preview.key!r} already exists (named "
-                f"{preview.existing.name!r}); remove it first to add it again.")
+            raise click.ClickException(_exists_message(preview, preview.existing))
         if not yes:
             confirm("Add this consumer?", yes)
         consumer = services(store).consumers.add_from_preview(preview, shared_secret=secret,
@@ -295,6 +293,25 @@ def add(from_url: str | None, key: str | None, timeout: float, allow_private: bo
                                                  public_key=_public_key(public_key_file),
                                                  shared_secret=secret, **values)
     _report(consumer, "Added", as_json)
+
+
+def _exists_message(preview: ConsumerPreview, existing: Any) -> str:
+    """Adding by URL a consumer whose key is stored: what to do instead, without removing
+    it (removing deletes its tokens)."""
+    from tui_oauth.core.text import command_line, visible
+
+    doc = preview.fetched.doc
+    said = (f"A consumer with key {visible(preview.key)!r} already exists (named "
+            f"{visible(existing.name)!r})")
+    if existing.public_key == doc.public_key.base64_der:
+        edit = command_line("consumers", "edit", "--name", "NAME", values=[preview.key])
+        return (f"{said} with this same public key: nothing to add. Change its other "
+                f"fields with `{edit}` (or the other options of `consumers edit`).")
+    edit = command_line("consumers", "edit", "--public-key-file", "FILE",
+                        values=[preview.key])
+    return (f"{said} with another public key; the fetched one is "
+            f"{doc.public_key.fingerprint}. To give it the fetched key and keep its "
+            f"tokens, save the key (the document's <publicKey>) to FILE and run `{edit}`.")
 
 
 # Fields of a fetched consumer-info document -> its XML elements.
