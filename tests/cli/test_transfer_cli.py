@@ -124,6 +124,21 @@ def test_differences_are_skipped_unless_replace(filled: Cli, target: Cli, tmp_pa
     assert target("consumers", "show", "jira:1", "--json").json()["name"] == "JIRA"
 
 
+def test_export_never_replaces_a_file_unless_force(filled: Cli, tmp_path: Path) -> None:
+    """Finding 10: `export -o FILE` as `info export -o`: an existing FILE needs --force,
+    and is refused before a passphrase is asked."""
+    out = tmp_path / "config.json"
+    out.write_text("keep me")
+    for extra in ((), ("--with-secrets",)):
+        r = filled("export", *extra, "-o", str(out), rc=1)
+        assert r.stderr == f"error: --output: {out} exists; add --force to overwrite it.\n"
+        assert out.read_text() == "keep me"
+    filled("export", "-o", str(out), "--force")
+    assert json.loads(out.read_text())["format"] == "tui-oauth-config"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
 def test_a_wrong_passphrase_writes_nothing(filled: Cli, target: Cli, tmp_path: Path,
                                            passfile: Path) -> None:
     out = tmp_path / "config.json"
@@ -193,6 +208,14 @@ def test_data_key_export_and_import(cli: Cli, tmp_path: Path, passfile: Path,
         out = tmp_path / "key.json"
         cli("keyring", "export-data-key", "--passphrase-file", str(passfile), "-o", str(out))
         assert key not in out.read_text() and stat.S_IMODE(out.stat().st_mode) == 0o600
+        written = out.read_text()
+        r = cli("keyring", "export-data-key", "--passphrase-file", str(passfile), "-o",
+                str(out), rc=1)
+        assert r.stderr == f"error: --output: {out} exists; add --force to overwrite it.\n"
+        assert out.read_text() == written
+        cli("keyring", "export-data-key", "--passphrase-file", str(passfile), "-o", str(out),
+            "--force")
+        assert out.read_text() != written  # sealed again (a new salt)
         # A second host: the same store, an empty keyring.
         keyring_backend.delete_password(cli.keyring_service(), KeyringItem.DATA_KEY)
         r = cli("keyring", "import-data-key", "--passphrase-file", str(passfile), str(out))

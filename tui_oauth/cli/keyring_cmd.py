@@ -109,23 +109,26 @@ def stop() -> None:
     "Examples:\n\n\b\n  tui-oauth keyring export-data-key -o data-key.json\n"
     "  tui-oauth keyring export-data-key --passphrase-file pass.txt -o data-key.json"))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to FILE (mode 0600) instead of standard output.")
+              help="Write to FILE (mode 0600) instead of standard output; an existing "
+                   "FILE only with --force.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --output file.")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Read the passphrase from this file (its first line) instead of asking.")
 @needs_keyring
-def export_data_key_cmd(output: Path | None, passphrase_file: Path | None) -> None:
+def export_data_key_cmd(output: Path | None, force: bool, passphrase_file: Path | None) -> None:
     """Write the store's provider data key (it encrypts token secrets), encrypted under
     a passphrase (scrypt + AES-256-GCM), for `import-data-key` on another host.
 
     Several hosts sharing one PostgreSQL store need the same data key in their
     keyrings.
     """
-    from tui_oauth.cli.transfer import read_passphrase, to_json, write_output
+    from tui_oauth.cli.transfer import read_passphrase, refuse_existing, to_json, write_output
     from tui_oauth.core.transfer import export_data_key
 
+    refuse_existing(output, force)
     store = app_context().store
     passphrase = read_passphrase(passphrase_file, new=True)
-    write_output(output, to_json(export_data_key(store, passphrase)))
+    write_output(output, to_json(export_data_key(store, passphrase)), force=force)
     where = f" to {output}" if output is not None else ""
     say(f"Wrote the data key of store {store.store_id}, encrypted under the passphrase"
         f"{where}.", err=True)

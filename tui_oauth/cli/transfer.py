@@ -62,11 +62,25 @@ def read_passphrase(passphrase_file: Path | None, *, new: bool) -> str:
     return value
 
 
-def write_output(output: Path | None, text: str) -> None:
-    """To standard output, or to ``output`` (mode 0600, replaced atomically)."""
+#: -o/--output FILE never replaces a file unless --force (as `info export -o` does).
+force_option = click.option("--force", is_flag=True,
+                            help="Overwrite an existing --output file.")
+
+
+def refuse_existing(output: Path | None, force: bool) -> None:
+    """Exit 1 if ``output`` exists and not ``force``: said before anything is asked or
+    done, so no passphrase is typed for nothing."""
+    if output is not None and not force and os.path.lexists(output):
+        fail(f"--output: {output} exists; add --force to overwrite it.")
+
+
+def write_output(output: Path | None, text: str, *, force: bool = False) -> None:
+    """To standard output, or to ``output`` (mode 0600, written whole then put in place):
+    an existing file only with ``force``, replaced atomically."""
     if output is None:
         click.echo(text, nl=False)
         return
+    refuse_existing(output, force)
     directory = output.resolve().parent
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{output.name}.", suffix=".tmp")
@@ -75,7 +89,14 @@ def write_output(output: Path | None, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:  # mkstemp makes it 0600
             fh.write(text)
-        os.replace(tmp, output)
+        if force:
+            os.replace(tmp, output)
+        else:  # a link fails if a file appeared there meanwhile: never replaced unasked
+            os.link(tmp, output)
+            os.unlink(tmp)
+    except FileExistsError:
+        Path(tmp).unlink(missing_ok=True)
+        fail(f"--output: {output} exists; add --force to overwrite it.")
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         fail(f"--output: cannot write {output}: {exc.strerror}.")
@@ -101,17 +122,21 @@ def to_json(doc: dict[str, Any]) -> str:
 
 @click.command("export", epilog=EXAMPLES + "\n".join((
     "  tui-oauth export -o config.json",
+    "  tui-oauth export -o config.json --force    # replace config.json",
     "  tui-oauth export --with-secrets -o config.json",
     "  tui-oauth export --with-secrets --passphrase-file pass.txt -o config.json",
 )))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to FILE (mode 0600) instead of standard output.")
+              help="Write to FILE (mode 0600) instead of standard output; an existing "
+                   "FILE only with --force.")
+@force_option
 @click.option("--with-secrets", is_flag=True,
               help="Include the shared secrets, the Consumer Info private key and the "
                    "provider data key, encrypted under a passphrase.")
 @passphrase_option
 @needs_keyring(when=lambda options: bool(options.get("with_secrets")))
-def export_cmd(output: Path | None, with_secrets: bool, passphrase_file: Path | None) -> None:
+def export_cmd(output: Path | None, force: bool, with_secrets: bool,
+               passphrase_file: Path | None) -> None:
     """Write the whole configuration as JSON: consumers, Consumer Info (public part),
     service providers, provider settings.
 
@@ -123,10 +148,11 @@ def export_cmd(output: Path | None, with_secrets: bool, passphrase_file: Path | 
 
     if passphrase_file is not None and not with_secrets:
         raise click.UsageError("--passphrase-file goes with --with-secrets.")
+    refuse_existing(output, force)
     store = app_context().store
     passphrase = read_passphrase(passphrase_file, new=True) if with_secrets else None
     doc = export_config(store, passphrase=passphrase)
-    write_output(output, to_json(doc))
+    write_output(output, to_json(doc), force=force)
     info = "Consumer Info" if doc["consumer_info"] else "no Consumer Info"
     secrets = "secrets encrypted under the passphrase" if with_secrets else "secrets excluded"
     where = f" to {output}" if output is not None else ""
