@@ -66,6 +66,27 @@ def test_the_cli_reads_the_store_from_the_file_and_says_a_broken_file(tmp_path: 
     assert "not valid TOML" in broken.stderr and str(tmp_path / "c.toml") in broken.stderr
 
 
+def test_a_broken_file_is_an_error_when_db_or_its_variable_names_the_store(
+        tmp_path: Path) -> None:
+    """Finding 13: --db and TUI_OAUTH_DB win over the file's db, but a broken file is
+    said all the same (one line, exit 1), by every command; doctor says it once."""
+    db = tmp_path / "s.db"
+    new_sqlite_store(f"sqlite:///{db}")
+    env = {**base_env(), **write(tmp_path / "c.toml", "db = [\n")}
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        resolve_db_url(str(db), env)
+    cli = Cli(None, env, init=False)
+    for args in (("--db", str(db), "consumers", "list"), ("--db", str(db), "providers", "list"),
+                 ("--db", str(db), "doctor")):
+        r = cli(*args, rc=1)
+        (line,) = r.stderr.splitlines()
+        assert line.startswith(f"error: The config file {tmp_path / 'c.toml'} is not valid "
+                               "TOML"), line
+        assert r.stdout == ""
+    r = cli("consumers", "list", rc=1, env={"TUI_OAUTH_DB": str(db)})
+    assert "not valid TOML" in r.stderr
+
+
 def _pem(tmp_path: Path) -> Path:
     from tests.helpers import pem_spki, rsa_key
 

@@ -124,12 +124,15 @@ def doctor(ctx: click.Context, fix: bool, yes: bool, output: str) -> None:
     """
     store = app_context().store
     report = services(store).doctor.run()
-    try:  # the config file's [serve] table, checked as `serve` would (the CLI knows it)
-        from tui_oauth.cli import _serve_defaults
+    # The config file's [serve] table, checked as `serve` would (the CLI knows it); a file
+    # that does not read at all is the "config file" check's, said once.
+    if not any(c.name == "config file" and c.status == "fail" for c in report.checks):
+        try:
+            from tui_oauth.cli import _serve_defaults
 
-        _serve_defaults()
-    except TuiOAuthError as exc:
-        report.add("config file [serve]", "fail", exc.message, fix=exc.hint)
+            _serve_defaults()
+        except TuiOAuthError as exc:
+            report.add("config file [serve]", "fail", exc.message, fix=exc.hint)
     checks = sorted(report.checks, key=lambda c: _ORDER.get(c.status, 0))
     if output == "json":
         print_json({"ok": report.ok, "checks": checks,

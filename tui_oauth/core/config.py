@@ -129,12 +129,16 @@ def resolve_db_url(explicit: str | None = None, env: Mapping[str, str] | None = 
     """The database URL: ``--db`` first, then ``TUI_OAUTH_DB``, then the config file's
     ``db``, then the default file.
 
-    A plain path (no ``://``) is taken as a SQLite file.
+    A plain path (no ``://``) is taken as a SQLite file.  The config file is read even
+    when ``--db`` or ``TUI_OAUTH_DB`` wins over its ``db``: a broken file is a
+    ConfigError whatever names the store, so that it is not found only later, by
+    another command or by ``serve``.
     """
     source: Mapping[str, str] = os.environ if env is None else env
     value = (explicit or source.get(ENV_DB) or "").strip()
+    config = load_config(source)
     if not value:
-        value = load_config(source).db or ""
+        value = config.db or ""
     if not value:
         return f"sqlite:///{default_db_path()}"
     if "://" not in value:
