@@ -21,6 +21,7 @@ from textual import events, on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
+from textual.driver import Driver
 from textual.message_pump import MessagePump
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
@@ -154,9 +155,10 @@ class OAuthAdminApp(App[None]):
         self.open_error: BaseException | None = None
         self.sub_title = store.display_url + ("  READ-ONLY" if store.read_only else "")
         self._initial_keymap = keymap
-        # Keys typed ahead wait here while the key before them is still being handled.
-        self._keys_ahead: deque[events.Key] = deque()
-        self._key_in_flight: events.Key | None = None
+        # Keys (and pastes) typed ahead wait here while the key before them is still
+        # being handled.
+        self._keys_ahead: deque[events.Key | events.Paste] = deque()
+        self._key_in_flight: events.Key | events.Paste | None = None
         self._key_timer: Timer | None = None
         self._key_screen: Screen[Any] | None = None
         self._key_waits = 0
@@ -293,12 +295,15 @@ class OAuthAdminApp(App[None]):
         super().notify(visible(message, multiline=True), title=visible(title),
                        severity=severity, timeout=timeout, markup=False)
 
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver, reading a bracketed paste whole (an ESC in it is text, to
+        refuse) and ESC + digit as Alt+digit, not a Mac symbol (see ``_esc_then_key``)."""
+        from tui_oauth.tui.widgets.terminal_input import reading_whole_pastes
+
+        return reading_whole_pastes(super().get_driver_class())
+
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Paste) and not event.is_forwarded:
-            event.text = self._checked_paste(event.text)
-            if not event.text:
-                return
-        if isinstance(event, events.Key) and not event.is_forwarded:
+        if isinstance(event, events.Key | events.Paste) and not event.is_forwarded:
             self._keys_ahead.append(event)
             if self._key_in_flight is None:
                 await self._next_key()
@@ -312,11 +317,19 @@ class OAuthAdminApp(App[None]):
     # `/jira` would thus reach the list before `/` has opened the filter.  So one key
     # is in flight at a time: the next is forwarded only after the previous one was
     # handled (stopped by a widget, or back at the app with its binding run) and
-    # what that deferred (a ``focus()``) has run.
+    # what that deferred (a ``focus()``) has run.  A paste waits its turn too, and is
+    # checked against the field it then lands in.
 
     async def _next_key(self) -> None:
         while self._keys_ahead and self._key_in_flight is None:
             event = self._keys_ahead.popleft()
+            if isinstance(event, events.Paste):
+                event.text = self._checked_paste(event.text)
+                if not event.text:
+                    continue
+            elif split := self._esc_then_key(event):
+                self._keys_ahead.extendleft(reversed(split))
+                continue
             target: MessagePump = self.focused or self.screen
             self._key_in_flight = event
             self._key_screen = self.screen
@@ -330,7 +343,7 @@ class OAuthAdminApp(App[None]):
             else:
                 self.call_later(self._key_done, event)
 
-    def _follow_key(self, event: events.Key, node: MessagePump, target: MessagePump,
+    def _follow_key(self, event: events.Key | events.Paste, node: MessagePump, target: MessagePump,
                     *, last_pass: bool = False) -> None:
         """Once ``node`` has handled ``event``, follow it to the parent, up to where it
         stopped (or the app).  Then a last pass from ``target`` up to the app lets the
@@ -354,7 +367,7 @@ class OAuthAdminApp(App[None]):
         if not node.call_later(handled):
             self.call_later(self._key_done, event)  # the widget went away meanwhile
 
-    async def _key_done(self, event: events.Key) -> None:
+    async def _key_done(self, event: events.Key | events.Paste) -> None:
         if event is not self._key_in_flight:
             return
         screen = self.screen
@@ -374,6 +387,25 @@ class OAuthAdminApp(App[None]):
             self._key_timer = None
         await self._next_key()
 
+    def _esc_then_key(self, event: events.Key) -> tuple[events.Key, events.Key] | None:
+        """Alt+key, where no binding takes it, as Esc followed by the key.
+
+        A terminal sends Alt+3 as ESC ``3``, the bytes a fast Esc then ``3`` sends (a
+        slow SSH link delivers keys in bursts).  The console binds no Alt key, so it
+        reads an Alt+key that nothing here binds (a remapped key may) the way vi does:
+        as Esc, then the key.  That is safe: Esc only clears, leaves or cancels (a
+        changed form asks first, No focused), and every change asks before it is made,
+        so neither key can lose work.  (In a field, an Alt+letter used to type the
+        letter; it now leaves the form, as Esc then the letter would.)"""
+        key, character = event.key, event.character
+        if (not key.startswith("alt+") or character is None or len(character) != 1
+                or not character.isprintable() or key in self.screen.active_bindings):
+            return None
+        rest = key.removeprefix("alt+")
+        if rest.startswith("shift+") and character.isupper():
+            rest = character  # alt+shift+a: Esc, then A
+        return events.Key("escape", "\x1b"), events.Key(rest, character)
+
     def _checked_paste(self, text: str) -> str:
         """What a paste may put into the focused field: the text without a trailing line
         break, or nothing when it holds control characters or (in a one-line field)
@@ -383,7 +415,10 @@ class OAuthAdminApp(App[None]):
         from tui_oauth.tui.widgets.field import Field
 
         multiline = isinstance(focused, _loaded(("textual.widgets._text_area", "TextArea")))
-        text = text.replace("\r\n", "\n") if multiline else text.rstrip("\r\n")
+        # Terminals paste a line break as \r (xterm, VTE, tmux), some as \r\n or \n.
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if not multiline:
+            text = text.rstrip("\n")
         problem = control_problem(text, label="The pasted text", multiline=multiline)
         if problem is None:
             return text
