@@ -93,7 +93,12 @@ def test_settings_show_and_set(cli: Cli) -> None:
     cli("settings", "set", "access_token_ttl", "3600")
     assert cli("settings", "show", "--json").json()["access_token_ttl"] == 3600
     bad = cli("settings", "set", "access_token_ttl", "1", rc=1)
-    assert bad.error_lines
+    assert bad.stderr.startswith("error: access_token_ttl must be between ")
+    # Each message names the setting once; NAME is an argument, not a --name option.
+    bad = cli("settings", "set", "nope", "1", rc=1)
+    assert bad.stderr.startswith("error: Unknown setting 'nope'; known: access_token_ttl, ")
+    bad = cli("settings", "set", "problem_detail", "verbose", rc=1)
+    assert bad.stderr == "error: problem_detail must be one of: full, minimal.\n"
 
 
 def test_serve_refuses_a_bad_public_url(cli: Cli) -> None:

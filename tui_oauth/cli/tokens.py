@@ -15,6 +15,7 @@ from tui_oauth.cli.common import (
     complete_consumer_keys,
     confirm,
     examples,
+    fail,
     fmt_time,
     join_keyring,
     output_options,
@@ -275,8 +276,12 @@ def settings_set(name: str, value: str) -> None:
     """Set NAME to VALUE: seconds for the lifetimes and the window, full or minimal for
     problem_detail (`settings show` lists them; a running server applies it when
     restarted)."""
+    from tui_oauth.core.errors import ValidationError
     from tui_oauth.core.provider.settings import set_setting
 
-    number = set_setting(app_context().store, name, value)
+    try:
+        number = set_setting(app_context().store, name, value)
+    except ValidationError as exc:  # each message names the setting: no "--name:" before it
+        fail(" ".join(e.message for e in exc.errors) or str(exc))
     say(f"{name} = {number}. Restart `tui-oauth serve` to apply it.")
 
