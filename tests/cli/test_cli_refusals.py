@@ -113,6 +113,9 @@ def test_refusals_list_show_and_the_debugger(cli: Cli) -> None:
         "refusals", "list", "--help").stdout.replace("\n", " ").replace("  ", " ")
     bad = cli("refusals", "list", "--since", "yesterday", rc=2)
     assert "neither a time" in bad.stderr and "2h" in bad.stderr
+    bad = cli("refusals", "list", "--since", "99999d", rc=2)  # a duration, too long
+    assert "'99999d' is longer than ten years. Give a shorter duration" in bad.stderr
+    assert "neither" not in bad.stderr
 
     # show: the record, its advice, and for signature_invalid the debugger's finding
     shown = cli("refusals", "show", "3").stdout

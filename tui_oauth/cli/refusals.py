@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,10 @@ def _problems() -> tuple[str, ...]:
     return tuple(sorted(STATUS))
 
 
+#: What parse_duration reads (7d, 1d12h): such text is a duration even when refused.
+DURATION_SHAPE = re.compile(r"(?:\d+[smhdw])+")
+
+
 class Since(_DateTimeParam):
     """An ISO time (UTC unless it says otherwise) or a duration back from now (2h, 7d)."""
 
@@ -50,8 +55,10 @@ class Since(_DateTimeParam):
 
         try:
             return utcnow() - parse_duration(text)
-        except ValueError:
-            pass
+        except ValueError as exc:
+            if DURATION_SHAPE.fullmatch(text.lower().replace(" ", "")):  # a duration, too long
+                self.fail(f"{exc} Give a shorter duration back from now (30m, 2h, 7d), or "
+                          "a time (2026-11-30).", param, ctx)
         try:
             when = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
