@@ -165,6 +165,11 @@ def test_provider_validation_and_unknown(cli: Cli) -> None:
     cli("providers", "add", *provider_args("p"), "--secret-stdin", input="s\n")
     r = cli("providers", "add", *provider_args("p"), "--secret-stdin", input="s\n", rc=1)
     assert r.stderr.startswith("error: --name: A service provider named 'p' already exists")
+    # Another case of the same name: the one stored is named (finding 15).
+    r = cli("providers", "add", *provider_args("P"), "--secret-stdin", input="s\n", rc=1)
+    assert r.stderr == ("error: --name: A service provider named 'p' already exists, and names "
+                        "are unique without regard to case ('P' is the same name); choose "
+                        "another name, or edit that provider.\n")
     for args in (["show", "nope"], ["edit", "nope", "--description", "x"],
                  ["remove", "nope", "--yes"]):
         r = cli("providers", *args, rc=1)

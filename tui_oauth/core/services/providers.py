@@ -242,9 +242,10 @@ class ServiceProviderService:
                                    **fields)
         try:
             with self.store.transaction() as uow:
-                if uow.session.exec(select(ServiceProvider.id).where(
-                        func.lower(ServiceProvider.name) == provider.name.lower())).first():
-                    raise self._taken(provider.name)
+                existing = uow.session.exec(select(ServiceProvider.name).where(
+                    func.lower(ServiceProvider.name) == provider.name.lower())).first()
+                if existing is not None:
+                    raise self._taken(provider.name, existing)
                 save_new(uow, provider, secret, item=provider_secret_item(provider),
                          action="provider.add", target_type="service_provider",
                          target=provider.name)
@@ -253,10 +254,17 @@ class ServiceProviderService:
         return provider
 
     @staticmethod
-    def _taken(name: str) -> ConflictError:
+    def _taken(name: str, existing: str | None = None) -> ConflictError:
+        """``name`` is taken; ``existing`` is the stored name it clashes with (another
+        case, e.g. 'Example' for 'example'), when known."""
+        if existing is not None and existing != name:
+            return ConflictError([FieldError(
+                "name", f"A service provider named {existing!r} already exists, and "
+                        f"names are unique without regard to case ({name!r} is the "
+                        "same name); choose another name, or edit that provider.")])
         return ConflictError([FieldError(
-            "name", f"A service provider named {name!r} already exists (names are unique "
-                    "without regard to case); choose another name.")])
+            "name", f"A service provider named {name!r} already exists (names are "
+                    "unique without regard to case); choose another name.")])
 
     def edit(self, name: str, /, *, shared_secret: Any = UNSET,
              expected_updated_at: datetime | None = None, **changes: Any) -> ServiceProvider:
@@ -275,11 +283,12 @@ class ServiceProviderService:
                 row = self._locked(uow, name)
                 check_fresh(row, expected_updated_at, f"Service provider {name!r}")
                 fields, secret = check_edit(row, given, shared_secret, EDITABLE, self._clean)
-                if fields["name"] != row.name and uow.session.exec(
-                        select(ServiceProvider.id).where(
-                            func.lower(ServiceProvider.name) == fields["name"].lower(),
-                            ServiceProvider.id != row.id)).first():
-                    raise self._taken(fields["name"])
+                other = None if fields["name"] == row.name else uow.session.exec(
+                    select(ServiceProvider.name).where(
+                        func.lower(ServiceProvider.name) == fields["name"].lower(),
+                        ServiceProvider.id != row.id)).first()
+                if other is not None:
+                    raise self._taken(fields["name"], other)
                 save_edit(uow, row, {f: fields[f] for f in given}, secret,
                           item=provider_secret_item(row), action="provider.edit",
                           target_type="service_provider", target=fields["name"])
