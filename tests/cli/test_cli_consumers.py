@@ -129,6 +129,57 @@ def test_list_filter_and_sort(cli: Cli, pem_file: Path) -> None:
     assert "none match" in cli("consumers", "list", "--filter", "zzz").stdout
 
 
+def _sigint_as_on_a_terminal() -> None:
+    """In the child: SIGINT neither ignored nor blocked (a test worker may do either, and
+    a child inherits both)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _interrupt_at_prompt(cli: Cli, *args: str) -> tuple[str, int]:
+    """Run ``tui-oauth ARGS`` on a pseudo-terminal, press Ctrl-C (SIGINT, as the terminal
+    sends it) once it asks, and return what it printed and its exit status."""
+    import os
+    import select
+    import signal
+    import subprocess
+    import sys
+
+    from tests.cli_support import REPO, base_env
+
+    assert cli.db_url is not None
+    master, slave = os.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "tui_oauth", "--db", cli.db_url, *args],
+                            cwd=REPO, env={**base_env(), "COLUMNS": "200"}, stdin=slave,
+                            stdout=slave, stderr=slave,
+                            preexec_fn=_sigint_as_on_a_terminal)
+    os.close(slave)
+    out = b""
+    try:
+        while b"[y/N]" not in out:
+            ready, _, _ = select.select([master], [], [], 30)
+            assert ready, f"no prompt: {out!r}"
+            out += os.read(master, 4096)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=30)
+        while select.select([master], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed its end
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return out.decode(errors="replace").replace("\r\n", "\n"), code
+
+
 def test_remove_asks_then_removes_with_its_tokens(cli: Cli, pem_file: Path) -> None:
     assert cli.db_url is not None
     cli("consumers", "add", "--key", "gone", "--name", "Gone", "--public-key-file", str(pem_file))
@@ -141,6 +192,13 @@ def test_remove_asks_then_removes_with_its_tokens(cli: Cli, pem_file: Path) -> N
     assert r.stderr.startswith("error: Remove consumer 'gone' (Gone) and its 3 token(s)")
     assert "refusing without --yes" in r.stderr.lower()
     assert len(cli("consumers", "list", "--json").json()) == 1
+    assert cli.query("SELECT count(*) FROM tokens") == [(3,)]
+
+    # Ctrl-C at the [y/N] prompt (on a terminal): said as any other interrupt (finding 15).
+    out, code = _interrupt_at_prompt(cli, "consumers", "remove", "gone")
+    assert "[y/N]" in out and "Aborted!" not in out, out
+    assert out.rstrip().endswith("Interrupted; nothing more was changed."), out
+    assert code == 130
     assert cli.query("SELECT count(*) FROM tokens") == [(3,)]
 
     r = cli("consumers", "remove", "gone", "--yes")

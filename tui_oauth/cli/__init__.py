@@ -77,6 +77,12 @@ class RootGroup(click.Group):
         except click.ClickException as exc:
             say(f"error: {exc.format_message()}", err=True)
             ctx.exit(exc.exit_code)
+        except click.Abort:
+            # Ctrl-C (or Ctrl-D) at a prompt ([y/N], a passphrase): click says "Aborted!";
+            # said here as any other interrupt, on a line of its own after the prompt.
+            click.echo("", err=True)
+            click.echo("Interrupted; nothing more was changed.", err=True)
+            ctx.exit(130)
         except KeyboardInterrupt:
             click.echo("Interrupted; nothing more was changed.", err=True)
             ctx.exit(130)
