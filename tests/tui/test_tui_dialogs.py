@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox
+from textual.widgets import Button, Checkbox, Input
 
 from tests.tui_support import settle, wait_for
 from tui_oauth.core.registry import services
@@ -28,7 +28,7 @@ from tui_oauth.tui.modals.error import ErrorModal
 from tui_oauth.tui.modals.export import ExportModal
 from tui_oauth.tui.modals.help import HelpModal
 from tui_oauth.tui.modals.reveal_secret import RevealSecretModal
-from tui_oauth.tui.modals.typed_confirm import TypedConfirmModal
+from tui_oauth.tui.modals.typed_confirm import TYPED_PLACEHOLDER, TypedConfirmModal
 from tui_oauth.tui.widgets.tick import EMPTY, TICKED
 
 Make = Callable[[Any], ModalScreen[Any]]
@@ -99,6 +99,11 @@ async def test_typed_confirm_answers_only_the_right_word(demo_store: Store) -> N
             answers = await open_dialog(
                 pilot, lambda app: TypedConfirmModal("Remove jira?", "It goes.", "jira"))
             modal = app.screen
+            # The word is named in the prompt; the empty field's placeholder is not the
+            # word (grey, or under NO_COLOR, it would read as typed already).
+            typed = modal.query_one("#typed", Input)
+            assert typed.placeholder == TYPED_PLACEHOLDER and "jira" not in typed.placeholder
+            assert "Type jira to confirm" in str(modal.query_one(".dialog-prompt").render())
             if key == "escape":
                 await pilot.press(*"jira", key)  # even with the word typed
                 await pilot.pause()

@@ -10,6 +10,9 @@ from tui_oauth.core.text import visible
 from tui_oauth.tui.modals.base import Dialog, dialog_bindings, dialog_body, dialog_buttons
 from tui_oauth.tui.text import plain
 
+#: the empty field's placeholder: never the word to type (it would look typed)
+TYPED_PLACEHOLDER = "type the word above"
+
 
 class TypedConfirmModal(Dialog[bool]):
     """Dismisses True only when ``expected`` was typed exactly: as it is shown, so a
@@ -37,7 +40,9 @@ class TypedConfirmModal(Dialog[bool]):
                 yield Static(plain(self.body), classes="dialog-body")
                 yield Label(plain(f"Type {self.expected} to confirm:"),
                             classes="dialog-prompt")
-                yield Input(id="typed", placeholder=self.expected)
+                # Not the word itself: grey on a terminal without colour it reads as
+                # typed already. The word is named in the prompt above.
+                yield Input(id="typed", placeholder=TYPED_PLACEHOLDER)
                 yield Static("", id="typed-error", classes="field-error", markup=False)
             with dialog_buttons():
                 yield Button(plain(self.action_label), id="confirm", variant="error",
