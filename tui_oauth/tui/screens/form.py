@@ -177,13 +177,24 @@ class FormScreen(Screen[None]):
                 " ".join(general) if general else "Please correct the fields marked below."
             )
             if first is not None:
-                first.control.focus()
-                first.scroll_visible()
+                self._bring_up(first)
             return True
         if isinstance(exc, TuiOAuthError):
             self.show_general_error(error_text(exc))
             return True
         return False
+
+    def _bring_up(self, field: Field) -> None:
+        """Focus ``field`` and scroll it into view with its message under it. Once the
+        layout has its message's height and the save's loading cover is gone: scrolled
+        at once, a field below the fold stayed there."""
+        field.control.focus(scroll_visible=False)
+
+        def scroll() -> None:
+            if field.is_attached:
+                field.scroll_visible(animate=False)
+
+        self.call_after_refresh(scroll)
 
     # Actions -----------------------------------------------------------------
 
