@@ -15,6 +15,7 @@ from tui_oauth.tui.app import OAuthAdminApp, keymap_from_env, make_app
 from tui_oauth.tui.modals.error import ErrorModal
 from tui_oauth.tui.modals.help import HelpModal
 from tui_oauth.tui.screens.main import MainScreen
+from tui_oauth.tui.widgets.header_bar import HeaderBar
 from tui_oauth.tui.widgets.table import Table
 from tui_oauth.tui.widgets.virtual_table import VirtualTable
 
@@ -25,6 +26,17 @@ async def test_header_tabs_and_tab_keys(demo_store: Store) -> None:
         assert "sqlite:////srv/oauth/tui-oauth.db" in text
         assert "keyring: MemoryKeyring" in text
         assert "READ-ONLY" not in text
+        # A long backend name is shown whole where the store's leaves room for it (at
+        # 120 columns it was cut at 30% of the line: "SecretService (gnome-key…").
+        header = app.screen.query_one(HeaderBar)
+        header._show_keyring("SecretService (gnome-keyring)")
+        await pilot.resize_terminal(120, 30)
+        await pilot.pause()
+        first = screen_text(pilot).splitlines()[0]
+        assert "keyring: SecretService (gnome-keyring)" in first
+        assert "sqlite:////srv/oauth/tui-oauth.db" in first
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
         tabs = app.screen.query_one(TabbedContent)
         assert tabs.active == "consumers"
         table = app.screen.query_one("#consumers-table", VirtualTable)
@@ -112,6 +124,10 @@ async def test_help_lists_every_binding_of_the_screen(demo_store: Store) -> None
                          ("Main page", "Refresh"), ("Lists", "Down"), ("Everywhere", "Quit"),
                          ("Everywhere", "Audit")]:
             assert expected in described
+        # Outside a form the letters work, and ctrl+q (which works everywhere) is named.
+        keys = {e.binding.id: e.help_keys for e in app.screen.entries
+                if e.section == "Everywhere"}
+        assert (keys["app.quit"], keys["app.help"], keys["app.audit"]) == ("q, ^q", "?", "l")
         assert "Every action by name" in screen_text(pilot) or "ctrl+p" in screen_text(pilot)
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)

@@ -82,6 +82,13 @@ async def test_f1_opens_the_help_in_a_form_where_question_mark_is_text(
         assert isinstance(app.screen, HelpModal)
         assert ("Consumer form", "Save") in {(e.section, e.description)
                                             for e in app.screen.entries}
+        # Everywhere lists the keys that work in a form: not q, ?, l or ! (text here).
+        rows = [row.split("  [")[0] for row in _help_rows(app.screen)]
+        everywhere = rows[rows.index("Everywhere  ") + 1:]
+        assert everywhere[:3] == ["^q Quit Leave the console", "f1 Help Every key of this "
+                                  "screen, in a form too (where ? is text)",
+                                  "^p Commands Every action by name"], everywhere
+        assert not [row for row in everywhere if row.split()[0] in {"q", "?", "l", "!"}]
         await pilot.press("f1")  # closes it again
         await pilot.pause()
         assert app.screen is form and form.query_one("#name", Input).value == "?"

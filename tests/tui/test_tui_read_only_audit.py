@@ -44,6 +44,9 @@ async def test_read_only_dims_and_refuses_changes(read_only_store: Store) -> Non
         await pilot.pause()
         assert app.screen is main
         assert any("read-only" in str(n.message) for n in app._notifications)
+        # ...and how to change it: there is no "read-write mode" to switch to
+        assert any("start it again without that option" in str(n.message)
+                   for n in app._notifications)
         # Views still open, and refuse their changes too.
         await pilot.press("1", "enter")
         await settle(pilot)

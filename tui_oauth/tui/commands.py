@@ -22,8 +22,10 @@ from textual.screen import Screen
 
 from tui_oauth.tui.widgets.virtual_table import VirtualTable
 
-READ_ONLY_REFUSAL = ("read-only: refused. This console opened the store read-only; "
-                     "open it again in read-write mode to change it.")
+#: How, not a mode there is no switch for: the console is read-only only by the
+#: command line's read-only option (named in words: no console text quotes a flag).
+READ_ONLY_REFUSAL = ("read-only: refused. This console was started with the read-only "
+                     "option; quit and start it again without that option to change it.")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,14 @@ class Entry:
     tab: str | None = None
     #: refused because the store is open read-only (not merely "not here")
     read_only: bool = False
+    #: the keys that do it when typed on this screen (the help lists these): in a form
+    #: ``q``, ``?``, ``l`` and ``!`` are text, so "Quit" is ``ctrl+q`` alone there and
+    #: "Audit" has no key (the palette runs it by name). None: the same as ``keys``.
+    typed_keys: str | None = None
+
+    @property
+    def help_keys(self) -> str:
+        return self.keys if self.typed_keys is None else self.typed_keys
 
 
 def _sections(app: App[Any], screen: Screen[Any]) -> list[tuple[str, DOMNode, str | None]]:
@@ -70,16 +80,21 @@ def human_name(class_name: str) -> str:
 
 
 @contextmanager
-def by_name(app: App[Any]) -> Iterator[None]:
+def by_name(app: App[Any], chosen: bool = True) -> Iterator[None]:
     """An action chosen by name (the palette, the help), not typed: the app's letter
     rule (no ``q`` or ``!`` while a form control has focus) is about typed keys, so it
-    does not apply (``OAuthAdminApp.letters_are_input``)."""
+    does not apply (``OAuthAdminApp.letters_are_input``). ``chosen=False``: typed."""
     before = getattr(app, "by_name", False)
-    setattr(app, "by_name", True)  # noqa: B010 (an attribute of OAuthAdminApp)
+    setattr(app, "by_name", chosen)  # noqa: B010 (an attribute of OAuthAdminApp)
     try:
         yield
     finally:
         setattr(app, "by_name", before)  # noqa: B010
+
+
+#: the app's bindings without an id that do what one with an id does: Textual's
+#: ``ctrl+q`` quits as ``q`` does (and works in a form, where ``q`` is text)
+SAME_AS = {"quit": "leave"}
 
 
 def entries(app: App[Any], screen: Screen[Any] | None = None) -> list[Entry]:
@@ -95,19 +110,38 @@ def _entries(app: App[Any], screen: Screen[Any]) -> Iterator[Entry]:
     read_only = bool(getattr(getattr(app, "store", None), "read_only", False))
     for section, node, tab in _sections(app, screen):
         by_action: dict[str, list[Binding]] = {}
+        aliases: list[Binding] = []
         for _key, binding in node._bindings:
-            if binding.id is None or binding.system:
+            if binding.system:
+                continue
+            if binding.id is None:
+                if node is app and binding.action in SAME_AS:
+                    aliases.append(binding)
                 continue
             by_action.setdefault(binding.action, []).append(binding)
+        for alias in aliases:  # after the keys with an id (the entry is theirs)
+            if SAME_AS[alias.action] in by_action:
+                by_action[SAME_AS[alias.action]].append(alias)
         for action, bindings in by_action.items():
             first = bindings[0]
             _, name, params = parse(action)
             state = node.check_action(name, params)
             keys = ", ".join(dict.fromkeys(app.get_key_display(b) for b in bindings))
+            typed_keys = None
+            if node is app and state is True:  # the letter rule: in a form, letters are text
+                with by_name(app, chosen=False):
+                    working = [b for b in bindings if _typed_works(node, b)]
+                typed_keys = ", ".join(dict.fromkeys(app.get_key_display(b) for b in working))
             changes: frozenset[str] = getattr(node, "CHANGES", frozenset())
             yield Entry(section, keys, first.description or name, first.tooltip or "", node,
                         first, state is True, tab,
-                        read_only=state is not True and read_only and name in changes)
+                        read_only=state is not True and read_only and name in changes,
+                        typed_keys=typed_keys)
+
+
+def _typed_works(node: DOMNode, binding: Binding) -> bool:
+    _, name, params = parse(binding.action)
+    return node.check_action(name, params) is True
 
 
 def binding_ids() -> frozenset[str]:

@@ -1,4 +1,5 @@
-"""`?`: every binding of the current screen, grouped, with what it does."""
+"""`?`: every binding of the current screen, grouped, with what it does: the keys that
+work here when typed (in a form, ``ctrl+q`` and ``F1``; ``q`` and ``?`` are text)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,8 @@ class HelpModal(Dialog[None]):
         table.add_column("What it does", width=what_width)
         section = None
         for e in self.entries:
+            if not e.help_keys:
+                continue  # no key does it here (in a form, l and ! are text): ctrl+p does
             if e.section != section:
                 section = e.section
                 table.add_row(Text(section, style="bold"), "", "")
@@ -69,7 +72,7 @@ class HelpModal(Dialog[None]):
                                 else "" if e.enabled else "  (not here now)")
             style = "" if e.enabled else "dim"
             # The binding's id: what TUI_OAUTH_KEYMAP names to remap it.
-            table.add_row(Text(e.keys, style=style), Text(e.description, style=style),
+            table.add_row(Text(e.help_keys, style=style), Text(e.description, style=style),
                           Text.assemble((what, style), (f"  [{e.binding.id}]", "italic")),
                           height=None)
         table.focus()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.events import Resize
 from textual.reactive import reactive
 from textual.widgets import Label
 
@@ -28,6 +30,24 @@ class HeaderBar(Horizontal):
         run_job(self, lambda: store.secrets.backend_name, self._show_keyring,
                 doing="Checking the keyring", group="keyring")
 
+    def on_resize(self, event: Resize) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """The keyring's label takes what the store's does not need (at least 30% of the
+        line, as the stylesheet's default): a long backend name was cut beside free space.
+        The store's label keeps the rest (at least its min-width)."""
+        width = self.size.width
+        if not width or not self.is_mounted:
+            return
+        others = 0
+        for label in self.query(Label):
+            if label.id != "header-keyring":
+                # its text and its padding (the store's: as much as it would show)
+                others += cell_len(str(label.render())) + 2
+        room = max(width * 3 // 10, width - others)
+        self.query_one("#header-keyring", Label).styles.max_width = room
+
     def _show_keyring(self, name: str) -> None:
         if " " not in name:  # a class path: the class name says enough
             name = name.rsplit(".", 1)[-1]
@@ -36,3 +56,4 @@ class HeaderBar(Horizontal):
     def watch_keyring(self, value: str) -> None:
         if self.is_mounted:
             self.query_one("#header-keyring", Label).update(plain(value, multiline=False))
+            self._fit()
