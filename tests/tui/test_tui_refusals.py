@@ -30,6 +30,11 @@ BASE = ("GET&https%3A%2F%2Fjira.example.com%2Frest%2Fwhoami&oauth_consumer_key%3
         "%26oauth_token%3Dab12cd34ef%26oauth_version%3D1.0")
 
 
+#: what the server told the client beyond the problem: longer than a line at 80 columns
+TOLD = ("No consumer with this key is configured on this server: check the consumer key "
+        "the client sends.")
+
+
 def add_refusals(store: Store) -> None:
     """JIRA: 3 signature_invalid (one through a proxy's internal URL), 2 timestamp_refused;
     an unknown, hostile key; JIRA's clock 7 min 12 s behind ours."""
@@ -55,7 +60,8 @@ def add_refusals(store: Store) -> None:
         Refusal(at=T0 + timedelta(minutes=20), bucket="", consumer_key=HOSTILE_KEY,
                 problem="consumer_key_unknown", answered="consumer_key_unknown", method="GET",
                 url="https://jira.example.com/rest/[red]x[/red]",
-                client_addr="203.0.113.9\x1b]52;c;ZXZpbA==\x07", signature_method="HMAC-SHA1"),
+                client_addr="203.0.113.9\x1b]52;c;ZXZpbA==\x07", signature_method="HMAC-SHA1",
+                detail=TOLD),
     ]
     with Session(store.engine) as s:
         s.add_all(rows)
@@ -224,6 +230,16 @@ async def test_store_wide_refusals_from_every_tab_filter_and_hostile_text(
         assert newest < oldest
         assert "[bold]evil" in text and "\x1b" not in text and "\\x1b" in text
         assert "\\x1b]52;c;" in text or "\\x1b]52" in text  # the client address, escaped
+        # At 120 columns the Client column gets its width (the cursor mark's column and
+        # the scroll bar counted): the address is not cut while Request is wide.
+        await pilot.resize_terminal(120, 24)
+        await settle(pilot)
+        rows = [line for line in screen_text(pilot).splitlines() if "10.0.0.7" in line]
+        assert rows and all(line.rstrip().endswith(" 10.0.0.7") for line in rows), rows
+        table = app.screen.query_one("#refusals-table", DataTable)
+        assert table.virtual_size.width <= table.size.width
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot)
         # Filter: `/` then text (typed in one burst), enter keeps it; Esc clears, Esc leaves.
         await pilot.press("slash", *"stamp", "enter")
         assert await wait_for(pilot, lambda: status(pilot) == "2 refusals matching “stamp”")
@@ -239,6 +255,13 @@ async def test_store_wide_refusals_from_every_tab_filter_and_hostile_text(
         assert "[bold]evil[/bold]\\x1b[2J" in text and "/rest/[red]x[/red]" in text
         assert "no consumer has this key" in text
         assert "\x1b" not in text
+        # A value longer than the line wraps under its value column, not under the labels.
+        lines = text.splitlines()
+        told = next(i for i, line in enumerate(lines) if "Told the client" in line)
+        assert lines[told].index("No consumer") == lines[told].index("Told") + 16
+        column = lines[told].index("No consumer")
+        assert "the client sends." in lines[told + 1]
+        assert not lines[told + 1][:column].strip() and lines[told + 1][column] != " "
         assert footer_actions(pilot)[-4:] == APP_KEYS, footer_actions(pilot)
         await pilot.press("escape", "j", "j", "j", "enter")  # signature_invalid: t and c too
         assert await wait_for(pilot, lambda: "Refusal #3:" in screen_text(pilot))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.table import Table as RichTable
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,7 +19,7 @@ from tui_oauth.core.text import visible
 from tui_oauth.tui.jobs import run_job, store_of
 from tui_oauth.tui.screens.refusals import clock_words, consumer_label
 from tui_oauth.tui.styles import REFUSALS
-from tui_oauth.tui.text import dash, field_rows, plain, when
+from tui_oauth.tui.text import dash, plain, when
 from tui_oauth.tui.widgets.footer import FittingFooter
 
 if TYPE_CHECKING:
@@ -38,8 +39,22 @@ def offset_words(offset: int | None) -> str:
     return f" ({clock_words(offset)})"
 
 
-def describe_record(r: RefusalRow) -> str:
-    """Every field of the record, label and value; values shown with ``visible``."""
+LABEL_WIDTH = 16  # the longest label and two spaces
+
+
+def describe_record(r: RefusalRow) -> RichTable:
+    """Every field of the record, label and value, values shown with ``visible``: a
+    value longer than the line wraps under itself, not back under the labels."""
+    grid = RichTable.grid(padding=0, expand=True)
+    grid.add_column(width=LABEL_WIDTH, no_wrap=True)
+    grid.add_column(ratio=1, overflow="fold")
+    for label, value in record_rows(r):
+        grid.add_row(Text(label), Text(visible(value, multiline=True)))
+    return grid
+
+
+def record_rows(r: RefusalRow) -> list[tuple[str, str]]:
+    """Every field of the record: label, value (as stored)."""
     key = consumer_label(r) + ("" if r.known or not r.consumer_key else
                                "  (no consumer has this key)")
     answered = r.answered if r.answered == r.problem else (
@@ -65,7 +80,7 @@ def describe_record(r: RefusalRow) -> str:
          + offset_words(r.offset)),
         ("Signature sent", dash(r.signature)),
     ]
-    return field_rows(rows, 16)
+    return rows
 
 
 def describe_finding(report: Report) -> str:
@@ -119,7 +134,7 @@ class RefusalRecordScreen(Screen[None]):
             # The advice first: what a 24-line terminal shows without scrolling.
             yield Static(plain(r.advice), id="record-advice", markup=False)
             yield Label("The request", classes="section", markup=False)
-            yield Static(plain(describe_record(r)), id="record-fields", markup=False)
+            yield Static(describe_record(r), id="record-fields", markup=False)
             if r.base_string:
                 yield Label(plain(BASE_TITLE), classes="section")
                 cut = "\n(cut at 16 KiB: the rest was not recorded)" if r.truncated else ""

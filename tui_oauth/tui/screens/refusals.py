@@ -31,7 +31,7 @@ from tui_oauth.tui.text import dash, plain, plural, when
 from tui_oauth.tui.widgets.filter_input import FilterInput, FilterLine
 from tui_oauth.tui.widgets.footer import FittingFooter
 from tui_oauth.tui.widgets.table import Table
-from tui_oauth.tui.widgets.virtual_table import shorten
+from tui_oauth.tui.widgets.virtual_table import CURSOR, shorten
 
 if TYPE_CHECKING:
     from tui_oauth.core.services.refusals import RefusalRow
@@ -193,8 +193,12 @@ class RefusalsScreen(FilterLine, Screen[None]):
         columns = ["When (UTC)", "Consumer key", "Problem", "Request"]
         if widest:
             columns.append("Client")
-        # two cells of padding per column, and the scroll bar
-        rest = width - 2 * len(columns) - 1 - when_w - problem_w - client_w
+        # The cells' padding (each column's and the row label's: the cursor mark), and
+        # a vertical scroll bar. Left out, the last column (Client) was cut.
+        pad = 2 * table.cell_padding
+        chrome = (pad * len(columns) + cell_len(CURSOR) + pad
+                  + table.styles.scrollbar_size_vertical)
+        rest = width - chrome - when_w - problem_w - client_w
         key_w = max(10, min(max((cell_len(k) for k, *_ in shown), default=12), rest * 2 // 5))
         request_w = max(12, rest - key_w)
         table.clear(columns=True)
