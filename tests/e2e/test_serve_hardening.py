@@ -500,6 +500,31 @@ def test_serve_on_a_busy_port_fails_in_one_line_before_serving(cli: Cli, workers
         assert services(store).diagnostics.served_public_url() is None
 
 
+def test_a_name_with_several_addresses_is_listened_on_at_each(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """serve binds its sockets itself (to say an address in use first): a name such as
+    localhost (127.0.0.1 and ::1) still gets a socket on each, as uvicorn gave it."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    tcp = (socket.SOCK_STREAM, socket.IPPROTO_TCP, "")
+    both = [(socket.AF_INET, *tcp, ("127.0.0.1", port)),
+            (socket.AF_INET6, *tcp, ("::1", port, 0, 0))]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *_a, **_k: both)
+    socks = web_server.listening_sockets("localhost", port)
+    try:
+        assert sorted(s.getsockname()[0] for s in socks) == ["127.0.0.1", "::1"]
+        assert all(s.getsockname()[1] == port for s in socks)
+    finally:
+        for s in socks:
+            s.close()
+
+
 @pytest.mark.parametrize("header", ["bad header", "X-User:", "X-Üser", "(x)"])
 def test_serve_refuses_a_trusted_user_header_that_is_no_header_name(header: str) -> None:
     from click.testing import CliRunner

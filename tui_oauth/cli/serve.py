@@ -23,8 +23,9 @@ def _listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _bind(host: str, port: int) -> Any:
-    """The listening socket on ``host:port``, made before anything says "Serving"; a
+def _bind(host: str, port: int, *, one: bool) -> list[Any]:
+    """The listening sockets on ``host:port`` (every address of a name such as localhost;
+    ``one``: its first only, to hand to workers), made before anything says "Serving"; a
     failure (the address in use, a port below 1024, an unknown host) exits 1 in one line."""
     import errno
     import socket
@@ -33,7 +34,8 @@ def _bind(host: str, port: int) -> Any:
 
     shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        return server.listening_socket(host, port)
+        return [server.listening_socket(host, port)] if one else \
+            server.listening_sockets(host, port)
     except socket.gaierror as exc:
         fail(f"--listen {shown}: cannot resolve {host!r} ({exc.strerror or exc}); "
              "give an IP address or a host name of this machine.")
@@ -158,7 +160,7 @@ def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
                    "LimitNOFILE= in a systemd unit).", err=True)
     # Not a worker: listen first, so that an address in use is said before "Serving" and
     # before the store notes this serve's URLs for `debug signature`.
-    listening = _bind(host, port) if socket_fd is None else None
+    listening = _bind(host, port, one=workers > 1) if socket_fd is None else None
     if socket_fd is None:  # not a worker: note the URL for `debug signature`
         from tui_oauth.core.errors import TuiOAuthError
         from tui_oauth.core.services.diagnostics import remember_public_url
@@ -170,13 +172,13 @@ def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
             click.echo(f"warning: the public and listen URLs could not be noted in the store "
                        f"(`debug signature` then needs --public-url): {exc}", err=True)
     if workers > 1 and listening is not None:
-        _supervise(workers, listening, host, port, public,
+        _supervise(workers, listening[0], host, port, public,
                    trusted_user_header=trusted_user_header, header_timeout=header_timeout,
                    max_connections=connections, log_level=log_level)
         return
     if listening is None:
         assert socket_fd is not None
-        listening = server.inherited_socket(socket_fd)
+        listening = [server.inherited_socket(socket_fd)]
     repeats = server.configure_logging(log_level)
     store = app_context().store
     engine = ProviderEngine(store, public)
@@ -205,7 +207,7 @@ def serve(listen: str, public_url: str | None, trusted_user_header: str | None,
                 os.close(ready_fd)
 
     try:
-        server.run(config, sockets=[listening], on_server=running.append, on_started=started)
+        server.run(config, sockets=listening, on_server=running.append, on_started=started)
     finally:
         repeats.flush()
     if app.state.fatal:

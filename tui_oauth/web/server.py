@@ -326,15 +326,40 @@ def listening_socket(host: str, port: int, backlog: int = ACCEPT_BACKLOG) -> soc
     with protocol 0, so there h11's separate header and body writes meet the client's
     delayed ACK and every keep-alive request waits about 40 ms.
     """
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)[0]
+    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                              proto=socket.IPPROTO_TCP)[0]
+    return _listen_on(info, backlog, v6only=False)
+
+
+def listening_sockets(host: str, port: int,
+                      backlog: int = ACCEPT_BACKLOG) -> list[socket.socket]:
+    """Sockets listening on every address ``host`` resolves to (``localhost``: 127.0.0.1
+    and ::1, as uvicorn would bind them itself), made with :func:`listening_socket`'s
+    options; one address gives one socket, exactly :func:`listening_socket`'s."""
+    infos = list(dict.fromkeys(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                  proto=socket.IPPROTO_TCP)))
+    if len(infos) == 1:
+        return [_listen_on(infos[0], backlog, v6only=False)]
+    made: list[socket.socket] = []
+    try:
+        for info in infos:  # IPv6 only on its own socket: the IPv4 one is beside it
+            made.append(_listen_on(info, backlog, v6only=True))
+    except OSError:
+        for sock in made:
+            sock.close()
+        raise
+    return made
+
+
+def _listen_on(info: tuple[Any, ...], backlog: int, *, v6only: bool) -> socket.socket:
+    family, kind, proto, _, address = info
     sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if family == socket.AF_INET6:
             with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
         sock.bind(address)
         sock.listen(backlog)
     except OSError:
