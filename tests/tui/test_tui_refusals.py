@@ -347,9 +347,9 @@ async def test_the_record_checks_the_request_against_the_stored_key(
         assert await wait_for(pilot, on(pilot, "RefusalRecordScreen"))
         assert "Not checked yet" in screen_text(pilot)
         await pilot.press("t")
-        assert await wait_for(pilot, lambda: "Found it (internal_url)" in screen_text(pilot)), \
-            screen_text(pilot)
-        assert "Fix:" in screen_text(pilot)
+        # The finding, brought into view whole (its first line and its fix)
+        assert await wait_for(pilot, lambda: "Found it (internal_url)" in screen_text(pilot)
+                              and "Fix:" in screen_text(pilot)), screen_text(pilot)
         finding = str(app.screen.query_one("#record-finding").render())
         assert "Tried: the internal URL" in finding, finding  # in words, not codes
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.table import Table as RichTable
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Label, Static
 
@@ -37,20 +36,6 @@ def offset_words(offset: int | None) -> str:
     if offset is None:
         return ""
     return f" ({clock_words(offset)})"
-
-
-LABEL_WIDTH = 16  # the longest label and two spaces
-
-
-def describe_record(r: RefusalRow) -> RichTable:
-    """Every field of the record, label and value, values shown with ``visible``: a
-    value longer than the line wraps under itself, not back under the labels."""
-    grid = RichTable.grid(padding=0, expand=True)
-    grid.add_column(width=LABEL_WIDTH, no_wrap=True)
-    grid.add_column(ratio=1, overflow="fold")
-    for label, value in record_rows(r):
-        grid.add_row(Text(label), Text(visible(value, multiline=True)))
-    return grid
 
 
 def record_rows(r: RefusalRow) -> list[tuple[str, str]]:
@@ -134,7 +119,12 @@ class RefusalRecordScreen(Screen[None]):
             # The advice first: what a 24-line terminal shows without scrolling.
             yield Static(plain(r.advice), id="record-advice", markup=False)
             yield Label("The request", classes="section", markup=False)
-            yield Static(describe_record(r), id="record-fields", markup=False)
+            # A grid (label, value): a value longer than the line wraps under itself,
+            # not back under the labels (refusals.tcss).
+            with Grid(id="record-fields"):
+                for label, value in record_rows(r):
+                    yield Label(plain(label), classes="record-label")
+                    yield Static(plain(value), classes="record-value", markup=False)
             if r.base_string:
                 yield Label(plain(BASE_TITLE), classes="section")
                 cut = "\n(cut at 16 KiB: the rest was not recorded)" if r.truncated else ""
@@ -170,7 +160,9 @@ class RefusalRecordScreen(Screen[None]):
     def _finding(self, text: str) -> None:
         finding = self.query_one("#record-finding", Static)
         finding.update(plain(text))
-        self.call_after_refresh(finding.scroll_visible)  # under the base string: bring it up
+        # under the base string: bring it up, at once (not an animation a key or a
+        # reader of the screen could catch half way)
+        self.call_after_refresh(finding.scroll_visible, animate=False)
 
     def _check_failed(self, exc: Exception) -> bool:
         """A known error (the consumer is gone, no key stored) is the finding, in words."""
