@@ -92,3 +92,15 @@ async def test_f1_opens_the_help_in_a_form_where_question_mark_is_text(
         await pilot.press("f1")  # closes it again
         await pilot.pause()
         assert app.screen is form and form.query_one("#name", Input).value == "?"
+
+
+async def test_a_keymap_warning_says_whether_the_other_items_applied(
+        demo_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUI_OAUTH_KEYMAP", "consumers.ad=A;consumers.add=N")
+    async with open_console(demo_store) as (app, _pilot):
+        [note] = list(app._notifications)
+        assert note.title == "1 keymap item not applied (the others are)", note.title
+    monkeypatch.setenv("TUI_OAUTH_KEYMAP", "consumers.ad=A")
+    async with open_console(demo_store) as (app, _pilot):
+        [note] = list(app._notifications)
+        assert note.title == "Keys not remapped", note.title

@@ -94,3 +94,18 @@ async def test_replaced_file_is_reported_once(sqlite_store: Store) -> None:
         assert len(app.failures) == 1  # once, and the watch stopped
         assert "was removed" in str(app.failures[0].error)
         assert app.store_watch is not None and app.store_watch._stopped
+
+
+async def test_a_store_file_removed_under_the_console_stops_it(sqlite_store: Store) -> None:
+    """README ("A store removed or replaced under a running program"): the console stops
+    (exit 1) and says why, rather than showing a list that is no longer the store."""
+    from tests.tui_support import open_console
+    from tui_oauth.core.errors import StoreGoneError
+
+    async with open_console(sqlite_store) as (app, pilot):
+        path = sqlite_store.path
+        assert path is not None
+        path.rename(path.with_name("moved.db"))
+        assert await wait_for(pilot, lambda: app.open_error is not None, timeout=5)
+        assert isinstance(app.open_error, StoreGoneError)
+        assert app.return_code == 1

@@ -28,7 +28,7 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
-from tui_oauth.core.errors import TuiOAuthError, ValidationError
+from tui_oauth.core.errors import StoreGoneError, TuiOAuthError, ValidationError
 from tui_oauth.core.text import visible
 from tui_oauth.core.validation import control_problem
 from tui_oauth.tui import commands
@@ -174,7 +174,9 @@ class OAuthAdminApp(App[None]):
             keymap = unknown_ids(keymap, problems)
             self.set_keymap(keymap)
         if problems:
-            self.notify("\n".join(problems), title="Keys not remapped",
+            title = ("Keys not remapped" if not keymap
+                     else f"{plural(len(problems), 'keymap item')} not applied (the others are)")
+            self.notify("\n".join(problems), title=title,
                         severity="warning", timeout=20, markup=False)
         self.push_screen(MainScreen(id="main"))
         if self.store_ready:
@@ -436,6 +438,11 @@ class OAuthAdminApp(App[None]):
     @on(WorkFailed)
     def show_failure(self, event: WorkFailed) -> None:
         exc = event.error
+        if isinstance(exc, StoreGoneError):
+            # The store file was removed or replaced: the console stops, and the CLI says
+            # why (README, "A store removed or replaced under a running program").
+            self._store_failed(exc)
+            return
         if isinstance(exc, TuiOAuthError):
             log.info("%s failed: %s", event.doing, exc)
             title = "Not valid" if isinstance(exc, ValidationError) else f"{event.doing} failed"
