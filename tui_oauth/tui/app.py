@@ -375,8 +375,11 @@ class OAuthAdminApp(App[None]):
         screen = self.screen
         if screen is not self._key_screen:
             # The key opened (or closed) a screen: the next key waits for it to be
-            # mounted and for what it focused on mount (``focus()`` is deferred).
-            if not screen.is_mounted and self._key_waits < KEY_DEADLINE / 0.005:
+            # mounted and for what it focused on mount (``focus()`` is deferred), and
+            # for what it says it needs first (a form: the values it opened with, or
+            # keys typed ahead would count as those, and Esc would not ask).
+            ready = screen.is_mounted and getattr(screen, "takes_keys", True)
+            if not ready and self._key_waits < KEY_DEADLINE / 0.005:
                 self._key_waits += 1
                 self.set_timer(0.005, lambda: self._key_done(event))
                 return

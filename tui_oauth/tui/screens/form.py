@@ -64,6 +64,12 @@ class FormScreen(Screen[None]):
             self._initial = self._values()
 
     @property
+    def takes_keys(self) -> bool:
+        """Keys typed ahead wait (OAuthAdminApp._key_done) until the form has noted the
+        values it opened with: typed before, they would count as those values."""
+        return self._initial is not None
+
+    @property
     def changed(self) -> bool:
         """Has anything been typed, ticked or chosen since the form opened?"""
         if self._initial is None:
