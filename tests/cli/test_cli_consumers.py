@@ -146,6 +146,7 @@ def _interrupt_at_prompt(cli: Cli, *args: str) -> tuple[str, int]:
     import signal
     import subprocess
     import sys
+    import time
 
     from tests.cli_support import REPO, base_env
 
@@ -162,8 +163,20 @@ def _interrupt_at_prompt(cli: Cli, *args: str) -> tuple[str, int]:
             ready, _, _ = select.select([master], [], [], 30)
             assert ready, f"no prompt: {out!r}"
             out += os.read(master, 4096)
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=30)
+        # readline prints the prompt, then waits for input: a SIGINT that lands between
+        # the two is noted but does not end the wait (a person never hits that window;
+        # one who did would press Ctrl-C again). So: a moment after the prompt, and
+        # again if the first one fell in that window.
+        time.sleep(0.2)
+        for _ in range(10):
+            proc.send_signal(signal.SIGINT)
+            try:
+                code = proc.wait(timeout=3)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        else:
+            raise AssertionError(f"Ctrl-C did not end it: {out!r}")
         while select.select([master], [], [], 0.5)[0]:
             try:
                 chunk = os.read(master, 4096)
