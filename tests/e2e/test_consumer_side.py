@@ -190,6 +190,13 @@ def test_test_connection(sqlite_store: Store, server: Server) -> None:
     results = list(services(sqlite_store).consumer_side.test("self"))
     assert [r.passed for r in results] == [True] * 5, results
     assert results[3].name == "Clock"
+    # The URL checks ask whether each URL answers, unsigned: the provider (here ours)
+    # records no refusal against our consumer key for them (the unsigned ones are no
+    # consumer's, in its log of unknown keys).
+    server.engine.refusal_log.flush()
+    key = services(sqlite_store).consumer_info.get().key
+    refused = list(services(sqlite_store).refusals.iter())
+    assert refused and not [r for r in refused if r.consumer_key == key], refused
 
 
 def test_private_address_refused_without_allow_private(sqlite_store: Store,

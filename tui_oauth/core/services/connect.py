@@ -283,11 +283,12 @@ class ConsumerSideService:
                 f"as they are, so only https URLs are used with it; {url} is http.",
                 hint="Use the https URL, or have the provider accept HMAC-SHA1.")
 
-    def _send(self, p: ServiceProvider, client: _Client, method: str, url: str, *,
+    def _send(self, p: ServiceProvider, client: _Client | None, method: str, url: str, *,
               form: Sequence[tuple[str, str]] | None = None, body: bytes | None = None,
               headers: Sequence[tuple[str, str]] = (), limit: int = TOKEN_RESPONSE_LIMIT,
               truncate: bool = False, timeout: float = DEFAULT_TIMEOUT) -> _Answer:
-        """Sign and send one request; the answer, whatever its status."""
+        """Sign (``client``; None: an unsigned probe) and send one request; the answer,
+        whatever its status."""
         self._check_url(p, url)
         method = method.upper()
         hdrs = {k: v for k, v in headers}
@@ -297,9 +298,12 @@ class ConsumerSideService:
         if form is not None:
             sign_body = urlencode(list(form))
             hdrs["Content-Type"] = _FORM
-        uri, signed, _ = client.sign(url, http_method=method, body=sign_body,
-                                     headers=hdrs)
-        base = self._base_string(method, uri, signed, sign_body)
+        if client is None:
+            uri, signed, base = url, hdrs, ""
+        else:
+            uri, signed, _ = client.sign(url, http_method=method, body=sign_body,
+                                         headers=hdrs)
+            base = self._base_string(method, uri, signed, sign_body)
         payload: bytes | None = sign_body.encode() if sign_body is not None else body
         deadline = Deadline(timeout)
         with deadline, guarded_session(AddressPolicy(allow_private=p.allow_private),
@@ -668,7 +672,11 @@ class ConsumerSideService:
         for f, label in URL_FIELDS.items():
             url = getattr(p, f)
             try:
-                ans = self._send(p, self._client(p), "GET", url, timeout=timeout)
+                # Unsigned: whether the URL answers at all.  A signed GET with no token
+                # left the provider a refusal against our key for each (in its logs,
+                # and in a tui-oauth provider's consumer view); the signed check is the
+                # request token's, below.
+                ans = self._send(p, None, "GET", url, timeout=timeout)
             except (ProviderError, ValidationError, SecretStoreError) as exc:
                 yield CheckResult(f"{label} answers", False, str(exc))
                 continue
