@@ -111,3 +111,22 @@ async def test_the_footer_is_built_again_only_when_its_keys_change(demo_store: S
         await pilot.press("2")
         assert await wait_for(pilot, lambda: {k.action for k in keys()} != consumers)
         assert "export" in {k.action for k in keys()}
+
+
+async def test_footer_keys_are_born_in_the_footers_style(demo_store: Store) -> None:
+    """Keys come out in the footer's (not compact) style without being restyled twice,
+    the palette's compact as in Textual, and the keys still follow the footer if it
+    turns compact."""
+    async with open_console(demo_store, size=(100, 30)) as (app, pilot):
+        footer = app.screen.query_one(Footer)
+        assert await wait_for(pilot, lambda: bool(footer.query(FooterKey)))
+        [palette] = footer.query(".-command-palette")
+        keys = [k for k in footer.query(FooterKey) if k is not palette]
+        assert not footer.compact and keys
+        assert all(not k.compact and not k.has_class("-compact") for k in keys)
+        assert isinstance(palette, FooterKey)  # Textual's: always compact
+        assert palette.compact and palette.has_class("-compact")
+        assert " a Add " in footer_text(pilot)  # Textual's padding, not compact
+        footer.compact = True
+        await settle(pilot)
+        assert all(k.compact and k.has_class("-compact") for k in footer.query(FooterKey))

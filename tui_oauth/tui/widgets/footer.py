@@ -68,7 +68,15 @@ class SteadyFooter(Footer):
 
     def compose(self) -> ComposeResult:
         self._shown = self._what_it_shows()
-        yield from super().compose()
+        for widget in super().compose():
+            if isinstance(widget, FooterKey):
+                # Born in its final style: a FooterKey starts compact, restyled, and the
+                # keys bound to the footer's style (all but the palette's) turn not
+                # compact, restyled again (a fifth of building a footer's keys).
+                compact = True if widget.has_class("-command-palette") else self.compact
+                widget.set_reactive(FooterKey.compact, compact)
+                widget.set_class(compact, "-compact", update=False)
+            yield widget
 
     async def recompose(self) -> None:
         if self.is_attached and self._shown is not None \
