@@ -9,7 +9,7 @@ import unicodedata
 from textual import events
 from textual.keys import _character_to_key, _get_unicode_name_from_key
 from textual.pilot import Pilot
-from textual.widgets import Button, Checkbox, Input
+from textual.widgets import Button, Checkbox, Input, Static
 
 from tests.tui_support import current_screen, open_console, settle, wait_for
 from tui_oauth.core.store import Store
@@ -189,7 +189,8 @@ async def test_a_field_error_clears_once_the_field_is_changed(demo_store: Store)
         await settle(pilot)
         assert fields["key"].error == "" and not fields["key"].has_class("-invalid")
         assert fields["name"].error  # the others keep theirs until changed
-        assert form.has_class("-has-error")
+        general = form.query_one("#form-error", Static)
+        assert general.has_class("-shown") and general.display
 
 
 def test_console_texts_quote_no_cli_flag() -> None:

@@ -121,14 +121,12 @@ class FormScreen(Screen[None]):
     def clear_errors(self) -> None:
         for f in self.fields().values():
             f.show_error(None)
-        self.query_one("#form-error", Static).update("")
-        self.remove_class("-has-error")
+        self._form_error("")
 
     def on_field_edited(self, event: Field.Edited) -> None:
         event.stop()
         if not any(f.has_class("-invalid") for f in self.fields().values()):
-            self.query_one("#form-error", Static).update("")
-            self.remove_class("-has-error")
+            self._form_error("")
 
     def show_warning(self, text: str) -> None:
         """Something to know that does not stop the save (shown above the buttons)."""
@@ -137,8 +135,14 @@ class FormScreen(Screen[None]):
         warning.set_class(bool(text), "-shown")
 
     def show_general_error(self, text: str) -> None:
-        self.query_one("#form-error", Static).update(plain(text))
-        self.add_class("-has-error")
+        self._form_error(text)
+
+    def _form_error(self, text: str) -> None:
+        # The class is on the line, not the screen: a class on the screen restyled
+        # every widget of the form at each error shown or cleared.
+        error = self.query_one("#form-error", Static)
+        error.update(plain(text))
+        error.set_class(bool(text), "-shown")
 
     def reloaded(self, current: object) -> FormScreen | None:
         """The same form over ``current`` (the record as it is now), for a reload."""
