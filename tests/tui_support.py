@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING
 import pytest
 from rich.console import Console
 from textual.app import App
+from textual.css.model import RuleSet
+from textual.css.stylesheet import Stylesheet
+from textual.css.types import CSSLocation
 from textual.message import Message
 from textual.pilot import Pilot
 from textual.screen import Screen
@@ -63,6 +66,28 @@ async def _run_test_drawn_at_end(self: App[object], *args: object,
                 full=True, screen_stack=self._background_screens)
 
 
+# Each console a test starts parses the same stylesheets (Textual's and ours) with the
+# same theme: a sixth of a console start's CPU.  Textual keeps what it parsed for one
+# app (Stylesheet._parse_cache); the test processes keep it for every app, keyed also
+# by the theme's variables.  A stylesheet that fails to parse is not kept, so it fails
+# every time.
+_parse_rules = Stylesheet._parse_rules
+_parsed: dict[tuple[object, ...], list[RuleSet]] = {}
+
+
+def _parse_rules_once(self: Stylesheet, css: str, read_from: CSSLocation,
+                      is_default_rules: bool = False, tie_breaker: int = 0,
+                      scope: str = "") -> list[RuleSet]:
+    key = (css, read_from, is_default_rules, tie_breaker, scope,
+           frozenset(self._variables.items()))
+    rules = _parsed.get(key)
+    if rules is None:
+        rules = _parsed[key] = _parse_rules(self, css, read_from, is_default_rules,
+                                            tie_breaker, scope)
+    return rules
+
+
+Stylesheet._parse_rules = _parse_rules_once  # type: ignore[method-assign]
 Screen._compositor_refresh = _compositor_refresh_headless  # type: ignore[method-assign,assignment]
 App.run_test = _run_test_drawn_at_end  # type: ignore[method-assign,assignment]
 
