@@ -72,6 +72,6 @@ class Broken(App[None]):
 
 async def test_a_stylesheet_that_does_not_parse_fails_every_time() -> None:
     for _ in range(2):
-        with pytest.raises(Exception, match="(?i)stylesheet|css"):
+        with pytest.raises(Exception, match=r"(?i)stylesheet|css"):
             async with Broken().run_test(size=(20, 4)):
                 pass
