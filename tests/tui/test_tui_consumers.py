@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from tui_oauth.core.keys import describe, generate_key_pair
 from tui_oauth.core.registry import services
 from tui_oauth.core.services.tokens import TokenSelection
 from tui_oauth.core.store import Store
-from tui_oauth.tui.messages import ConsumerRemoved, ConsumerSaved
+from tui_oauth.tui.messages import ConsumerRemoved, ConsumerSaved, WorkFailed
 from tui_oauth.tui.modals.confirm import ConfirmModal
 from tui_oauth.tui.screens.consumer_by_url import ConsumerByUrlScreen
 from tui_oauth.tui.screens.consumer_detail import ConsumerDetailScreen
@@ -299,3 +300,39 @@ async def test_add_by_url_buttons_and_enter_act_once(tui_store: Store) -> None:
         await settle(pilot)
         assert saves == [] and isinstance(app.screen, ConsumerByUrlScreen)
         assert field_error(app, "url")
+
+
+
+async def test_leaving_a_view_as_its_read_ends_shows_no_error(demo_store: Store) -> None:
+    """Esc pressed just as the view's read comes back: the view is gone when its result
+    arrives, which is no error to show (it was "Reading the consumer failed")."""
+    failed: list[WorkFailed] = []
+
+    def hook(message: Message) -> None:
+        if isinstance(message, WorkFailed):
+            failed.append(message)
+
+    async with open_console(demo_store, message_hook=hook) as (app, pilot):
+        await pilot.press("j", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ConsumerDetailScreen)
+        deliver = app.call_from_thread
+
+        left = threading.Lock()  # two jobs (the detail, the refusals): one Esc
+
+        def screen_left_first(callback: Any, *args: Any, **kwargs: Any) -> Any:
+            # A job's result (jobs.py): the screen is left, completely, then it arrives.
+            if getattr(callback, "__name__", "") == "succeed" and left.acquire(False):
+                deliver(app.pop_screen)
+            return deliver(callback, *args, **kwargs)
+
+        app.call_from_thread = screen_left_first  # type: ignore[method-assign]
+        try:
+            screen.action_refresh()
+            assert await wait_for(pilot, lambda: not screen.is_attached)
+            await settle(pilot)
+        finally:
+            app.call_from_thread = deliver  # type: ignore[method-assign]
+        assert isinstance(app.screen, MainScreen)
+        assert failed == [], [str(m.error) for m in failed]

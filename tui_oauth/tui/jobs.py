@@ -9,6 +9,7 @@ never freezes and never shows a traceback.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from tui_oauth.core.store import Store
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def store_of(node: DOMNode) -> Store:
@@ -54,12 +56,22 @@ def run_job(node: DOMNode, work: Callable[[], T], done: Callable[[T], object] | 
             with suppress(Exception):
                 loading.screen.refresh_bindings()
 
+    def closed() -> bool:
+        """The view that asked was closed (a screen left) while the job ran."""
+        return not node.is_attached or bool(getattr(node, "_pruning", False))
+
     def succeed(result: T) -> None:
         stop_loading()
         if done is not None:
             try:
                 done(result)
             except Exception as exc:  # a bug in a view must not kill the console
+                if closed():
+                    # Its result came back as the screen was being left (Esc pressed
+                    # just as a read ended): the update has nowhere to go.  What done()
+                    # did before (a message to the app after a change) still happened.
+                    log.debug("%s: its view was closed", doing, exc_info=True)
+                    return
                 app.post_message(WorkFailed(exc, doing))
 
     def fail(exc: Exception) -> None:
@@ -68,7 +80,8 @@ def run_job(node: DOMNode, work: Callable[[], T], done: Callable[[T], object] | 
             if failed is not None and failed(exc):
                 return
         except Exception as inner:
-            exc = inner
+            if not closed():  # else the view's handler had nowhere to show it: say exc
+                exc = inner
         app.post_message(WorkFailed(exc, doing))
 
     def body() -> None:
