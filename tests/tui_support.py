@@ -11,7 +11,7 @@ import io
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from rich.console import Console
@@ -116,14 +116,29 @@ def read_only_store(sqlite_url: str, memory_keyring: MemoryKeyring) -> Iterator[
     store.close()
 
 
+def at_rest(app: App[Any]) -> bool:
+    """No worker running and no message waiting anywhere on the screen: what the last
+    results asked for has been done."""
+    if any(not worker.is_finished for worker in app.workers):
+        return False
+    nodes = [app, *app.screen.walk_children(with_self=True)]
+    return all(node._message_queue.empty() for node in nodes)
+
+
 async def settle(pilot: Pilot[None], rounds: int = 3) -> None:
     """Let workers finish and their results reach the screen."""
-    for _ in range(rounds):
+    deadline = time.monotonic() + 10
+    done = 0
+    while done < rounds or (not at_rest(pilot.app) and time.monotonic() < deadline):
         # A worker superseded by a newer one in its group (a refresh after a change made
         # elsewhere) ends cancelled: that is done too.
         with suppress(WorkerCancelled):
             await pilot.app.workers.wait_for_complete()
+        # Textual's pause waits for the CPU to go quiet, which a loaded machine can fake:
+        # the rounds go on until nothing is left to do (a list's status line came after
+        # a snapshot), within ten seconds.
         await pilot.pause()
+        done += 1
 
 
 async def wait_for(pilot: Pilot[None], condition: Callable[[], bool],
