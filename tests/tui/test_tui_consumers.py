@@ -302,7 +302,6 @@ async def test_add_by_url_buttons_and_enter_act_once(tui_store: Store) -> None:
         assert field_error(app, "url")
 
 
-
 async def test_leaving_a_view_as_its_read_ends_shows_no_error(demo_store: Store) -> None:
     """Esc pressed just as the view's read comes back: the view is gone when its result
     arrives, which is no error to show (it was "Reading the consumer failed")."""

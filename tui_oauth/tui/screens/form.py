@@ -121,28 +121,27 @@ class FormScreen(Screen[None]):
     def clear_errors(self) -> None:
         for f in self.fields().values():
             f.show_error(None)
-        self._form_error("")
+        self.show_general_error("")
 
     def on_field_edited(self, event: Field.Edited) -> None:
         event.stop()
         if not any(f.has_class("-invalid") for f in self.fields().values()):
-            self._form_error("")
+            self.show_general_error("")
 
     def show_warning(self, text: str) -> None:
         """Something to know that does not stop the save (shown above the buttons)."""
-        warning = self.query_one("#form-warning", Static)
-        warning.update(plain(text))
-        warning.set_class(bool(text), "-shown")
+        self._show_line("#form-warning", text)
 
     def show_general_error(self, text: str) -> None:
-        self._form_error(text)
+        """What stops the save, beyond the fields' own errors ("" hides it)."""
+        self._show_line("#form-error", text)
 
-    def _form_error(self, text: str) -> None:
+    def _show_line(self, selector: str, text: str) -> None:
         # The class is on the line, not the screen: a class on the screen restyled
         # every widget of the form at each error shown or cleared.
-        error = self.query_one("#form-error", Static)
-        error.update(plain(text))
-        error.set_class(bool(text), "-shown")
+        line = self.query_one(selector, Static)
+        line.update(plain(text))
+        line.set_class(bool(text), "-shown")
 
     def reloaded(self, current: object) -> FormScreen | None:
         """The same form over ``current`` (the record as it is now), for a reload."""

@@ -73,7 +73,7 @@ class SteadyFooter(Footer):
                 # Born in its final style: a FooterKey starts compact, restyled, and the
                 # keys bound to the footer's style (all but the palette's) turn not
                 # compact, restyled again (a fifth of building a footer's keys).
-                compact = True if widget.has_class("-command-palette") else self.compact
+                compact = widget.has_class("-command-palette") or self.compact
                 widget.set_reactive(FooterKey.compact, compact)
                 widget.set_class(compact, "-compact", update=False)
             yield widget
