@@ -31,7 +31,7 @@ from textual.worker import Worker, WorkerState
 from tui_oauth.core.errors import StoreGoneError, TuiOAuthError, ValidationError
 from tui_oauth.core.text import visible
 from tui_oauth.core.validation import control_problem
-from tui_oauth.tui import commands
+from tui_oauth.tui import commands, textual_fixes  # noqa: F401  (applied on import)
 from tui_oauth.tui.guards import ReadOnlyGuard
 from tui_oauth.tui.messages import (
     ConsumerInfoChanged,
